@@ -1,0 +1,69 @@
+/**
+ * Generic pointwise activation moments by quadrature, used wherever a block has no closed form
+ * (non-zero input mean, tanh-GeLU, SiLU, the GeLU gradient correlation).
+ *
+ * For X, Y ~ N(μ, σ²) with correlation r (two tokens, one feature):
+ *   mean = E f(X), var = E f(X)² − mean², r_out = (E f(X)f(Y) − mean²)/var,
+ *   gradVar = σ_g² E f'(X)², r_g,in = r_g E f'(X)f'(Y) / E f'(X)²
+ * (the upstream gradient is independent of the pre-activation). E f(X)f(Y) is the Mehler series
+ * Σ_k r^k c_k², c_k the normalised Hermite coefficients of f(μ+σZ), computed once per (μ, σ) by
+ * piecewise Gauss–Legendre (split at the kink) and cached; the series tail beyond K = 64 terms is
+ * closed by requiring the exact value at r = 1.
+ */
+import { HERMITE_TERMS, hermiteCoefficients, mehlerSum, normalNodes } from './_core.js';
+
+export interface ActivationFns {
+  name: string;
+  f: (x: number) => number;
+  df: (x: number) => number;
+  /** where f' jumps (ReLU: 0) */
+  kink?: number;
+}
+
+interface Coeffs { mean: number; m2: number; cf: Float64Array; dm2: number; cd: Float64Array }
+
+const cache = new Map<string, Coeffs>();
+
+function coeffs(a: ActivationFns, mu: number, s: number): Coeffs {
+  const key = `${a.name}|${mu}|${s}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const sigma = Math.sqrt(s);
+  const cf = hermiteCoefficients(a.f, mu, sigma, a.kink);
+  const cd = hermiteCoefficients(a.df, mu, sigma, a.kink);
+  const { z, w } = normalNodes(a.kink !== undefined && sigma > 0 ? [(a.kink - mu) / sigma] : [], 48);
+  let m2 = 0, dm2 = 0;
+  for (let i = 0; i < z.length; i++) {
+    const x = mu + sigma * z[i];
+    const fx = a.f(x), dx = a.df(x);
+    m2 += w[i] * fx * fx; dm2 += w[i] * dx * dx;
+  }
+  const c: Coeffs = { mean: cf[0], m2, cf, dm2, cd };
+  if (cache.size > 4096) cache.clear();
+  cache.set(key, c);
+  return c;
+}
+
+export interface ActivationMoments { mean: number; var: number; r: number; e2: number; dm2: number; dcross: number }
+
+/** All moments needed forward and backward at input (μ, σ², r). */
+export function activationMoments(a: ActivationFns, mu: number, s: number, r: number): ActivationMoments {
+  if (s <= 0) {
+    const v = a.f(mu), d = a.df(mu);
+    return { mean: v, var: 0, r: 0, e2: v * v, dm2: d * d, dcross: d * d };
+  }
+  const c = coeffs(a, mu, s);
+  const cross = mehlerSum(c.cf, c.cf, r, c.m2); // E f(X) f(Y)
+  const dcross = mehlerSum(c.cd, c.cd, r, c.dm2); // E f'(X) f'(Y)
+  const v = Math.max(c.m2 - c.mean * c.mean, 0);
+  const rr = v > 0 ? (cross - c.mean * c.mean) / v : 0;
+  return { mean: c.mean, var: v, r: Math.max(-1, Math.min(1, rr)), e2: c.m2, dm2: c.dm2, dcross };
+}
+
+/** E f(X)g(Y) for two different functions (used by SwiGLU: silu and its derivative). */
+export function crossMoment(a: ActivationFns, mu: number, s: number, r: number, which: 'f' | 'df'): number {
+  const c = coeffs(a, mu, s);
+  return which === 'f' ? mehlerSum(c.cf, c.cf, r, c.m2) : mehlerSum(c.cd, c.cd, r, c.dm2);
+}
+
+export const QUADRATURE_NOTE = `Mehler–Hermite series (${HERMITE_TERMS} terms, tail closed at r=1) with piecewise Gauss–Legendre coefficients`;

@@ -1,0 +1,40 @@
+/**
+ * Sequential composition of blocks: the forward fold records every stage's input and result so
+ * that the backward fold can run in reverse. Used by composite blocks (ffn, swiglu) and the engine.
+ */
+import type { GradMoments, Method, Moments } from '../src/types.js';
+import type { Block, ForwardResult } from './_core.js';
+
+export interface Stage { block: Block<any, any>; params: any; label: string }
+
+export interface StageTrace { label: string; block: string; params: unknown; input: Moments; fwd: ForwardResult<any>; gradOut?: GradMoments; gradIn?: GradMoments }
+
+export function weakest(a: Method, b: Method): Method {
+  const order: Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
+  return order[Math.max(order.indexOf(a), order.indexOf(b))];
+}
+
+export function chainForward(stages: Stage[], x: Moments): { out: Moments; trace: StageTrace[]; method: Method; warnings: string[] } {
+  const trace: StageTrace[] = [];
+  let cur = x, method: Method = 'closed-form';
+  const warnings: string[] = [];
+  for (const st of stages) {
+    const fwd = st.block.forward(st.params, cur);
+    trace.push({ label: st.label, block: st.block.doc.name, params: st.params, input: cur, fwd });
+    method = weakest(method, fwd.method);
+    for (const w of fwd.warnings) warnings.push(`${st.label}: ${w}`);
+    cur = fwd.out;
+  }
+  return { out: cur, trace, method, warnings };
+}
+
+export function chainBackward(stages: Stage[], trace: StageTrace[], g: GradMoments): GradMoments {
+  let cur = g;
+  for (let i = stages.length - 1; i >= 0; i--) {
+    const t = trace[i];
+    t.gradOut = cur;
+    cur = stages[i].block.backward(stages[i].params, t.input, t.fwd, cur);
+    t.gradIn = cur;
+  }
+  return cur;
+}

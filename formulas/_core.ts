@@ -1,0 +1,274 @@
+/**
+ * Shared machinery of the formula catalogue: the block contract, the expression compiler
+ * (one string is the formula: printed, turned into LaTeX, differentiated, and compiled to a
+ * native JS function that the engine calls), and the numerical tools (erf, normal cdf,
+ * Gauss–Legendre nodes, Hermite coefficients for the Mehler expansion).
+ */
+import { parse, type MathNode } from 'mathjs';
+import type { GradMoments, Method, Moments } from '../src/types.js';
+
+// ---------------------------------------------------------------- block contract
+
+export interface ParamSpec {
+  name: string;
+  kind: 'number' | 'integer' | 'boolean' | 'enum';
+  /** inclusive bounds unless `minExclusive` / `maxExclusive` */
+  min?: number;
+  max?: number;
+  minExclusive?: boolean;
+  maxExclusive?: boolean;
+  values?: readonly string[];
+  optional?: boolean;
+  default?: number | boolean | string;
+  doc: string;
+}
+
+/** One printable formula of a block. `expr` is in the shared expression language (mathjs/nerdamer
+ * syntax: + - * / ^, sqrt, exp, erf, asin, acos, pi). `when` says when it is the one used. */
+export interface FormulaText {
+  expr: string;
+  when?: string;
+}
+
+export interface BlockDoc {
+  name: string;
+  title: string;
+  /** paper + equation, or "derived here" with the derivation summarised */
+  source: string;
+  assumptions: string[];
+  domain: string;
+  method: Method;
+  /** symbol -> meaning, for every free symbol used in the expressions */
+  symbols: Record<string, string>;
+  forward: { mean: FormulaText[]; var: FormulaText[]; r: FormulaText[] };
+  backward: { gradVar: FormulaText[]; gradR: FormulaText[] };
+  notes?: string[];
+}
+
+export interface ForwardResult<C = unknown> {
+  out: Moments;
+  method: Method;
+  warnings: string[];
+  /** anything the backward map needs from the forward computation */
+  cache: C;
+}
+
+export interface Block<P = Record<string, unknown>, C = unknown> {
+  doc: BlockDoc;
+  params: ParamSpec[];
+  /** `true` when the block reads no input activation (embedding) */
+  source?: boolean;
+  forward(p: P, x: Moments): ForwardResult<C>;
+  backward(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments): GradMoments;
+}
+
+export function defineBlock<P, C>(b: Block<P, C>): Block<P, C> {
+  return b;
+}
+
+// ---------------------------------------------------------------- expression compiler
+
+const FN_MAP: Record<string, string> = {
+  sqrt: 'Math.sqrt', exp: 'Math.exp', log: 'Math.log', acos: 'Math.acos', asin: 'Math.asin',
+  atan: 'Math.atan', tanh: 'Math.tanh', abs: 'Math.abs', erf: '__erf', min: 'Math.min', max: 'Math.max',
+};
+
+function toJs(node: MathNode, vars: Set<string>): string {
+  const n = node as MathNode & Record<string, any>;
+  switch (n.type) {
+    case 'ConstantNode':
+      return `(${Number(n.value)})`;
+    case 'SymbolNode':
+      if (n.name === 'pi') return 'Math.PI';
+      if (n.name === 'e') return 'Math.E';
+      if (!vars.has(n.name)) throw new Error(`formula uses unknown symbol '${n.name}'`);
+      return n.name;
+    case 'ParenthesisNode':
+      return `(${toJs(n.content, vars)})`;
+    case 'OperatorNode': {
+      const a = n.args.map((x: MathNode) => toJs(x, vars));
+      if (n.fn === 'unaryMinus') return `(-${a[0]})`;
+      if (n.fn === 'unaryPlus') return a[0];
+      const op: Record<string, string> = { add: '+', subtract: '-', multiply: '*', divide: '/', pow: '**' };
+      if (!(n.fn in op)) throw new Error(`unsupported operator ${n.op}`);
+      return `(${a[0]} ${op[n.fn]} ${a[1]})`;
+    }
+    case 'FunctionNode': {
+      const name = n.fn.name as string;
+      if (!(name in FN_MAP)) throw new Error(`unsupported function ${name}`);
+      return `${FN_MAP[name]}(${n.args.map((x: MathNode) => toJs(x, vars)).join(', ')})`;
+    }
+    default:
+      throw new Error(`unsupported expression node ${n.type}`);
+  }
+}
+
+export type Compiled = (...args: number[]) => number;
+
+/** Compile an expression to a native function of `vars` (in that order). Done once per formula. */
+export function compile(expr: string, vars: string[]): Compiled {
+  const body = toJs(parse(expr), new Set(vars));
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const f = new Function('__erf', ...vars, `return ${body};`) as (...a: unknown[]) => number;
+  return (...args: number[]) => f(erf, ...args);
+}
+
+// ---------------------------------------------------------------- special functions
+
+/** erf with |error| < 1.2e-7 relative everywhere (Numerical Recipes erfc Chebyshev fit), refined. */
+export function erf(x: number): number {
+  // W. J. Cody's rational approximations would be tighter; this series/continued-fraction pair
+  // is accurate to ~1e-15 and fast enough.
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    // Taylor series: erf x = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = ax, sum = ax;
+    const x2 = ax * ax;
+    for (let n = 1; n < 60; n++) {
+      term *= -x2 / n;
+      const t = term / (2 * n + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
+    }
+    const v = (2 / Math.sqrt(Math.PI)) * sum;
+    return x < 0 ? -v : v;
+  }
+  const v = 1 - erfcLarge(ax);
+  return x < 0 ? -v : v;
+}
+
+/** erfc(x) for x >= 2.5 by Lentz continued fraction. */
+function erfcLarge(x: number): number {
+  if (x > 27) return 0;
+  // erfc x = exp(-x^2)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + 2/(x + ...)))))
+  let f = x, C = x, D = 0;
+  const tiny = 1e-300;
+  for (let k = 1; k < 200; k++) {
+    const a = k / 2;
+    D = x + a * D; D = Math.abs(D) < tiny ? tiny : D; D = 1 / D;
+    C = x + a / C; C = Math.abs(C) < tiny ? tiny : C;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+export const SQRT2PI = Math.sqrt(2 * Math.PI);
+export const normPdf = (z: number): number => Math.exp(-0.5 * z * z) / SQRT2PI;
+export const normCdf = (z: number): number => (z < -5 ? 0.5 * erfcLarge(-z / Math.SQRT2) : 0.5 * (1 + erf(z / Math.SQRT2)));
+
+// ---------------------------------------------------------------- quadrature
+
+const glCache = new Map<number, { x: Float64Array; w: Float64Array }>();
+
+/** Gauss–Legendre nodes/weights on [-1, 1]. */
+export function gaussLegendre(n: number): { x: Float64Array; w: Float64Array } {
+  const hit = glCache.get(n);
+  if (hit) return hit;
+  const x = new Float64Array(n), w = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let z = Math.cos(Math.PI * (i + 0.75) / (n + 0.5));
+    let dp = 0;
+    for (let it = 0; it < 100; it++) {
+      let p0 = 1, p1 = z;
+      for (let k = 2; k <= n; k++) { const p2 = ((2 * k - 1) * z * p1 - (k - 1) * p0) / k; p0 = p1; p1 = p2; }
+      dp = n * (z * p1 - p0) / (z * z - 1);
+      const dz = p1 / dp;
+      z -= dz;
+      if (Math.abs(dz) < 1e-15) break;
+    }
+    x[i] = z; w[i] = 2 / ((1 - z * z) * dp * dp);
+  }
+  const r = { x, w };
+  glCache.set(n, r);
+  return r;
+}
+
+/** ∫_a^b f, Gauss–Legendre with `n` nodes on each of `pieces` equal sub-intervals. */
+export function integrate(f: (t: number) => number, a: number, b: number, n = 32, pieces = 1): number {
+  const { x, w } = gaussLegendre(n);
+  let sum = 0;
+  const h = (b - a) / pieces;
+  for (let p = 0; p < pieces; p++) {
+    const lo = a + p * h, half = h / 2, mid = lo + half;
+    for (let i = 0; i < n; i++) sum += w[i] * f(mid + half * x[i]);
+  }
+  return sum * h / 2;
+}
+
+/** Standard-normal nodes (z) and weights (w, summing to 1) for E[f(Z)], split at `breaks` so that
+ * kinks (ReLU at z = -mu/sigma) fall on piece boundaries; accurate for piecewise-smooth f. */
+export function normalNodes(breaks: number[] = [], n = 64): { z: Float64Array; w: Float64Array } {
+  const lim = 12;
+  const cuts = [-lim, ...breaks.filter((b) => b > -lim && b < lim).sort((a, b) => a - b), lim];
+  const segs: [number, number][] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    // further split long segments so every piece is <= 3 wide (Hermite functions oscillate)
+    const a = cuts[i], b = cuts[i + 1];
+    const k = Math.max(1, Math.ceil((b - a) / 3));
+    for (let j = 0; j < k; j++) segs.push([a + (j * (b - a)) / k, a + ((j + 1) * (b - a)) / k]);
+  }
+  const { x, w } = gaussLegendre(n);
+  const Z = new Float64Array(segs.length * n), W = new Float64Array(segs.length * n);
+  let m = 0;
+  for (const [a, b] of segs) {
+    const half = (b - a) / 2, mid = (a + b) / 2;
+    for (let i = 0; i < n; i++) {
+      const z = mid + half * x[i];
+      Z[m] = z; W[m] = w[i] * half * normPdf(z); m++;
+    }
+  }
+  return { z: Z, w: W };
+}
+
+// ---------------------------------------------------------------- Mehler (Hermite) expansion
+
+/** Number of Hermite terms kept. */
+export const HERMITE_TERMS = 64;
+
+/**
+ * Normalised Hermite coefficients c_k = E[f(mu + sigma Z) He_k(Z)] / sqrt(k!), k = 0..K.
+ * Mehler: for X, Y ~ N(mu, sigma^2) with correlation r,
+ *   E[f(X) g(Y)] = sum_k r^k c_k(f) c_k(g).
+ * The coefficients depend on (mu, sigma) only, so they are computed once and cached; the
+ * r-dependence is then a cheap power series.
+ */
+export function hermiteCoefficients(f: (x: number) => number, mu: number, sigma: number, kink?: number): Float64Array {
+  const breaks = kink !== undefined && sigma > 0 ? [(kink - mu) / sigma] : [];
+  const { z, w } = normalNodes(breaks, 48);
+  const K = HERMITE_TERMS;
+  const c = new Float64Array(K + 1);
+  for (let i = 0; i < z.length; i++) {
+    const fz = f(mu + sigma * z[i]) * w[i];
+    let h0 = 1, h1 = z[i];
+    c[0] += fz * h0;
+    c[1] += fz * h1;
+    for (let k = 1; k < K; k++) {
+      const h2 = (z[i] * h1 - Math.sqrt(k) * h0) / Math.sqrt(k + 1);
+      c[k + 1] += fz * h2;
+      h0 = h1; h1 = h2;
+    }
+  }
+  return c;
+}
+
+/** sum_k r^k a_k b_k for k >= from, with the tail beyond K estimated so that the sum is exact
+ * at r = 1 (where it must equal `atOne`, computed directly). */
+export function mehlerSum(a: Float64Array, b: Float64Array, r: number, atOne: number, from = 0): number {
+  const K = a.length - 1;
+  let sum = 0, rk = 1, full = 0;
+  for (let k = 0; k <= K; k++) {
+    const t = a[k] * b[k];
+    if (k >= from) { sum += rk * t; full += t; }
+    rk *= r;
+  }
+  // rk == r^(K+1). Tail sum_{k>K} r^k t_k, with t_k >= 0 spread from K+1 on: ~ tail(1) * r^(K+1).
+  const tail = atOne - full;
+  return sum + (r >= 0 ? tail * rk : 0);
+}
+
+// ---------------------------------------------------------------- small helpers
+
+export const clampR = (r: number): number => (r > 1 ? 1 : r < -1 ? -1 : r);
+export const sq = (x: number): number => x * x;

@@ -1,0 +1,196 @@
+/**
+ * Multi-head softmax attention softmax(QKᵀ/√d_h)·V, then W_o (no biases), optional causal mask
+ * and dropout p_a on the attention probabilities. `value: false` means softmax(QKᵀ/√d_h)·X (no V/O).
+ *
+ * Derived here (extends DSLM's single-head row). Input x with mean μ, variance σ², token corr r;
+ * a linear map sees the uncentred s' = σ² + μ² and r' = (rσ² + μ²)/s'. Per head:
+ *   q, k variances s_q = dσ_q² s', s_k = dσ_k² s'; score variance σ_s² = s_q s_k = d²σ_q²σ_k²s'².
+ *   The token-shared part of k adds the same logit to a whole row and cancels in the softmax, so a
+ *   row sees n iid logits of variance v = (1 − r')σ_s²; two rows' logits correlate with ρ = r'.
+ *   From the softmax block: S2 = Σ_j E[P_ij²] = K2(n, v)/n (exact, saturating) and the cross-row
+ *   X2 = Σ_j E[P_ij P_kj] = (1 + c·√((K2_i−1)(K2_k−1)))/max(n_i, n_k), c = (e^{ρv}−1)/(e^{v}−1).
+ * Forward (value v_j = x_j W_v: s_v = dσ_v² s', r_v = r'):
+ *   Var(o_i) = s_v [ r_v (1 + S2 p_a/(1−p_a)) + (1 − r_v) S2/(1−p_a) ],
+ *   Cov(o_i, o_k) = s_v [ r_v + (1 − r_v) X2 ];  then W_o: ×dσ_o².
+ * Backward, upstream g (corr r_g), g_h = dσ_o² g at the head outputs:
+ *   V path:  g_h dσ_v² [ S2/(1−p_a) + r_g (n−1) X2 ]      (DSLM keeps only this path)
+ *   Q path:  g_h s_v (1−r_v)(1−r') σ_s²/s' · S2/(1−p_a)   (dS_ij = P_ij(dP_ij − Σ_k P_ik dP_ik) sums to
+ *            zero over j, so only the private part of k passes)
+ *   K path:  g_h s_v (1−r_v) σ_s²/s' · [ S2/(1−p_a) + r' r_g (n−1) X2 ]
+ *   gradVar = V + Q + K (the three weight matrices are independent, so cross terms vanish).
+ *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g (n−1)/n], Q path the
+ *   Q-path variance with S2/(1−p_a) → r_g X2, K path ≈ 0 (private value parts are independent).
+ * Causal: row i has n_i = i + 1 keys; every quantity is computed per position (column sums for
+ * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
+ * config v1 are averages over positions.
+ */
+import { defineBlock } from './_core.js';
+import { softmaxK2, softmaxRowCorr } from './softmax.js';
+
+export interface AttentionParams {
+  dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
+  value?: boolean; seqLen: number; causal?: boolean; attnDropout?: number;
+}
+
+interface Cache { gradVar: (g: number, rg: number) => { var: number; r: number } }
+
+/** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
+function samplePositions(L: number): number[] {
+  if (L <= 64) return Array.from({ length: L }, (_, i) => i);
+  return Array.from({ length: 64 }, (_, i) => Math.round((i * (L - 1)) / 63));
+}
+
+export function attentionScoreVar(p: AttentionParams, x: { mean: number; var: number }): number {
+  const s1 = x.var + x.mean * x.mean;
+  return p.dModel * p.dModel * p.stdQ * p.stdQ * p.stdK * p.stdK * s1 * s1;
+}
+
+export const attention = defineBlock<AttentionParams, Cache>({
+  params: [
+    { name: 'dModel', kind: 'integer', min: 1, doc: 'model width d' },
+    { name: 'heads', kind: 'integer', min: 1, doc: 'number of heads (divides dModel)' },
+    { name: 'stdQ', kind: 'number', min: 0, doc: 'W_q std' },
+    { name: 'stdK', kind: 'number', min: 0, doc: 'W_k std' },
+    { name: 'stdV', kind: 'number', min: 0, optional: true, doc: 'W_v std (required when value is true)' },
+    { name: 'stdO', kind: 'number', min: 0, optional: true, doc: 'W_o std (required when value is true)' },
+    { name: 'value', kind: 'boolean', optional: true, default: true, doc: 'false: softmax(QKᵀ/√d_h)·X, no V/O projection' },
+    { name: 'seqLen', kind: 'integer', min: 1, max: 65536, doc: 'sequence length L' },
+    { name: 'causal', kind: 'boolean', optional: true, default: false, doc: 'causal mask' },
+    { name: 'attnDropout', kind: 'number', min: 0, max: 1, maxExclusive: true, optional: true, default: 0, doc: 'dropout on attention probabilities' },
+  ],
+  doc: {
+    name: 'attention',
+    title: 'Multi-head softmax attention (+ causal mask, V/O projections, attention dropout)',
+    source: 'derived here; reduces to DSLM single-head attention (Kedia et al. 2024) in the small-score, V-path-only limit',
+    assumptions: [
+      'weights iid Gaussian; the token-shared part of the keys cancels in the softmax',
+      'row logits treated as iid Gaussian with variance (1 − r′)σ_s² (exact softmax moments for that model)',
+      'softmax weights independent of the value vectors they average (exact for value: true)',
+      'upstream gradient independent of the forward activations',
+    ],
+    domain: 'any score variance (softmax saturates correctly); causal and non-causal; any heads dividing dModel',
+    method: 'quadrature',
+    symbols: {
+      d: 'dModel', L: 'seqLen (n = L, or i+1 for causal row i)', s: 'input variance', r: 'input token correlation', mu: 'input mean',
+      sq: 'σ_q', sk: 'σ_k', sv: 'σ_v', so: 'σ_o', pa: 'attention dropout', g: 'upstream gradient variance', rg: 'upstream gradient correlation',
+      K2: 'n²E[p²] of the softmax at variance (1−r)σ_s² (exact; 1 for small scores)',
+    },
+    forward: {
+      mean: [{ expr: '0', when: 'value: true' }, { expr: 'mu', when: 'value: false' }],
+      var: [
+        { expr: 'd*so^2*d*sv^2*(s+mu^2)*(r + (1-r)*K2/L/(1-pa) + r*pa/(1-pa)*K2/L)', when: 'non-causal, value: true (r = uncentred r′)' },
+        { expr: 'd^2*sv^2*so^2*s*(r + (1-r)/(L*(1-pa)))', when: 'DSLM small-score limit' },
+      ],
+      r: [{ expr: '(r + (1-r)*(1 + (K2-1)*(exp(r*(1-r)*d^2*sq^2*sk^2*s^2)-1)/(exp((1-r)*d^2*sq^2*sk^2*s^2)-1))/L)/(r + (1-r)*K2/L/(1-pa) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0' }],
+    },
+    backward: {
+      gradVar: [
+        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*K2/L/(1-pa) + s*(1-r)*d^2*sq^2*sk^2*s*(K2/L/(1-pa) + r*rg*(L-1)*X2))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum)' },
+        { expr: 'g*(d/h)*sv^2*(1 + (L-1)*rg*(1-pa))/(L*(1-pa))', when: 'DSLM (value path only, single head; ×d so² for W_o)' },
+      ],
+      gradR: [{ expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'see the file header' }],
+    },
+  },
+  forward(p, x) {
+    const warnings: string[] = [];
+    const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false;
+    const mu = x.mean;
+    const s1 = x.var + mu * mu;
+    const r1 = s1 > 0 ? (x.r * x.var + mu * mu) / s1 : 0;
+    const sigS = attentionScoreVar(p, x);
+    const v = (1 - r1) * sigS;
+    if (v > 50) warnings.push(`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`);
+    const c = softmaxRowCorr(v, r1);
+    // value vectors
+    const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
+    const rv = r1;
+    const causal = p.causal === true;
+    const nOf = (i: number) => (causal ? i + 1 : L);
+    // per-position K2 (by distinct n)
+    const k2memo = new Map<number, number>();
+    const K2 = (n: number) => { let k = k2memo.get(n); if (k === undefined) { k = softmaxK2(n, v); k2memo.set(n, k); } return k; };
+    const X2 = (i: number, k: number) => {
+      const ni = nOf(i), nk = nOf(k);
+      return (1 + c * Math.sqrt(Math.max(K2(ni) - 1, 0) * Math.max(K2(nk) - 1, 0))) / Math.max(ni, nk);
+    };
+    const posVar = (i: number) => {
+      const S2 = K2(nOf(i)) / nOf(i);
+      return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + ((1 - rv) * S2) / (1 - pa));
+    };
+    const posCov = (i: number, k: number) => sv * (rv + (1 - rv) * X2(i, k));
+    const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
+    const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
+    let varAvg: number, rAvg: number;
+    const pos = causal ? samplePositions(L) : [0];
+    if (!causal) {
+      const vv = posVar(0), cc = posCov(0, 1);
+      varAvg = out * (vv - meanShift);
+      const cen = vv - meanShift;
+      rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
+    } else {
+      let sv2 = 0;
+      for (let i = 0; i < L; i++) sv2 += posVar(i) - meanShift;
+      varAvg = (out * sv2) / L;
+      let sr = 0, np = 0;
+      for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+        const i = pos[a], k = pos[b];
+        const vi = posVar(i) - meanShift, vk = posVar(k) - meanShift;
+        sr += vi > 0 && vk > 0 ? (posCov(i, k) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
+      }
+      rAvg = np > 0 ? sr / np : 0;
+    }
+    // ---- backward closure (needs the same per-position softmax statistics)
+    const gradVar = (g: number, rg: number) => {
+      const gh = value ? out * g : g; // gradient variance at the head outputs
+      const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
+      const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
+      const priv = sv * (1 - rv); // private value variance
+      // per column j (V and K paths sum over rows i that see j), per row i (Q path)
+      const cols = causal ? samplePositions(L) : [0];
+      let vSum = 0, covSum = 0;
+      for (const j of cols) {
+        let sumP2: number, cross: number, meanCross: number;
+        if (!causal) {
+          sumP2 = K2(L) / L / (1 - pa); // Σ_i E[P'_ij²]
+          meanCross = (L - 1) / L; // Σ_{i≠k} E[P_ij]E[P_kj]
+          cross = (L - 1) * X2(0, 1); // Σ_{i≠k} E[P_ij P_kj]
+        } else {
+          // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
+          let s2 = 0, s1r = 0, s1sq = 0, sd1 = 0, sdsq = 0;
+          for (let i = j; i < L; i++) {
+            const n = i + 1, k2 = K2(n);
+            s2 += k2 / (n * n); s1r += 1 / n; s1sq += 1 / (n * n);
+            sd1 += Math.sqrt(Math.max(k2 - 1, 0)) / n; sdsq += Math.max(k2 - 1, 0) / (n * n);
+          }
+          sumP2 = s2 / (1 - pa);
+          meanCross = s1r * s1r - s1sq;
+          cross = meanCross + c * (sd1 * sd1 - sdsq);
+        }
+        const nRow = nOf(j);
+        const S2row = K2(nRow) / nRow / (1 - pa); // Q path uses row j's own softmax
+        const Vp = gh * vGain * (sumP2 + rg * cross);
+        const Qp = gh * priv * (1 - r1) * qk * S2row;
+        const Kp = gh * priv * qk * (sumP2 + r1 * rg * cross);
+        const Xrow = nRow > 1 ? X2(j, Math.min(j + 1, L - 1)) : 1;
+        const k2n = K2(nRow);
+        // V path: Σ_i E[P_ij P_il] (same row, two columns) + r_g Σ_{i≠k} E[P_ij P_kl]
+        const within = nRow > 1 ? (1 - (k2n - 1) / (nRow - 1)) / nRow : 0;
+        const covV = gh * vGain * (within + rg * meanCross);
+        const covQ = gh * priv * (1 - r1) * qk * rg * Xrow;
+        vSum += Vp + Qp + Kp;
+        covSum += Math.min(covV + covQ, Vp + Qp + Kp);
+      }
+      const gv = vSum / cols.length;
+      return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, covSum / vSum)) : 0 };
+    };
+    return {
+      out: { mean: value ? 0 : mu, var: Math.max(varAvg, 0), r: Math.max(-1, Math.min(1, rAvg)) },
+      method: 'quadrature',
+      warnings,
+      cache: { gradVar },
+    };
+  },
+  backward(_p, _x, f, g) {
+    return f.cache.gradVar(g.var, g.r);
+  },
+});

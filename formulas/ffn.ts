@@ -1,0 +1,70 @@
+/**
+ * Feed-forward block: W1 (d→dFF) → activation → dropout p → W2 (dFF→d) → dropout p, no biases.
+ * Composition of the linear, activation and dropout rows (each in its own file); for ReLU at
+ * zero input mean the composition has the closed form of DSLM §FFN (printed below):
+ *   Var = (dFF/2) d σ1² σ2² σ²/(1−p)², and the second linear turns the ReLU mean into token
+ *   correlation: r_out = (1−p)² (r(π − acos r) + √(1−r²))/π (so r_out(0) = (1−p)²/π).
+ */
+import { defineBlock } from './_core.js';
+import { chainBackward, chainForward, type Stage, type StageTrace } from './_chain.js';
+import { linear } from './linear.js';
+import { dropout } from './dropout.js';
+import { relu } from './relu.js';
+import { gelu } from './gelu.js';
+import { silu } from './silu.js';
+
+export type Activation = 'relu' | 'gelu' | 'gelu_tanh' | 'silu';
+export const ACTIVATIONS: readonly Activation[] = ['relu', 'gelu', 'gelu_tanh', 'silu'];
+
+export function activationStage(a: Activation, label = 'act'): Stage {
+  if (a === 'relu') return { block: relu, params: {}, label };
+  if (a === 'silu') return { block: silu, params: {}, label };
+  return { block: gelu, params: { approximate: a === 'gelu_tanh' ? 'tanh' : 'none' }, label };
+}
+
+export interface FfnParams { dModel: number; dFF: number; activation: Activation; std1: number; std2: number; dropout?: number }
+
+export function ffnStages(p: FfnParams): Stage[] {
+  const st: Stage[] = [{ block: linear, params: { dIn: p.dModel, dOut: p.dFF, std: p.std1 }, label: 'W1' }, activationStage(p.activation)];
+  if (p.dropout) st.push({ block: dropout, params: { p: p.dropout }, label: 'dropout' });
+  st.push({ block: linear, params: { dIn: p.dFF, dOut: p.dModel, std: p.std2 }, label: 'W2' });
+  if (p.dropout) st.push({ block: dropout, params: { p: p.dropout }, label: 'dropout' });
+  return st;
+}
+
+export const ffn = defineBlock<FfnParams, { trace: StageTrace[] }>({
+  params: [
+    { name: 'dModel', kind: 'integer', min: 1, doc: 'model width d' },
+    { name: 'dFF', kind: 'integer', min: 1, doc: 'hidden width' },
+    { name: 'activation', kind: 'enum', values: ACTIVATIONS, doc: 'activation' },
+    { name: 'std1', kind: 'number', min: 0, doc: 'W1 std' },
+    { name: 'std2', kind: 'number', min: 0, doc: 'W2 std' },
+    { name: 'dropout', kind: 'number', min: 0, max: 1, maxExclusive: true, optional: true, default: 0, doc: 'dropout after the activation and after W2' },
+  ],
+  doc: {
+    name: 'ffn',
+    title: 'Feed-forward block W1 → act → dropout → W2 → dropout',
+    source: 'DSLM FFN block (ReLU closed form); other activations and non-zero means by composing the catalogue rows (derived here)',
+    assumptions: ['as for linear, activation and dropout rows; W1 and W2 independent'],
+    domain: 'any input; closed form for ReLU with zero-mean input',
+    method: 'closed-form',
+    symbols: { d: 'dModel', f: 'dFF', w1: 'σ1', w2: 'σ2', p: 'dropout', s: 'input variance', r: 'input token correlation', g: 'upstream gradient variance', rg: 'upstream gradient correlation' },
+    forward: {
+      mean: [{ expr: '0' }],
+      var: [{ expr: 'f*w2^2*d*w1^2*s/(2*(1-p)^2)', when: 'ReLU, zero-mean input' }],
+      r: [{ expr: '(1-p)^2*(r*(pi - acos(r)) + sqrt(1-r^2))/pi', when: 'ReLU, zero-mean input (uncentred arc-cosine kernel over the second moment)' }],
+    },
+    backward: {
+      gradVar: [{ expr: 'g*d*w2^2*f*w1^2/(2*(1-p)^2)', when: 'ReLU' }],
+      gradR: [{ expr: 'rg*(1-p)^2*(1/2 + asin(r)/pi)', when: 'ReLU, zero-mean input' }],
+    },
+  },
+  forward(p, x) {
+    const stages = ffnStages(p);
+    const r = chainForward(stages, x);
+    return { out: r.out, method: r.method, warnings: r.warnings, cache: { trace: r.trace } };
+  },
+  backward(p, _x, f, g) {
+    return chainBackward(ffnStages(p), f.cache.trace, g);
+  },
+});

@@ -1,0 +1,79 @@
+/**
+ * GeLU, exact (x·Φ(x)) and tanh-approximate (GPT-2's "gelu_new").
+ *
+ * Exact GeLU, zero-mean input, s = σ², a = s/(1+s) — DSLM GeLU row:
+ *   mean s/√(2π(1+s)); Var (s/2π)(π − a − acos a + 2a√((1−a)/(1+a)));
+ *   Cov (s/4)[r + (2/π) r asin(r a) + (2/π) s (s(1−r²) + 1 + r²)/((s+1)√((s+1)² − (rs)²))] − mean²;
+ *   gradVar σ_g² [1/2 + (1/2π)(−acos a + a(5s+3)/(1+2s)^{3/2})].
+ * The gradient correlation (no closed form in DSLM), non-zero means and the tanh variant use
+ * quadrature (see _activation.ts).
+ */
+import { compile, defineBlock, erf, normPdf } from './_core.js';
+import { activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+
+export interface GeluParams { approximate?: 'none' | 'tanh' }
+
+const V = ['mu', 's', 'r', 'g', 'rg'];
+const A = '(s/(1+s))';
+const E = {
+  mean: 's/sqrt(2*pi*(1+s))',
+  var: `(s/(2*pi))*(pi - ${A} - acos(${A}) + 2*${A}*sqrt((1-${A})/(1+${A})))`,
+  cov: `(s/4)*(r + (2/pi)*r*asin(r*${A}) + (2/pi)*s*(s*(1-r^2) + (1+r^2))/((s+1)*sqrt((s+1)^2 - (r*s)^2))) - s^2/(2*pi*(1+s))`,
+  gradVar: `g*(1/2 + (1/(2*pi))*(-acos(${A}) + ${A}*(5*s+3)/(1+2*s)^(3/2)))`,
+};
+const fMean = compile(E.mean, V), fVar = compile(E.var, V), fCov = compile(E.cov, V), fGV = compile(E.gradVar, V);
+
+const K = Math.sqrt(2 / Math.PI);
+export const GELU: ActivationFns = {
+  name: 'gelu',
+  f: (x) => x * 0.5 * (1 + erf(x / Math.SQRT2)),
+  df: (x) => 0.5 * (1 + erf(x / Math.SQRT2)) + x * normPdf(x),
+};
+export const GELU_TANH: ActivationFns = {
+  name: 'gelu_tanh',
+  f: (x) => 0.5 * x * (1 + Math.tanh(K * (x + 0.044715 * x * x * x))),
+  df: (x) => {
+    const t = Math.tanh(K * (x + 0.044715 * x * x * x));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * K * (1 + 3 * 0.044715 * x * x);
+  },
+};
+
+interface Cache { m: ReturnType<typeof activationMoments> }
+
+export const gelu = defineBlock<GeluParams, Cache>({
+  params: [{ name: 'approximate', kind: 'enum', values: ['none', 'tanh'], optional: true, default: 'none', doc: "'none' = x·Φ(x), 'tanh' = GPT-2 gelu_new" }],
+  doc: {
+    name: 'gelu',
+    title: 'GeLU (erf) and tanh-approximate GeLU',
+    source: 'DSLM GeLU row (zero mean, exact GeLU); gradient correlation, non-zero mean and tanh variant by quadrature (derived here)',
+    assumptions: ['input Gaussian per feature', 'two tokens jointly Gaussian with correlation r', 'upstream gradient independent of the pre-activation'],
+    domain: 'closed form: approximate=none and mu = 0; otherwise quadrature (any mu, s)',
+    method: 'closed-form',
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation', g: 'upstream gradient variance', rg: 'upstream gradient correlation' },
+    forward: {
+      mean: [{ expr: E.mean, when: 'mu = 0, exact GeLU' }],
+      var: [{ expr: E.var, when: 'mu = 0, exact GeLU' }],
+      r: [{ expr: `(${E.cov})/(${E.var})`, when: 'mu = 0, exact GeLU' }],
+    },
+    backward: {
+      gradVar: [{ expr: E.gradVar, when: 'mu = 0, exact GeLU' }],
+      gradR: [],
+    },
+    notes: [`quadrature elsewhere: ${QUADRATURE_NOTE}`],
+  },
+  forward(p, x) {
+    const tanh = p.approximate === 'tanh';
+    const m = activationMoments(tanh ? GELU_TANH : GELU, x.mean, x.var, x.r);
+    if (!tanh && x.mean === 0 && x.var > 0) {
+      const a = [0, x.var, x.r, 0, 0];
+      const v = fVar(...a);
+      return { out: { mean: fMean(...a), var: v, r: fCov(...a) / v }, method: 'closed-form', warnings: [], cache: { m } };
+    }
+    return { out: { mean: m.mean, var: m.var, r: m.r }, method: 'quadrature', warnings: [], cache: { m } };
+  },
+  backward(p, x, f, g) {
+    const m = f.cache.m;
+    const gv = p.approximate !== 'tanh' && x.mean === 0 && x.var > 0 ? fGV(0, x.var, x.r, g.var, g.r) : g.var * m.dm2;
+    return { var: gv, r: m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0 };
+  },
+});

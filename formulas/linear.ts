@@ -1,0 +1,56 @@
+/**
+ * Linear map y = x W + b, W ∈ R^{dIn×dOut} iid N(0, std²), b iid N(0, biasStd²).
+ *
+ * Source: DSLM (Kedia et al. 2024), Linear row; the bias term and the input-mean term
+ * (an input mean becomes token correlation) are derived here: with x = μ + z,
+ *   E[y_f²] = dIn σ_w² (σ² + μ²) + σ_b²,
+ *   Cov(y_if, y_jf) = dIn σ_w² (rσ² + μ²) + σ_b²  (the offsets μΣ_k W_kf and b_f are shared by
+ *   every token of the sequence, so they act as correlation, not mean).
+ * Backward: dx = dy Wᵀ ⇒ Var = dOut σ_w² σ_g², token covariance scales by the same factor.
+ */
+import { compile, defineBlock, type ParamSpec } from './_core.js';
+
+export interface LinearParams { dIn: number; dOut: number; std: number; biasStd?: number }
+
+const V = ['mu', 's', 'r', 'g', 'rg', 'din', 'dout', 'w', 'b'];
+const E = {
+  mean: '0',
+  var: 'din*w^2*(s+mu^2) + b^2',
+  r: '(din*w^2*(r*s+mu^2) + b^2) / (din*w^2*(s+mu^2) + b^2)',
+  gradVar: 'dout*w^2*g',
+  gradR: 'rg',
+};
+const fVar = compile(E.var, V);
+const fCov = compile('din*w^2*(r*s+mu^2) + b^2', V);
+const fGrad = compile(E.gradVar, V);
+
+const params: ParamSpec[] = [
+  { name: 'dIn', kind: 'integer', min: 1, doc: 'fan-in' },
+  { name: 'dOut', kind: 'integer', min: 1, doc: 'fan-out' },
+  { name: 'std', kind: 'number', min: 0, doc: 'weight std' },
+  { name: 'biasStd', kind: 'number', min: 0, optional: true, default: 0, doc: 'bias std (0: no bias)' },
+];
+
+export const linear = defineBlock<LinearParams, null>({
+  params,
+  doc: {
+    name: 'linear',
+    title: 'Linear layer y = xW + b',
+    source: 'DSLM (Kedia et al., ICML 2024) Linear row; bias and input-mean terms derived here',
+    assumptions: ['weights and bias iid Gaussian, independent of the input', 'moments are expectations over the weights; token statistics over features (large dIn)'],
+    domain: 'any input mean/variance; exact in expectation',
+    method: 'closed-form',
+    symbols: { mu: 'input mean', s: 'input variance σ²', r: 'input token correlation', g: 'upstream gradient variance', rg: 'upstream gradient token correlation', din: 'fan-in dIn', dout: 'fan-out dOut', w: 'weight std', b: 'bias std' },
+    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
+    backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
+  },
+  forward(p, x) {
+    const a = [x.mean, x.var, x.r, 0, 0, p.dIn, p.dOut, p.std, p.biasStd ?? 0];
+    const v = fVar(...a);
+    const c = fCov(...a);
+    return { out: { mean: 0, var: v, r: v > 0 ? c / v : 0 }, method: 'closed-form', warnings: [], cache: null };
+  },
+  backward(p, _x, _f, g) {
+    return { var: fGrad(0, 0, 0, g.var, g.r, p.dIn, p.dOut, p.std, 0), r: g.r };
+  },
+});

@@ -1,0 +1,69 @@
+/**
+ * Residual add y = λ·x + β·F(x) where the branch F ends in a zero-mean random linear map (so its
+ * output is uncorrelated with the skip in expectation over the weights, also across tokens).
+ * Source: DSLM §residual / DeepNet; cross terms vanish exactly in expectation (derived here).
+ *   mean λμ + βμ_F, Var = λ²σ² + β²σ_F², Cov = λ² rσ² + β² r_F σ_F².
+ * Backward: dx = λ g + β J_Fᵀ g; E[gᵀ J_F g] = 0 for the same reason, so
+ *   Var = λ² σ_g² + β² σ_{g,F}², Cov = λ² r_g σ_g² + β² r_{g,F} σ_{g,F}²,
+ * where (σ_{g,F}², r_{g,F}) is the gradient the branch returns to its input.
+ * Component form: `residual {skip, branch, branchMean?, branchVar, branchR, branchGradGain?, branchGradR?}`
+ * with the branch output moments and the branch backward gain G_b = σ_{g,F}²/σ_g² given directly.
+ */
+import { defineBlock } from './_core.js';
+import type { GradMoments, Moments } from '../src/types.js';
+
+const E = {
+  mean: 'l*mu + b*muF',
+  var: 'l^2*s + b^2*sF',
+  r: '(l^2*r*s + b^2*rF*sF)/(l^2*s + b^2*sF)',
+  gradVar: 'g*(l^2 + b^2*G)',
+  gradR: '(l^2*rg + b^2*G*rgF)/(l^2 + b^2*G)',
+};
+
+export function residualForward(l: number, b: number, x: Moments, f: Moments): Moments {
+  const v = l * l * x.var + b * b * f.var;
+  const c = l * l * x.r * x.var + b * b * f.r * f.var;
+  return { mean: l * x.mean + b * f.mean, var: v, r: v > 0 ? c / v : 0 };
+}
+
+export function residualBackward(l: number, b: number, g: GradMoments, gBranch: GradMoments): GradMoments {
+  const v = l * l * g.var + b * b * gBranch.var;
+  const c = l * l * g.r * g.var + b * b * gBranch.r * gBranch.var;
+  return { var: v, r: v > 0 ? c / v : 0 };
+}
+
+export interface ResidualParams {
+  skip: number; branch: number; branchMean?: number; branchVar: number; branchR: number;
+  branchGradGain?: number; branchGradR?: number;
+}
+
+export const residual = defineBlock<ResidualParams, null>({
+  params: [
+    { name: 'skip', kind: 'number', min: 0, doc: 'skip multiplier λ' },
+    { name: 'branch', kind: 'number', min: 0, doc: 'branch multiplier β' },
+    { name: 'branchMean', kind: 'number', optional: true, default: 0, doc: 'branch output mean' },
+    { name: 'branchVar', kind: 'number', min: 0, doc: 'branch output variance' },
+    { name: 'branchR', kind: 'number', min: -1, max: 1, doc: 'branch output token correlation' },
+    { name: 'branchGradGain', kind: 'number', min: 0, optional: true, default: 1, doc: 'branch backward gain G_b (gradient variance it returns / receives)' },
+    { name: 'branchGradR', kind: 'number', min: -1, max: 1, optional: true, doc: 'gradient correlation the branch returns (default: upstream r_g)' },
+  ],
+  doc: {
+    name: 'residual',
+    title: 'Residual add λ·x + β·F(x)',
+    source: 'DSLM / DeepNet residual scaling; exact vanishing of skip–branch cross terms derived here',
+    assumptions: ['the branch ends in a zero-mean random linear map independent of the skip path'],
+    domain: 'exact in expectation',
+    method: 'closed-form',
+    symbols: { mu: 'skip mean', s: 'skip variance', r: 'skip token correlation', l: 'λ (skip)', b: 'β (branch)', muF: 'branch mean', sF: 'branch variance', rF: 'branch token correlation', g: 'upstream gradient variance', rg: 'upstream gradient correlation', G: 'branch backward gain', rgF: 'branch gradient correlation' },
+    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
+    backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
+  },
+  forward(p, x) {
+    const out = residualForward(p.skip, p.branch, x, { mean: p.branchMean ?? 0, var: p.branchVar, r: p.branchR });
+    return { out, method: 'closed-form', warnings: [], cache: null };
+  },
+  backward(p, _x, _f, g) {
+    const G = p.branchGradGain ?? 1;
+    return residualBackward(p.skip, p.branch, g, { var: g.var * G, r: p.branchGradR ?? g.r });
+  },
+});

@@ -1,0 +1,46 @@
+/**
+ * SiLU / swish x·sigmoid(x). No closed form for Gaussian moments: quadrature (Mehler–Hermite,
+ * see _activation.ts) for mean, variance, token correlation, gradient variance and correlation.
+ */
+import { defineBlock } from './_core.js';
+import { activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+
+const sig = (x: number): number => 1 / (1 + Math.exp(-x));
+export const SILU: ActivationFns = {
+  name: 'silu',
+  f: (x) => x * sig(x),
+  df: (x) => { const s = sig(x); return s * (1 + x * (1 - s)); },
+};
+
+interface Cache { m: ReturnType<typeof activationMoments> }
+
+export const silu = defineBlock<Record<string, never>, Cache>({
+  params: [],
+  doc: {
+    name: 'silu',
+    title: 'SiLU (swish) x·σ(x)',
+    source: 'derived here: Gaussian expectations by quadrature (no closed form exists)',
+    assumptions: ['input Gaussian per feature', 'two tokens jointly Gaussian with correlation r', 'upstream gradient independent of the pre-activation'],
+    domain: 'any mu, s; quadrature accurate to ~1e-6 relative for s <= 1e4',
+    method: 'quadrature',
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation', g: 'upstream gradient variance', rg: 'upstream gradient correlation' },
+    forward: {
+      mean: [{ expr: 'E[silu(mu + sqrt(s) Z)]', when: 'quadrature' }],
+      var: [{ expr: 'E[silu(X)^2] - mean^2', when: 'quadrature' }],
+      r: [{ expr: '(sum_k r^k c_k^2 - mean^2)/var', when: 'Mehler series, c_k Hermite coefficients of silu(mu + sqrt(s) Z)' }],
+    },
+    backward: {
+      gradVar: [{ expr: "g E[silu'(X)^2]", when: 'quadrature' }],
+      gradR: [{ expr: "rg sum_k r^k d_k^2 / E[silu'(X)^2]", when: "Mehler series, d_k Hermite coefficients of silu'" }],
+    },
+    notes: [QUADRATURE_NOTE],
+  },
+  forward(_p, x) {
+    const m = activationMoments(SILU, x.mean, x.var, x.r);
+    return { out: { mean: m.mean, var: m.var, r: m.r }, method: 'quadrature', warnings: [], cache: { m } };
+  },
+  backward(_p, _x, f, g) {
+    const m = f.cache.m;
+    return { var: g.var * m.dm2, r: m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0 };
+  },
+});

@@ -1,0 +1,69 @@
+/**
+ * SwiGLU feed-forward (LLaMA): h = silu(x W1) ⊙ (x W3), then dropout p, W2 (dFF→d), dropout p.
+ * Derived here (not in DSLM). With a = xW1, b = xW3 independent (different weights), both of
+ * variance dσ²s′ and token correlation r′ (uncentred, see linear):
+ *   E[h²] = E[silu(a)²]·s_b,  E[h_i h_j] = E[silu(a_i) silu(a_j)]·r′ s_b  (mean 0: b has mean 0),
+ *   out Var = dFF σ2² E[h²]/(1−p)², out Cov = dFF σ2² E[h_i h_j].
+ * Backward: dh = W2-backprop of g; da = dh·b·silu′(a), db = dh·silu(a):
+ *   Var(dx) = dFF σ1² g_h s_b E[silu′²] + dFF σ3² g_h E[silu²];
+ *   Cov(dx) = r_gh g_h [dFF σ1² r′ s_b E[silu′ silu′] + dFF σ3² E[silu silu]].
+ * The silu expectations are by quadrature (Mehler–Hermite, _activation.ts).
+ */
+import { defineBlock } from './_core.js';
+import { activationMoments } from './_activation.js';
+import { SILU } from './silu.js';
+
+export interface SwigluParams { dModel: number; dFF: number; std1: number; std3: number; std2: number; dropout?: number }
+
+interface Cache { a: ReturnType<typeof activationMoments>; sb: number; r1: number }
+
+export const swiglu = defineBlock<SwigluParams, Cache>({
+  params: [
+    { name: 'dModel', kind: 'integer', min: 1, doc: 'model width d' },
+    { name: 'dFF', kind: 'integer', min: 1, doc: 'hidden width' },
+    { name: 'std1', kind: 'number', min: 0, doc: 'gate projection W1 std' },
+    { name: 'std3', kind: 'number', min: 0, doc: 'up projection W3 std' },
+    { name: 'std2', kind: 'number', min: 0, doc: 'down projection W2 std' },
+    { name: 'dropout', kind: 'number', min: 0, max: 1, maxExclusive: true, optional: true, default: 0, doc: 'dropout after the product and after W2' },
+  ],
+  doc: {
+    name: 'swiglu',
+    title: 'SwiGLU feed-forward silu(xW1)⊙(xW3) → W2',
+    source: 'derived here (not covered by DSLM); silu moments by quadrature',
+    assumptions: ['W1, W3, W2 independent iid Gaussian', 'input Gaussian; two tokens jointly Gaussian'],
+    domain: 'any input moments',
+    method: 'quadrature',
+    symbols: { d: 'dModel', f: 'dFF', w1: 'σ1 (gate)', w3: 'σ3 (up)', w2: 'σ2 (down)', p: 'dropout', s: 'input variance (uncentred)', r: 'input token correlation (uncentred)', Es2: 'E[silu(a)²]', Ess: 'E[silu(a_i)silu(a_j)]', Ed2: "E[silu'(a)²]", Edd: "E[silu'(a_i)silu'(a_j)]" },
+    forward: {
+      mean: [{ expr: '0' }],
+      var: [{ expr: 'f*w2^2*Es2*d*w3^2*s/(1-p)^2' }],
+      r: [{ expr: 'Ess*r*(1-p)^2/Es2' }],
+    },
+    backward: {
+      gradVar: [{ expr: 'g*d*w2^2/(1-p)^2*(f*w1^2*d*w3^2*s*Ed2 + f*w3^2*Es2)' }],
+      gradR: [{ expr: 'rg*(1-p)^2*(f*w1^2*d*w3^2*s*r*Edd + f*w3^2*Ess)/(f*w1^2*d*w3^2*s*Ed2 + f*w3^2*Es2)' }],
+    },
+  },
+  forward(p, x) {
+    const s1 = x.var + x.mean * x.mean;
+    const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
+    const sa = p.dModel * p.std1 * p.std1 * s1, sb = p.dModel * p.std3 * p.std3 * s1;
+    const a = activationMoments(SILU, 0, sa, r1);
+    const q = 1 - (p.dropout ?? 0);
+    const ess = a.var * a.r + a.mean * a.mean; // E[silu(a_i) silu(a_j)]
+    const v = (p.dFF * p.std2 * p.std2 * a.e2 * sb) / (q * q);
+    const cov = p.dFF * p.std2 * p.std2 * ess * r1 * sb;
+    return { out: { mean: 0, var: v, r: v > 0 ? cov / v : 0 }, method: 'quadrature', warnings: [], cache: { a, sb, r1 } };
+  },
+  backward(p, _x, f, g) {
+    const { a, sb, r1 } = f.cache;
+    const q = 1 - (p.dropout ?? 0);
+    const gh = (g.var * p.dModel * p.std2 * p.std2) / (q * q);
+    const rgh = g.r * q * q;
+    const ess = a.var * a.r + a.mean * a.mean;
+    const vA = p.dFF * p.std1 * p.std1 * sb * a.dm2, vB = p.dFF * p.std3 * p.std3 * a.e2;
+    const cA = p.dFF * p.std1 * p.std1 * r1 * sb * a.dcross, cB = p.dFF * p.std3 * p.std3 * ess;
+    const v = gh * (vA + vB);
+    return { var: v, r: vA + vB > 0 ? (rgh * (cA + cB)) / (vA + vB) : 0 };
+  },
+});

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { checkFlags, jsonArg, parseArgs, str } from '../args.js';
+import { fail, InputError } from '../errors.js';
+import { component } from '../component.js';
+import { fmt } from '../format.js';
+
+export const usage = `moments component <block> --params '{…}' --input '{mean,var,r}' [--grad '{var,r}'] [--json]
+moments component --batch REQ.jsonl [--json]
+  One block's forward/backward moments. Batch: one request per line
+  {"block","params","input","grad"} → one JSON answer per line, same order
+  ({"error": "..."} for a bad line; exit code 2 if any line was bad).`;
+
+export function run(argv: string[]): number {
+  const a = parseArgs(argv, ['json']);
+  checkFlags(a, ['params', 'input', 'grad', 'json', 'batch']);
+  const batch = str(a, 'batch');
+  if (batch !== undefined) {
+    let text: string;
+    try { text = batch === '-' ? readFileSync(0, 'utf8') : readFileSync(batch, 'utf8'); } catch { fail('--batch', `cannot read file '${batch}'`); }
+    const lines = text.split('\n');
+    const out: string[] = [];
+    let bad = 0;
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        let req: unknown;
+        try { req = JSON.parse(line); } catch (e) { throw new InputError(`line ${i + 1}`, `is not valid JSON (${(e as Error).message})`); }
+        out.push(JSON.stringify(component(req)));
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        bad++;
+        out.push(JSON.stringify({ error: e.field.startsWith('line') ? e.message : `line ${i + 1}: ${e.message}` }));
+      }
+    });
+    process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
+    if (bad) process.stderr.write(`error: ${bad} of ${out.length} requests were invalid (see their "error" answers)\n`);
+    return bad ? 2 : 0;
+  }
+  const block = a._[0];
+  if (!block) fail('block', 'is required: moments component <block> --params ... (or --batch FILE)');
+  const ans = component({ block, params: jsonArg(a, 'params') ?? {}, input: jsonArg(a, 'input'), grad: jsonArg(a, 'grad') });
+  if (a.flags.json) { process.stdout.write(JSON.stringify(ans) + '\n'); return 0; }
+  process.stdout.write(`${block}: mean ${fmt(ans.mean)}  var ${fmt(ans.var)}  r ${fmt(ans.r)}  gradVar ${fmt(ans.gradVar)}  gradR ${fmt(ans.gradR)}  [${ans.method}]\n`);
+  for (const w of ans.warnings) process.stdout.write(`warning: ${w}\n`);
+  return 0;
+}

@@ -1,0 +1,52 @@
+/** `component`: one block's forward and backward moments for given input and upstream gradient. */
+import { fail, isObject, num, onlyKeys } from './errors.js';
+import { getBlock, validateParams } from '../formulas/index.js';
+import type { ComponentAnswer, GradMoments, Moments } from './types.js';
+
+export interface ComponentRequest {
+  block: string;
+  params?: Record<string, unknown>;
+  input?: Partial<Moments>;
+  grad?: Partial<GradMoments>;
+}
+
+function moments(raw: unknown, field: string): Moments {
+  const v = raw === undefined ? {} : raw;
+  if (!isObject(v)) fail(field, 'must be an object {mean, var, r}');
+  onlyKeys(v, ['mean', 'var', 'r'], field);
+  return {
+    mean: v.mean === undefined ? 0 : num(v.mean, `${field}.mean`),
+    var: v.var === undefined ? 1 : num(v.var, `${field}.var`, { min: 0 }),
+    r: v.r === undefined ? 0 : num(v.r, `${field}.r`, { min: -1, max: 1 }),
+  };
+}
+
+function gradMoments(raw: unknown, field: string): GradMoments {
+  const v = raw === undefined ? {} : raw;
+  if (!isObject(v)) fail(field, 'must be an object {var, r}');
+  onlyKeys(v, ['var', 'r'], field);
+  return {
+    var: v.var === undefined ? 1 : num(v.var, `${field}.var`, { min: 0 }),
+    r: v.r === undefined ? 0 : num(v.r, `${field}.r`, { min: -1, max: 1 }),
+  };
+}
+
+const finite = (x: number): number | null => (Number.isFinite(x) && Math.abs(x) <= 1e300 ? x : null);
+
+/** Validate a request (throws InputError naming the field) and answer it. */
+export function component(req: ComponentRequest | unknown, at = ''): ComponentAnswer {
+  const F = (k: string) => (at ? `${at}.${k}` : k);
+  if (!isObject(req)) fail(at || 'request', 'must be an object {block, params, input, grad}');
+  onlyKeys(req, ['block', 'params', 'input', 'grad'], at);
+  const { block, extra } = getBlock(req.block, F('block'));
+  const rawParams = { ...(isObject(req.params) ? req.params : req.params === undefined ? {} : fail(F('params'), 'must be an object')), ...extra };
+  const params = validateParams(block, rawParams, F('params'));
+  const x = moments(req.input, F('input'));
+  const g = gradMoments(req.grad, F('grad'));
+  const f = block.forward(params, x);
+  const b = block.backward(params, x, f, g);
+  const warnings = [...f.warnings];
+  const vals = { mean: finite(f.out.mean), var: finite(f.out.var), r: finite(f.out.r), gradVar: finite(b.var), gradR: finite(b.r) };
+  for (const [k, v] of Object.entries(vals)) if (v === null) warnings.push(`${k} overflows (exceeds 1e300): explodes`);
+  return { ...(vals as unknown as Omit<ComponentAnswer, 'method' | 'warnings'>), method: f.method, warnings };
+}

@@ -1,0 +1,199 @@
+/**
+ * The engine: turns a resolved config v1 into a plan of sub-layers (each a list of catalogue
+ * blocks), folds the moment state forward through it, then folds the gradient state backward.
+ * Pure functions over immutable moment values; the catalogue (formulas/) holds every formula.
+ */
+import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
+import type { ResolvedConfig } from './config.js';
+import { chainBackward, chainForward, weakest, type Stage, type StageTrace } from '../formulas/_chain.js';
+import { layernorm } from '../formulas/layernorm.js';
+import { rmsnorm } from '../formulas/rmsnorm.js';
+import { attention } from '../formulas/attention.js';
+import { dropout } from '../formulas/dropout.js';
+import { ffnStages } from '../formulas/ffn.js';
+import { swiglu } from '../formulas/swiglu.js';
+import { residualBackward, residualForward } from '../formulas/residual.js';
+
+export interface SubLayer {
+  layer: number; // 1-based layer index
+  kind: 'attn' | 'ffn';
+  skip: number;
+  branch: number;
+  /** branch stages (for pre: starting with the norm) */
+  stages: Stage[];
+  /** post-norm applied after the residual add (post placement) */
+  postNorm?: Stage;
+}
+
+export interface Plan { cfg: ResolvedConfig; sublayers: SubLayer[]; finalNorm?: Stage }
+
+export function normStage(cfg: ResolvedConfig, label = 'norm'): Stage {
+  return { block: cfg.normKind === 'rmsnorm' ? rmsnorm : layernorm, params: { d: cfg.dModel, eps: cfg.eps }, label };
+}
+
+/** The sub-layers of a config, exactly as config v1 defines them. */
+export function buildPlan(cfg: ResolvedConfig): Plan {
+  const subs: SubLayer[] = [];
+  const pre = cfg.norm === 'pre';
+  for (let l = 0; l < cfg.layers; l++) {
+    const attnStages: Stage[] = [];
+    if (pre) attnStages.push(normStage(cfg));
+    attnStages.push({
+      block: attention,
+      params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.dropout },
+      label: 'attention',
+    });
+    if (cfg.dropout > 0) attnStages.push({ block: dropout, params: { p: cfg.dropout }, label: 'dropout' });
+    const ffnSt: Stage[] = [];
+    if (pre) ffnSt.push(normStage(cfg));
+    if (cfg.activation === 'swiglu') {
+      ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }, label: 'swiglu' });
+    } else {
+      ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }));
+    }
+    for (const [kind, stages] of [['attn', attnStages], ['ffn', ffnSt]] as const) {
+      subs.push({ layer: l + 1, kind, skip: cfg.skip[l], branch: cfg.branch[l], stages, postNorm: pre ? undefined : normStage(cfg) });
+    }
+  }
+  return { cfg, sublayers: subs, finalNorm: cfg.finalNorm ? normStage(cfg, 'final norm') : undefined };
+}
+
+export interface SubTrace {
+  layer: number;
+  kind: 'attn' | 'ffn';
+  input: Moments;
+  branch: StageTrace[];
+  branchOut: Moments;
+  added: Moments;
+  post?: StageTrace;
+  out: Moments;
+  gradOut?: GradMoments;
+  gradIn?: GradMoments;
+}
+
+/** null marks a value that overflowed (see warnings) — never NaN/Infinity. */
+export interface LayerResult {
+  layer: number;
+  mean: number | null;
+  var: number | null;
+  r: number | null;
+  gradVar: number | null;
+  gradR: number | null;
+}
+
+export interface Prediction {
+  layers: LayerResult[];
+  warnings: string[];
+  method: Method;
+  /** first layer whose forward variance overflows / whose gradient overflows, if any */
+  explodesAt?: { forward?: number; backward?: number };
+  trace?: { sublayers: SubTrace[]; finalNorm?: StageTrace };
+}
+
+const HUGE = 1e300;
+const bad = (x: number) => !Number.isFinite(x) || Math.abs(x) > HUGE;
+
+export interface PredictOptions { trace?: boolean }
+
+export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
+  const { cfg } = plan;
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  const warnOnce = (key: string, msg: string) => { if (!seen.has(key)) { seen.add(key); warnings.push(msg); } };
+  let method: Method = 'closed-form';
+  const subs: SubTrace[] = [];
+  const entries: Moments[] = [cfg.input];
+  let x = cfg.input;
+  let fwdExplode: number | undefined;
+  for (const sl of plan.sublayers) {
+    const br = chainForward(sl.stages, x);
+    method = weakest(method, br.method);
+    for (const w of br.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
+    const added = residualForward(sl.skip, sl.branch, x, br.out);
+    let out = added, post: StageTrace | undefined;
+    if (sl.postNorm) {
+      const f = sl.postNorm.block.forward(sl.postNorm.params, added);
+      post = { label: sl.postNorm.label, block: sl.postNorm.block.doc.name, params: sl.postNorm.params, input: added, fwd: f };
+      out = f.out;
+    }
+    subs.push({ layer: sl.layer, kind: sl.kind, input: x, branch: br.trace, branchOut: br.out, added, post, out });
+    x = out;
+    if (sl.kind === 'ffn') entries.push(x);
+    if (fwdExplode === undefined && (bad(x.var) || bad(x.mean) || bad(added.var))) { fwdExplode = sl.layer; break; }
+  }
+  let finalTrace: StageTrace | undefined;
+  if (fwdExplode === undefined && plan.finalNorm) {
+    const f = plan.finalNorm.block.forward(plan.finalNorm.params, x);
+    finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: x, fwd: f };
+    entries[entries.length - 1] = f.out;
+  }
+  const N = cfg.layers;
+  const layers: LayerResult[] = [];
+  if (fwdExplode !== undefined) {
+    warnings.unshift(`forward variance explodes at layer ${fwdExplode} (exceeds 1e300); later layers and all gradients are not reported`);
+    for (let l = 0; l <= N; l++) {
+      const e = l < fwdExplode ? entries[l] : undefined;
+      layers.push({ layer: l, mean: e ? e.mean : null, var: e ? e.var : null, r: e ? e.r : null, gradVar: null, gradR: null });
+    }
+    return { layers, warnings, method, explodesAt: { forward: fwdExplode } };
+  }
+  // ---- backward
+  const grads: GradMoments[] = new Array(N + 1);
+  let g: GradMoments = { var: 1, r: 0 };
+  grads[N] = g;
+  if (plan.finalNorm && finalTrace) {
+    finalTrace.gradOut = g;
+    g = plan.finalNorm.block.backward(plan.finalNorm.params, finalTrace.input, finalTrace.fwd, g);
+    finalTrace.gradIn = g;
+  }
+  let bwdExplode: number | undefined;
+  for (let i = plan.sublayers.length - 1; i >= 0; i--) {
+    const sl = plan.sublayers[i], t = subs[i];
+    t.gradOut = g;
+    let gz = g;
+    if (sl.postNorm && t.post) {
+      t.post.gradOut = g;
+      gz = sl.postNorm.block.backward(sl.postNorm.params, t.post.input, t.post.fwd, g);
+      t.post.gradIn = gz;
+    }
+    const gb = chainBackward(sl.stages, t.branch, gz);
+    g = residualBackward(sl.skip, sl.branch, gz, gb);
+    t.gradIn = g;
+    if (sl.kind === 'attn') grads[sl.layer - 1] = g;
+    if (bwdExplode === undefined && bad(g.var)) bwdExplode = sl.layer;
+  }
+  for (let l = 0; l <= N; l++) {
+    const e = entries[l], gg = grads[l];
+    const gOk = !bad(gg.var);
+    layers.push({ layer: l, mean: e.mean, var: e.var, r: e.r, gradVar: gOk ? gg.var : null, gradR: gOk ? gg.r : null });
+  }
+  if (bwdExplode !== undefined) warnings.unshift(`gradient variance explodes at layer ${bwdExplode} (exceeds 1e300 going backward); gradients below it are not reported`);
+  diagnose(layers, warnings);
+  const pred: Prediction = { layers, warnings, method };
+  if (bwdExplode !== undefined) pred.explodesAt = { backward: bwdExplode };
+  if (opts.trace) pred.trace = { sublayers: subs, finalNorm: finalTrace };
+  return pred;
+}
+
+/** Human warnings: explosion/vanishing over depth, rank collapse. */
+function diagnose(layers: LayerResult[], warnings: string[]): void {
+  const N = layers.length - 1;
+  const v0 = layers[0].var ?? 1;
+  const big = layers.find((l) => l.var !== null && v0 > 0 && l.var > 1e6 * Math.max(v0, 1e-30));
+  if (big) warnings.push(`forward variance grows past 1e6 × input at layer ${big.layer}`);
+  const rc = layers.find((l) => l.layer > 0 && l.r !== null && l.r > 0.99);
+  if (rc) warnings.push(`rank collapse: token correlation r exceeds 0.99 at layer ${rc.layer}`);
+  const gTop = layers[N].gradVar ?? 1;
+  for (let l = N; l >= 0; l--) {
+    const gv = layers[l].gradVar;
+    if (gv === null) break;
+    if (gv > 1e6 * gTop) { warnings.push(`gradient explodes: variance exceeds 1e6 × its top value at layer ${l}`); break; }
+    if (gv < 1e-6 * gTop) { warnings.push(`gradient vanishes: variance below 1e-6 × its top value at layer ${l}`); break; }
+  }
+}
+
+export function predictResolved(cfg: ResolvedConfig, opts: PredictOptions = {}): Prediction {
+  return runPlan(buildPlan(cfg), opts);
+}
+
+export type { LayerMoments };

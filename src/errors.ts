@@ -1,0 +1,44 @@
+/**
+ * Errors a user can act on. The CLI prints `error: <message>` and exits with code 2, no stack
+ * trace. `field` names the offending input path (e.g. `init.qk[3]`, `params.p`).
+ */
+export class InputError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(field ? `${field}: ${message}` : message);
+    this.name = 'InputError';
+    this.field = field;
+  }
+}
+
+export function fail(field: string, message: string): never {
+  throw new InputError(field, message);
+}
+
+/** A finite number, or an InputError naming the field. */
+export function num(v: unknown, field: string, opts: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean; integer?: boolean } = {}): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(field, `must be a finite number${rangeText(opts)}, got ${JSON.stringify(v)}`);
+  const { min, max, minExclusive, maxExclusive, integer } = opts;
+  if (integer && !Number.isInteger(v)) fail(field, `must be an integer${rangeText(opts)}, got ${v}`);
+  if (min !== undefined && (minExclusive ? !(v > min) : !(v >= min))) fail(field, `must be in ${rangeText(opts).trim()}, got ${v}`);
+  if (max !== undefined && (maxExclusive ? !(v < max) : !(v <= max))) fail(field, `must be in ${rangeText(opts).trim()}, got ${v}`);
+  return v;
+}
+
+function rangeText(o: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean; integer?: boolean }): string {
+  if (o.min === undefined && o.max === undefined) return '';
+  const lo = o.min === undefined ? '(-inf' : `${o.minExclusive ? '(' : '['}${o.min}`;
+  const hi = o.max === undefined ? 'inf)' : `${o.max}${o.maxExclusive ? ')' : ']'}`;
+  return ` ${lo}, ${hi}`;
+}
+
+/** Reject keys that are not in `allowed`. */
+export function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], field: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) fail(field ? `${field}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
+  }
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,24 @@
+/**
+ * signal-moments programmatic API.
+ *   predict(config)      per-layer moments of a config v1 (or an array of them)
+ *   component(request)   one block's forward/backward moments
+ *   formulas(block?)     the catalogue: symbolic formulas, sources, assumptions, domains
+ */
+import { resolveConfig, resolveConfigs, toConfigV1, type ConfigV1, type ResolvedConfig } from './config.js';
+import { predictResolved, type Prediction, type PredictOptions } from './engine.js';
+export { component, type ComponentRequest } from './component.js';
+export { formulas, formulaText, type FormulaEntry } from './symbolic.js';
+export { InputError } from './errors.js';
+export { resolveConfig, resolveConfigs, toConfigV1 };
+export { buildPlan, runPlan, predictResolved } from './engine.js';
+export type { ConfigV1, ResolvedConfig, Prediction, PredictOptions };
+export type { Moments, GradMoments, ComponentAnswer, LayerMoments, Method } from './types.js';
+
+/** Predict the per-layer profile of one config (object) — throws InputError on bad input. */
+export function predict(config: ConfigV1 | unknown, opts?: PredictOptions): Prediction;
+export function predict(config: (ConfigV1 | unknown)[], opts?: PredictOptions): Prediction[];
+export function predict(config: unknown, opts: PredictOptions = {}): Prediction | Prediction[] {
+  const { configs, isArray } = resolveConfigs(config);
+  const out = configs.map((c) => predictResolved(c, opts));
+  return isArray ? out : out[0];
+}
