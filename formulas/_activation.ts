@@ -22,11 +22,15 @@ export interface ActivationFns {
 
 interface Coeffs { mean: number; m2: number; cf: Float64Array; dm2: number; cd: Float64Array }
 
-const cache = new Map<string, Coeffs>();
+const cache = new Map<string, Map<number, Map<number, Coeffs>>>();
+let cached = 0;
 
 function coeffs(a: ActivationFns, mu: number, s: number): Coeffs {
-  const key = `${a.name}|${mu}|${s}`;
-  const hit = cache.get(key);
+  let byMu = cache.get(a.name);
+  if (!byMu) { byMu = new Map(); cache.set(a.name, byMu); }
+  let byS = byMu.get(mu);
+  if (!byS) { byS = new Map(); byMu.set(mu, byS); }
+  const hit = byS.get(s);
   if (hit) return hit;
   const sigma = Math.sqrt(s);
   const cf = hermiteCoefficients(a.f, mu, sigma, a.kink);
@@ -39,8 +43,8 @@ function coeffs(a: ActivationFns, mu: number, s: number): Coeffs {
     m2 += w[i] * fx * fx; dm2 += w[i] * dx * dx;
   }
   const c: Coeffs = { mean: cf[0], m2, cf, dm2, cd };
-  if (cache.size > 4096) cache.clear();
-  cache.set(key, c);
+  if (++cached > 20000) { cache.clear(); cached = 0; byS = new Map(); byMu.set(mu, byS); }
+  byS.set(s, c);
   return c;
 }
 

@@ -106,9 +106,16 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const rv = r1;
     const causal = p.causal === true;
     const nOf = (i: number) => (causal ? i + 1 : L);
-    // per-position K2 (by distinct n)
-    const k2memo = new Map<number, number>();
-    const K2 = (n: number) => { let k = k2memo.get(n); if (k === undefined) { k = softmaxK2(n, v); k2memo.set(n, k); } return k; };
+    // K2(n) = n²E[p²] for every softmax length in use (n = L, or 1..L when causal)
+    let K2: (n: number) => number;
+    if (causal) {
+      const k2arr = new Float64Array(L + 1);
+      for (let n = 1; n <= L; n++) k2arr[n] = softmaxK2(n, v);
+      K2 = (n) => k2arr[n];
+    } else {
+      const kL = softmaxK2(L, v);
+      K2 = (n) => (n === L ? kL : softmaxK2(n, v));
+    }
     const X2 = (i: number, k: number) => {
       const ni = nOf(i), nk = nOf(k);
       return (1 + c * Math.sqrt(Math.max(K2(ni) - 1, 0) * Math.max(K2(nk) - 1, 0))) / Math.max(ni, nk);
@@ -146,7 +153,15 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
       const priv = sv * (1 - rv); // private value variance
       // per column j (V and K paths sum over rows i that see j), per row i (Q path)
-      const cols = causal ? samplePositions(L) : [0];
+      const cols = causal ? Array.from({ length: L }, (_, i) => i) : [0];
+      // suffix sums over rows i >= j (causal column statistics)
+      const m = causal ? L + 1 : 0;
+      const suf = { s2: new Float64Array(m), s1: new Float64Array(m), s1sq: new Float64Array(m), sd1: new Float64Array(m), sdsq: new Float64Array(m) };
+      if (causal) for (let i = L - 1; i >= 0; i--) {
+        const n = i + 1, k2 = K2(n), ex = Math.max(k2 - 1, 0);
+        suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
+        suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
+      }
       let vSum = 0, covSum = 0;
       for (const j of cols) {
         let sumP2: number, cross: number, meanCross: number;
@@ -156,12 +171,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
           cross = (L - 1) * X2(0, 1); // Σ_{i≠k} E[P_ij P_kj]
         } else {
           // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
-          let s2 = 0, s1r = 0, s1sq = 0, sd1 = 0, sdsq = 0;
-          for (let i = j; i < L; i++) {
-            const n = i + 1, k2 = K2(n);
-            s2 += k2 / (n * n); s1r += 1 / n; s1sq += 1 / (n * n);
-            sd1 += Math.sqrt(Math.max(k2 - 1, 0)) / n; sdsq += Math.max(k2 - 1, 0) / (n * n);
-          }
+          const s2 = suf.s2[j], s1r = suf.s1[j], s1sq = suf.s1sq[j], sd1 = suf.sd1[j], sdsq = suf.sdsq[j];
           sumP2 = s2 / (1 - pa);
           meanCross = s1r * s1r - s1sq;
           cross = meanCross + c * (sd1 * sd1 - sdsq);

@@ -18,73 +18,143 @@ import { compile, defineBlock, gaussLegendre, normCdf, normPdf } from './_core.j
 export interface SoftmaxParams { n: number }
 
 // ------------------------------------------------------------------ exact E[p^2], E[p^3]
+//
+// The u-integrand pieces A_2, A_3, L depend on v but not on n, so for each point of a grid in
+// t = ln v (spacing 1/8) they are computed once; E[p^m] for any n is then one weighted sum over
+// the u-nodes. Between grid points, ln(n^m E[p^m] − 1) − t is smooth in t and is interpolated
+// with a cubic through the four nearest grid points (error < 1e-6 relative, see test).
 
-const memo = new Map<string, { e2: number; e3: number }>();
+const T_MIN = Math.log(1e-6), T_MAX = Math.log(1e4), T_STEP = 1 / 8;
+const N_GRID = Math.round((T_MAX - T_MIN) / T_STEP) + 1;
+/** largest ln n the u-range is built for */
+const LN_N_MAX = Math.log(1 << 20);
 
-/** Expectation of h(u + σZ) where h is concentrated on y ∈ [lo, hi] (σ ≥ 1: integrate over y). */
-function smoothExpect(h: (y: number) => number, u: number, sigma: number, lo: number, hi: number, breakAt?: number): number {
+interface UData { w: Float64Array; a2: Float64Array; a3: Float64Array; lnL: Float64Array }
+const uData: (UData | undefined)[] = new Array(N_GRID);
+
+/** Fixed y-nodes on [lo, hi] (pieces of width ≤ 1.5, a break at 0) for σ ≥ 1. */
+function yNodes(): { y: Float64Array; w: Float64Array } {
   const { x, w } = gaussLegendre(8);
-  let sum = 0;
   const cuts: number[] = [];
-  for (let a = lo; a < hi - 1e-12; a += 1.5) cuts.push(a);
-  cuts.push(hi);
-  if (breakAt !== undefined && breakAt > lo && breakAt < hi && !cuts.includes(breakAt)) { cuts.push(breakAt); cuts.sort((a, b) => a - b); }
+  for (let a = -30; a < 0; a += 1.5) cuts.push(a);
+  cuts.push(0, 1.25, 2.5, 3.75, 5);
+  const Y: number[] = [], Wt: number[] = [];
   for (let i = 0; i + 1 < cuts.length; i++) {
     const a = cuts[i], b = cuts[i + 1], half = (b - a) / 2, mid = (a + b) / 2;
-    for (let k = 0; k < 8; k++) {
-      const y = mid + half * x[k];
-      sum += w[k] * half * h(y) * normPdf((y - u) / sigma) / sigma;
-    }
+    for (let k = 0; k < 8; k++) { Y.push(mid + half * x[k]); Wt.push(w[k] * half); }
   }
-  return sum;
+  return { y: Float64Array.from(Y), w: Float64Array.from(Wt) };
 }
 
-/** E over x ~ N(0, v) by z-quadrature (small σ). */
-function zExpect(h: (y: number) => number, u: number, sigma: number): number {
-  const { x, w } = gaussLegendre(64);
-  let sum = 0;
-  for (let k = 0; k < 64; k++) {
-    const z = 10 * x[k];
-    sum += 10 * w[k] * normPdf(z) * h(u + sigma * z);
-  }
-  return sum;
-}
-
-/** E[p^2] and E[p^3] of one softmax entry, n iid N(0, v) logits. Exact up to quadrature error (~1e-7). */
-export function softmaxPowers(n: number, v: number): { e2: number; e3: number } {
-  if (n === 1) return { e2: 1, e3: 1 };
-  if (v < 1e-10) return { e2: 1 / (n * n), e3: 1 / (n * n * n) };
-  const key = `${n}|${v.toPrecision(5)}`;
-  const hit = memo.get(key);
-  if (hit) return hit;
+function buildUData(v: number): UData {
   const sigma = Math.sqrt(v);
-  const h2 = (y: number) => Math.exp(2 * y - Math.exp(y));
-  const h3 = (y: number) => Math.exp(3 * y - Math.exp(y));
   const big = sigma >= 1;
-  const A = (h: (y: number) => number, u: number) => (big ? smoothExpect(h, u, sigma, -30, 5) : zExpect(h, u, sigma));
-  const Lf = (u: number) => {
-    if (!big) return zExpect((y) => Math.exp(-Math.exp(y)), u, sigma);
-    // L = P(y<0) − E[(1 − e^{−e^y}) 1(y<0)] + E[e^{−e^y} 1(y>0)]
-    const neg = smoothExpect((y) => (y < 0 ? -Math.expm1(-Math.exp(y)) : -Math.exp(-Math.exp(y))), u, sigma, -30, 5, 0);
-    return normCdf(-u / sigma) - neg;
-  };
-  const lo = -v - 16 - Math.log(n) - 8 * sigma, hi = 8 * sigma + 6;
+  // per-u expectations of h2 = e^{2y−e^y}, h3 = e^{3y−e^y} and L = E[e^{−e^y}], y = u + σZ
+  let expect: (u: number) => [number, number, number];
+  if (big) {
+    // integrate over y: E[h(u+σZ)] = ∫ h(y) φ((y−u)/σ)/σ dy; h is concentrated on [−30, 5]
+    const { y, w } = yNodes();
+    const H2 = y.map((t) => Math.exp(2 * t - Math.exp(t))), H3 = y.map((t) => Math.exp(3 * t - Math.exp(t)));
+    // L = P(y < 0) − E[(1 − e^{−e^y}) 1(y<0)] + E[e^{−e^y} 1(y>0)]
+    const HD = y.map((t) => (t < 0 ? -Math.expm1(-Math.exp(t)) : -Math.exp(-Math.exp(t))));
+    const c = 1 / (sigma * Math.sqrt(2 * Math.PI));
+    expect = (u) => {
+      let a2 = 0, a3 = 0, d = 0;
+      for (let i = 0; i < y.length; i++) {
+        const z = (y[i] - u) / sigma;
+        const k = w[i] * c * Math.exp(-0.5 * z * z);
+        a2 += k * H2[i]; a3 += k * H3[i]; d += k * HD[i];
+      }
+      return [a2, a3, normCdf(-u / sigma) - d];
+    };
+  } else {
+    const { x, w } = gaussLegendre(64);
+    const Z = x.map((t) => 10 * t), WZ = x.map((t, i) => 10 * w[i] * normPdf(10 * t));
+    expect = (u) => {
+      let a2 = 0, a3 = 0, l = 0;
+      for (let i = 0; i < 64; i++) {
+        const E = Math.exp(u + sigma * Z[i]), eE = Math.exp(-E);
+        a2 += WZ[i] * E * E * eE; a3 += WZ[i] * E * E * E * eE; l += WZ[i] * eE;
+      }
+      return [a2, a3, l];
+    };
+  }
+  const lo = -v - 16 - LN_N_MAX - 8 * sigma, hi = 8 * sigma + 6;
+  const width = Math.max(1, sigma / 2);
   const { x, w } = gaussLegendre(8);
-  let s2 = 0, s3 = 0;
-  for (let a = lo; a < hi; a += 1) {
-    const b = Math.min(a + 1, hi), half = (b - a) / 2, mid = (a + b) / 2;
+  const W: number[] = [], A2: number[] = [], A3: number[] = [], LL: number[] = [];
+  for (let a = lo; a < hi; a += width) {
+    const b = Math.min(a + width, hi), half = (b - a) / 2, mid = (a + b) / 2;
     for (let k = 0; k < 8; k++) {
       const u = mid + half * x[k];
-      const Ln = Math.pow(Lf(u), n - 1);
-      if (Ln === 0) continue;
-      s2 += w[k] * half * A(h2, u) * Ln;
-      s3 += w[k] * half * A(h3, u) * Ln;
+      const [a2, a3, L] = expect(u);
+      if (!(L > 0)) continue;
+      W.push(w[k] * half); A2.push(a2); A3.push(a3); LL.push(Math.log(Math.min(L, 1)));
     }
   }
-  const r = { e2: s2, e3: s3 / 2 };
-  if (memo.size > 20000) memo.clear();
-  memo.set(key, r);
+  return { w: Float64Array.from(W), a2: Float64Array.from(A2), a3: Float64Array.from(A3), lnL: Float64Array.from(LL) };
+}
+
+/** F_m(n, grid point) = ln(n^m E[p^m] − 1) − t, memoised. */
+const gridMemo = new Map<number, [number, number]>();
+function gridValues(n: number, gi: number): [number, number] {
+  const key = n * N_GRID + gi;
+  const hit = gridMemo.get(key);
+  if (hit) return hit;
+  let d = uData[gi];
+  const t = T_MIN + gi * T_STEP;
+  if (!d) { d = buildUData(Math.exp(t)); uData[gi] = d; }
+  let s2 = 0, s3 = 0;
+  for (let i = 0; i < d.w.length; i++) {
+    const Ln = Math.exp((n - 1) * d.lnL[i]);
+    s2 += d.w[i] * d.a2[i] * Ln;
+    s3 += d.w[i] * d.a3[i] * Ln;
+  }
+  const k2 = n * n * s2, k3 = (n * n * n * s3) / 2;
+  const r: [number, number] = [Math.log(Math.max(k2 - 1, 1e-300)) - t, Math.log(Math.max(k3 - 1, 1e-300)) - t];
+  if (gridMemo.size > 2_000_000) gridMemo.clear();
+  gridMemo.set(key, r);
   return r;
+}
+
+/** Cubic-interpolation stencil for ln v. */
+function stencil(v: number): { g0: number; c: [number, number, number, number]; t: number } {
+  const t = Math.log(v);
+  let g = Math.floor((t - T_MIN) / T_STEP) - 1;
+  g = Math.max(0, Math.min(N_GRID - 4, g));
+  const x = (t - (T_MIN + g * T_STEP)) / T_STEP; // in [0, 3] relative to g
+  // Lagrange weights at nodes 0,1,2,3
+  const c: [number, number, number, number] = [
+    (-(x - 1) * (x - 2) * (x - 3)) / 6, (x * (x - 2) * (x - 3)) / 2, (-x * (x - 1) * (x - 3)) / 2, (x * (x - 1) * (x - 2)) / 6,
+  ];
+  return { g0: g, c, t };
+}
+
+export const SOFTMAX_V_MAX = Math.exp(T_MAX);
+
+/** E[p^2] and E[p^3] of one softmax entry, n iid N(0, v) logits. Exact up to quadrature and
+ * interpolation error (~1e-6 relative). Above v = 1e4 the softmax is evaluated at v = 1e4 (one-hot
+ * to within 1e-6). */
+export function softmaxPowers(n: number, v: number): { e2: number; e3: number } {
+  if (n === 1) return { e2: 1, e3: 1 };
+  if (v < 1e-6) {
+    // p_j ≈ (1 + x_j − x̄)/n: n²E[p²] = 1 + v(n−1)/n, n³E[p³] = 1 + 3v(n−1)/n
+    return { e2: (1 + (v * (n - 1)) / n) / (n * n), e3: (1 + (3 * v * (n - 1)) / n) / (n * n * n) };
+  }
+  const { g0, c, t } = stencil(Math.min(v, SOFTMAX_V_MAX));
+  let f2 = 0, f3 = 0;
+  for (let k = 0; k < 4; k++) { const [a, b] = gridValues(n, g0 + k); f2 += c[k] * a; f3 += c[k] * b; }
+  const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t);
+  return { e2: Math.min(k2, n) / (n * n), e3: Math.min(k3, n * n) / (n * n * n) };
+}
+
+/** Direct (non-interpolated) evaluation at an arbitrary v — used by tests to bound the
+ * interpolation error. */
+export function softmaxPowersDirect(n: number, v: number): { e2: number; e3: number } {
+  const d = buildUData(v);
+  let s2 = 0, s3 = 0;
+  for (let i = 0; i < d.w.length; i++) { const Ln = Math.exp((n - 1) * d.lnL[i]); s2 += d.w[i] * d.a2[i] * Ln; s3 += d.w[i] * d.a3[i] * Ln; }
+  return { e2: s2, e3: s3 / 2 };
 }
 
 /** n²E[p²] (≥ 1): the "effective averaging" factor: a softmax average of n iid values keeps
