@@ -155,9 +155,8 @@ export const attention = defineBlock<AttentionParams, Cache>({
       // per column j (V and K paths sum over rows i that see j), per row i (Q path)
       const cols = causal ? Array.from({ length: L }, (_, i) => i) : [0];
       // suffix sums over rows i >= j (causal column statistics)
-      const m = causal ? L + 1 : 0;
-      const suf = { s2: new Float64Array(m), s1: new Float64Array(m), s1sq: new Float64Array(m), sd1: new Float64Array(m), sdsq: new Float64Array(m) };
-      if (causal) for (let i = L - 1; i >= 0; i--) {
+      const suf = causal ? { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1) } : null;
+      if (suf) for (let i = L - 1; i >= 0; i--) {
         const n = i + 1, k2 = K2(n), ex = Math.max(k2 - 1, 0);
         suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
         suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
@@ -171,7 +170,8 @@ export const attention = defineBlock<AttentionParams, Cache>({
           cross = (L - 1) * X2(0, 1); // Σ_{i≠k} E[P_ij P_kj]
         } else {
           // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
-          const s2 = suf.s2[j], s1r = suf.s1[j], s1sq = suf.s1sq[j], sd1 = suf.sd1[j], sdsq = suf.sdsq[j];
+          const S = suf!;
+          const s2 = S.s2[j], s1r = S.s1[j], s1sq = S.s1sq[j], sd1 = S.sd1[j], sdsq = S.sdsq[j];
           sumP2 = s2 / (1 - pa);
           meanCross = s1r * s1r - s1sq;
           cross = meanCross + c * (sd1 * sd1 - sdsq);

@@ -95,27 +95,32 @@ function buildUData(v: number): UData {
   return { w: Float64Array.from(W), a2: Float64Array.from(A2), a3: Float64Array.from(A3), lnL: Float64Array.from(LL) };
 }
 
-/** F_m(n, grid point) = ln(n^m E[p^m] − 1) − t, memoised. */
-const gridMemo = new Map<number, [number, number]>();
-function gridValues(n: number, gi: number): [number, number] {
-  const key = n * N_GRID + gi;
-  const hit = gridMemo.get(key);
-  if (hit) return hit;
-  let d = uData[gi];
-  const t = T_MIN + gi * T_STEP;
-  if (!d) { d = buildUData(Math.exp(t)); uData[gi] = d; }
-  let s2 = 0, s3 = 0;
-  for (let i = 0; i < d.w.length; i++) {
-    const Ln = Math.exp((n - 1) * d.lnL[i]);
-    s2 += d.w[i] * d.a2[i] * Ln;
-    s3 += d.w[i] * d.a3[i] * Ln;
+/** F_m(n, grid point) = ln(n^m E[p^m] − 1) − t, memoised densely per grid point (index 2n, 2n+1). */
+const gridMemo: (Float64Array | undefined)[] = new Array(N_GRID);
+function gridValues(n: number, gi: number, out: Float64Array, at: number): void {
+  let row = gridMemo[gi];
+  if (!row || row.length < 2 * n + 2) {
+    const grown = new Float64Array(Math.max(2 * n + 2, 2 * 1024 + 2)).fill(NaN);
+    if (row) grown.set(row);
+    row = grown; gridMemo[gi] = row;
   }
-  const k2 = n * n * s2, k3 = (n * n * n * s3) / 2;
-  const r: [number, number] = [Math.log(Math.max(k2 - 1, 1e-300)) - t, Math.log(Math.max(k3 - 1, 1e-300)) - t];
-  if (gridMemo.size > 2_000_000) gridMemo.clear();
-  gridMemo.set(key, r);
-  return r;
+  if (Number.isNaN(row[2 * n])) {
+    let d = uData[gi];
+    const t = T_MIN + gi * T_STEP;
+    if (!d) { d = buildUData(Math.exp(t)); uData[gi] = d; }
+    let s2 = 0, s3 = 0;
+    for (let i = 0; i < d.w.length; i++) {
+      const Ln = Math.exp((n - 1) * d.lnL[i]);
+      s2 += d.w[i] * d.a2[i] * Ln;
+      s3 += d.w[i] * d.a3[i] * Ln;
+    }
+    const k2 = n * n * s2, k3 = (n * n * n * s3) / 2;
+    row[2 * n] = Math.log(Math.max(k2 - 1, 1e-300)) - t;
+    row[2 * n + 1] = Math.log(Math.max(k3 - 1, 1e-300)) - t;
+  }
+  out[at] = row[2 * n]; out[at + 1] = row[2 * n + 1];
 }
+const tmp = new Float64Array(2);
 
 /** Cubic-interpolation stencil for ln v. */
 function stencil(v: number): { g0: number; c: [number, number, number, number]; t: number } {
@@ -143,7 +148,7 @@ export function softmaxPowers(n: number, v: number): { e2: number; e3: number } 
   }
   const { g0, c, t } = stencil(Math.min(v, SOFTMAX_V_MAX));
   let f2 = 0, f3 = 0;
-  for (let k = 0; k < 4; k++) { const [a, b] = gridValues(n, g0 + k); f2 += c[k] * a; f3 += c[k] * b; }
+  for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp, 0); f2 += c[k] * tmp[0]; f3 += c[k] * tmp[1]; }
   const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t);
   return { e2: Math.min(k2, n) / (n * n), e3: Math.min(k3, n * n) / (n * n * n) };
 }

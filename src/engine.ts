@@ -31,8 +31,19 @@ export function normStage(cfg: ResolvedConfig, label = 'norm'): Stage {
   return { block: cfg.normKind === 'rmsnorm' ? rmsnorm : layernorm, params: { d: cfg.dModel, eps: cfg.eps }, label };
 }
 
-/** The sub-layers of a config, exactly as config v1 defines them. */
+const planCache = new WeakMap<ResolvedConfig, Plan>();
+
+/** The sub-layers of a config, exactly as config v1 defines them (cached per resolved config,
+ * which is treated as immutable). */
 export function buildPlan(cfg: ResolvedConfig): Plan {
+  const hit = planCache.get(cfg);
+  if (hit) return hit;
+  const plan = makePlan(cfg);
+  planCache.set(cfg, plan);
+  return plan;
+}
+
+function makePlan(cfg: ResolvedConfig): Plan {
   const subs: SubLayer[] = [];
   const pre = cfg.norm === 'pre';
   for (let l = 0; l < cfg.layers; l++) {
