@@ -6,6 +6,8 @@
  */
 import { formulas, type FormulaEntry } from '../symbolic.js';
 import { compile, type Compiled } from '../../formulas/_core.js';
+import { softmaxK2, softmaxRowCorr } from '../../formulas/softmax.js';
+import { attentionScoreVar, type AttentionParams } from '../../formulas/attention.js';
 import type { Prediction, SubTrace } from '../engine.js';
 import type { GradMoments, Moments } from '../types.js';
 
@@ -56,6 +58,19 @@ function paramSymbols(block: string, p: Record<string, unknown>): Record<string,
   }
 }
 
+/** Non-causal attention: the softmax factors the formulas name (K2 = n²E[p²] at the row logit
+ * variance (1 − r′)σ_s², X2 the cross-row sum) from the catalogue's own softmax functions, so the
+ * printed formula can be evaluated. Causal rows average over positions: left unbound there. */
+function softmaxSymbols(p: AttentionParams, x: Moments): Record<string, number> {
+  if (p.causal || p.value === false) return {};
+  const s1 = x.var + x.mean * x.mean;
+  const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
+  const v = (1 - r1) * attentionScoreVar(p, x);
+  const K2 = softmaxK2(p.seqLen, v);
+  const c = softmaxRowCorr(v, r1);
+  return { K2, X2: (1 + c * Math.max(K2 - 1, 0)) / p.seqLen };
+}
+
 function ioSymbols(x: Moments, g?: GradMoments): Record<string, number> {
   const o: Record<string, number> = { mu: x.mean, s: x.var, r: x.r };
   if (g) { o.g = g.var; o.rg = g.r; }
@@ -72,9 +87,11 @@ export function layerStages(p: Prediction, cfg: { skip: number[]; branch: number
   for (const s of subs) {
     for (const st of s.branch) {
       const params = (st.params ?? {}) as Record<string, unknown>;
+      const symbols = { ...ioSymbols(st.input, st.gradOut), ...paramSymbols(st.block, params) };
+      if (st.block === 'attention') Object.assign(symbols, softmaxSymbols(params as unknown as AttentionParams, st.input));
       out.push({
         sub: s.kind, label: st.label, block: st.block, input: st.input, output: st.fwd.out, gradOut: st.gradOut, gradIn: st.gradIn,
-        method: st.fwd.method, symbols: { ...ioSymbols(st.input, st.gradOut), ...paramSymbols(st.block, params) },
+        method: st.fwd.method, symbols,
       });
     }
     out.push(residualStage(s, cfg.skip[s.layer - 1], cfg.branch[s.layer - 1]));

@@ -92,7 +92,11 @@ export function valueText(v: unknown): string {
     if (v.length && v.every((x) => x === v[0])) return valueText(v[0]);
     return v.length ? `${valueText(v[0])}…${valueText(v[v.length - 1])}` : '[]';
   }
-  if (typeof v === 'number') return Number.isInteger(v) && Math.abs(v) < 1e7 ? String(v) : fmt(v, 4);
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && Math.abs(v) < 1e7) return String(v);
+    const a = Math.abs(v);
+    return a >= 1e-3 && a < 1e5 ? String(Number(v.toPrecision(4))) : fmt(v, 4);
+  }
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (v === undefined) return '—';
   return String(v);

@@ -106,8 +106,9 @@ export function chart(values: (number | null)[], o: ChartOptions): Chart {
       const i = r * o.width + c;
       const b = bits[i] | obits[i];
       const style: CellStyle = obits[i] ? 'overlay' : bits[i] ? 'line' : 'empty';
-      const ch = String.fromCharCode(0x2800 + b);
       const cur = c === cursorCol;
+      // an empty cell of the cursor column shows a thin bar, so the cursor reads in plain text too
+      const ch = cur && b === 0 ? '┊' : String.fromCharCode(0x2800 + b);
       const last = segs[segs.length - 1];
       if (last && last.style === style && last.cursor === cur) last.text += ch;
       else segs.push({ text: ch, style, cursor: cur });

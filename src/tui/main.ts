@@ -1,0 +1,52 @@
+/** `moments tui`: loads the config, then the interactive app, one frame, or the static summary. */
+import React from 'react';
+import { render, renderToString } from 'ink';
+import { checkFlags, intFlag, parseArgs, readJsonFile, str } from '../args.js';
+import { fail } from '../errors.js';
+import { resolveConfig } from '../config.js';
+import { predictResolved } from '../engine.js';
+import { App, type View } from './App.js';
+import { staticSummary } from './summary.js';
+import { loadSchemes } from './schemes.js';
+import { loadVerify } from './verify.js';
+import type { Draft } from './model.js';
+
+function loadDraft(a: ReturnType<typeof parseArgs>): { draft: Draft; source: string } {
+  const path = str(a, 'config') ?? a._[0];
+  const hf = str(a, 'hf');
+  if (path && hf) fail('--hf', 'use either --config or --hf, not both');
+  if (hf) fail('--hf', 'Hugging Face config import is not available in this build yet (issue 5); use --config with a config v1 file');
+  if (!path) fail('--config', 'is required (a config v1 JSON file)');
+  const raw = readJsonFile(path, '--config');
+  resolveConfig(raw); // bad files fail here with the field named, before any UI starts
+  return { draft: raw as Draft, source: path.split('/').pop() ?? path };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, ['screenshot']);
+  checkFlags(a, ['config', 'hf', 'screenshot', 'width', 'height', 'view', 'layer']);
+  const { draft, source } = loadDraft(a);
+  const view = (str(a, 'view') ?? 'profile') as View;
+  if (!['profile', 'formula', 'schemes'].includes(view)) fail('--view', `must be one of profile, formula, schemes, got ${JSON.stringify(view)}`);
+  const layer = a.flags.layer === undefined ? undefined : intFlag(a, 'layer', 1, 0, 100_000);
+  const [schemes, verify] = await Promise.all([loadSchemes(), loadVerify()]);
+  if (a.flags.screenshot) {
+    const columns = intFlag(a, 'width', 80, 40, 400), rows = intFlag(a, 'height', 24, 12, 200);
+    const frame = renderToString(React.createElement(App, { initial: draft, source, columns, rows, view, layer, schemes, verify }), { columns });
+    process.stdout.write(frame + '\n');
+    return 0;
+  }
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    const cfg = resolveConfig(draft);
+    process.stdout.write(staticSummary(cfg, predictResolved(cfg), process.stdout.columns ?? 80));
+    return 0;
+  }
+  process.stdout.write('\x1b[?1049h\x1b[H'); // alternate screen
+  try {
+    const inst = render(React.createElement(App, { initial: draft, source, view, layer, schemes, verify }), { exitOnCtrlC: true, patchConsole: true });
+    await inst.waitUntilExit();
+  } finally {
+    process.stdout.write('\x1b[?1049l');
+  }
+  return 0;
+}
