@@ -50,7 +50,7 @@ export function drawWeights(cfg: ResolvedConfig, seed: number): LayerWeights[] {
 }
 
 /** Dropout masks of one layer (only when dropout > 0). */
-export interface LayerMasks { probs: Float32Array; attnOut: Float32Array; act: Float32Array; ffnOut: Float32Array }
+export interface LayerMasks { probs?: Float32Array; attnOut?: Float32Array; act?: Float32Array; ffnOut?: Float32Array }
 
 export interface PassData { x: Float32Array; g: Float32Array; masks: LayerMasks[] | null }
 
@@ -135,7 +135,7 @@ export function statsTensor(tf: typeof TF, x2d: Tensor, B: number, T: number, d:
 }
 
 interface LayerTensors {
-  wq: Tensor2D; wk: Tensor2D; wv: Tensor2D; wo: Tensor2D; w1: Tensor2D; w2: Tensor2D; w3?: Tensor2D;
+  wq?: Tensor2D; wk?: Tensor2D; wv?: Tensor2D; wo?: Tensor2D; w1?: Tensor2D; w2?: Tensor2D; w3?: Tensor2D;
   /** blocked (wasm) mode: transposed copies, and per-head column blocks of W_q, W_k, W_v and row blocks of W_o */
   t?: { w1: Tensor2D; w2: Tensor2D; w3?: Tensor2D };
   heads?: { q: Tensor2D; k: Tensor2D; v: Tensor2D; o: Tensor2D; qt: Tensor2D; kt: Tensor2D; vt: Tensor2D; ot: Tensor2D }[];
@@ -164,14 +164,17 @@ export class Model {
     this.dh = cfg.dModel / cfg.heads; this.blocked = opts.blocked;
     const d = this.d, f = cfg.dFF, dh = this.dh;
     for (const w of weights) {
+      // an empty array leaves that weight out (component checks build only the part they need)
+      const mk = (a: Float32Array | undefined, r: number, c: number) => (a && a.length ? tf.tensor2d(a, [r, c]) : undefined);
+      const tr = (t: Tensor2D | undefined) => (t ? tf.transpose(t) : undefined);
       const lt: LayerTensors = {
-        wq: tf.tensor2d(w.wq, [d, d]), wk: tf.tensor2d(w.wk, [d, d]), wv: tf.tensor2d(w.wv, [d, d]), wo: tf.tensor2d(w.wo, [d, d]),
-        w1: tf.tensor2d(w.w1, [d, f]), w2: tf.tensor2d(w.w2, [f, d]), w3: w.w3 ? tf.tensor2d(w.w3, [d, f]) : undefined,
+        wq: mk(w.wq, d, d), wk: mk(w.wk, d, d), wv: mk(w.wv, d, d), wo: mk(w.wo, d, d),
+        w1: mk(w.w1, d, f), w2: mk(w.w2, f, d), w3: mk(w.w3, d, f),
       };
       if (this.blocked) {
-        lt.t = { w1: tf.transpose(lt.w1), w2: tf.transpose(lt.w2), w3: lt.w3 ? tf.transpose(lt.w3) : undefined };
+        lt.t = { w1: tr(lt.w1)!, w2: tr(lt.w2)!, w3: tr(lt.w3) };
         lt.heads = [];
-        for (let h = 0; h < this.H; h++) {
+        for (let h = 0; h < this.H && w.wq.length; h++) {
           const q = tf.tensor2d(columns(w.wq, d, d, h * dh, dh), [d, dh]);
           const k = tf.tensor2d(columns(w.wk, d, d, h * dh, dh), [d, dh]);
           const v = tf.tensor2d(columns(w.wv, d, d, h * dh, dh), [d, dh]);
@@ -272,7 +275,8 @@ export class Model {
     return this.tf.mul(x, this.tf.tensor(mask, shape));
   }
 
-  private attention(l: number, h: Tensor, masks: LayerMasks | null): Tensor {
+  /** The attention branch of layer l (no residual, no norm). */
+  attention(l: number, h: Tensor, masks: LayerMasks | null): Tensor {
     const tf = this.tf, { B, T, H, dh, d } = this, W = this.layers[l];
     const scale = 1 / Math.sqrt(dh);
     if (W.heads) {
@@ -286,24 +290,25 @@ export class Model {
         let s = tf.mul(this.scores(q, k), scale);
         if (this.attnMask) s = tf.add(s, this.attnMask);
         let p = tf.softmax(s);
-        if (masks) p = tf.mul(p, tf.tensor2d(blockMask(masks.probs, B, H, T, hh), [n, n]));
+        if (masks?.probs) p = tf.mul(p, tf.tensor2d(blockMask(masks.probs, B, H, T, hh), [n, n]));
         const o = this.lin(this.weighted(p, v), w.o, w.ot);
         out = out ? tf.add(out, o) : o;
       }
       return this.drop(out!, masks?.attnOut, [B * T, d]);
     }
-    const q = tf.matMul(h as Tensor2D, W.wq), k = tf.matMul(h as Tensor2D, W.wk), v = tf.matMul(h as Tensor2D, W.wv);
+    const q = tf.matMul(h as Tensor2D, W.wq!), k = tf.matMul(h as Tensor2D, W.wk!), v = tf.matMul(h as Tensor2D, W.wv!);
     const heads = (t: Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, dh]), [0, 2, 1, 3]), [B * H, T, dh]) as TF.Tensor3D;
     let s = tf.mul(tf.matMul(heads(q), heads(k), false, true), scale);
     if (this.attnMask) s = tf.add(s, this.attnMask);
     let p = tf.softmax(s);
-    if (masks) p = tf.mul(p, tf.tensor(masks.probs, [B * H, T, T]));
+    if (masks?.probs) p = tf.mul(p, tf.tensor(masks.probs, [B * H, T, T]));
     const o = tf.matMul(p as TF.Tensor3D, heads(v));
     const cat = tf.reshape(tf.transpose(tf.reshape(o, [B, H, T, dh]), [0, 2, 1, 3]), [B * T, d]);
-    return this.drop(tf.matMul(cat as Tensor2D, W.wo), masks?.attnOut, [B * T, d]);
+    return this.drop(tf.matMul(cat as Tensor2D, W.wo!), masks?.attnOut, [B * T, d]);
   }
 
-  private ffn(l: number, h: Tensor, masks: LayerMasks | null): Tensor {
+  /** The FFN branch of layer l (no residual, no norm). */
+  ffn(l: number, h: Tensor, masks: LayerMasks | null): Tensor {
     const tf = this.tf, W = this.layers[l], Wt = W.t, BT = this.B * this.T, f = this.cfg.dFF;
     let a: Tensor;
     if (this.cfg.activation === 'swiglu') a = tf.mul(this.act(this.lin(h, W.w1, Wt?.w1)), this.lin(h, W.w3!, Wt?.w3));

@@ -1,0 +1,107 @@
+/**
+ * Measured (mean ± seed-to-seed std) against predicted, per entry and per quantity.
+ *   relErr: var and gradVar relative, |m − p|/|p|; mean, r, gradR absolute, |m − p|.
+ *   tolerance (same units as relErr):
+ *     var     max(5%,  2·std/|p|)       gradVar max(10%, 2·std/|p|)
+ *     r, gradR max(0.02, 2·std)        mean    max(0.02·√(p_var), 2·std)
+ * where std is the seed-to-seed standard deviation of the measured statistic (sample std, K−1).
+ */
+import type { LayerResult } from '../src/engine.js';
+
+export const QUANTITIES = ['mean', 'var', 'r', 'gradVar', 'gradR'] as const;
+export type Quantity = (typeof QUANTITIES)[number];
+export const RELATIVE: Record<Quantity, boolean> = { mean: false, var: true, r: false, gradVar: true, gradR: false };
+export const TOLERANCE_RULE = 'var: max(5%, 2×std/|pred|) relative; gradVar: max(10%, 2×std/|pred|) relative; r, gradR: max(0.02, 2×std) absolute; mean: max(0.02×sqrt(pred var), 2×std) absolute; std = seed-to-seed sample std of the measured statistic';
+
+export type MS = [number, number] | null;
+export type Measured = Record<Quantity, MS>;
+export type Predicted = Record<Quantity, number | null>;
+
+export interface LayerReport {
+  layer: number;
+  predicted: Predicted;
+  measured: Measured;
+  relErr: Record<Quantity, number | null>;
+  tolerance: Record<Quantity, number | null>;
+  withinTolerance: boolean;
+}
+
+export function meanStd(xs: number[]): MS {
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return null;
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const v = xs.length > 1 ? xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) : 0;
+  return [m, Math.sqrt(v)];
+}
+
+export function errorOf(q: Quantity, p: number | null, m: MS): number | null {
+  if (p === null || m === null) return null;
+  const diff = Math.abs(m[0] - p);
+  if (!RELATIVE[q]) return diff;
+  if (p === 0) return diff === 0 ? 0 : Infinity;
+  return diff / Math.abs(p);
+}
+
+export function toleranceOf(q: Quantity, p: number | null, m: MS, predVar: number | null): number | null {
+  if (p === null || m === null) return null;
+  const s2 = 2 * m[1];
+  switch (q) {
+    case 'var': return Math.max(0.05, p !== 0 ? s2 / Math.abs(p) : Infinity);
+    case 'gradVar': return Math.max(0.1, p !== 0 ? s2 / Math.abs(p) : Infinity);
+    case 'r': case 'gradR': return Math.max(0.02, s2);
+    case 'mean': return Math.max(0.02 * Math.sqrt(Math.max(predVar ?? 0, 0)), s2);
+  }
+}
+
+export function compareLayer(pred: LayerResult | Predicted, measured: Measured, layer: number): LayerReport {
+  const predicted: Predicted = { mean: pred.mean, var: pred.var, r: pred.r, gradVar: pred.gradVar, gradR: pred.gradR };
+  const relErr = {} as Record<Quantity, number | null>;
+  const tolerance = {} as Record<Quantity, number | null>;
+  let ok = true;
+  for (const q of QUANTITIES) {
+    relErr[q] = errorOf(q, predicted[q], measured[q]);
+    tolerance[q] = toleranceOf(q, predicted[q], measured[q], predicted.var);
+    if (relErr[q] !== null && !(relErr[q]! <= tolerance[q]!)) ok = false;
+    // a measured divergence (NaN/Inf) where the theory predicts a finite value is a failure
+    if (measured[q] === null && predicted[q] !== null) ok = false;
+  }
+  return { layer, predicted, measured, relErr, tolerance, withinTolerance: ok };
+}
+
+export interface Worst { layer: number; quantity: Quantity; error: number; tolerance: number; ratio: number }
+
+export interface Summary {
+  pointsCompared: number;
+  pointsWithin: number;
+  layersWithin: number;
+  layers: number;
+  allWithinTolerance: boolean;
+  /** per quantity, the largest error (relErr units) and where */
+  maxError: Record<Quantity, { layer: number; error: number } | null>;
+  /** the points furthest outside tolerance (error / tolerance), at most 5 */
+  worst: Worst[];
+  toleranceRule: string;
+}
+
+export function summarise(rows: LayerReport[]): Summary {
+  let n = 0, within = 0;
+  const maxError = Object.fromEntries(QUANTITIES.map((q) => [q, null])) as Summary['maxError'];
+  const all: Worst[] = [];
+  for (const r of rows) {
+    for (const q of QUANTITIES) {
+      const e = r.relErr[q], t = r.tolerance[q];
+      if (e === null || t === null) continue;
+      n++;
+      if (e <= t) within++;
+      const cur = maxError[q];
+      if (!cur || e > cur.error) maxError[q] = { layer: r.layer, error: e };
+      all.push({ layer: r.layer, quantity: q, error: e, tolerance: t, ratio: e / t });
+    }
+  }
+  all.sort((a, b) => b.ratio - a.ratio);
+  const layersWithin = rows.filter((r) => r.withinTolerance).length;
+  return {
+    pointsCompared: n, pointsWithin: within, layersWithin, layers: rows.length,
+    allWithinTolerance: layersWithin === rows.length,
+    maxError, worst: all.filter((w) => w.ratio > 1).slice(0, 5), toleranceRule: TOLERANCE_RULE,
+  };
+}
