@@ -14,9 +14,10 @@
  *   Cov(o_i, o_k) = s_v [ r_v + (1 − r_v) X2 ];  then W_o: ×dσ_o².
  * Backward, upstream g (corr r_g), g_h = dσ_o² g at the head outputs:
  *   V path:  g_h dσ_v² [ S2/(1−p_a) + r_g (n−1) X2 ]      (DSLM keeps only this path)
- *   Q path:  g_h s_v (1−r_v)(1−r') σ_s²/s' · S2/(1−p_a)   (dS_ij = P_ij(dP_ij − Σ_k P_ik dP_ik) sums to
- *            zero over j, so only the private part of k passes)
- *   K path:  g_h s_v (1−r_v) σ_s²/s' · [ S2/(1−p_a) + r' r_g (n−1) X2 ]
+ *   Q path:  g_h s_v (1−r_v)(1−r') σ_s²/s' · J/(1−p_a)    (dS_ij = P_ij(dP_ij − Σ_k P_ik dP_ik) sums to
+ *            zero over j, so only the private part of k passes; J = Σ_j E[P_ij²(1 − 2P_ij + Σ_k P_ik²)]
+ *            is the softmax Jacobian gain, exact from the softmax block, → 0 as the softmax saturates)
+ *   K path:  g_h s_v (1−r_v) σ_s²/s' · [ J/(1−p_a) + r' r_g (n−1) X2 ]
  *   gradVar = V + Q + K (the three weight matrices are independent, so cross terms vanish).
  *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g (n−1)/n], Q path the
  *   Q-path variance with S2/(1−p_a) → r_g X2, K path ≈ 0 (private value parts are independent).
@@ -25,7 +26,7 @@
  * config v1 are averages over positions.
  */
 import { defineBlock } from './_core.js';
-import { softmaxK2, softmaxRowCorr } from './softmax.js';
+import { softmaxJacobianGain, softmaxK2, softmaxRowCorr } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -107,14 +108,16 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const causal = p.causal === true;
     const nOf = (i: number) => (causal ? i + 1 : L);
     // K2(n) = n²E[p²] for every softmax length in use (n = L, or 1..L when causal)
-    let K2: (n: number) => number;
+    // J(n) = Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)]: the softmax Jacobian gain (Q/K paths; → 0 when saturated)
+    let K2: (n: number) => number, J: (n: number) => number;
     if (causal) {
-      const k2arr = new Float64Array(L + 1);
-      for (let n = 1; n <= L; n++) k2arr[n] = softmaxK2(n, v);
-      K2 = (n) => k2arr[n];
+      const k2arr = new Float64Array(L + 1), jarr = new Float64Array(L + 1);
+      for (let n = 1; n <= L; n++) { k2arr[n] = softmaxK2(n, v); jarr[n] = softmaxJacobianGain(n, v); }
+      K2 = (n) => k2arr[n]; J = (n) => jarr[n];
     } else {
-      const kL = softmaxK2(L, v);
+      const kL = softmaxK2(L, v), jL = softmaxJacobianGain(L, v);
       K2 = (n) => (n === L ? kL : softmaxK2(n, v));
+      J = (n) => (n === L ? jL : softmaxJacobianGain(n, v));
     }
     const X2 = (i: number, k: number) => {
       const ni = nOf(i), nk = nOf(k);
@@ -155,16 +158,18 @@ export const attention = defineBlock<AttentionParams, Cache>({
       // per column j (V and K paths sum over rows i that see j), per row i (Q path)
       const cols = causal ? Array.from({ length: L }, (_, i) => i) : [0];
       // suffix sums over rows i >= j (causal column statistics)
-      const suf = causal ? { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1) } : null;
+      const suf = causal ? { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1) } : null;
       if (suf) for (let i = L - 1; i >= 0; i--) {
         const n = i + 1, k2 = K2(n), ex = Math.max(k2 - 1, 0);
         suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
         suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
+        suf.sj[i] = suf.sj[i + 1] + J(n) / n;
       }
       let vSum = 0, covSum = 0;
       for (const j of cols) {
-        let sumP2: number, cross: number, meanCross: number;
+        let sumP2: number, cross: number, meanCross: number, sumJ: number;
         if (!causal) {
+          sumJ = J(L) / (1 - pa); // Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)] over the rows that see column j
           sumP2 = K2(L) / L / (1 - pa); // Σ_i E[P'_ij²]
           meanCross = (L - 1) / L; // Σ_{i≠k} E[P_ij]E[P_kj]
           cross = (L - 1) * X2(0, 1); // Σ_{i≠k} E[P_ij P_kj]
@@ -172,15 +177,16 @@ export const attention = defineBlock<AttentionParams, Cache>({
           // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
           const S = suf!;
           const s2 = S.s2[j], s1r = S.s1[j], s1sq = S.s1sq[j], sd1 = S.sd1[j], sdsq = S.sdsq[j];
+          sumJ = S.sj[j] / (1 - pa);
           sumP2 = s2 / (1 - pa);
           meanCross = s1r * s1r - s1sq;
           cross = meanCross + c * (sd1 * sd1 - sdsq);
         }
         const nRow = nOf(j);
-        const S2row = K2(nRow) / nRow / (1 - pa); // Q path uses row j's own softmax
+        const Jrow = J(nRow) / (1 - pa); // Q path: row j's own softmax Jacobian gain
         const Vp = gh * vGain * (sumP2 + rg * cross);
-        const Qp = gh * priv * (1 - r1) * qk * S2row;
-        const Kp = gh * priv * qk * (sumP2 + r1 * rg * cross);
+        const Qp = gh * priv * (1 - r1) * qk * Jrow;
+        const Kp = gh * priv * qk * (sumJ + r1 * rg * cross);
         const Xrow = nRow > 1 ? X2(j, Math.min(j + 1, L - 1)) : 1;
         const k2n = K2(nRow);
         // V path: Σ_i E[P_ij P_il] (same row, two columns) + r_g Σ_{i≠k} E[P_ij P_kl]

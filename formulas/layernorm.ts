@@ -19,7 +19,7 @@ const E = {
   mean: '0',
   var: 's*(1-1/d)/(s*(1-1/d)+eps)',
   r: 'r',
-  gradVar: 'g*(1-2/d)/(s*(1-1/d)+eps)',
+  gradVar: 'g*(1-2/d)*((d-1)/(d-3))/(s*(1-1/d)+eps)',
   gradR: 'rg*(d-3+r^2)/(d-2)',
 };
 const fVar = compile(E.var, V), fGV = compile(E.gradVar, V), fGR = compile(E.gradR, V);
@@ -30,13 +30,13 @@ export const normParams = [
 ];
 
 export const layernorm = defineBlock<NormParams, null>({
-  params: [{ ...normParams[0], min: 3 }, normParams[1]],
+  params: [{ ...normParams[0], min: 4 }, normParams[1]],
   doc: {
     name: 'layernorm',
     title: 'LayerNorm (γ=1, β=0)',
     source: 'DSLM LayerNorm row (forward); backward O(1/d) Jacobian terms and the unchanged centred correlation derived here',
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
-    domain: 'd >= 3; the per-token variance concentrates (large d)',
+    domain: 'd >= 4 (E[1/v] is infinite for d = 3); eps small against the per-token variance',
     method: 'closed-form',
     symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon' },
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },

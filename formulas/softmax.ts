@@ -10,8 +10,11 @@
  * correctly (n²E[p²] → n as v → ∞) where DSLM's (e^{v} − 1)/n² diverges — derived here.
  * Row correlation: r_out = (e^{ρv} − 1)/(e^{v} − 1) (lognormal large-n form; exact at ρ = 0 and
  * ρ = 1; → ρ as v → 0).
- * Backward: dx_j = p_j(dp_j − Σ_k p_k dp_k) with upstream dp iid (variance σ_g²) ⇒
- *   Var = σ_g² (E[p²] − 2E[p³] + n E[p²]²) (E[p³] by the same identity), r_g,in = r_g · r_out.
+ * Backward: dx_j = p_j(dp_j − Σ_k p_k dp_k) with upstream dp iid within a row (variance σ_g²) ⇒
+ *   Var = σ_g² (E[p²] − 2E[p³] + Q4/n), Q4 = E[(Σ_k p_k²)²] = nE[p⁴] + n(n−1)E[p₁²p₂²], every term
+ *   exact by the same identity (E[p₁²p₂²] = ∫du A_2² L^{n−2}/Γ(4)).
+ *   Two rows' input gradients: Cov = r_g σ_g² E[p_aj p_bj](1 − …) ⇒ r_g,in = r_g·C/K2 with
+ *   C = n²E[p_a p_b] = 1 + r_out(K2 − 1) (for independent rows C = 1: r_g,in = r_g/K2).
  */
 import { compile, defineBlock, gaussLegendre, normCdf, normPdf } from './_core.js';
 
@@ -29,7 +32,7 @@ const N_GRID = Math.round((T_MAX - T_MIN) / T_STEP) + 1;
 /** largest ln n the u-range is built for */
 const LN_N_MAX = Math.log(1 << 20);
 
-interface UData { w: Float64Array; a2: Float64Array; a3: Float64Array; lnL: Float64Array }
+interface UData { w: Float64Array; a2: Float64Array; a3: Float64Array; a4: Float64Array; lnL: Float64Array }
 const uData: (UData | undefined)[] = new Array(N_GRID);
 
 /** Fixed y-nodes on [lo, hi] (pieces of width ≤ 1.5, a break at 0) for σ ≥ 1. */
@@ -50,77 +53,87 @@ function buildUData(v: number): UData {
   const sigma = Math.sqrt(v);
   const big = sigma >= 1;
   // per-u expectations of h2 = e^{2y−e^y}, h3 = e^{3y−e^y} and L = E[e^{−e^y}], y = u + σZ
-  let expect: (u: number) => [number, number, number];
+  let expect: (u: number) => [number, number, number, number];
   if (big) {
     // integrate over y: E[h(u+σZ)] = ∫ h(y) φ((y−u)/σ)/σ dy; h is concentrated on [−30, 5]
     const { y, w } = yNodes();
-    const H2 = y.map((t) => Math.exp(2 * t - Math.exp(t))), H3 = y.map((t) => Math.exp(3 * t - Math.exp(t)));
+    const H2 = y.map((t) => Math.exp(2 * t - Math.exp(t))), H3 = y.map((t) => Math.exp(3 * t - Math.exp(t))), H4 = y.map((t) => Math.exp(4 * t - Math.exp(t)));
     // L = P(y < 0) − E[(1 − e^{−e^y}) 1(y<0)] + E[e^{−e^y} 1(y>0)]
     const HD = y.map((t) => (t < 0 ? -Math.expm1(-Math.exp(t)) : -Math.exp(-Math.exp(t))));
     const c = 1 / (sigma * Math.sqrt(2 * Math.PI));
     expect = (u) => {
-      let a2 = 0, a3 = 0, d = 0;
+      let a2 = 0, a3 = 0, a4 = 0, d = 0;
       for (let i = 0; i < y.length; i++) {
         const z = (y[i] - u) / sigma;
         const k = w[i] * c * Math.exp(-0.5 * z * z);
-        a2 += k * H2[i]; a3 += k * H3[i]; d += k * HD[i];
+        a2 += k * H2[i]; a3 += k * H3[i]; a4 += k * H4[i]; d += k * HD[i];
       }
-      return [a2, a3, normCdf(-u / sigma) - d];
+      return [a2, a3, a4, normCdf(-u / sigma) - d];
     };
   } else {
     const { x, w } = gaussLegendre(64);
     const Z = x.map((t) => 10 * t), WZ = x.map((t, i) => 10 * w[i] * normPdf(10 * t));
     expect = (u) => {
-      let a2 = 0, a3 = 0, l = 0;
+      let a2 = 0, a3 = 0, a4 = 0, l = 0;
       for (let i = 0; i < 64; i++) {
-        const E = Math.exp(u + sigma * Z[i]), eE = Math.exp(-E);
-        a2 += WZ[i] * E * E * eE; a3 += WZ[i] * E * E * E * eE; l += WZ[i] * eE;
+        const E = Math.exp(u + sigma * Z[i]), eE = Math.exp(-E), E2 = E * E;
+        a2 += WZ[i] * E2 * eE; a3 += WZ[i] * E2 * E * eE; a4 += WZ[i] * E2 * E2 * eE; l += WZ[i] * eE;
       }
-      return [a2, a3, l];
+      return [a2, a3, a4, l];
     };
   }
   const lo = -v - 16 - LN_N_MAX - 8 * sigma, hi = 8 * sigma + 6;
   const width = Math.max(1, sigma / 2);
   const { x, w } = gaussLegendre(8);
-  const W: number[] = [], A2: number[] = [], A3: number[] = [], LL: number[] = [];
+  const W: number[] = [], A2: number[] = [], A3: number[] = [], A4: number[] = [], LL: number[] = [];
   for (let a = lo; a < hi; a += width) {
     const b = Math.min(a + width, hi), half = (b - a) / 2, mid = (a + b) / 2;
     for (let k = 0; k < 8; k++) {
       const u = mid + half * x[k];
-      const [a2, a3, L] = expect(u);
+      const [a2, a3, a4, L] = expect(u);
       if (!(L > 0)) continue;
-      W.push(w[k] * half); A2.push(a2); A3.push(a3); LL.push(Math.log(Math.min(L, 1)));
+      W.push(w[k] * half); A2.push(a2); A3.push(a3); A4.push(a4); LL.push(Math.log(Math.min(L, 1)));
     }
   }
-  return { w: Float64Array.from(W), a2: Float64Array.from(A2), a3: Float64Array.from(A3), lnL: Float64Array.from(LL) };
+  return { w: Float64Array.from(W), a2: Float64Array.from(A2), a3: Float64Array.from(A3), a4: Float64Array.from(A4), lnL: Float64Array.from(LL) };
 }
 
-/** F_m(n, grid point) = ln(n^m E[p^m] − 1) − t, memoised densely per grid point (index 2n, 2n+1). */
+/** The three u-integrals for n logits: E[p²], E[p³] and Q4 = E[(Σ_k p_k²)²] = nE[p⁴] + n(n−1)E[p₁²p₂²],
+ * with E[p^m] = ∫du A_m L^{n−1}/Γ(m) and E[p₁²p₂²] = ∫du A_2² L^{n−2}/Γ(4). */
+function integrals(d: UData, n: number): [number, number, number] {
+  let s2 = 0, s3 = 0, s4 = 0, s22 = 0;
+  for (let i = 0; i < d.w.length; i++) {
+    const Ln2 = Math.exp((n - 2) * d.lnL[i]), Ln = Ln2 * Math.exp(d.lnL[i]);
+    s2 += d.w[i] * d.a2[i] * Ln;
+    s3 += d.w[i] * d.a3[i] * Ln;
+    s4 += d.w[i] * d.a4[i] * Ln;
+    s22 += d.w[i] * d.a2[i] * d.a2[i] * Ln2;
+  }
+  return [s2, s3 / 2, (n * s4) / 6 + (n * (n - 1) * s22) / 6];
+}
+
+/** F(n, grid point) = [ln(n²E[p²] − 1), ln(n³E[p³] − 1), ln(n²Q4 − 1)] − t, memoised densely per grid point. */
+const NV = 3;
 const gridMemo: (Float64Array | undefined)[] = new Array(N_GRID);
-function gridValues(n: number, gi: number, out: Float64Array, at: number): void {
+function gridValues(n: number, gi: number, out: Float64Array): void {
   let row = gridMemo[gi];
-  if (!row || row.length < 2 * n + 2) {
-    const grown = new Float64Array(Math.max(2 * n + 2, 2 * 1024 + 2)).fill(NaN);
+  if (!row || row.length < NV * (n + 1)) {
+    const grown = new Float64Array(Math.max(NV * (n + 1), NV * 1025)).fill(NaN);
     if (row) grown.set(row);
     row = grown; gridMemo[gi] = row;
   }
-  if (Number.isNaN(row[2 * n])) {
+  if (Number.isNaN(row[NV * n])) {
     let d = uData[gi];
     const t = T_MIN + gi * T_STEP;
     if (!d) { d = buildUData(Math.exp(t)); uData[gi] = d; }
-    let s2 = 0, s3 = 0;
-    for (let i = 0; i < d.w.length; i++) {
-      const Ln = Math.exp((n - 1) * d.lnL[i]);
-      s2 += d.w[i] * d.a2[i] * Ln;
-      s3 += d.w[i] * d.a3[i] * Ln;
-    }
-    const k2 = n * n * s2, k3 = (n * n * n * s3) / 2;
-    row[2 * n] = Math.log(Math.max(k2 - 1, 1e-300)) - t;
-    row[2 * n + 1] = Math.log(Math.max(k3 - 1, 1e-300)) - t;
+    const [e2, e3, q4] = integrals(d, n);
+    row[NV * n] = Math.log(Math.max(n * n * e2 - 1, 1e-300)) - t;
+    row[NV * n + 1] = Math.log(Math.max(n * n * n * e3 - 1, 1e-300)) - t;
+    row[NV * n + 2] = Math.log(Math.max(n * n * q4 - 1, 1e-300)) - t;
   }
-  out[at] = row[2 * n]; out[at + 1] = row[2 * n + 1];
+  out[0] = row[NV * n]; out[1] = row[NV * n + 1]; out[2] = row[NV * n + 2];
 }
-const tmp = new Float64Array(2);
+const tmp = new Float64Array(NV);
 
 /** Cubic-interpolation stencil for ln v. */
 function stencil(v: number): { g0: number; c: [number, number, number, number]; t: number } {
@@ -137,29 +150,38 @@ function stencil(v: number): { g0: number; c: [number, number, number, number]; 
 
 export const SOFTMAX_V_MAX = Math.exp(T_MAX);
 
-/** E[p^2] and E[p^3] of one softmax entry, n iid N(0, v) logits. Exact up to quadrature and
- * interpolation error (~1e-6 relative). Above v = 1e4 the softmax is evaluated at v = 1e4 (one-hot
- * to within 1e-6). */
-export function softmaxPowers(n: number, v: number): { e2: number; e3: number } {
-  if (n === 1) return { e2: 1, e3: 1 };
+export interface SoftmaxPowers { e2: number; e3: number; q4: number }
+
+/** E[p²], E[p³] and Q4 = E[(Σ_k p_k²)²] for one softmax row of n iid N(0, v) logits. Exact up to
+ * quadrature and interpolation error (~1e-5 relative). Above v = 1e4 the softmax is evaluated at
+ * v = 1e4 (one-hot to within 1e-6). */
+export function softmaxPowers(n: number, v: number): SoftmaxPowers {
+  if (n === 1) return { e2: 1, e3: 1, q4: 1 };
   if (v < 1e-6) {
-    // p_j ≈ (1 + x_j − x̄)/n: n²E[p²] = 1 + v(n−1)/n, n³E[p³] = 1 + 3v(n−1)/n
-    return { e2: (1 + (v * (n - 1)) / n) / (n * n), e3: (1 + (3 * v * (n - 1)) / n) / (n * n * n) };
+    // p_j ≈ (1 + x_j − x̄)/n: n²E[p²] = 1 + v(n−1)/n, n³E[p³] = 1 + 3v(n−1)/n, n²Q4 = 1 + 4v(n−1)/n²
+    const a = (v * (n - 1)) / n;
+    return { e2: (1 + a) / (n * n), e3: (1 + 3 * a) / (n * n * n), q4: (1 + (4 * a) / n) / (n * n) };
   }
   const { g0, c, t } = stencil(Math.min(v, SOFTMAX_V_MAX));
-  let f2 = 0, f3 = 0;
-  for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp, 0); f2 += c[k] * tmp[0]; f3 += c[k] * tmp[1]; }
-  const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t);
-  return { e2: Math.min(k2, n) / (n * n), e3: Math.min(k3, n * n) / (n * n * n) };
+  let f2 = 0, f3 = 0, fq = 0;
+  for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp); f2 += c[k] * tmp[0]; f3 += c[k] * tmp[1]; fq += c[k] * tmp[2]; }
+  const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t), kq = 1 + Math.exp(fq + t);
+  return { e2: Math.min(k2, n) / (n * n), e3: Math.min(k3, n * n) / (n * n * n), q4: Math.min(kq, n * n) / (n * n) };
 }
 
 /** Direct (non-interpolated) evaluation at an arbitrary v — used by tests to bound the
  * interpolation error. */
-export function softmaxPowersDirect(n: number, v: number): { e2: number; e3: number } {
-  const d = buildUData(v);
-  let s2 = 0, s3 = 0;
-  for (let i = 0; i < d.w.length; i++) { const Ln = Math.exp((n - 1) * d.lnL[i]); s2 += d.w[i] * d.a2[i] * Ln; s3 += d.w[i] * d.a3[i] * Ln; }
-  return { e2: s2, e3: s3 / 2 };
+export function softmaxPowersDirect(n: number, v: number): SoftmaxPowers {
+  const [e2, e3, q4] = integrals(buildUData(v), n);
+  return { e2, e3, q4 };
+}
+
+/** Σ_j E[p_j² (1 − 2p_j + Σ_k p_k²)] = n(E[p²] − 2E[p³]) + Q4: the factor by which a softmax row
+ * passes an iid upstream gradient (dx_j = p_j(dp_j − Σ_k p_k dp_k)). → 0 as the softmax saturates. */
+export function softmaxJacobianGain(n: number, v: number): number {
+  if (n === 1) return 0;
+  const { e2, e3, q4 } = softmaxPowers(n, v);
+  return Math.max(n * (e2 - 2 * e3) + q4, 0);
 }
 
 /** n²E[p²] (≥ 1): the "effective averaging" factor: a softmax average of n iid values keeps
@@ -185,7 +207,7 @@ const PAPER = {
 };
 export const paperSoftmaxVar = compile(PAPER.var, V);
 
-export const softmax = defineBlock<SoftmaxParams, { e2: number; e3: number; rOut: number }>({
+export const softmax = defineBlock<SoftmaxParams, { pw: SoftmaxPowers; rOut: number }>({
   params: [{ name: 'n', kind: 'integer', min: 1, max: 1_000_000, doc: 'number of logits (softmax length)' }],
   doc: {
     name: 'softmax',
@@ -194,25 +216,26 @@ export const softmax = defineBlock<SoftmaxParams, { e2: number; e3: number; rOut
     assumptions: ['the n logits of a row iid Gaussian (variance s)', 'two rows correlated entry-wise (r)', 'upstream gradient iid within a row'],
     domain: 'any n >= 1, any s (saturates correctly); row correlation form is the large-n lognormal one',
     method: 'quadrature',
-    symbols: { mu: 'logit mean (cancels)', s: 'logit variance', r: 'correlation between two rows’ logits', g: 'upstream gradient variance', rg: 'upstream gradient row correlation', n: 'softmax length', e2: 'E[p²]', e3: 'E[p³]' },
+    symbols: { mu: 'logit mean (cancels)', s: 'logit variance', r: 'correlation between two rows’ logits', g: 'upstream gradient variance', rg: 'upstream gradient row correlation', n: 'softmax length', e2: 'E[p²]', e3: 'E[p³]', q4: 'E[(Σ_k p_k²)²]', rout: 'output row correlation' },
     forward: {
       mean: [{ expr: '1/n' }],
       var: [{ expr: 'e2 - 1/n^2', when: 'e2 exact by the Laplace identity' }, { expr: PAPER.var, when: 'DSLM approximation (s small, n large)' }],
       r: [{ expr: '(exp(r*s) - 1)/(exp(s) - 1)' }],
     },
     backward: {
-      gradVar: [{ expr: 'g*(e2 - 2*e3 + n*e2^2)' }, { expr: PAPER.gradVar, when: 'DSLM approximation' }],
-      gradR: [{ expr: 'rg*(exp(r*s) - 1)/(exp(s) - 1)' }],
+      gradVar: [{ expr: 'g*(e2 - 2*e3 + q4/n)' }, { expr: PAPER.gradVar, when: 'DSLM approximation' }],
+      gradR: [{ expr: 'rg*(1 + rout*(n^2*e2 - 1))/(n^2*e2)', when: 'rout = output row correlation' }],
     },
   },
   forward(p, x) {
-    const { e2, e3 } = softmaxPowers(p.n, x.var);
-    const v = Math.max(e2 - 1 / (p.n * p.n), 0);
+    const pw = softmaxPowers(p.n, x.var);
+    const v = Math.max(pw.e2 - 1 / (p.n * p.n), 0);
     const rOut = softmaxRowCorr(x.var, x.r);
-    return { out: { mean: 1 / p.n, var: v, r: rOut }, method: 'quadrature', warnings: [], cache: { e2, e3, rOut } };
+    return { out: { mean: 1 / p.n, var: v, r: rOut }, method: 'quadrature', warnings: [], cache: { pw, rOut } };
   },
   backward(p, _x, f, g) {
-    const { e2, e3, rOut } = f.cache;
-    return { var: g.var * Math.max(e2 - 2 * e3 + p.n * e2 * e2, 0), r: g.r * rOut };
+    const { pw, rOut } = f.cache;
+    const n = p.n, k2 = n * n * pw.e2;
+    return { var: g.var * Math.max(pw.e2 - 2 * pw.e3 + pw.q4 / n, 0), r: n > 1 ? (g.r * (1 + rOut * (k2 - 1))) / k2 : g.r };
   },
 });

@@ -94,7 +94,7 @@ export function resolveConfig(raw: unknown, at = ''): ResolvedConfig {
   const seqLen = num(raw.seqLen, F('seqLen'), { min: 1, max: 65_536, integer: true });
   const norm = oneOf(raw.norm, ['pre', 'post'] as const, F('norm'), 'pre');
   const normKind = oneOf(raw.normKind, ['layernorm', 'rmsnorm'] as const, F('normKind'), 'layernorm');
-  if (normKind === 'layernorm' && dModel < 3) fail(F('dModel'), 'must be >= 3 with LayerNorm');
+  if (dModel < (normKind === 'layernorm' ? 4 : 3)) fail(F('dModel'), `must be >= ${normKind === 'layernorm' ? 4 : 3} with ${normKind}`);
   const activation = oneOf(raw.activation, ['relu', 'gelu', 'gelu_tanh', 'silu', 'swiglu'] as const, F('activation'), 'relu');
   const dropout = raw.dropout === undefined ? 0 : num(raw.dropout, F('dropout'), { min: 0, max: 1, maxExclusive: true });
   const causal = bool(raw.causal, F('causal'), false);
