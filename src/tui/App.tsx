@@ -46,6 +46,14 @@ interface VerifyState {
 
 const COLORS = { var: 'green', gradVar: 'magenta', r: 'cyan', overlay: 'yellow' } as const;
 
+/** State whose latest value is also readable at once through a ref (for key handlers). */
+function useLive<T>(init: T): [T, (v: T) => void, { current: T }] {
+  const [v, setV] = useState<T>(init);
+  const ref = useRef<T>(v);
+  const set = useCallback((x: T) => { ref.current = x; setV(x); }, []);
+  return [v, set, ref];
+}
+
 function clamp(x: number, lo: number, hi: number): number { return Math.max(lo, Math.min(hi, x)); }
 const cfgKey = (c: ResolvedConfig) => JSON.stringify(c);
 const pad = (s: string, w: number) => (s.length > w ? s.slice(0, Math.max(0, w - 1)) + '…' : s.padEnd(w));
@@ -90,9 +98,9 @@ export function App(props: AppProps): React.JSX.Element {
   }, [stdout, fixed]);
 
   // ---- model + prediction
-  const [draft, setDraft] = useState<Draft>(props.initial);
+  const [draft, setDraft, draftR] = useLive<Draft>(props.initial);
   const firstValid = useMemo(() => validate(props.initial), [props.initial]);
-  const [cfg, setCfg] = useState<ResolvedConfig | undefined>(firstValid.ok ? firstValid.cfg : undefined);
+  const [cfg, setCfg, cfgR] = useLive<ResolvedConfig | undefined>(firstValid.ok ? firstValid.cfg : undefined);
   const [error, setError] = useState<{ field: string; message: string } | undefined>(firstValid.ok ? undefined : firstValid);
   const [note, setNote] = useState<string | undefined>();
   const pendingCfg = useRef(new Map<number, ResolvedConfig>());
@@ -111,8 +119,8 @@ export function App(props: AppProps): React.JSX.Element {
     if (!r) pendingCfg.current.set(predictor.latest, firstValid.cfg);
     return r;
   });
-  const [pred, setPred] = useState<Prediction | undefined>(init?.ok ? init.pred : undefined);
-  const [predCfg, setPredCfg] = useState<ResolvedConfig | undefined>(init?.ok && firstValid.ok ? firstValid.cfg : undefined);
+  const [pred, setPred, predR] = useLive<Prediction | undefined>(init?.ok ? init.pred : undefined);
+  const [predCfg, setPredCfg, predCfgR] = useLive<ResolvedConfig | undefined>(init?.ok && firstValid.ok ? firstValid.cfg : undefined);
   const [busy, setBusy] = useState(firstValid.ok && !init);
   const [predMs, setPredMs] = useState<number | undefined>(init?.ok ? init.ms : undefined);
   useEffect(() => { if (init?.ok && firstValid.ok) onPredict?.(init.pred, firstValid.cfg); }, []); // eslint-disable-line react-hooks/exhaustive-deps
@@ -133,23 +141,24 @@ export function App(props: AppProps): React.JSX.Element {
 
   const applyDraft = useCallback((d: Draft, message?: string) => {
     setDraft(d);
+    // (setDraft/setCfg update the live refs at once, so the next key sees this edit)
     const v = validate(d);
     if (v.ok) { setError(undefined); setCfg(v.cfg); predict(v.cfg); setNote(message); }
     else { setError({ field: v.field, message: v.message }); setNote(undefined); }
   }, [predict]);
 
   // ---- UI state
-  const [view, setView] = useState<View>(props.view ?? 'profile');
-  const [help, setHelp] = useState(false);
-  const [fieldIdx, setFieldIdx] = useState(0);
-  const [editing, setEditing] = useState<string | undefined>();
+  const [view, setView, viewR] = useLive<View>(props.view ?? 'profile');
+  const [help, setHelp, helpR] = useLive(false);
+  const [fieldIdx, setFieldIdx, fieldIdxR] = useLive(0);
+  const [editing, setEditing, editingR] = useLive<string | undefined>(undefined);
   const N = shownCfg?.layers ?? 0;
-  const [cursorRaw, setCursor] = useState(props.layer ?? 1);
+  const [cursorRaw, setCursor, cursorR] = useLive(props.layer ?? 1);
   const cursor = clamp(cursorRaw, 0, N);
-  const [stageIdx, setStageIdx] = useState(0);
-  const [detailScroll, setDetailScroll] = useState(0);
-  const [warnIdx, setWarnIdx] = useState<number | undefined>();
-  const [schemeIdx, setSchemeIdx] = useState(0);
+  const [stageIdx, setStageIdx, stageIdxR] = useLive(0);
+  const [detailScroll, setDetailScroll, detailScrollR] = useLive(0);
+  const [warnIdx, setWarnIdx, warnIdxR] = useLive<number | undefined>(undefined);
+  const [schemeIdx, setSchemeIdx, schemeIdxR] = useLive(0);
   const [verify, setVerify] = useState<VerifyState>({ status: 'idle' });
   const verifyHandle = useRef<VerifyHandle | undefined>(undefined);
   useEffect(() => () => verifyHandle.current?.cancel(), []);
@@ -187,24 +196,33 @@ export function App(props: AppProps): React.JSX.Element {
   }, []);
   const measured = verify.status === 'done' && shownCfg && verify.cfgKey === cfgKey(shownCfg) ? verify.measured : undefined;
 
-  // ---- keys
-  const moveLayer = (d: number) => { setCursor(clamp(cursor + d, 0, N)); setDetailScroll(0); };
-  const jumpWarning = (dir: 1 | -1) => {
-    if (!warnings.length) { setNote('no warnings'); return; }
-    const i = warnIdx === undefined ? (dir > 0 ? 0 : warnings.length - 1) : (warnIdx + dir + warnings.length) % warnings.length;
-    setWarnIdx(i);
-    const l = warnings[i].layer;
-    if (l !== undefined) setCursor(clamp(l, 0, N));
-  };
-  const commitEdit = () => {
-    if (editing === undefined) return;
-    const f = fields[fIdx];
-    setEditing(undefined);
-    applyDraft(typeField(draft, f, editing));
-  };
-
+  // ---- keys. Read the live refs, not this render's values: several keys can arrive before
+  // React re-renders (key repeat, pasted text), and each must see the previous one's effect.
   const onKey = (input: string, key: Key) => {
-    if (help) { setHelp(false); return; }
+    const draft = draftR.current, cfg = cfgR.current, view = viewR.current, editing = editingR.current;
+    const shownPred = predR.current, shownCfg = predCfgR.current;
+    const N = shownCfg?.layers ?? 0;
+    const cursor = clamp(cursorR.current, 0, N);
+    const fields = visibleFields(draft, cfg);
+    const fIdx = clamp(fieldIdxR.current, 0, fields.length - 1);
+    const warnings = tuiWarnings(shownPred?.warnings ?? []);
+    const stages = view === 'formula' && shownPred && shownCfg ? layerStages(shownPred, shownCfg, cursor) : [];
+    const sIdx = clamp(stageIdxR.current, 0, Math.max(0, stages.length - 1));
+    const detailScroll = detailScrollR.current, warnIdx = warnIdxR.current, schemeIdx = schemeIdxR.current;
+    const moveLayer = (d: number) => { setCursor(clamp(cursor + d, 0, N)); setDetailScroll(0); };
+    const jumpWarning = (dir: 1 | -1) => {
+      if (!warnings.length) { setNote('no warnings'); return; }
+      const i = warnIdx === undefined ? (dir > 0 ? 0 : warnings.length - 1) : (warnIdx + dir + warnings.length) % warnings.length;
+      setWarnIdx(i);
+      const l = warnings[i].layer;
+      if (l !== undefined) setCursor(clamp(l, 0, N));
+    };
+    const commitEdit = () => {
+      if (editing === undefined) return;
+      setEditing(undefined);
+      applyDraft(typeField(draft, fields[fIdx], editing));
+    };
+    if (helpR.current) { setHelp(false); return; }
     if (editing !== undefined) {
       if (key.return) commitEdit();
       else if (key.escape) setEditing(undefined);
@@ -274,7 +292,7 @@ export function App(props: AppProps): React.JSX.Element {
       <Box flexDirection="column" paddingLeft={1}><Text>{isBusy ? 'predicting…' : 'no valid config yet — fix the field in red'}</Text></Box>
     </Box>;
   } else if (view === 'profile') {
-    const modelW = W >= 100 ? 30 : 26;
+    const modelW = W >= 100 ? 30 : 24;
     body = <Box height={bodyH} flexDirection="row">
       <ModelPanel width={modelW} height={bodyH} fields={fields} idx={fIdx} draft={draft} cfg={cfg} editing={editing} error={error} />
       <Profile width={W - modelW - 1} height={bodyH} pred={shownPred} cursor={cursor} measured={measured} dim={stale} />
@@ -313,6 +331,7 @@ export function App(props: AppProps): React.JSX.Element {
 
 function ModelPanel(p: { width: number; height: number; fields: ReturnType<typeof visibleFields>; idx: number; draft: Draft; cfg?: ResolvedConfig; editing?: string; error?: { field: string; message: string } }): React.JSX.Element {
   const labelW = 10, valW = p.width - labelW - 3;
+  // (label 10, value ≥ 11: 'layernorm', '0.02…0.0123')
   const errIdx = p.error ? fieldOfError(p.error.field, p.fields) : -1;
   const lines: React.JSX.Element[] = [];
   p.fields.forEach((f, i) => {
@@ -364,11 +383,17 @@ function overlayOf(measured: MeasuredLayer[] | undefined, q: 'var' | 'gradVar' |
   return out;
 }
 
-const relErr = (pred: number | null, meas?: [number, number]) => (pred === null || !meas || pred === 0 ? undefined : (meas[0] - pred) / Math.abs(pred));
-const pct = (e?: number) => (e === undefined ? '' : `${e >= 0 ? '+' : ''}${fmt(e * 100, 2)}%`);
+/** measured − predicted: relative for variances, absolute for correlations (as `moments verify`) */
+function errText(q: 'var' | 'gradVar' | 'r', pred: number | null | undefined, meas?: [number, number] | null): string {
+  if (pred === null || pred === undefined || !meas) return '';
+  const d = meas[0] - pred;
+  if (q === 'r') return `err  ${d >= 0 ? '+' : ''}${fmt(d, 2)}`;
+  return pred === 0 ? '' : `err  ${d >= 0 ? '+' : ''}${fmt((d / Math.abs(pred)) * 100, 2)}%`;
+}
+const measText = (m: [number, number]) => `meas ${fmt(m[0], 3)}±${fmt(m[1], 1)}`;
 
 function Profile(p: { width: number; height: number; pred: Prediction; cursor: number; measured?: MeasuredLayer[]; dim: boolean }): React.JSX.Element {
-  const axisW = 7, sideW = p.width >= 70 ? 18 : 15;
+  const axisW = 7, sideW = p.width >= 70 ? 19 : 17;
   const plotW = Math.max(8, p.width - axisW - 1 - sideW - 1);
   const h = Math.max(1, Math.floor((p.height - 4) / 3)); // 3 titles + the x axis
   const L = p.pred.layers;
@@ -384,11 +409,11 @@ function Profile(p: { width: number; height: number; pred: Prediction; cursor: n
   const lab = `L${p.cursor}/${L.length - 1}`;
   const charts = [
     { q: 'var' as const, title: `forward var${varLog ? ' (log)' : ''}`, log: varLog, include: undefined,
-      side: side([lab, `var  ${fmt(at?.var)}`, `mean ${fmt(at?.mean)}`, ...(m?.var ? [`meas ${fmt(m.var[0], 3)}±${fmt(m.var[1], 2)}`, `err  ${pct(relErr(at?.var ?? null, m.var))}`] : [])]) },
+      side: side([lab, `var  ${fmt(at?.var)}`, `mean ${fmt(at?.mean)}`, ...(m?.var ? [measText(m.var), errText('var', at?.var, m.var)] : [])]) },
     { q: 'gradVar' as const, title: 'gradient var (log)', log: true, include: undefined,
-      side: side([lab, `gVar ${fmt(at?.gradVar)}`, `gR   ${fmt(at?.gradR)}`, ...(m?.gradVar ? [`meas ${fmt(m.gradVar[0], 3)}±${fmt(m.gradVar[1], 2)}`, `err  ${pct(relErr(at?.gradVar ?? null, m.gradVar))}`] : [])]) },
+      side: side([lab, `gVar ${fmt(at?.gradVar)}`, `gR   ${fmt(at?.gradR)}`, ...(m?.gradVar ? [measText(m.gradVar), errText('gradVar', at?.gradVar, m.gradVar)] : [])]) },
     { q: 'r' as const, title: 'token correlation r', log: false, include: [1, 0],
-      side: side([lab, `r    ${fmt(at?.r)}`, ...(m?.r ? [`meas ${fmt(m.r[0], 3)}±${fmt(m.r[1], 2)}`, `err  ${pct(relErr(at?.r ?? null, m.r))}`] : [])]) },
+      side: side([lab, `r    ${fmt(at?.r)}`, ...(m?.r ? [measText(m.r), errText('r', at?.r, m.r)] : [])]) },
   ];
   return (
     <Box flexDirection="column" width={p.width} height={p.height}>

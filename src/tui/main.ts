@@ -10,6 +10,7 @@ import { staticSummary } from './summary.js';
 import { loadSchemes } from './schemes.js';
 import { loadVerify } from './verify.js';
 import type { Draft } from './model.js';
+import type { BackendName } from '../../verify/backend.js';
 
 function loadDraft(a: ReturnType<typeof parseArgs>): { draft: Draft; source: string } {
   const path = str(a, 'config') ?? a._[0];
@@ -24,12 +25,19 @@ function loadDraft(a: ReturnType<typeof parseArgs>): { draft: Draft; source: str
 
 export async function run(argv: string[]): Promise<number> {
   const a = parseArgs(argv, ['screenshot']);
-  checkFlags(a, ['config', 'hf', 'screenshot', 'width', 'height', 'view', 'layer']);
+  checkFlags(a, ['config', 'hf', 'screenshot', 'width', 'height', 'view', 'layer', 'backend', 'seeds', 'batch']);
   const { draft, source } = loadDraft(a);
   const view = (str(a, 'view') ?? 'profile') as View;
   if (!['profile', 'formula', 'schemes'].includes(view)) fail('--view', `must be one of profile, formula, schemes, got ${JSON.stringify(view)}`);
   const layer = a.flags.layer === undefined ? undefined : intFlag(a, 'layer', 1, 0, 100_000);
-  const [schemes, verify] = await Promise.all([loadSchemes(), loadVerify()]);
+  const backend = (str(a, 'backend') ?? 'auto') as BackendName;
+  if (backend !== 'auto') {
+    // the harness module loads TF.js: only when a backend is named
+    const { BACKENDS } = await import('../../verify/backend.js');
+    if (!BACKENDS.includes(backend)) fail('--backend', `must be one of ${BACKENDS.join(', ')}, got '${backend}'`);
+  }
+  const vopts = { backend, seeds: intFlag(a, 'seeds', 4, 1, 1000), batch: intFlag(a, 'batch', 4, 1, 65_536) };
+  const [schemes, verify] = await Promise.all([loadSchemes(), loadVerify(vopts)]);
   if (a.flags.screenshot) {
     const columns = intFlag(a, 'width', 80, 40, 400), rows = intFlag(a, 'height', 24, 12, 200);
     const frame = renderToString(React.createElement(App, { initial: draft, source, columns, rows, view, layer, schemes, verify }), { columns });
