@@ -178,67 +178,60 @@ for (const [lam, beta, w, x] of [[0.8, 0.6, 1 / 8, { mean: 0, var: 1, r: 0.5 }],
 /**
  * case name → quantity → measured numbers (predicted vs MC mean ± SE, inputs in the case name).
  * These assertions are expected to fail until the formula is fixed (`it.fails`); when a fix lands,
- * the `it.fails` turns red and the entry must be removed. Causes, as far as diagnosed:
- *  - layernorm gradVar: Jensen. E[1/v] for the per-token variance v = σ²χ²_{d−1}/d is
- *    d/((d−3)σ²), not 1/E[v]; the formula is low by (d−1)/(d−3) = 1.6 % at d = 128 in every case
- *    (measured −0.3 … −3.0 %, mean ≈ −1.7 %); the listed cases are those beyond the 2 % floor.
+ * the `it.fails` turns red and the entry must be removed. [pooled] in the printed table is the
+ * ratio-of-sums r (Σ_pairs ⟨c_i,c_j⟩ / Σ_pairs ½(|c_i|²+|c_j|²)), which estimates the ratio of
+ * expectations Cov/Var; the asserted r/gradR is config v1's mean of per-pair Pearson correlations.
+ * Causes, as far as diagnosed:
  *  - softmax r: the large-n lognormal form (e^{ρv}−1)/(e^{v}−1) is far below the measured row
- *    correlation once v ≳ 1 (finite n: the max entry dominates both rows); at n = 4 and small v
- *    the Pearson average over 4 features differs from the ratio of expectations (see [pooled]).
- *  - softmax gradVar: n·E[p²]² stands for E[p_j²·Σ_k p_k²]; low by 6–60 % for v ≥ 1.
- *  - softmax gradR = r_g·r_out → 0 for independent logits, but dx = p⊙(g − Σpg) keeps the
- *    upstream gradient's shared part: measured ≈ r_g/K2 (0.24–0.27 at v = 0.1, r_g = 0.3).
- *  - attention: gradVar over-predicted at large scores (+28 % at σ_s² = 4, +210 % at σ_s² = 25,
- *    causal +365 %: the Q/K path uses Σ_j E[P²] instead of E[Σ_j P²(dP − ΣP dP)²], which vanishes
- *    as P saturates); gradR under-predicted broadly; r under-predicted at σ_s² = 25.
+ *    correlation once v ≳ 1 (both the Pearson mean and [pooled]; finite n: the largest entries of
+ *    the two rows sit on the same features); at n = 4 and v = 0.1 it matches [pooled] but not the
+ *    Pearson mean over 4 features (definition gap).
+ *  - softmax gradR: off by 0.02–0.11 (both signs); at small v the formula matches [pooled].
+ *  - attention gradR: the formula tracks [pooled] (ratio of expectations) but the Pearson mean is
+ *    much higher (non-causal) or lower (causal): per-token gradient norms vary strongly (keys that
+ *    receive much attention get large gradients), so mean-of-Pearson ≠ Cov/Var. Definition gap or
+ *    formula — the lead decides which statistic the formula must predict.
+ *  - attention r at σ_s² = 25 under-predicted by ≈ 0.09 (both statistics agree with each other).
+ *  - attention gradVar, causal, σ_s² ≥ 4: over-predicted by 16–63 %.
  *  - swiglu r at input r = 0: a_i = x_i·w1 and b_i = x_i·w3 share the weight column, so
  *    E_x[silu(a)b | W] = σ²(w1·w3)E[silu′] ≠ 0 and r_out ≈ (s_a/d)E[silu′]²/E[silu²] ≈ 0.01 at
  *    d = 64 (an O(1/d) term the formula drops).
  */
 const KNOWN: Record<string, Partial<Record<Quantity, string>>> = {
-  'layernorm d=128 μ=0 σ²=0.25 r=0': { gradVar: 'pred 7.937, MC 8.144 ± 0.04434 (rel err -2.54%, tol 0.1774)' },
-  'layernorm d=128 μ=0.5 σ²=1 r=0': { gradVar: 'pred 1.984, MC 2.046 ± 0.009580 (rel err -3.04%, tol 0.04093)' },
-  'softmax n=4 μ=0 σ²=0.1 r=0': { gradR: 'pred 0, MC 0.2454 ± 0.007655 (abs err -0.2454, tol 0.03062, pooled r 0.2703)' },
-  'softmax n=4 μ=0 σ²=0.1 r=0.5': { r: 'pred 0.4875, MC 0.4302 ± 0.008114 (abs err 0.0573, tol 0.03246, pooled r 0.4818)', gradR: 'pred 0.1463, MC 0.2508 ± 0.006682 (abs err -0.1045, tol 0.02673, pooled r 0.2853)' },
-  'softmax n=4 μ=0 σ²=0.1 r=0.9': { r: 'pred 0.8954, MC 0.8516 ± 0.004775 (abs err 0.0438, tol 0.01910, pooled r 0.8885)' },
-  'softmax n=4 μ=0 σ²=1 r=0': { gradVar: 'pred 0.07660, MC 0.08459 ± 0.001323 (rel err -9.44%, tol 0.005292)', gradR: 'pred 0, MC 0.2106 ± 0.006356 (abs err -0.2106, tol 0.02543, pooled r 0.2240)' },
-  'softmax n=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 0.07660, MC 0.08316 ± 0.001053 (rel err -7.88%, tol 0.004210)', gradR: 'pred 0.1133, MC 0.2220 ± 0.007374 (abs err -0.1087, tol 0.02949, pooled r 0.2431)' },
-  'softmax n=4 μ=0 σ²=4 r=0': { gradVar: 'pred 0.04155, MC 0.06055 ± 0.001045 (rel err -31.38%, tol 0.004181)', gradR: 'pred 0, MC 0.1630 ± 0.005636 (abs err -0.1630, tol 0.02255, pooled r 0.1389)' },
-  'softmax n=4 μ=0 σ²=4 r=0.5': { r: 'pred 0.1192, MC 0.3793 ± 0.008345 (abs err -0.2601, tol 0.03338, pooled r 0.4130)', gradVar: 'pred 0.04155, MC 0.06313 ± 0.001218 (rel err -34.18%, tol 0.004871)', gradR: 'pred 0.03576, MC 0.1858 ± 0.007192 (abs err -0.1501, tol 0.02877, pooled r 0.1887)' },
-  'softmax n=4 μ=0 σ²=4 r=0.9': { r: 'pred 0.6642, MC 0.8014 ± 0.006439 (abs err -0.1372, tol 0.02575, pooled r 0.8468)', gradVar: 'pred 0.04155, MC 0.06351 ± 0.001578 (rel err -34.58%, tol 0.006313)' },
-  'softmax n=4 μ=0 σ²=16 r=0': { gradVar: 'pred 0.01416, MC 0.03542 ± 9.686e-4 (rel err -60.02%, tol 0.003874)', gradR: 'pred 0, MC 0.1148 ± 0.005006 (abs err -0.1148, tol 0.02002, pooled r 0.07478)' },
-  'softmax n=4 μ=0 σ²=16 r=0.5': { r: 'pred 3.354e-4, MC 0.3447 ± 0.008595 (abs err -0.3444, tol 0.03438, pooled r 0.3687)', gradVar: 'pred 0.01416, MC 0.03679 ± 9.704e-4 (rel err -61.51%, tol 0.003881)', gradR: 'pred 1.006e-4, MC 0.1590 ± 0.006726 (abs err -0.1589, tol 0.02690, pooled r 0.1112)' },
-  'softmax n=4 μ=0 σ²=16 r=0.9': { r: 'pred 0.2019, MC 0.7703 ± 0.006348 (abs err -0.5685, tol 0.02539, pooled r 0.8107)', gradVar: 'pred 0.01416, MC 0.03757 ± 0.001302 (rel err -62.30%, tol 0.005209)', gradR: 'pred 0.06057, MC 0.2009 ± 0.008958 (abs err -0.1403, tol 0.03583, pooled r 0.1883)' },
-  'softmax n=64 μ=0 σ²=0.1 r=0': { gradR: 'pred 0, MC 0.2738 ± 0.002839 (abs err -0.2738, tol 0.01136, pooled r 0.2741)' },
-  'softmax n=64 μ=0 σ²=0.1 r=0.5': { gradR: 'pred 0.1463, MC 0.2794 ± 0.003150 (abs err -0.1332, tol 0.01260, pooled r 0.2806)' },
-  'softmax n=64 μ=0 σ²=0.1 r=0.9': { gradR: 'pred 0.2686, MC 0.2921 ± 0.003050 (abs err -0.0235, tol 0.01220, pooled r 0.2950)' },
-  'softmax n=64 μ=0 σ²=1 r=0': { gradR: 'pred 0, MC 0.1464 ± 0.002004 (abs err -0.1464, tol 0.01000, pooled r 0.1341)' },
-  'softmax n=64 μ=0 σ²=1 r=0.5': { r: 'pred 0.3775, MC 0.4147 ± 0.003651 (abs err -0.0371, tol 0.01461, pooled r 0.4051)', gradR: 'pred 0.1133, MC 0.1999 ± 0.003586 (abs err -0.0867, tol 0.01434, pooled r 0.1920)' },
-  'softmax n=64 μ=0 σ²=1 r=0.9': { gradR: 'pred 0.2548, MC 0.2791 ± 0.006016 (abs err -0.0243, tol 0.02406, pooled r 0.2892)' },
-  'softmax n=64 μ=0 σ²=4 r=0': { gradVar: 'pred 0.002076, MC 0.002627 ± 5.922e-5 (rel err -20.97%, tol 2.369e-4)', gradR: 'pred 0, MC 0.05321 ± 0.001523 (abs err -0.0532, tol 0.01000, pooled r 0.04294)' },
-  'softmax n=64 μ=0 σ²=4 r=0.5': { r: 'pred 0.1192, MC 0.2963 ± 0.005116 (abs err -0.1771, tol 0.02046, pooled r 0.2778)', gradVar: 'pred 0.002076, MC 0.002428 ± 4.603e-5 (rel err -14.50%, tol 1.841e-4)', gradR: 'pred 0.03576, MC 0.1188 ± 0.005208 (abs err -0.0831, tol 0.02083, pooled r 0.1112)' },
-  'softmax n=64 μ=0 σ²=4 r=0.9': { r: 'pred 0.6642, MC 0.7868 ± 0.004882 (abs err -0.1227, tol 0.01953, pooled r 0.7908)', gradVar: 'pred 0.002076, MC 0.002508 ± 7.298e-5 (rel err -17.23%, tol 2.919e-4)' },
-  'softmax n=64 μ=0 σ²=16 r=0': { gradVar: 'pred 0.001256, MC 0.003216 ± 8.517e-5 (rel err -60.96%, tol 3.407e-4)', gradR: 'pred 0, MC 0.01948 ± 0.001577 (abs err -0.0195, tol 0.01000, pooled r 0.01425)' },
-  'softmax n=64 μ=0 σ²=16 r=0.5': { r: 'pred 3.354e-4, MC 0.1971 ± 0.005767 (abs err -0.1967, tol 0.02307, pooled r 0.1941)', gradVar: 'pred 0.001256, MC 0.003214 ± 7.235e-5 (rel err -60.94%, tol 2.894e-4)', gradR: 'pred 1.006e-4, MC 0.06723 ± 0.004537 (abs err -0.0671, tol 0.01815, pooled r 0.05889)' },
-  'softmax n=64 μ=0 σ²=16 r=0.9': { r: 'pred 0.2019, MC 0.6994 ± 0.007248 (abs err -0.4975, tol 0.02899, pooled r 0.7242)', gradVar: 'pred 0.001256, MC 0.003187 ± 9.862e-5 (rel err -60.61%, tol 3.945e-4)', gradR: 'pred 0.06057, MC 0.1838 ± 0.01116 (abs err -0.1232, tol 0.04462, pooled r 0.1841)' },
-  'attention h=1 σ_s²=0.1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.9414, MC 0.9658 ± 9.657e-4 (abs err -0.0244, tol 0.01000, pooled r 0.9375)' },
-  'attention h=1 σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5787, MC 0.7147 ± 0.008267 (abs err -0.1359, tol 0.03307, pooled r 0.5676)' },
-  'attention h=1 σ_s²=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 3.441, MC 2.624 ± 0.1258 (rel err 31.13%, tol 0.5033)', gradR: 'pred 0.2118, MC 0.3590 ± 0.009833 (abs err -0.1471, tol 0.03933, pooled r 0.2359)' },
-  'attention h=1 σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6901, MC 0.7841 ± 0.008025 (abs err -0.0940, tol 0.03210, pooled r 0.7765)', gradVar: 'pred 25.50, MC 8.115 ± 0.4064 (rel err 214.30%, tol 1.626)', gradR: 'pred 0.03378, MC 0.1082 ± 0.007024 (abs err -0.0744, tol 0.02810, pooled r 0.04696)' },
-  'attention h=1 σ_s²=4 μ=0 σ²=1 r=0': { r: 'pred 0.1975, MC 0.2303 ± 0.006784 (abs err -0.0328, tol 0.02714, pooled r 0.1968)', gradVar: 'pred 3.598, MC 2.164 ± 0.06425 (rel err 66.31%, tol 0.2570)', gradR: 'pred 0.2767, MC 0.4855 ± 0.009121 (abs err -0.2088, tol 0.03648, pooled r 0.4080)' },
-  'attention h=1 σ_s²=4 μ=0 σ²=1 r=0.9': { gradR: 'pred 0.5279, MC 0.7590 ± 0.008400 (abs err -0.2311, tol 0.03360, pooled r 0.5218)' },
-  'attention h=1 σ_s²=1 μ=0 σ²=4 r=0.5': { gradR: 'pred 0.5787, MC 0.7215 ± 0.008506 (abs err -0.1427, tol 0.03402, pooled r 0.5630)' },
-  'attention h=1 σ_s²=1 μ=0.5 σ²=1 r=0.5': { gradR: 'pred 0.6101, MC 0.7525 ± 0.007987 (abs err -0.1423, tol 0.03195, pooled r 0.5992)' },
-  'attention h=4 σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5787, MC 0.6343 ± 0.008599 (abs err -0.0556, tol 0.03440, pooled r 0.5590)' },
-  'attention h=4 σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6901, MC 0.7777 ± 0.007367 (abs err -0.0876, tol 0.02947, pooled r 0.7795)', gradVar: 'pred 25.50, MC 8.015 ± 0.2910 (rel err 218.19%, tol 1.164)', gradR: 'pred 0.03378, MC 0.07899 ± 0.003484 (abs err -0.0452, tol 0.01393, pooled r 0.04757)' },
-  'attention h=4 causal σ_s²=0.1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.8149, MC 0.7260 ± 0.006754 (abs err 0.0889, tol 0.02702, pooled r 0.4444)' },
-  'attention h=4 causal σ_s²=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 5.516, MC 3.396 ± 0.1101 (rel err 62.44%, tol 0.4405)' },
-  'attention h=4 causal σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6672, MC 0.7113 ± 0.009097 (abs err -0.0441, tol 0.03639, pooled r 0.7091)', gradVar: 'pred 32.98, MC 7.041 ± 0.2541 (rel err 368.44%, tol 1.016)', gradR: 'pred 0.05317, MC 0.06903 ± 0.003290 (abs err -0.0159, tol 0.01316, pooled r 0.05383)' },
-  'attention h=1 value:false σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5787, MC 0.7246 ± 0.006737 (abs err -0.1459, tol 0.02695, pooled r 0.5817)' },
-  'attention h=4 value:false σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6901, MC 0.7950 ± 0.004837 (abs err -0.1049, tol 0.01935, pooled r 0.7935)', gradVar: 'pred 25.50, MC 8.416 ± 0.2397 (rel err 203.03%, tol 0.9587)', gradR: 'pred 0.03378, MC 0.07236 ± 0.003491 (abs err -0.0386, tol 0.01396, pooled r 0.04189)' },
-  'attention h=1 causal value:false σ_s²=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 5.516, MC 3.301 ± 0.1117 (rel err 67.09%, tol 0.4470)', gradR: 'pred 0.2352, MC 0.2687 ± 0.006166 (abs err -0.0335, tol 0.02466, pooled r 0.1815)' },
-  'attention h=1 attnDropout=0.1 σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5614, MC 0.6949 ± 0.006990 (abs err -0.1335, tol 0.02796, pooled r 0.5595)' },
-  'attention h=4 causal attnDropout=0.1 σ_s²=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 4.969, MC 3.312 ± 0.1126 (rel err 50.02%, tol 0.4503)' },
+  'softmax n=4 μ=0 σ²=0.1 r=0': { gradR: 'pred 0.2796, MC 0.2454 ± 0.007655 (abs err 0.0342, tol 0.03062, pooled r 0.2703)' },
+  'softmax n=4 μ=0 σ²=0.1 r=0.5': { r: 'pred 0.4875, MC 0.4302 ± 0.008114 (abs err 0.0573, tol 0.03246, pooled r 0.4818)', gradR: 'pred 0.2895, MC 0.2508 ± 0.006682 (abs err 0.0387, tol 0.02673, pooled r 0.2853)' },
+  'softmax n=4 μ=0 σ²=0.1 r=0.9': { r: 'pred 0.8954, MC 0.8516 ± 0.004775 (abs err 0.0438, tol 0.01910, pooled r 0.8885)', gradR: 'pred 0.2979, MC 0.2542 ± 0.007817 (abs err 0.0436, tol 0.03127, pooled r 0.2918)' },
+  'softmax n=4 μ=0 σ²=1 r=0.9': { gradR: 'pred 0.2836, MC 0.2265 ± 0.007992 (abs err 0.0572, tol 0.03197, pooled r 0.2627)' },
+  'softmax n=4 μ=0 σ²=4 r=0': { gradR: 'pred 0.1306, MC 0.1630 ± 0.005636 (abs err -0.0324, tol 0.02255, pooled r 0.1389)' },
+  'softmax n=4 μ=0 σ²=4 r=0.5': { r: 'pred 0.1192, MC 0.3793 ± 0.008345 (abs err -0.2601, tol 0.03338, pooled r 0.4130)', gradR: 'pred 0.1508, MC 0.1858 ± 0.007192 (abs err -0.0351, tol 0.02877, pooled r 0.1887)' },
+  'softmax n=4 μ=0 σ²=4 r=0.9': { r: 'pred 0.6642, MC 0.8014 ± 0.006439 (abs err -0.1372, tol 0.02575, pooled r 0.8468)' },
+  'softmax n=4 μ=0 σ²=16 r=0.5': { r: 'pred 3.354e-4, MC 0.3447 ± 0.008595 (abs err -0.3444, tol 0.03438, pooled r 0.3687)', gradR: 'pred 0.09927, MC 0.1590 ± 0.006726 (abs err -0.0598, tol 0.02690, pooled r 0.1112)' },
+  'softmax n=4 μ=0 σ²=16 r=0.9': { r: 'pred 0.2019, MC 0.7703 ± 0.006348 (abs err -0.5685, tol 0.02539, pooled r 0.8107)', gradR: 'pred 0.1397, MC 0.2009 ± 0.008958 (abs err -0.0611, tol 0.03583, pooled r 0.1883)' },
+  'softmax n=64 μ=0 σ²=1 r=0': { gradR: 'pred 0.1208, MC 0.1464 ± 0.002004 (abs err -0.0256, tol 0.01000, pooled r 0.1341)' },
+  'softmax n=64 μ=0 σ²=1 r=0.5': { r: 'pred 0.3775, MC 0.4147 ± 0.003651 (abs err -0.0371, tol 0.01461, pooled r 0.4051)' },
+  'softmax n=64 μ=0 σ²=4 r=0': { gradR: 'pred 0.02916, MC 0.05321 ± 0.001523 (abs err -0.0241, tol 0.01000, pooled r 0.04294)' },
+  'softmax n=64 μ=0 σ²=4 r=0.5': { r: 'pred 0.1192, MC 0.2963 ± 0.005116 (abs err -0.1771, tol 0.02046, pooled r 0.2778)', gradR: 'pred 0.06145, MC 0.1188 ± 0.005208 (abs err -0.0574, tol 0.02083, pooled r 0.1112)' },
+  'softmax n=64 μ=0 σ²=4 r=0.9': { r: 'pred 0.6642, MC 0.7868 ± 0.004882 (abs err -0.1227, tol 0.01953, pooled r 0.7908)' },
+  'softmax n=64 μ=0 σ²=16 r=0.5': { r: 'pred 3.354e-4, MC 0.1971 ± 0.005767 (abs err -0.1967, tol 0.02307, pooled r 0.1941)', gradR: 'pred 0.01033, MC 0.06723 ± 0.004537 (abs err -0.0569, tol 0.01815, pooled r 0.05889)' },
+  'softmax n=64 μ=0 σ²=16 r=0.9': { r: 'pred 0.2019, MC 0.6994 ± 0.007248 (abs err -0.4975, tol 0.02899, pooled r 0.7242)', gradR: 'pred 0.06873, MC 0.1838 ± 0.01116 (abs err -0.1151, tol 0.04462, pooled r 0.1841)' },
+  'attention h=1 σ_s²=0.1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.9423, MC 0.9658 ± 9.657e-4 (abs err -0.0235, tol 0.01000, pooled r 0.9375)' },
+  'attention h=1 σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5911, MC 0.7147 ± 0.008267 (abs err -0.1236, tol 0.03307, pooled r 0.5676)' },
+  'attention h=1 σ_s²=4 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.2538, MC 0.3590 ± 0.009833 (abs err -0.1052, tol 0.03933, pooled r 0.2359)' },
+  'attention h=1 σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6901, MC 0.7841 ± 0.008025 (abs err -0.0940, tol 0.03210, pooled r 0.7765)' },
+  'attention h=1 σ_s²=4 μ=0 σ²=1 r=0': { r: 'pred 0.1975, MC 0.2303 ± 0.006784 (abs err -0.0328, tol 0.02714, pooled r 0.1968)' },
+  'attention h=1 σ_s²=4 μ=0 σ²=1 r=0.9': { gradR: 'pred 0.5327, MC 0.7590 ± 0.008400 (abs err -0.2263, tol 0.03360, pooled r 0.5218)' },
+  'attention h=1 σ_s²=1 μ=0 σ²=4 r=0.5': { gradR: 'pred 0.5911, MC 0.7215 ± 0.008506 (abs err -0.1304, tol 0.03402, pooled r 0.5630)' },
+  'attention h=1 σ_s²=1 μ=0.5 σ²=1 r=0.5': { gradR: 'pred 0.6182, MC 0.7525 ± 0.007987 (abs err -0.1342, tol 0.03195, pooled r 0.5992)' },
+  'attention h=4 σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5911, MC 0.6343 ± 0.008599 (abs err -0.0432, tol 0.03440, pooled r 0.5590)' },
+  'attention h=4 σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6901, MC 0.7777 ± 0.007367 (abs err -0.0876, tol 0.02947, pooled r 0.7795)', gradR: 'pred 0.09483, MC 0.07899 ± 0.003484 (abs err 0.0158, tol 0.01393, pooled r 0.04757)' },
+  'attention h=4 causal σ_s²=0.1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.8232, MC 0.7260 ± 0.006754 (abs err 0.0972, tol 0.02702, pooled r 0.4444)' },
+  'attention h=4 causal σ_s²=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 3.936, MC 3.396 ± 0.1101 (rel err 15.91%, tol 0.4405)', gradR: 'pred 0.3296, MC 0.2297 ± 0.005734 (abs err 0.0999, tol 0.02294, pooled r 0.1684)' },
+  'attention h=4 causal σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6672, MC 0.7113 ± 0.009097 (abs err -0.0441, tol 0.03639, pooled r 0.7091)', gradVar: 'pred 11.46, MC 7.041 ± 0.2541 (rel err 62.69%, tol 1.016)', gradR: 'pred 0.1531, MC 0.06903 ± 0.003290 (abs err 0.0841, tol 0.01316, pooled r 0.05383)' },
+  'attention h=1 value:false σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5911, MC 0.7246 ± 0.006737 (abs err -0.1336, tol 0.02695, pooled r 0.5817)' },
+  'attention h=4 value:false σ_s²=25 μ=0 σ²=1 r=0.5': { r: 'pred 0.6901, MC 0.7950 ± 0.004837 (abs err -0.1049, tol 0.01935, pooled r 0.7935)', gradR: 'pred 0.09483, MC 0.07236 ± 0.003491 (abs err 0.0225, tol 0.01396, pooled r 0.04189)' },
+  'attention h=1 causal value:false σ_s²=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 3.936, MC 3.301 ± 0.1117 (rel err 19.23%, tol 0.4470)', gradR: 'pred 0.3296, MC 0.2687 ± 0.006166 (abs err 0.0609, tol 0.02466, pooled r 0.1815)' },
+  'attention h=1 attnDropout=0.1 σ_s²=1 μ=0 σ²=1 r=0.5': { gradR: 'pred 0.5743, MC 0.6949 ± 0.006990 (abs err -0.1206, tol 0.02796, pooled r 0.5595)' },
+  'attention h=4 causal attnDropout=0.1 σ_s²=4 μ=0 σ²=1 r=0.5': { gradVar: 'pred 4.091, MC 3.312 ± 0.1126 (rel err 23.51%, tol 0.4503)', gradR: 'pred 0.3790, MC 0.3244 ± 0.006720 (abs err 0.0547, tol 0.02688, pooled r 0.2140)' },
   'swiglu dropout=0 μ=0 σ²=4 r=0': { r: 'pred 0, MC 0.01292 ± 0.002874 (abs err -0.0129, tol 0.01150, pooled r 0.01135)' },
 };
 

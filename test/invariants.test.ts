@@ -97,12 +97,9 @@ describe('block invariants', () => {
     }
   });
 
-  // KNOWN DISCREPANCY (formula bug, confirmed by test/mc): at seqLen 1 the softmax has one entry
-  // (P = 1), so dS = P(dP − P·dP) = 0 and the Q/K paths carry no gradient; the formula still adds
-  // Q/K-path terms ∝ σ_s² (and warns "saturated"). dModel 64, heads 4, stdQ = stdK = 0.3,
-  // stdV 0.1, stdO 0.2, input var 2, r 0, grad var 1: predicted gradVar 436.5, exact 1.6384,
-  // MC (100 trials, B = 16) 1.619 ± 0.013; forward var 3.2768 is right (MC 3.224 ± 0.026).
-  it.fails('attention with seqLen 1 is the composition of two linear maps (forward and backward)', () => {
+  // (This caught a real bug: the Q/K paths used to add ∝ σ_s² terms at L = 1, predicting gradVar
+  // 436.5 instead of 1.6384 for the case below; MC 1.619 ± 0.013. Fixed in the catalogue.)
+  it('attention with seqLen 1 is the composition of two linear maps (forward and backward)', () => {
     // L = 1: the only key gets probability 1, so out = x W_v W_o: var = d σ_v² · d σ_o² · (σ² + μ²)
     // (mean → shared offset, as for one linear map); backward the same gain.
     const d = 64, sv = 0.1, so = 0.2;
