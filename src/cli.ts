@@ -3,6 +3,9 @@ import { InputError } from './errors.js';
 import * as predict from './commands/predict.js';
 import * as component from './commands/component.js';
 import * as formulas from './commands/formulas.js';
+import * as advise from './commands/advise.js';
+import * as schemes from './commands/schemes.js';
+import * as limits from './commands/limits.js';
 import * as verify from './commands/verify.js';
 import * as tui from './commands/tui.js';
 
@@ -10,6 +13,7 @@ interface Command { usage: string; run(argv: string[]): number | Promise<number>
 
 export const COMMANDS: Record<string, Command> = { predict, component, formulas, verify };
 COMMANDS.tui = tui;
+Object.assign(COMMANDS, { advise, schemes, limits });
 
 function help(): string {
   return `signal-moments — predict and verify how signals move through a transformer at initialisation\n\nusage:\n${Object.values(COMMANDS).map((c) => '  ' + c.usage.split('\n').join('\n  ')).join('\n\n')}\n`;

@@ -4,6 +4,7 @@ import { resolveConfigs, type ResolvedConfig } from '../config.js';
 import { predictResolved, type Prediction } from '../engine.js';
 import { fmt, sampleIndices, table } from '../format.js';
 import { closedForms } from '../closedform.js';
+import { HF_FLAGS, hfFromArgs } from '../hf.js';
 
 export const usage = `moments predict --config FILE [--json] [--symbolic] [--trace] [--all]
   Predict the per-layer moments (mean, var, r, gradVar, gradR) of a config v1 (object or array).
@@ -13,6 +14,8 @@ export const usage = `moments predict --config FILE [--json] [--symbolic] [--tra
   --all       print every layer (default: a sample of long profiles)`;
 
 export function loadConfigs(a: ReturnType<typeof parseArgs>): { configs: ResolvedConfig[]; isArray: boolean } {
+  const hf = hfFromArgs(a); // --hf config.json [--seq-len L] [--tokens uniform|zipf] [--eval] (src/hf.ts)
+  if (hf) return resolveConfigs(hf.config);
   const path = str(a, 'config') ?? a._[0];
   if (!path) fail('--config', 'is required (a config v1 JSON file)');
   return resolveConfigs(readJsonFile(path, '--config'));
@@ -56,7 +59,7 @@ function traceText(p: Prediction): string {
 
 export function run(argv: string[]): number {
   const a = parseArgs(argv, ['json', 'symbolic', 'trace', 'all']);
-  checkFlags(a, ['config', 'json', 'symbolic', 'trace', 'all']);
+  checkFlags(a, ['config', 'json', 'symbolic', 'trace', 'all', ...HF_FLAGS]);
   const { configs, isArray } = loadConfigs(a);
   const preds = configs.map((c) => predictResolved(c, { trace: Boolean(a.flags.trace) }));
   if (a.flags.json) {
