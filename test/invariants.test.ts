@@ -208,7 +208,8 @@ describe('engine invariants (predict)', () => {
   it('an array config answers with an array, same order', () => {
     const c1 = { ...base, layers: 3, seqLen: 8, norm: 'pre' as const };
     const c2 = { ...base, layers: 5, seqLen: 8, norm: 'post' as const };
-    const out = predict([c1, c2]);
+    // (cast: the first overload, predict(config: ConfigV1 | unknown): Prediction, also matches arrays)
+    const out = predict([c1, c2]) as unknown as { layers: unknown[] }[];
     expect(out).toHaveLength(2);
     expect(out[0].layers).toHaveLength(4);
     expect(out[1].layers).toHaveLength(6);
