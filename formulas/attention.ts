@@ -101,7 +101,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const sigS = attentionScoreVar(p, x);
     const v = (1 - r1) * sigS;
     if (v > 50) warnings.push(`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`);
-    const c = softmaxRowCorr(v, r1);
+    const c = softmaxRowCorr(v, r1, L);
     // value vectors
     const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
     const rv = r1;
@@ -186,7 +186,11 @@ export const attention = defineBlock<AttentionParams, Cache>({
         const Jrow = J(nRow) / (1 - pa); // Q path: row j's own softmax Jacobian gain
         const Vp = gh * vGain * (sumP2 + rg * cross);
         const Qp = gh * priv * (1 - r1) * qk * Jrow;
-        const Kp = gh * priv * qk * (sumJ + r1 * rg * cross);
+        // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
+        // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
+        const k2row = K2(nRow);
+        const cen = k2row > 0 ? Math.min(1, J(nRow) / (k2row / nRow)) : 1;
+        const Kp = gh * priv * qk * (sumJ + r1 * rg * cross * cen);
         const Xrow = nRow > 1 ? X2(j, Math.min(j + 1, L - 1)) : 1;
         const k2n = K2(nRow);
         // V path: Σ_i E[P_ij P_il] (same row, two columns) + r_g Σ_{i≠k} E[P_ij P_kl]
