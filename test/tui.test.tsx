@@ -11,6 +11,7 @@ import { App } from '../src/tui/App.js';
 import { chart, chartText, progressBar } from '../src/tui/plot.js';
 import { FIELDS, stepField, typeField, validate } from '../src/tui/model.js';
 import { classify } from '../src/tui/warnings.js';
+import { schemesService } from '../src/tui/schemes.js';
 import type { Prediction } from '../src/engine.js';
 import type { ResolvedConfig } from '../src/config.js';
 
@@ -70,15 +71,32 @@ describe('tui panels at 80×24', () => {
     expect(f).toContain('dout=2048');
   });
 
-  it('schemes view renders (says so when the schemes module is absent) and help overlay opens and closes', async () => {
+  it('help overlay opens with ? and any key closes it', async () => {
     const { press, frame } = mount(PRELN);
-    await press('s');
-    expect(frame()).toContain('SCHEMES');
     await press('?');
     expect(frame()).toContain('keys');
     expect(frame()).toContain('quit');
     await press('x');
-    expect(frame()).toContain('SCHEMES');
+    expect(frame()).toContain('MODEL');
+  });
+});
+
+describe('tui schemes view (src/schemes.ts, src/advise.ts)', () => {
+  it('lists every scheme side by side; ⏎ applies one (gpt2 keeps Pre-LN variance near 1); a applies the advised init', async () => {
+    const { press, frame, preds } = mount(PRELN, { schemes: schemesService });
+    await press('s');
+    const f = frame();
+    for (const n of ['xavier', 'bert', 'gpt2', 'deepnorm', 'deepscalelm', 'admin', 't-fixup', 'advised']) expect(f).toContain(n);
+    expect(f).toMatch(/gpt2 +1\.06/);
+    await press(KEY.down, KEY.down, KEY.enter); // xavier → bert → gpt2
+    const g = preds[preds.length - 1];
+    expect(g.c.init.o[0]).toBeCloseTo(0.02 / Math.sqrt(2 * 48), 6); // GPT-2: output projections 0.02/√(2N)
+    expect(g.p.layers[48].var!).toBeLessThan(preds[0].p.layers[48].var!);
+    expect(frame()).toContain('init gpt2');
+    await press('s', 'a');
+    const a = preds[preds.length - 1];
+    for (const l of a.p.layers) expect(l.var!).toBeGreaterThanOrEqual(0.9), expect(l.var!).toBeLessThanOrEqual(1.1);
+    expect(frame()).toContain('init advised');
   });
 });
 

@@ -159,6 +159,8 @@ export function App(props: AppProps): React.JSX.Element {
   const [detailScroll, setDetailScroll, detailScrollR] = useLive(0);
   const [warnIdx, setWarnIdx, warnIdxR] = useLive<number | undefined>(undefined);
   const [schemeIdx, setSchemeIdx, schemeIdxR] = useLive(0);
+  /** the scheme the init came from: 'file' until a scheme is applied, 'custom' after hand edits */
+  const [initFrom, setInitFrom] = useState('file');
   const [verify, setVerify] = useState<VerifyState>({ status: 'idle' });
   const verifyHandle = useRef<VerifyHandle | undefined>(undefined);
   useEffect(() => () => verifyHandle.current?.cancel(), []);
@@ -169,10 +171,19 @@ export function App(props: AppProps): React.JSX.Element {
   const stages = useMemo(() => (shownPred && shownCfg ? layerStages(shownPred, shownCfg, cursor) : []), [shownPred, shownCfg, cursor]);
   const sIdx = clamp(stageIdx, 0, Math.max(0, stages.length - 1));
 
-  const schemeRows = useMemo<SchemeRow[] | { error: string } | undefined>(() => {
-    if (view !== 'schemes' || !props.schemes || !cfg) return undefined;
-    try { return props.schemes.compare(cfg); } catch (e) { return { error: (e as Error).message }; }
-  }, [view, props.schemes, cfg]);
+  // scheme comparisons, cached per config (the key handler may run before the next render)
+  const schemeCache = useRef(new Map<ResolvedConfig, SchemeRow[] | { error: string }>());
+  const schemeRowsOf = useCallback((c: ResolvedConfig | undefined): SchemeRow[] | { error: string } | undefined => {
+    if (!props.schemes || !c) return undefined;
+    let r = schemeCache.current.get(c);
+    if (!r) {
+      try { r = props.schemes.compare(c); } catch (e) { r = { error: (e as Error).message }; }
+      schemeCache.current.clear();
+      schemeCache.current.set(c, r);
+    }
+    return r;
+  }, [props.schemes]);
+  const schemeRows = view === 'schemes' ? schemeRowsOf(cfg) : undefined;
 
   // ---- verification
   const startVerify = useCallback(() => {
@@ -220,6 +231,7 @@ export function App(props: AppProps): React.JSX.Element {
     const commitEdit = () => {
       if (editing === undefined) return;
       setEditing(undefined);
+      if (/^(init|residual)\./.test(fields[fIdx].path)) setInitFrom('custom');
       applyDraft(typeField(draft, fields[fIdx], editing));
     };
     if (helpR.current) { setHelp(false); return; }
@@ -252,8 +264,9 @@ export function App(props: AppProps): React.JSX.Element {
       if (up) { setFieldIdx(clamp(fIdx - 1, 0, fields.length - 1)); return; }
       if (down) { setFieldIdx(clamp(fIdx + 1, 0, fields.length - 1)); return; }
       const f = fields[fIdx];
-      if (input === '+' || input === '=' || input === ' ') { applyDraft(stepField(draft, cfg, f, 1)); return; }
-      if (input === '-' || input === '_') { applyDraft(stepField(draft, cfg, f, -1)); return; }
+      const handEdit = () => { if (/^(init|residual)\./.test(f.path)) setInitFrom('custom'); };
+      if (input === '+' || input === '=' || input === ' ') { handEdit(); applyDraft(stepField(draft, cfg, f, 1)); return; }
+      if (input === '-' || input === '_') { handEdit(); applyDraft(stepField(draft, cfg, f, -1)); return; }
       if (key.return) { const v = fieldValue(f, draft, cfg); setEditing(Array.isArray(v) ? '' : valueText(v) === '—' ? '' : String(v)); return; }
       if (/^[0-9.]$/.test(input)) { setEditing(input); return; }
     } else if (view === 'formula') {
@@ -262,14 +275,17 @@ export function App(props: AppProps): React.JSX.Element {
       if (input === ']') { setDetailScroll(detailScroll + 3); return; }
       if (input === '[') { setDetailScroll(Math.max(0, detailScroll - 3)); return; }
     } else if (view === 'schemes') {
-      const rows = Array.isArray(schemeRows) ? schemeRows : [];
+      const sr = schemeRowsOf(cfg);
+      const rows = Array.isArray(sr) ? sr : [];
       if (up) { setSchemeIdx(clamp(schemeIdx - 1, 0, rows.length - 1)); return; }
       if (down) { setSchemeIdx(clamp(schemeIdx + 1, 0, rows.length - 1)); return; }
-      if (key.return && rows[schemeIdx]?.config) { applyDraft(rows[schemeIdx].config as unknown as Draft, `applied scheme ${rows[schemeIdx].name}`); setView('profile'); return; }
+      if (key.return && rows[schemeIdx]?.config) { setInitFrom(rows[schemeIdx].name); applyDraft(rows[schemeIdx].config as unknown as Draft, `applied scheme ${rows[schemeIdx].name}`); setView('profile'); return; }
       if (input === 'a' && props.schemes && cfg) {
         try {
           const a = props.schemes.advise(cfg);
+          setInitFrom('advised');
           applyDraft(a.config as unknown as Draft, `advised init applied${a.note ? `: ${a.note}` : ''}`);
+          setView('profile');
         } catch (e) { setNote(`advise: ${(e as Error).message}`); }
         return;
       }
@@ -294,7 +310,7 @@ export function App(props: AppProps): React.JSX.Element {
   } else if (view === 'profile') {
     const modelW = W >= 100 ? 30 : 24;
     body = <Box height={bodyH} flexDirection="row">
-      <ModelPanel width={modelW} height={bodyH} fields={fields} idx={fIdx} draft={draft} cfg={cfg} editing={editing} error={error} />
+      <ModelPanel width={modelW} height={bodyH} fields={fields} idx={fIdx} draft={draft} cfg={cfg} editing={editing} error={error} initFrom={initFrom} />
       <Profile width={W - modelW - 1} height={bodyH} pred={shownPred} cursor={cursor} measured={measured} dim={stale} />
     </Box>;
   } else if (view === 'formula') {
@@ -329,7 +345,7 @@ export function App(props: AppProps): React.JSX.Element {
 
 // --------------------------------------------------------------------------------- model panel
 
-function ModelPanel(p: { width: number; height: number; fields: ReturnType<typeof visibleFields>; idx: number; draft: Draft; cfg?: ResolvedConfig; editing?: string; error?: { field: string; message: string } }): React.JSX.Element {
+function ModelPanel(p: { width: number; height: number; fields: ReturnType<typeof visibleFields>; idx: number; draft: Draft; cfg?: ResolvedConfig; editing?: string; error?: { field: string; message: string }; initFrom?: string }): React.JSX.Element {
   const labelW = 10, valW = p.width - labelW - 3;
   // (label 10, value ≥ 11: 'layernorm', '0.02…0.0123')
   const errIdx = p.error ? fieldOfError(p.error.field, p.fields) : -1;
@@ -360,7 +376,7 @@ function ModelPanel(p: { width: number; height: number; fields: ReturnType<typeo
   const shown = lines.slice(start, start + avail);
   return (
     <Box flexDirection="column" width={p.width} height={p.height} marginRight={1}>
-      <Text bold color="blue">{pad(`MODEL${start > 0 ? ' ↑' : ''}${start + avail < lines.length ? ' ↓' : ''}`, p.width)}</Text>
+      <Text bold color="blue">{pad(`MODEL${p.initFrom ? ` · init ${p.initFrom}` : ''}${start > 0 ? ' ↑' : ''}${start + avail < lines.length ? ' ↓' : ''}`, p.width)}</Text>
       {shown}
     </Box>
   );
@@ -502,32 +518,39 @@ function SchemesView(p: { width: number; height: number; rows?: SchemeRow[] | { 
   }
   if (!p.rows) return <Box height={p.height}><Text>no valid config</Text></Box>;
   if (!Array.isArray(p.rows)) return <Box height={p.height} flexDirection="column"><Text bold color="blue">SCHEMES</Text><Text color="red">{p.rows.error}</Text></Box>;
-  const nameW = 12, numW = 9;
-  const sparkW = Math.max(6, Math.floor((p.width - nameW - 4 * numW - 4) / 2));
-  const head = `${'scheme'.padEnd(nameW)}${'var end'.padStart(numW)}${'max var'.padStart(numW)}${'∂0/∂N'.padStart(numW)}${'r end'.padStart(numW)}  ${'var over depth'.padEnd(sparkW)} ${'grad var (log)'.padEnd(sparkW)}`;
-  const avail = p.height - 2;
-  const start = clamp(p.idx - Math.floor(avail / 2), 0, Math.max(0, p.rows.length - avail));
+  const nameW = 13, numW = 10, tailW = 5;
+  const sparkW = Math.max(6, Math.floor((p.width - nameW - 4 * numW - 3 - tailW) / 2));
+  const head = `${'scheme'.padEnd(nameW)}${'var end'.padStart(numW)}${'max var'.padStart(numW)}${'g0/gN'.padStart(numW)}${'r end'.padStart(numW)}  ${'var (log)'.padEnd(sparkW)} ${'grad var (log)'.padEnd(sparkW)} band`;
+  const rows = p.rows;
+  const sel = rows[clamp(p.idx, 0, rows.length - 1)];
+  const info = sel ? wrap(`${sel.name}: ${sel.title ?? ''}${sel.error ? ' — ' + sel.error : ''}${sel.notes?.length ? ' — ' + sel.notes.join(' · ') : ''}`, p.width) : [];
+  const infoRows = Math.min(info.length, Math.max(1, p.height - 2 - rows.length - 1));
+  const avail = Math.max(1, p.height - 2 - infoRows);
+  const start = clamp(p.idx - Math.floor(avail / 2), 0, Math.max(0, rows.length - avail));
   return (
     <Box height={p.height} flexDirection="column">
-      <Text bold color="blue">{pad('SCHEMES — same architecture, each named init (⏎ applies, a advises)', p.width)}</Text>
+      <Text bold color="blue">{pad('SCHEMES — same architecture under each named init (⏎ applies, a advises)', p.width)}</Text>
       <Text dimColor wrap="truncate">{head}</Text>
-      {p.rows.slice(start, start + avail).map((r, k) => {
-        const i = k + start, sel = i === p.idx;
-        if (r.error) return <Text key={r.name} inverse={sel} color="red" wrap="truncate">{`${pad(r.name, nameW)}${r.error}`}</Text>;
-        const L = r.pred!.layers, N = L.length - 1;
+      {rows.slice(start, start + avail).map((r, k) => {
+        const i = k + start, on = i === p.idx;
+        const mark = on ? '▸' : ' ';
+        if (r.error || !r.pred) return <Text key={r.name} inverse={on} color="red" wrap="truncate">{`${mark}${pad(r.name, nameW - 1)}${r.error ?? 'no prediction'}`}</Text>;
+        const L = r.pred.layers, N = L.length - 1;
         const vmax = Math.max(...L.map((l) => l.var ?? 0));
         const g0 = L[0].gradVar, gN = L[N].gradVar;
-        const spark = (q: 'var' | 'gradVar', log: boolean) => chart(L.map((l) => l[q]), { width: sparkW, height: 1, log }).rows[0].map((s) => s.text).join('');
+        const spark = (q: 'var' | 'gradVar') => chart(L.map((l) => l[q]), { width: sparkW, height: 1, log: true }).rows[0].map((x) => x.text).join('');
+        const n = (x: number | null | undefined) => fmt(x, 3).padStart(numW);
         return (
-          <Box key={r.name}>
-            <Text inverse={sel} bold={sel}>{pad(r.name, nameW)}</Text>
-            <Text>{fmt(L[N].var, 3).padStart(numW)}{fmt(vmax, 3).padStart(numW)}{(g0 !== null && gN ? fmt(g0 / gN, 3) : '—').padStart(numW)}{fmt(L[N].r, 3).padStart(numW)}  </Text>
-            <Text color={COLORS.var}>{spark('var', true)}</Text><Text> </Text>
-            <Text color={COLORS.gradVar}>{spark('gradVar', true)}</Text>
-            {r.pred!.warnings.length > 0 && <Text color="red"> ⚠{r.pred!.warnings.length}</Text>}
+          <Box key={r.name} width={p.width}>
+            <Text inverse={on} bold={on}>{mark}{pad(r.name, nameW - 1)}</Text>
+            <Text>{n(L[N].var)}{n(vmax)}{g0 !== null && gN ? n(g0 / gN) : n(null)}{n(L[N].r)}  </Text>
+            <Text color={COLORS.var}>{spark('var')}</Text><Text> </Text>
+            <Text color={COLORS.gradVar}>{spark('gradVar')}</Text>
+            <Text color={r.ok ? 'green' : 'red'}>{r.ok ? ' ok  ' : ' out '}</Text>
           </Box>
         );
       })}
+      {info.slice(0, infoRows).map((l, i) => <Text key={`i${i}`} dimColor wrap="truncate">{l}</Text>)}
     </Box>
   );
 }

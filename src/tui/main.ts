@@ -10,22 +10,23 @@ import { staticSummary } from './summary.js';
 import { loadSchemes } from './schemes.js';
 import { loadVerify } from './verify.js';
 import type { Draft } from './model.js';
+import { hfFromArgs } from '../hf.js';
 import type { BackendName } from '../../verify/backend.js';
 
 function loadDraft(a: ReturnType<typeof parseArgs>): { draft: Draft; source: string } {
   const path = str(a, 'config') ?? a._[0];
-  const hf = str(a, 'hf');
-  if (path && hf) fail('--hf', 'use either --config or --hf, not both');
-  if (hf) fail('--hf', 'Hugging Face config import is not available in this build yet (issue 5); use --config with a config v1 file');
-  if (!path) fail('--config', 'is required (a config v1 JSON file)');
+  if (path && str(a, 'hf') !== undefined) fail('--hf', 'use either --config or --hf, not both');
+  const hf = hfFromArgs(a);
+  if (hf) return { draft: hf.config as unknown as Draft, source: `${(str(a, 'hf') ?? '').split('/').pop()} (${hf.family})` };
+  if (!path) fail('--config', 'is required (a config v1 JSON file), or --hf config.json');
   const raw = readJsonFile(path, '--config');
   resolveConfig(raw); // bad files fail here with the field named, before any UI starts
   return { draft: raw as Draft, source: path.split('/').pop() ?? path };
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ['screenshot']);
-  checkFlags(a, ['config', 'hf', 'screenshot', 'width', 'height', 'view', 'layer', 'backend', 'seeds', 'batch']);
+  const a = parseArgs(argv, ['screenshot', 'eval']);
+  checkFlags(a, ['config', 'hf', 'screenshot', 'width', 'height', 'view', 'layer', 'backend', 'seeds', 'batch', 'seq-len', 'tokens', 'eval']);
   const { draft, source } = loadDraft(a);
   const view = (str(a, 'view') ?? 'profile') as View;
   if (!['profile', 'formula', 'schemes'].includes(view)) fail('--view', `must be one of profile, formula, schemes, got ${JSON.stringify(view)}`);

@@ -20,7 +20,7 @@ export interface MeasuredLayer {
   gradR?: [number, number] | null;
 }
 
-export interface VerifyHandle { cancel(): void }
+export interface VerifyHandle { cancel(): void; /** the measuring process */ pid?: number }
 
 export interface VerifyCallbacks {
   onProgress(p: VerifyProgress): void;
@@ -70,7 +70,7 @@ export function verifyService(o: VerifyOptions = {}): VerifyService | undefined 
         child = undefined;
       });
       child.send({ cfg, backend: o.backend ?? 'auto', seeds, batch: o.batch ?? 4 });
-      return { cancel() { finished = true; child?.kill('SIGTERM'); child = undefined; } };
+      return { pid: child.pid, cancel() { finished = true; child?.kill('SIGTERM'); child = undefined; } };
     },
   };
 }
