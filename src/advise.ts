@@ -15,10 +15,11 @@
  *  3. β² = k/N on both sub-layers of every layer; λ per layer from the variance equation of the
  *     whole layer (Pre-LN: λ⁴σ² + λ²β² + β² = 1 for the entering variance σ², i.e. λ² = 1 − β² once
  *     σ² = 1, so layer 1 also absorbs an input variance ≠ 1; Post-LN: λ² + β² = 1).
- *  4. k: 1 (DeepScaleLM's β² = 1/N) unless the gradient band needs less. The log gradient ratio is
- *     ≈ linear in k (ln g_l/g_N ≈ (k/N)·Σ_{sub-layers above l}(G_b − 1), G_b the branch backward
- *     gain at unit forward gain), so k is rescaled to put the worst layer at `margin` × the band's
- *     log half-width, then re-verified with the engine (deterministic; ≤ 8 engine runs).
+ *  4. k: 1 (DeepScaleLM's β² = 1/N) unless the gradient band needs otherwise. The log gradient
+ *     ratio is ≈ linear in k (ln g_l/g_N ≈ e0 + (k/N)·Σ_{sub-layers above l}(G_b − 1), G_b the branch
+ *     backward gain at unit forward gain, e0 the k-independent drift of the norms), so k is moved
+ *     (proportional step, then secant; k ≤ N/4) to put the worst layer at `margin` × the band's log
+ *     half-width, each step re-verified with the engine (deterministic; ≤ 8 engine runs).
  * The advised config is then checked with the engine (`predictResolved`) and the check is returned.
  */
 import nerdamer from 'nerdamer-prime';
@@ -277,6 +278,7 @@ export function advise(cfg: ResolvedConfig, opts: AdviseOptions = {}): Advice {
   let cur = evalK(k);
   const aim = (r: [number, number]) => r[0] >= margin * lnLo && r[1] <= margin * lnHi;
   if (target.k === undefined) {
+    let floorBroken = false;
     for (let it = 0; it < 7 && !(cur.range && aim(cur.range)); it++) {
       // shrink k proportionally (ln ratio ≈ linear in k through 0); secant once two points exist
       let s = 0.5;
@@ -293,12 +295,14 @@ export function advise(cfg: ResolvedConfig, opts: AdviseOptions = {}): Advice {
           const e0 = cur.range[side] - c * cur.k;
           if (c !== 0 && Number.isFinite(c)) {
             const kk = (goal - e0) / c;
-            if (kk > 0 && kk < cur.k) s = kk / cur.k;
-            else if (!(kk > 0)) s = 0.1; // the k-independent part alone breaks the band
+            if (kk > 0) s = Math.min(kk, cfg.layers / 4) / cur.k; // k may also grow (β² ≤ 1/4) when the drift falls with k
+            else floorBroken = true;
           }
         }
       }
-      s = Math.max(0.05, Math.min(s, 0.95));
+      if (floorBroken) { cur = evalK(cur.k * 1e-3); break; } // the k-independent part alone breaks the band: one run near k = 0, then stop
+      s = Math.max(0.05, Math.min(s, 20));
+      if (Math.abs(s - 1) < 1e-3) break;
       k = cur.k * s;
       cur = evalK(k);
     }
@@ -316,7 +320,7 @@ export function advise(cfg: ResolvedConfig, opts: AdviseOptions = {}): Advice {
   if (best.excess > 0) {
     const worst = check.violations.filter((v) => v.moment === 'gradVar' && v.layer >= from)
       .reduce<Violation | undefined>((a, v) => (!a || Math.abs(Math.log(v.value ?? 1e300)) > Math.abs(Math.log(a.value ?? 1e300)) ? v : a), undefined);
-    if (worst) unsatisfiable.push({ layer: worst.layer, moment: 'gradVar', band: target.gradVar, closest: worst.value, reason: target.k !== undefined ? `with the fixed k = ${target.k}` : `no k in [${Math.min(...tries.map((t) => t.k)).toPrecision(3)}, ${tries[0].k}] meets it (${tries.length} engine runs); the part of the gradient drift that does not vanish as k → 0 comes from the norm Jacobians (${cfg.norm === 'post' ? 'Post-LN: the catalogue LayerNorm multiplies every sub-layer\'s gradient by (1 − 2/d)/(1 − 1/d)' : 'see the profile'})` });
+    if (worst) unsatisfiable.push({ layer: worst.layer, moment: 'gradVar', band: target.gradVar, closest: worst.value, reason: target.k !== undefined ? `with the fixed k = ${target.k}` : `no k in [${Math.min(...tries.map((t) => t.k)).toPrecision(3)}, ${tries[0].k}] meets it (${tries.length} engine runs); the part of the gradient drift that does not vanish as k → 0 comes from the norm Jacobians (${normDrift(cfg)})` });
   }
   for (const v of check.violations) {
     if (v.moment === 'var' && v.layer >= 1) unsatisfiable.push({ layer: v.layer, moment: 'var', band: target.var, closest: v.value, reason: 'forward variance off target although every branch was solved for unit gain (engine and calibration disagree — please report)' });
@@ -328,6 +332,14 @@ export function advise(cfg: ResolvedConfig, opts: AdviseOptions = {}): Advice {
   if (inputOut) notes.push(`input variance ${cfg.input.var.toPrecision(4)} is outside the band: layer 1's λ = ${best.cal.config.skip[0].toPrecision(4)} brings the stream to variance 1`);
   if (cfg.norm === 'post') notes.push('Post-LN: the forward variance is fixed by the norm; the residual split λ² + β² = 1 and unit-gain branches control the gradient');
   return { config: best.cal.config, scheme: 'advised', predicted: best.pred, check, target, k: best.k, iterations: tries.length, formulas, notes, unsatisfiable };
+}
+
+/** The k-independent gradient drift of a Post-LN stack per the catalogue norm row (engine), in words. */
+function normDrift(cfg: ResolvedConfig): string {
+  if (cfg.norm !== 'post') return 'see the profile';
+  const d = cfg.dModel;
+  const f = cfg.normKind === 'layernorm' ? ((1 - 2 / d) * ((d - 1) / (d - 3))) / (1 - 1 / d) : 1 - 1 / d;
+  return `Post-LN: the catalogue ${cfg.normKind} backward row gives a factor ${f.toPrecision(6)} per norm at unit input variance, ${Math.pow(f, 2 * cfg.layers).toPrecision(4)} over the ${2 * cfg.layers} norms — this compounding assumes a fresh chi-square per-token variance at every norm, which a deep Post-LN stack with small β does not have, so the measured drift is likely smaller (reported to the engine owner)`;
 }
 
 function rangeText(a: number[]): string {
