@@ -22,3 +22,4 @@ export function predict(config: unknown, opts: PredictOptions = {}): Prediction 
   const out = configs.map((c) => predictResolved(c, opts));
   return isArray ? out : out[0];
 }
+export { advise, advisedForHarness, calibrate, checkBands, limits, parseTarget, sensitivity, DEFAULT_TARGET, type Advice, type Target, type BandCheck } from './advise.js'; export { applyBasicScheme, SCHEMES, SCHEME_NAMES, deepnormConstants, type SchemeName } from './schemes.js'; export { hfToConfig, HF_FAMILIES, type HfImport } from './hf.js'; export { emit, EMIT_TARGETS } from './emit.js';
