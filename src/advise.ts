@@ -329,7 +329,7 @@ export function advise(cfg: ResolvedConfig, opts: AdviseOptions = {}): Advice {
   if (tries[0].k !== best.k && tries[0].range) notes.push(`k = ${tries[0].k} (DeepScaleLM's β² = 1/N) gives gradVar/top in [${Math.exp(tries[0].range[0]).toPrecision(3)}, ${Math.exp(tries[0].range[1]).toPrecision(3)}]; lowered to meet the gradient band with margin ${margin}`);
   notes.push(`Q, K std = 1/√d = ${(1 / Math.sqrt(cfg.dModel)).toPrecision(4)}; V = O std per layer ${rangeText(best.cal.config.init.v)}; ffn1${cfg.activation === 'swiglu' ? ', ffn3' : ''} std = 1/√d; ffn2 std per layer ${rangeText(best.cal.config.init.ffn2)}`);
   notes.push(`λ per layer ${rangeText(best.cal.config.skip)}`);
-  if (inputOut) notes.push(`input variance ${cfg.input.var.toPrecision(4)} is outside the band: layer 1's λ = ${best.cal.config.skip[0].toPrecision(4)} brings the stream to variance 1`);
+  if (inputOut) notes.push(`input variance ${cfg.input.var.toPrecision(4)} is outside the band: ${cfg.norm === 'pre' ? `layer 1's λ = ${best.cal.config.skip[0].toPrecision(4)} brings the stream to variance 1` : 'the first post-norm brings the stream to variance 1'}`);
   if (cfg.norm === 'post') notes.push('Post-LN: the forward variance is fixed by the norm; the residual split λ² + β² = 1 and unit-gain branches control the gradient');
   return { config: best.cal.config, scheme: 'advised', predicted: best.pred, check, target, k: best.k, iterations: tries.length, formulas, notes, unsatisfiable };
 }
@@ -344,7 +344,7 @@ function normDrift(cfg: ResolvedConfig): string {
 
 function rangeText(a: number[]): string {
   const lo = Math.min(...a), hi = Math.max(...a);
-  return lo === hi ? `= ${lo.toPrecision(4)}` : `in [${lo.toPrecision(4)}, ${hi.toPrecision(4)}] (layer 1: ${a[0].toPrecision(4)}, layer ${a.length}: ${a[a.length - 1].toPrecision(4)})`;
+  return lo.toPrecision(4) === hi.toPrecision(4) ? `= ${lo.toPrecision(4)}` : `in [${lo.toPrecision(4)}, ${hi.toPrecision(4)}] (layer 1: ${a[0].toPrecision(4)}, layer ${a.length}: ${a[a.length - 1].toPrecision(4)})`;
 }
 
 /**

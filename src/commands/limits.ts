@@ -33,6 +33,6 @@ export function run(argv: string[]): number {
   process.stdout.write(describe(cfg) + '\n');
   process.stdout.write(`max depth: ${r.maxDepth === null ? `> ${maxLayers} (no limit found)` : r.maxDepth} layers${scheme ? ` (scheme ${scheme} re-applied at each depth)` : ''}\n`);
   process.stdout.write(`reason: ${r.reason}\n`);
-  process.stdout.write(`forward limit (var ≤ ${maxVar}): ${r.forwardLimit === null ? (scheme ? 'checked per depth' : `none up to ${maxLayers}`) : r.forwardLimit}; gradient limit (gradVar_0/gradVar_N in [${gradBand.join(', ')}]): ${r.gradientLimit === null ? 'none in range' : r.gradientLimit}; ${r.engineRuns} engine runs\n`);
+  process.stdout.write(`forward limit (var ≤ ${maxVar}): ${r.forwardLimit === null ? (scheme ? 'checked per depth' : `none up to ${maxLayers}`) : r.forwardLimit}; gradient limit (gradVar_0/gradVar_N in [${gradBand.join(', ')}]): ${r.gradientLimit === null ? `none up to ${r.forwardLimit ?? maxLayers}` : r.gradientLimit}; ${r.engineRuns} engine runs\n`);
   return 0;
 }
