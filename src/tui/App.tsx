@@ -46,6 +46,12 @@ interface VerifyState {
 
 const COLORS = { var: 'green', gradVar: 'magenta', r: 'cyan', overlay: 'yellow' } as const;
 
+const NO_KEY: Key = {
+  upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false,
+  return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false,
+  super: false, hyper: false, capsLock: false, numLock: false,
+};
+
 /** State whose latest value is also readable at once through a ref (for key handlers). */
 function useLive<T>(init: T): [T, (v: T) => void, { current: T }] {
   const [v, setV] = useState<T>(init);
@@ -209,7 +215,15 @@ export function App(props: AppProps): React.JSX.Element {
 
   // ---- keys. Read the live refs, not this render's values: several keys can arrive before
   // React re-renders (key repeat, pasted text), and each must see the previous one's effect.
-  const onKey = (input: string, key: Key) => {
+  const onKey = (input: string, key: Key): void => {
+    // several keys in one chunk (fast typing, key repeat, tmux send-keys, paste): one at a time
+    if (input.length > 1 && !input.includes('\u001B') && !key.ctrl && !key.meta) {
+      for (const ch of input) {
+        onKey(ch === '\r' || ch === '\n' || ch === '\t' || ch === '\u007F' || ch === '\b' ? '' : ch,
+          { ...NO_KEY, return: ch === '\r' || ch === '\n', tab: ch === '\t', backspace: ch === '\u007F' || ch === '\b' });
+      }
+      return;
+    }
     const draft = draftR.current, cfg = cfgR.current, view = viewR.current, editing = editingR.current;
     const shownPred = predR.current, shownCfg = predCfgR.current;
     const N = shownCfg?.layers ?? 0;

@@ -1,14 +1,8 @@
 /** `moments tui`: loads the config, then the interactive app, one frame, or the static summary. */
-import React from 'react';
-import { render, renderToString } from 'ink';
 import { checkFlags, intFlag, parseArgs, readJsonFile, str } from '../args.js';
 import { fail } from '../errors.js';
 import { resolveConfig } from '../config.js';
-import { predictResolved } from '../engine.js';
-import { App, type View } from './App.js';
-import { staticSummary } from './summary.js';
-import { loadSchemes } from './schemes.js';
-import { loadVerify } from './verify.js';
+import type { View } from './App.js';
 import type { Draft } from './model.js';
 import { hfFromArgs } from '../hf.js';
 import type { BackendName } from '../../verify/backend.js';
@@ -31,6 +25,7 @@ export async function run(argv: string[]): Promise<number> {
   const view = (str(a, 'view') ?? 'profile') as View;
   if (!['profile', 'formula', 'schemes'].includes(view)) fail('--view', `must be one of profile, formula, schemes, got ${JSON.stringify(view)}`);
   const layer = a.flags.layer === undefined ? undefined : intFlag(a, 'layer', 1, 0, 100_000);
+  const columns = intFlag(a, 'width', 80, 40, 400), rows = intFlag(a, 'height', 24, 12, 200);
   const backend = (str(a, 'backend') ?? 'auto') as BackendName;
   if (backend !== 'auto') {
     // the harness module loads TF.js: only when a backend is named
@@ -38,9 +33,12 @@ export async function run(argv: string[]): Promise<number> {
     if (!BACKENDS.includes(backend)) fail('--backend', `must be one of ${BACKENDS.join(', ')}, got '${backend}'`);
   }
   const vopts = { backend, seeds: intFlag(a, 'seeds', 4, 1, 1000), batch: intFlag(a, 'batch', 4, 1, 65_536) };
+  // heavy modules (engine, ink, React) load only once the input is known to be good
+  const [{ default: React }, { render, renderToString }, { App }, { staticSummary }, { loadSchemes }, { loadVerify }, { predictResolved }] = await Promise.all([
+    import('react'), import('ink'), import('./App.js'), import('./summary.js'), import('./schemes.js'), import('./verify.js'), import('../engine.js'),
+  ]);
   const [schemes, verify] = await Promise.all([loadSchemes(), loadVerify(vopts)]);
   if (a.flags.screenshot) {
-    const columns = intFlag(a, 'width', 80, 40, 400), rows = intFlag(a, 'height', 24, 12, 200);
     const frame = renderToString(React.createElement(App, { initial: draft, source, columns, rows, view, layer, schemes, verify }), { columns });
     process.stdout.write(frame + '\n');
     return 0;
