@@ -4,7 +4,6 @@
  * native JS function that the engine calls), and the numerical tools (erf, normal cdf,
  * Gauss–Legendre nodes, Hermite coefficients for the Mehler expansion).
  */
-import { parse, type MathNode } from 'mathjs';
 import type { GradMoments, Method, Moments } from '../src/types.js';
 
 // ---------------------------------------------------------------- block contract
@@ -67,47 +66,93 @@ export function defineBlock<P, C>(b: Block<P, C>): Block<P, C> {
 }
 
 // ---------------------------------------------------------------- expression compiler
+//
+// A small recursive-descent parser for the expression language (numbers, identifiers, + − * / ^,
+// unary ±, parentheses, function calls) that emits JS source. It is deliberately tiny so that
+// loading the catalogue does not load a computer-algebra system (mathjs takes ~1 s to import);
+// the symbolic side (src/symbolic.ts) parses the same strings with mathjs/nerdamer.
 
 const FN_MAP: Record<string, string> = {
   sqrt: 'Math.sqrt', exp: 'Math.exp', log: 'Math.log', acos: 'Math.acos', asin: 'Math.asin',
   atan: 'Math.atan', tanh: 'Math.tanh', abs: 'Math.abs', erf: '__erf', min: 'Math.min', max: 'Math.max',
 };
 
-function toJs(node: MathNode, vars: Set<string>): string {
-  const n = node as MathNode & Record<string, any>;
-  switch (n.type) {
-    case 'ConstantNode':
-      return `(${Number(n.value)})`;
-    case 'SymbolNode':
-      if (n.name === 'pi') return 'Math.PI';
-      if (n.name === 'e') return 'Math.E';
-      if (!vars.has(n.name)) throw new Error(`formula uses unknown symbol '${n.name}'`);
-      return n.name;
-    case 'ParenthesisNode':
-      return `(${toJs(n.content, vars)})`;
-    case 'OperatorNode': {
-      const a = n.args.map((x: MathNode) => toJs(x, vars));
-      if (n.fn === 'unaryMinus') return `(-${a[0]})`;
-      if (n.fn === 'unaryPlus') return a[0];
-      const op: Record<string, string> = { add: '+', subtract: '-', multiply: '*', divide: '/', pow: '**' };
-      if (!(n.fn in op)) throw new Error(`unsupported operator ${n.op}`);
-      return `(${a[0]} ${op[n.fn]} ${a[1]})`;
-    }
-    case 'FunctionNode': {
-      const name = n.fn.name as string;
-      if (!(name in FN_MAP)) throw new Error(`unsupported function ${name}`);
-      return `${FN_MAP[name]}(${n.args.map((x: MathNode) => toJs(x, vars)).join(', ')})`;
-    }
-    default:
-      throw new Error(`unsupported expression node ${n.type}`);
+type Tok = { k: 'num' | 'id' | 'op'; v: string };
+
+function tokenize(src: string): Tok[] {
+  const out: Tok[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i];
+    if (c === ' ') { i++; continue; }
+    const num = /^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.exec(src.slice(i));
+    if (num) { out.push({ k: 'num', v: num[0] }); i += num[0].length; continue; }
+    const id = /^[A-Za-z_][A-Za-z_0-9]*/.exec(src.slice(i));
+    if (id) { out.push({ k: 'id', v: id[0] }); i += id[0].length; continue; }
+    if ('+-*/^(),'.includes(c)) { out.push({ k: 'op', v: c }); i++; continue; }
+    throw new Error(`formula '${src}': unexpected character '${c}'`);
   }
+  return out;
+}
+
+/** Expression → JS source. Grammar: sum := prod (('+'|'-') prod)*; prod := unary (('*'|'/') unary)*;
+ * unary := ('-'|'+') unary | pow; pow := atom ('^' unary)?; atom := num | id | id '(' args ')' | '(' sum ')'. */
+function toJsSource(src: string, vars: Set<string>): string {
+  const t = tokenize(src);
+  let p = 0;
+  const peek = () => t[p];
+  const eat = (v: string) => { if (t[p]?.v !== v) throw new Error(`formula '${src}': expected '${v}'`); p++; };
+  const sum = (): string => {
+    let a = prod();
+    while (peek()?.k === 'op' && (peek().v === '+' || peek().v === '-')) { const o = t[p++].v; a = `(${a} ${o} ${prod()})`; }
+    return a;
+  };
+  const prod = (): string => {
+    let a = unary();
+    while (peek()?.k === 'op' && (peek().v === '*' || peek().v === '/')) { const o = t[p++].v; a = `(${a} ${o} ${unary()})`; }
+    return a;
+  };
+  const unary = (): string => {
+    if (peek()?.k === 'op' && peek().v === '-') { p++; return `(-${unary()})`; }
+    if (peek()?.k === 'op' && peek().v === '+') { p++; return unary(); }
+    return pow();
+  };
+  const pow = (): string => {
+    const a = atom();
+    if (peek()?.k === 'op' && peek().v === '^') { p++; return `(${a} ** ${unary()})`; }
+    return a;
+  };
+  const atom = (): string => {
+    const k = t[p++];
+    if (!k) throw new Error(`formula '${src}': unexpected end`);
+    if (k.k === 'num') return `(${Number(k.v)})`;
+    if (k.k === 'op' && k.v === '(') { const e = sum(); eat(')'); return `(${e})`; }
+    if (k.k === 'id') {
+      if (peek()?.v === '(') {
+        if (!(k.v in FN_MAP)) throw new Error(`formula '${src}': unsupported function ${k.v}`);
+        p++;
+        const args = [sum()];
+        while (peek()?.v === ',') { p++; args.push(sum()); }
+        eat(')');
+        return `${FN_MAP[k.v]}(${args.join(', ')})`;
+      }
+      if (k.v === 'pi') return 'Math.PI';
+      if (k.v === 'e') return 'Math.E';
+      if (!vars.has(k.v)) throw new Error(`formula '${src}': unknown symbol '${k.v}'`);
+      return k.v;
+    }
+    throw new Error(`formula '${src}': unexpected '${k.v}'`);
+  };
+  const out = sum();
+  if (p !== t.length) throw new Error(`formula '${src}': unexpected '${t[p].v}'`);
+  return out;
 }
 
 export type Compiled = (...args: number[]) => number;
 
 /** Compile an expression to a native function of `vars` (in that order). Done once per formula. */
 export function compile(expr: string, vars: string[]): Compiled {
-  const body = toJs(parse(expr), new Set(vars));
+  const body = toJsSource(expr, new Set(vars));
   // a closure over erf, taking the variables positionally (no rest/spread: no allocation per call)
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
   return new Function('__erf', `return function (${vars.join(', ')}) { return ${body}; };`)(erf) as Compiled;
