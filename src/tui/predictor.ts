@@ -45,6 +45,7 @@ export type PredictResult = { id: number; ok: true; pred: Prediction; ms: number
 export class Predictor {
   private worker?: Worker;
   private busy = false;
+  private current = 0;
   private pending?: { id: number; cfg: ResolvedConfig };
   private next = 1;
   constructor(private onResult: (r: PredictResult) => void) {}
@@ -82,10 +83,11 @@ export class Predictor {
       this.worker.on('error', (e) => {
         this.busy = false;
         this.worker = undefined;
-        this.onResult({ id: job.id, ok: false, error: e.message });
+        this.onResult({ id: this.current, ok: false, error: e.message });
       });
     }
     this.busy = true;
+    this.current = job.id;
     this.worker.postMessage(job);
   }
 
