@@ -11,7 +11,6 @@ export interface BenchSection { title: string; method: string; rows: { name: str
 const MODULES: { name: string; run: () => Promise<BenchSection> }[] = [
   { name: 'predict', run: predictBench },
   { name: 'verify', run: async () => (await import('./verify.js')).bench() },
-  { name: 'verify', run: async () => (await import('./verify.js')).bench() },
   { name: 'advise', run: async () => (await import('./advise.js')).bench() },
 ];
 
