@@ -214,3 +214,34 @@ export const attention = defineBlock<AttentionParams, Cache>({
     return f.cache.gradVar(g.var, g.r);
   },
 });
+
+/**
+ * DSLM single-head attention rows as published (reference/moment-formulas.md), extended to h heads
+ * and W_o the way the paper composes blocks (heads concatenated: ×dσ_o²):
+ *   s_w = dσ²σ_q²σ_k², σ_s² = d²σ_q²σ_k²σ⁴,
+ *   Var = dσ_v²[rσ² + ((1−r)²(L−1)s_wσ⁴ + e^{(1−r)σ_s²}/(1−p)·((1−r)²·4s_wσ⁴ + (1−r)σ²))/L] · dσ_o²,
+ *   Cov = dσ_v²[rσ² + (2(1−r)²dσ_q²σ_k²σ⁶ + (1−r)σ²)/L] · dσ_o²,
+ *   gradVar = σ_g² dσ_o² dσ_v² (1 + (L−1)r_g(1−p))/(L(1−p))   (value path only),
+ *   gradR = 1 (the published composition carries a gradient correlation of one through attention).
+ * No causal form is published: the non-causal row is applied (with a warning).
+ */
+export const attentionPaper = defineBlock<AttentionParams, null>({
+  params: attention.params,
+  doc: { ...attention.doc, title: 'Attention (DSLM single-head rows)', source: 'DSLM single-head attention rows as published (value path only backward)', method: 'closed-form', domain: 'small scores; non-causal' },
+  forward(p, x) {
+    const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, s = x.var + x.mean * x.mean, r = s > 0 ? (x.r * x.var + x.mean * x.mean) / s : 0;
+    const q2 = p.stdQ * p.stdQ, k2 = p.stdK * p.stdK;
+    const sw = d * s * q2 * k2, sigS = d * d * q2 * k2 * s * s;
+    const gv = p.value === false ? 1 / d : (p.stdV ?? 0) ** 2, go = p.value === false ? 1 : d * (p.stdO ?? 0) ** 2;
+    const E = Math.exp((1 - r) * sigS);
+    const v = d * gv * (r * s + ((1 - r) ** 2 * (L - 1) * sw * s * s + (E / (1 - pa)) * ((1 - r) ** 2 * 4 * sw * s * s + (1 - r) * s)) / L) * go;
+    const c = d * gv * (r * s + (2 * (1 - r) ** 2 * d * q2 * k2 * s * s * s + (1 - r) * s) / L) * go;
+    const warnings = p.causal ? ['no published causal attention formula: the non-causal row is applied'] : [];
+    return { out: { mean: p.value === false ? x.mean : 0, var: v, r: v > 0 ? Math.min(1, c / v) : 0 }, method: 'closed-form', warnings, cache: null };
+  },
+  backward(p, _x, _f, g) {
+    const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0;
+    const gv = p.value === false ? 1 / d : (p.stdV ?? 0) ** 2, go = p.value === false ? 1 : d * (p.stdO ?? 0) ** 2;
+    return { var: (g.var * go * d * gv * (1 + (L - 1) * g.r * (1 - pa))) / (L * (1 - pa)), r: 1 };
+  },
+});

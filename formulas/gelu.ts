@@ -77,3 +77,21 @@ export const gelu = defineBlock<GeluParams, Cache>({
     return { var: gv, r: m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0 };
   },
 });
+
+/** DSLM as published: zero-mean exact-GeLU rows applied whatever the input mean; the gradient
+ * correlation (not given in closed form) by quadrature at mean 0. */
+export const geluPaper = defineBlock<GeluParams, Cache>({
+  params: gelu.params,
+  doc: { ...gelu.doc, title: 'GeLU (DSLM, zero-mean rows)', source: 'DSLM GeLU row as published (zero-mean input, exact GeLU)', domain: 'mean 0 only (applied regardless, as published)' },
+  forward(p, x) {
+    const m = activationMoments(p.approximate === 'tanh' ? GELU_TANH : GELU, 0, x.var, x.r);
+    if (x.var <= 0) return { out: { mean: 0, var: 0, r: 0 }, method: 'closed-form', warnings: [], cache: { m } };
+    const a = [0, x.var, x.r, 0, 0];
+    const v = fVar(...a);
+    return { out: { mean: fMean(...a), var: v, r: fCov(...a) / v }, method: 'closed-form', warnings: [], cache: { m } };
+  },
+  backward(_p, x, f, g) {
+    const m = f.cache.m;
+    return { var: x.var > 0 ? fGV(0, x.var, x.r, g.var, g.r) : g.var / 4, r: m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0 };
+  },
+});

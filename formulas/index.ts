@@ -3,14 +3,14 @@ import { fail, isObject, num, onlyKeys } from '../src/errors.js';
 import type { Block } from './_core.js';
 import { linear } from './linear.js';
 import { embedding } from './embedding.js';
-import { relu } from './relu.js';
-import { gelu } from './gelu.js';
+import { relu, reluPaper } from './relu.js';
+import { gelu, geluPaper } from './gelu.js';
 import { silu } from './silu.js';
-import { layernorm } from './layernorm.js';
+import { layernorm, layernormPaper } from './layernorm.js';
 import { rmsnorm } from './rmsnorm.js';
 import { dropout } from './dropout.js';
-import { softmax } from './softmax.js';
-import { attention } from './attention.js';
+import { softmax, softmaxPaper } from './softmax.js';
+import { attention, attentionPaper } from './attention.js';
 import { ffn } from './ffn.js';
 import { swiglu } from './swiglu.js';
 import { residual } from './residual.js';
@@ -18,6 +18,19 @@ import { residual } from './residual.js';
 export const CATALOGUE: Record<string, Block<any, any>> = {
   linear, embedding, relu, gelu, silu, layernorm, rmsnorm, dropout, softmax, attention, ffn, swiglu, residual,
 };
+
+/** The published DSLM rows, for comparison (`--formula paper`). Blocks the paper does not cover
+ * (RMSNorm, SwiGLU, SiLU, embedding, …) keep this project's formulas. */
+export const PAPER: Record<string, Block<any, any>> = {
+  relu: reluPaper, gelu: geluPaper, layernorm: layernormPaper, softmax: softmaxPaper, attention: attentionPaper,
+};
+
+export type FormulaSet = 'ours' | 'paper';
+
+/** The block to use for a formula set. */
+export function variant(block: Block<any, any>, formula: FormulaSet = 'ours'): Block<any, any> {
+  return formula === 'paper' ? PAPER[block.doc.name] ?? block : block;
+}
 
 /** `gelu_tanh` is accepted as a block name: gelu with approximate = "tanh". */
 export const ALIASES: Record<string, { block: string; params: Record<string, unknown> }> = {

@@ -51,3 +51,15 @@ export const layernorm = defineBlock<NormParams, null>({
     return { var: fGV(...a), r: fGR(...a) };
   },
 });
+
+/** DSLM as published: Cov = r(1 − 1/d) against unit variance, gradient σ_g²/σ², r_g unchanged. */
+export const layernormPaper = defineBlock<NormParams, null>({
+  params: layernorm.params,
+  doc: { ...layernorm.doc, title: 'LayerNorm (DSLM row)', source: 'DSLM LayerNorm row as published', method: 'closed-form' },
+  forward(p, x) {
+    return { out: { mean: 0, var: 1, r: x.r * (1 - 1 / p.d) }, method: 'closed-form', warnings: [], cache: null };
+  },
+  backward(_p, x, _f, g) {
+    return { var: x.var > 0 ? g.var / x.var : g.var, r: g.r };
+  },
+});

@@ -78,3 +78,17 @@ export const relu = defineBlock<Record<string, never>, Cache>({
     return { var: g.var * pa, r: pa > 0 ? (g.r * bothPositive(a, x.r)) / pa : 0 };
   },
 });
+
+/** DSLM as published: the zero-mean rows applied whatever the input mean (the variance only). */
+export const reluPaper = defineBlock<Record<string, never>, null>({
+  params: [],
+  doc: { ...relu.doc, name: 'relu', title: 'ReLU (DSLM, zero-mean rows)', source: 'DSLM ReLU row as published (zero-mean input assumed)', method: 'closed-form', domain: 'mean 0 only (applied regardless, as published)' },
+  forward(_p, x) {
+    const a = [0, x.var, x.r, 0, 0];
+    return { out: { mean: fMean(...a), var: fVar(...a), r: x.var > 0 ? fR(...a) : 0 }, method: 'closed-form', warnings: [], cache: null };
+  },
+  backward(_p, x, _f, g) {
+    const a = [0, x.var, x.r, g.var, g.r];
+    return { var: fGV(...a), r: fGR(...a) };
+  },
+});

@@ -316,3 +316,18 @@ export const softmax = defineBlock<SoftmaxParams, { pw: SoftmaxPowers; rOut: num
     return { var: g.var * Math.max(pw.e2 - 2 * pw.e3 + pw.q4 / n, 0), r: n > 1 ? (g.r * (1 + rOut * (k2 - 1))) / k2 : g.r };
   },
 });
+
+/** DSLM as published ("approx" row): Var (e^{v} − 1)/n², gradVar σ_g² e^{v}/n² — diverges where the
+ * real softmax saturates. Row correlation: the lognormal form. */
+export const softmaxPaper = defineBlock<SoftmaxParams, { v: number; rOut: number }>({
+  params: softmax.params,
+  doc: { ...softmax.doc, title: 'Softmax (DSLM approx row)', source: 'DSLM Softmax row as published', method: 'closed-form', domain: 'small logit variance, large n' },
+  forward(p, x) {
+    const n = p.n;
+    const rOut = softmaxRowCorrLognormal(x.var, x.r);
+    return { out: { mean: 1 / n, var: Math.expm1(x.var) / (n * n), r: rOut }, method: 'closed-form', warnings: [], cache: { v: x.var, rOut } };
+  },
+  backward(p, _x, f, g) {
+    return { var: (g.var * Math.exp(f.cache.v)) / (p.n * p.n), r: g.r };
+  },
+});

@@ -1,6 +1,6 @@
 /** `component`: one block's forward and backward moments for given input and upstream gradient. */
 import { fail, isObject, num, onlyKeys } from './errors.js';
-import { getBlock, validateParams } from '../formulas/index.js';
+import { getBlock, validateParams, variant, type FormulaSet } from '../formulas/index.js';
 import type { ComponentAnswer, GradMoments, Moments } from './types.js';
 
 export interface ComponentRequest {
@@ -34,7 +34,7 @@ function gradMoments(raw: unknown, field: string): GradMoments {
 const finite = (x: number): number | null => (Number.isFinite(x) && Math.abs(x) <= 1e300 ? x : null);
 
 /** Validate a request (throws InputError naming the field) and answer it. */
-export function component(req: ComponentRequest | unknown, at = ''): ComponentAnswer {
+export function component(req: ComponentRequest | unknown, at = '', formula: FormulaSet = 'ours'): ComponentAnswer {
   const F = (k: string) => (at ? `${at}.${k}` : k);
   if (!isObject(req)) fail(at || 'request', 'must be an object {block, params, input, grad}');
   onlyKeys(req, ['block', 'params', 'input', 'grad'], at);
@@ -43,8 +43,9 @@ export function component(req: ComponentRequest | unknown, at = ''): ComponentAn
   const params = validateParams(block, rawParams, F('params'));
   const x = moments(req.input, F('input'));
   const g = gradMoments(req.grad, F('grad'));
-  const f = block.forward(params, x);
-  const b = block.backward(params, x, f, g);
+  const blk = variant(block, formula);
+  const f = blk.forward(params, x);
+  const b = blk.backward(params, x, f, g);
   const warnings = [...f.warnings];
   const vals = { mean: finite(f.out.mean), var: finite(f.out.var), r: finite(f.out.r), gradVar: finite(b.var), gradR: finite(b.r) };
   for (const [k, v] of Object.entries(vals)) if (v === null) warnings.push(`${k} overflows (exceeds 1e300): explodes`);

@@ -13,6 +13,7 @@ import { dropout } from '../formulas/dropout.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
 import { residualBackward, residualForward } from '../formulas/residual.js';
+import { variant, type FormulaSet } from '../formulas/index.js';
 
 export interface SubLayer {
   layer: number; // 1-based layer index
@@ -31,15 +32,21 @@ export function normStage(cfg: ResolvedConfig, label = 'norm'): Stage {
   return { block: cfg.normKind === 'rmsnorm' ? rmsnorm : layernorm, params: { d: cfg.dModel, eps: cfg.eps }, label };
 }
 
-const planCache = new WeakMap<ResolvedConfig, Plan>();
+const planCache = { ours: new WeakMap<ResolvedConfig, Plan>(), paper: new WeakMap<ResolvedConfig, Plan>() };
 
 /** The sub-layers of a config, exactly as config v1 defines them (cached per resolved config,
- * which is treated as immutable). */
-export function buildPlan(cfg: ResolvedConfig): Plan {
-  const hit = planCache.get(cfg);
+ * which is treated as immutable). `formula: 'paper'` swaps in the published DSLM rows where the
+ * paper has one (formulas/index.ts PAPER), for comparison. */
+export function buildPlan(cfg: ResolvedConfig, formula: FormulaSet = 'ours'): Plan {
+  const hit = planCache[formula].get(cfg);
   if (hit) return hit;
   const plan = makePlan(cfg);
-  planCache.set(cfg, plan);
+  if (formula === 'paper') {
+    const swap = (st: Stage): Stage => ({ ...st, block: variant(st.block, 'paper') });
+    for (const sl of plan.sublayers) { sl.stages = sl.stages.map(swap); if (sl.postNorm) sl.postNorm = swap(sl.postNorm); }
+    if (plan.finalNorm) plan.finalNorm = swap(plan.finalNorm);
+  }
+  planCache[formula].set(cfg, plan);
   return plan;
 }
 
@@ -104,7 +111,11 @@ export interface Prediction {
 const HUGE = 1e300;
 const bad = (x: number) => !Number.isFinite(x) || Math.abs(x) > HUGE;
 
-export interface PredictOptions { trace?: boolean }
+export interface PredictOptions {
+  trace?: boolean;
+  /** 'paper': the published DSLM rows where they exist (for comparison); default 'ours' */
+  formula?: FormulaSet;
+}
 
 export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const { cfg } = plan;
@@ -204,7 +215,7 @@ function diagnose(layers: LayerResult[], warnings: string[]): void {
 }
 
 export function predictResolved(cfg: ResolvedConfig, opts: PredictOptions = {}): Prediction {
-  return runPlan(buildPlan(cfg), opts);
+  return runPlan(buildPlan(cfg, opts.formula ?? 'ours'), opts);
 }
 
 export type { LayerMoments };

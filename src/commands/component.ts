@@ -5,14 +5,16 @@ import { component } from '../component.js';
 import { fmt } from '../format.js';
 
 export const usage = `moments component <block> --params '{…}' --input '{mean,var,r}' [--grad '{var,r}'] [--json]
-moments component --batch REQ.jsonl [--json]
+moments component --batch REQ.jsonl [--json] [--formula paper]
   One block's forward/backward moments. Batch: one request per line
   {"block","params","input","grad"} → one JSON answer per line, same order
   ({"error": "..."} for a bad line; exit code 2 if any line was bad).`;
 
 export function run(argv: string[]): number {
   const a = parseArgs(argv, ['json']);
-  checkFlags(a, ['params', 'input', 'grad', 'json', 'batch']);
+  checkFlags(a, ['params', 'input', 'grad', 'json', 'batch', 'formula']);
+  const fs = str(a, 'formula') ?? 'ours';
+  if (fs !== 'ours' && fs !== 'paper') fail('--formula', `must be ours or paper, got ${fs}`);
   const batch = str(a, 'batch');
   if (batch !== undefined) {
     let text: string;
@@ -25,7 +27,7 @@ export function run(argv: string[]): number {
       try {
         let req: unknown;
         try { req = JSON.parse(line); } catch (e) { throw new InputError(`line ${i + 1}`, `is not valid JSON (${(e as Error).message})`); }
-        out.push(JSON.stringify(component(req)));
+        out.push(JSON.stringify(component(req, '', fs)));
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         bad++;
@@ -38,7 +40,7 @@ export function run(argv: string[]): number {
   }
   const block = a._[0];
   if (!block) fail('block', 'is required: moments component <block> --params ... (or --batch FILE)');
-  const ans = component({ block, params: jsonArg(a, 'params') ?? {}, input: jsonArg(a, 'input'), grad: jsonArg(a, 'grad') });
+  const ans = component({ block, params: jsonArg(a, 'params') ?? {}, input: jsonArg(a, 'input'), grad: jsonArg(a, 'grad') }, '', fs);
   if (a.flags.json) { process.stdout.write(JSON.stringify(ans) + '\n'); return 0; }
   process.stdout.write(`${block}: mean ${fmt(ans.mean)}  var ${fmt(ans.var)}  r ${fmt(ans.r)}  gradVar ${fmt(ans.gradVar)}  gradR ${fmt(ans.gradR)}  [${ans.method}]\n`);
   for (const w of ans.warnings) process.stdout.write(`warning: ${w}\n`);

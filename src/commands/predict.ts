@@ -11,7 +11,8 @@ export const usage = `moments predict --config FILE [--json] [--symbolic] [--tra
   --json      machine output {"layers": [...], "warnings": [...]} (an array for an array config)
   --symbolic  also print closed forms in the depth N where they exist
   --trace     print every sub-block with its forward/backward moments (first 2 layers and the last)
-  --all       print every layer (default: a sample of long profiles)`;
+  --all       print every layer (default: a sample of long profiles)
+  --formula paper   use the published DSLM rows where they exist (comparison; default: ours)`;
 
 export function loadConfigs(a: ReturnType<typeof parseArgs>): { configs: ResolvedConfig[]; isArray: boolean } {
   const hf = hfFromArgs(a); // --hf config.json [--seq-len L] [--tokens uniform|zipf] [--eval] (src/hf.ts)
@@ -59,9 +60,11 @@ function traceText(p: Prediction): string {
 
 export function run(argv: string[]): number {
   const a = parseArgs(argv, ['json', 'symbolic', 'trace', 'all']);
-  checkFlags(a, ['config', 'json', 'symbolic', 'trace', 'all', ...HF_FLAGS]);
+  checkFlags(a, ['config', 'json', 'symbolic', 'trace', 'all', 'formula', ...HF_FLAGS]);
   const { configs, isArray } = loadConfigs(a);
-  const preds = configs.map((c) => predictResolved(c, { trace: Boolean(a.flags.trace) }));
+  const fs = str(a, 'formula') ?? 'ours';
+  if (fs !== 'ours' && fs !== 'paper') fail('--formula', `must be ours or paper, got ${fs}`);
+  const preds = configs.map((c) => predictResolved(c, { trace: Boolean(a.flags.trace), formula: fs }));
   if (a.flags.json) {
     const out = preds.map((p, i) => {
       const o = jsonPrediction(p);
