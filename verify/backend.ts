@@ -54,7 +54,7 @@ async function tryWasm(): Promise<string | null> {
   if (!dir) return 'the tfjs-backend-wasm .wasm files were not found (set MOMENTS_WASM_DIR to the folder holding tfjs-backend-wasm-simd.wasm)';
   wasm.setWasmPaths(dir);
   const ok = await tf.setBackend('wasm').catch((e: Error) => { throw e; });
-  if (!ok || tf.getBackend() !== 'wasm') return 'the wasm backend failed to initialise';
+  if (!ok || tf.getBackend() !== 'wasm') return 'the wasm backend failed to initialise (set MOMENTS_DEBUG=1 to see its own error)';
   await tf.ready();
   shareIdentity();
   return null;
@@ -108,7 +108,7 @@ async function tryWebgpu(): Promise<string | null> {
   webgpuDevice = [info.vendor, info.architecture, info.device, info.description].filter((x) => x).join(' ') || 'WebGPU adapter';
   await import('@tensorflow/tfjs-backend-webgpu');
   const ok = await tf.setBackend('webgpu').catch(() => false);
-  if (!ok || tf.getBackend() !== 'webgpu') return 'the TF.js webgpu backend failed to initialise on the adapter';
+  if (!ok || tf.getBackend() !== 'webgpu') return 'the TF.js webgpu backend failed to initialise on the adapter (set MOMENTS_DEBUG=1 to see its own error)';
   await tf.ready();
   return null;
 }
@@ -149,7 +149,7 @@ export function deviceOf(b: ConcreteBackend, workers = 1): string {
 export async function initBackend(want: BackendName, flops: number, quiet = false): Promise<BackendInfo> {
   const notes: string[] = [];
   const order: ConcreteBackend[] = want === 'auto' ? ['webgpu', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] : [want];
-  if (!quiet) tf.env().set('PROD', true);
+  if (!quiet && !process.env.MOMENTS_DEBUG) tf.env().set('PROD', true);
   for (const b of order) {
     let why: string | null;
     if (b === 'cpu' && flops > CPU_MAX_FLOPS) {
