@@ -130,7 +130,9 @@ export function statsTensor(tf: typeof TF, x2d: Tensor, B: number, T: number, d:
     const cnt = tf.sum(tf.cast(ok, 'float32'), -1); // [B]
     const self = tf.sum(tf.square(un), [1, 2]);
     const rB = tf.div(tf.sub(tf.sum(tf.square(S), -1), self), tf.mul(cnt, tf.sub(cnt, 1)));
-    return tf.stack([m, v, tf.mean(rB)]);
+    // a variance that overflows float32 makes the normalised vectors meaningless: r is NaN then too
+    const r = tf.where(tf.isFinite(v), tf.mean(rB), tf.scalar(NaN));
+    return tf.stack([m, v, r]);
   });
 }
 
