@@ -1,0 +1,415 @@
+/**
+ * Fidelity study of issue 4: the error of our formulas (`formula: 'ours'`) and of the published
+ * DSLM rows (`'paper'`) against measurements, per regime.
+ *
+ *   node dist/fidelity/run.js [--quick] [--only components|stacks] [--report]
+ *
+ * Components are measured with the float64 Monte-Carlo simulator of test/mc (exact statistics,
+ * hand-written backward, fresh weights / inputs / upstream gradient per trial); whole stacks with
+ * the TF.js harness (verify/run.ts, wasm backend, fresh weights per seed).
+ *
+ * Errors: var, gradVar, (activation) mean relative, |pred − meas| / |meas|; r, gradR absolute.
+ * Seed noise: the seed-to-seed (trial-to-trial) sample std of the measured statistic, in the same
+ * units (std/|meas| for relative quantities). A point is "within" when
+ *   components: var, gradVar, mean ≤ max(5 %, 2·noise);  r, gradR ≤ max(0.02, 2·noise)
+ *   stacks:     var ≤ max(5 %, 2·noise); gradVar ≤ max(10 %, 2·noise); r, gradR ≤ max(0.02, 2·noise)
+ * (issue 4's targets). A prediction that overflows (null) has infinite error.
+ *
+ * Writes fidelity/results.json after every case (so a partial run keeps what it measured) and
+ * FIDELITY.md = fidelity/preamble.md + the generated tables. `--report` only regenerates
+ * FIDELITY.md from fidelity/results.json.
+ */
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { component } from '../src/component.js';
+import { resolveConfig } from '../src/config.js';
+import { predictResolved } from '../src/engine.js';
+import { verifyConfig } from '../verify/run.js';
+import { monteCarlo, type GradIn, type In, type P } from '../test/mc/blocks.js';
+
+// ------------------------------------------------------------------ types
+
+export type Q = 'mean' | 'var' | 'r' | 'gradVar' | 'gradR';
+const REL: Record<Q, boolean> = { mean: true, var: true, r: false, gradVar: true, gradR: false };
+
+export interface Point {
+  regime: string;
+  /** human label of the case (all inputs) */
+  case: string;
+  /** stacks: depth and layer index */
+  depth?: number;
+  layer?: number;
+  q: Q;
+  measured: number | null;
+  /** seed-to-seed (trial-to-trial) std of the measured statistic */
+  std: number | null;
+  /** standard error of the measured mean (std/√seeds) */
+  se: number | null;
+  seeds: number;
+  ours: number | null;
+  paper: number | null;
+  errOurs: number | null;
+  errPaper: number | null;
+  /** seed noise in error units */
+  noise: number | null;
+  tol: number | null;
+  okOurs: boolean | null;
+  okPaper: boolean | null;
+}
+
+export interface CaseRecord { regime: string; case: string; inputs: Record<string, unknown>; seconds: number; notes?: string[] }
+
+export interface Results {
+  meta: Record<string, unknown>;
+  cases: CaseRecord[];
+  points: Point[];
+}
+
+// ------------------------------------------------------------------ error rules
+
+const isComponent = (regime: string) => !regime.startsWith('stack');
+
+function floorOf(regime: string, q: Q): number {
+  if (!REL[q]) return 0.02;
+  if (q === 'gradVar' && !isComponent(regime)) return 0.10;
+  return 0.05;
+}
+
+function err(q: Q, p: number | null, m: number): number {
+  if (p === null || !Number.isFinite(p)) return Infinity;
+  const d = Math.abs(p - m);
+  if (!REL[q]) return d;
+  return m !== 0 ? d / Math.abs(m) : (d === 0 ? 0 : Infinity);
+}
+
+export function makePoint(regime: string, label: string, q: Q, m: number | null, std: number | null, seeds: number, ours: number | null, paper: number | null, extra: { depth?: number; layer?: number } = {}): Point {
+  const base = { regime, case: label, ...extra, q, measured: m, std, se: std === null ? null : std / Math.sqrt(seeds), seeds, ours, paper };
+  if (m === null || std === null || !Number.isFinite(m)) {
+    return { ...base, errOurs: null, errPaper: null, noise: null, tol: null, okOurs: null, okPaper: null };
+  }
+  const noise = REL[q] ? (m !== 0 ? std / Math.abs(m) : Infinity) : std;
+  const tol = Math.max(floorOf(regime, q), 2 * noise);
+  const eo = err(q, ours, m), ep = err(q, paper, m);
+  return { ...base, errOurs: eo, errPaper: ep, noise, tol, okOurs: eo <= tol, okPaper: ep <= tol };
+}
+
+// ------------------------------------------------------------------ components (Monte-Carlo)
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+/** repository root: dist/fidelity/run.js → ../../, fidelity/run.ts (tsx) → ../ */
+const ROOT = here.includes('/dist/fidelity') ? join(here, '..', '..') : join(here, '..');
+const RESULTS = join(ROOT, 'fidelity', 'results.json');
+const PREAMBLE = join(ROOT, 'fidelity', 'preamble.md');
+const REPORT = join(ROOT, 'FIDELITY.md');
+
+interface CompCase { regime: string; label: string; block: string; params: P; input: In; grad: GradIn; B: number; T: number; D: number; trials: number; qs: Q[] }
+
+let seedCounter = 4000;
+
+function runComponentCase(c: CompCase): { points: Point[]; rec: CaseRecord } {
+  const t0 = performance.now();
+  const mc = monteCarlo(c.block, c.params, c.input, c.grad, { B: c.B, T: c.T, D: c.D }, c.trials, seedCounter++);
+  const req = { block: c.block, params: c.params, input: c.input, grad: c.grad };
+  const ours = component(req, '', 'ours');
+  const paper = component(req, '', 'paper');
+  const points: Point[] = [];
+  for (const q of c.qs) {
+    const est = mc[q];
+    const std = est.se * Math.sqrt(mc.trials);
+    points.push(makePoint(c.regime, c.label, q, est.mean, std, mc.trials, ours[q], paper[q]));
+  }
+  const notes = [...new Set([...ours.warnings, ...paper.warnings])];
+  return { points, rec: { regime: c.regime, case: c.label, inputs: { block: c.block, params: c.params, input: c.input, grad: c.grad, shape: { B: c.B, T: c.T, D: c.D }, trials: c.trials, methodOurs: ours.method, methodPaper: paper.method }, seconds: (performance.now() - t0) / 1000, notes: notes.length ? notes : undefined } };
+}
+
+const D_ATT = 64;
+const G_ATT: GradIn = { var: 1, r: 0.2 };
+
+export function attentionCases(quick: boolean): CompCase[] {
+  const out: CompCase[] = [];
+  const svs = quick ? [0.1, 1, 10, 100] : [0.1, 0.3, 1, 3, 10, 30, 100];
+  const rs = quick ? [0, 0.95] : [0, 0.5, 0.95];
+  const sizes: [number, number[], number, number][] = quick
+    ? [[32, [4], 4, 6]]
+    : [[32, [1, 4, 16], 4, 16], [128, [1, 4, 16], 4, 10], [512, [4], 1, 6]]; // [seqLen, heads, B, trials]
+  for (const [T, headsList, B, trials] of sizes) for (const heads of headsList) for (const causal of [false, true]) for (const r of rs) for (const sv of svs) {
+    const x: In = { mean: 0, var: 1, r };
+    const w = Math.pow(sv, 0.25) / Math.sqrt(D_ATT * (x.var + x.mean * x.mean)); // d²σ_q²σ_k²σ_x⁴ = σ_s²
+    const params: P = { dModel: D_ATT, heads, stdQ: w, stdK: w, stdV: 1 / Math.sqrt(D_ATT), stdO: 1 / Math.sqrt(D_ATT), seqLen: T, causal };
+    out.push({ regime: 'attention', label: `σ_s²=${sv} r=${r} ${causal ? 'causal' : 'non-causal'} h=${heads} L=${T}`, block: 'attention', params, input: x, grad: G_ATT, B, T, D: 0, trials, qs: ['var', 'r', 'gradVar', 'gradR'] });
+  }
+  return out;
+}
+
+export function softmaxCases(quick: boolean): CompCase[] {
+  const out: CompCase[] = [];
+  for (const n of quick ? [8, 512] : [8, 64, 512]) for (const v of quick ? [0.1, 4, 64] : [0.1, 1, 4, 16, 64]) for (const r of quick ? [0] : [0, 0.5]) {
+    out.push({ regime: 'softmax', label: `n=${n} logit var=${v} r=${r}`, block: 'softmax', params: { n }, input: { mean: 0, var: v, r }, grad: { var: 1, r: 0.2 }, B: 4, T: 8, D: 0, trials: quick ? 8 : 24, qs: ['var', 'r', 'gradVar', 'gradR'] });
+  }
+  return out;
+}
+
+export function meanCases(quick: boolean): CompCase[] {
+  const out: CompCase[] = [];
+  for (const block of ['relu', 'gelu', 'silu', 'rmsnorm']) for (const mu of quick ? [0.5, 2] : [0.5, 1, 2]) for (const v of quick ? [1] : [0.25, 1, 4]) for (const r of quick ? [0.5] : [0, 0.5, 0.9]) {
+    const params: P = block === 'rmsnorm' ? { d: 128 } : block === 'gelu' ? { approximate: 'none' } : {};
+    out.push({ regime: 'non-zero mean', label: `${block} μ=${mu} σ²=${v} r=${r}`, block, params, input: { mean: mu, var: v, r }, grad: { var: 1, r: 0.3 }, B: 4, T: 8, D: 128, trials: quick ? 8 : 24, qs: ['mean', 'var', 'r', 'gradVar', 'gradR'] });
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ stacks (TF.js harness, wasm)
+
+interface StackCase { regime: string; label: string; depth: number; cfg: Record<string, unknown> }
+
+const SB = { dModel: 64, heads: 4, dFF: 256, seqLen: 32, activation: 'relu', input: { r: 0.2 } };
+const S = 1 / Math.sqrt(64);
+const INIT = { qk: S, v: S, o: S, ffn1: S, ffn2: S / 2 };
+
+export function stackCases(quick: boolean): StackCase[] {
+  const depths = quick ? [12, 48] : [12, 48, 96, 192];
+  const out: StackCase[] = [];
+  for (const N of depths) {
+    const lb = { skip: Math.sqrt(1 - 1 / N), branch: Math.sqrt(1 / N) };
+    const dn = Math.pow(8 * N, -0.25);
+    const list: [string, Record<string, unknown>][] = [
+      ['stack pre-LN', { norm: 'pre', init: INIT }],
+      ['stack post-LN', { norm: 'post', init: INIT }],
+      ['stack causal pre-LN', { norm: 'pre', causal: true, init: INIT }],
+      ['stack causal post-LN', { norm: 'post', causal: true, init: INIT }],
+      ['stack DeepNorm post-LN', { norm: 'post', residual: { skip: Math.pow(2 * N, 0.25), branch: 1 }, init: { qk: S, v: S * dn, o: S * dn, ffn1: S * dn, ffn2: (S / 2) * dn } }],
+      ['stack λ/β pre-LN', { norm: 'pre', residual: lb, init: INIT }],
+      ['stack λ/β post-LN', { norm: 'post', residual: lb, init: INIT }],
+    ];
+    for (const [regime, extra] of list) out.push({ regime, label: `${regime.slice(6)} N=${N}`, depth: N, cfg: { ...SB, layers: N, ...extra } });
+  }
+  return out;
+}
+
+const STACK_SEEDS_FULL = 4, STACK_SEEDS_QUICK = 3, STACK_BATCH = 4;
+
+async function runStackCase(c: StackCase, seeds: number): Promise<{ points: Point[]; rec: CaseRecord }> {
+  const t0 = performance.now();
+  const cfg = resolveConfig(c.cfg);
+  const res = await verifyConfig(cfg, { backend: 'wasm', seeds, batch: STACK_BATCH });
+  const paper = predictResolved(cfg, { formula: 'paper' });
+  const points: Point[] = [];
+  const N = cfg.layers;
+  for (const row of res.layers) {
+    const l = row.layer;
+    for (const q of ['var', 'r', 'gradVar', 'gradR'] as const) {
+      if (l === 0 && (q === 'var' || q === 'r')) continue; // the input itself: exact by construction
+      if (l === N && (q === 'gradVar' || q === 'gradR')) continue; // the injected gradient: exact by construction
+      const m = row.measured[q];
+      const pp = paper.layers[l]?.[q] ?? null;
+      points.push(makePoint(c.regime, c.label, q, m ? m[0] : null, m ? m[1] : null, res.seeds, row.predicted[q], pp, { depth: N, layer: l }));
+    }
+  }
+  const notes = [res.summary.verdict, ...res.summary.predictionWarnings.map((w) => `ours: ${w}`), ...paper.warnings.map((w) => `paper: ${w}`)];
+  return { points, rec: { regime: c.regime, case: c.label, inputs: { config: c.cfg, seeds: res.seeds, batch: STACK_BATCH, backend: res.backend, device: res.device }, seconds: (performance.now() - t0) / 1000, notes } };
+}
+
+// ------------------------------------------------------------------ summary
+
+export function pct(xs: number[], p: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+}
+
+const median = (xs: number[]) => pct(xs, 0.5);
+
+export interface Row { regime: string; q: Q; n: number; ours: [number, number, number]; paper: [number, number, number]; noise: number; withinOurs: number; withinPaper: number; diverged: number }
+
+export function summarise(points: Point[], regime: string, q: Q, filter: (p: Point) => boolean = () => true): Row | null {
+  const ps = points.filter((p) => p.regime === regime && p.q === q && filter(p));
+  if (!ps.length) return null;
+  const ok = ps.filter((p) => p.errOurs !== null);
+  const eo = ok.map((p) => p.errOurs!), ep = ok.map((p) => p.errPaper!);
+  return {
+    regime, q, n: ok.length,
+    ours: [pct(eo, 0.5), pct(eo, 0.9), pct(eo, 0.99)],
+    paper: [pct(ep, 0.5), pct(ep, 0.9), pct(ep, 0.99)],
+    noise: median(ok.map((p) => p.noise!)),
+    withinOurs: ok.filter((p) => p.okOurs).length / Math.max(1, ok.length),
+    withinPaper: ok.filter((p) => p.okPaper).length / Math.max(1, ok.length),
+    diverged: ps.length - ok.length,
+  };
+}
+
+function fe(q: Q, x: number): string {
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '—';
+  if (REL[q]) {
+    if (x >= 10) return `${(x * 100).toExponential(1).replace('e+', 'e')}%`;
+    return `${(x * 100).toPrecision(2)}%`;
+  }
+  return x.toFixed(3);
+}
+
+function fv(x: number | null): string {
+  if (x === null) return 'null';
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  return a !== 0 && (a < 1e-3 || a >= 1e4) ? x.toExponential(3) : x.toPrecision(4);
+}
+
+const fr = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function report(R: Results): string {
+  const out: string[] = [];
+  const regimes = [...new Set(R.points.map((p) => p.regime))];
+  const m = R.meta;
+  out.push(`## Run\n`);
+  out.push(`- date: ${m.date}; machine: ${m.machine}; node ${m.node}`);
+  out.push(`- command: \`${m.command}\`${m.quick ? ' — **QUICK GRID** (reduced, see below)' : ' (full grid)'}`);
+  out.push(`- code: commit ${m.commit}${m.dirty ? ` (working tree differed from it in: ${m.dirty})` : ''}`);
+  out.push(`- wall time: ${typeof m.seconds === 'number' ? (m.seconds / 60).toFixed(1) : '?'} min; ${R.cases.length} cases, ${R.points.length} points`);
+  out.push(`- components: ${m.componentMethod}`);
+  out.push(`- stacks: ${m.stackMethod}`);
+  out.push(`- error: var/gradVar/mean relative |pred − meas|/|meas|; r/gradR absolute. noise = median over points of the seed-to-seed std (same units). within = error ≤ max(floor, 2·noise) with floors components 5 % (var, gradVar, mean) / 0.02 (r, gradR), stacks 5 % var, 10 % gradVar, 0.02 r/gradR. "paper" = \`--formula paper\` (published DSLM rows where the paper has one, our row otherwise).\n`);
+  out.push(`## Summary per regime\n`);
+  out.push('p50 / p90 / p99 of the error over all points of the regime; `fwd within` and `bwd within` pool var+r and gradVar+gradR.\n');
+  const head = ['regime', 'qty', 'n', 'ours p50 / p90 / p99', 'paper p50 / p90 / p99', 'noise (median)', 'ours within', 'paper within'];
+  const rows: string[][] = [];
+  const fwdBwd: string[][] = [];
+  for (const reg of regimes) {
+    const qs = (['mean', 'var', 'r', 'gradVar', 'gradR'] as const).filter((q) => R.points.some((p) => p.regime === reg && p.q === q));
+    for (const q of qs) {
+      const s = summarise(R.points, reg, q)!;
+      rows.push([reg, q, String(s.n) + (s.diverged ? ` (+${s.diverged} measured NaN)` : ''), s.ours.map((x) => fe(q, x)).join(' / '), s.paper.map((x) => fe(q, x)).join(' / '), fe(q, s.noise), fr(s.withinOurs), fr(s.withinPaper)]);
+    }
+    const pool = (qq: Q[]) => {
+      const ps = R.points.filter((p) => p.regime === reg && qq.includes(p.q) && p.errOurs !== null);
+      return ps.length ? [ps.filter((p) => p.okOurs).length / ps.length, ps.filter((p) => p.okPaper).length / ps.length, ps.length] : null;
+    };
+    const f = pool(['mean', 'var', 'r']), b = pool(['gradVar', 'gradR']);
+    fwdBwd.push([reg, f ? `${fr(f[0])} / ${fr(f[1])} (n=${f[2]})` : '—', b ? `${fr(b[0])} / ${fr(b[1])} (n=${b[2]})` : '—']);
+  }
+  out.push(table(head, rows));
+  out.push('\nPooled (ours / paper), target ≥ 95 %:\n');
+  out.push(table(['regime', 'fwd within', 'bwd within'], fwdBwd));
+
+  // per-regime detail
+  for (const reg of regimes) {
+    out.push(`\n## ${reg}\n`);
+    const ps = R.points.filter((p) => p.regime === reg);
+    if (reg === 'attention') {
+      // by score variance and by causal
+      const svs = [...new Set(ps.map((p) => Number(/σ_s²=([\d.]+)/.exec(p.case)![1])))].sort((a, b) => a - b);
+      const rr: string[][] = [];
+      for (const sv of svs) for (const causal of ['non-causal', 'causal']) {
+        const sel = (p: Point) => p.case.startsWith(`σ_s²=${sv} `) && p.case.includes(` ${causal} `);
+        const cells = (['var', 'r', 'gradVar', 'gradR'] as const).map((q) => {
+          const s = summarise(R.points, reg, q, sel);
+          return s ? `${fe(q, s.ours[1])} / ${fe(q, s.paper[1])} (${fr(s.withinOurs)})` : '—';
+        });
+        rr.push([String(sv), causal, ...cells]);
+      }
+      out.push('p90 error ours / paper (fraction of points within, ours) per score variance, over r, heads, seqLen:\n');
+      out.push(table(['σ_s²', 'mask', 'var', 'r', 'gradVar', 'gradR'], rr));
+      const rl: string[][] = [];
+      for (const T of [...new Set(ps.map((p) => Number(/L=(\d+)/.exec(p.case)![1])))]) for (const h of [...new Set(ps.map((p) => Number(/h=(\d+)/.exec(p.case)![1])))]) {
+        const sel = (p: Point) => p.case.includes(` h=${h} L=${T}`);
+        if (!ps.some(sel)) continue;
+        const cells = (['var', 'r', 'gradVar', 'gradR'] as const).map((q) => { const s = summarise(R.points, reg, q, sel); return s ? `${fe(q, s.ours[1])} (${fr(s.withinOurs)})` : '—'; });
+        rl.push([String(T), String(h), ...cells]);
+      }
+      out.push('\np90 error ours (fraction within) by seqLen and heads:\n');
+      out.push(table(['seqLen', 'heads', 'var', 'r', 'gradVar', 'gradR'], rl));
+    }
+    if (reg.startsWith('stack')) {
+      const depths = [...new Set(ps.map((p) => p.depth!))].sort((a, b) => a - b);
+      const rr: string[][] = [];
+      for (const N of depths) {
+        const sel = (q: Q[]) => ps.filter((p) => p.depth === N && q.includes(p.q) && p.errOurs !== null);
+        const f = sel(['var', 'r']), b = sel(['gradVar', 'gradR']);
+        const g0 = ps.find((p) => p.depth === N && p.layer === 0 && p.q === 'gradVar');
+        const cr = R.cases.find((c) => c.regime === reg && c.case.endsWith(`N=${N}`));
+        const w = (xs: Point[], k: 'okOurs' | 'okPaper') => xs.length ? fr(xs.filter((p) => p[k]).length / xs.length) : '—';
+        const worstVar = (q: Q) => { const xs = ps.filter((p) => p.depth === N && p.q === q && p.errOurs !== null); return xs.length ? fe(q, Math.max(...xs.map((p) => p.errOurs!))) : '—'; };
+        rr.push([String(N), `${w(f, 'okOurs')} / ${w(f, 'okPaper')}`, `${w(b, 'okOurs')} / ${w(b, 'okPaper')}`,
+          g0 ? `${fv(g0.measured)} ± ${fv(g0.std)}` : '—', g0 ? `${fv(g0.ours)} (${fe('gradVar', g0.errOurs!)})` : '—', g0 ? `${fv(g0.paper)} (${fe('gradVar', g0.errPaper!)})` : '—',
+          worstVar('var'), worstVar('gradVar'), cr ? `${cr.seconds.toFixed(0)} s` : '']);
+      }
+      out.push(table(['N', 'fwd within ours / paper', 'bwd within ours / paper', 'layer-0 gradVar measured ± std', 'ours (err)', 'paper (err)', 'max var err ours', 'max gradVar err ours', 'time'], rr));
+      const cfg = R.cases.find((c) => c.regime === reg)?.inputs as { config?: Record<string, unknown> } | undefined;
+      if (cfg?.config) out.push(`\nconfig (N=${cfg.config.layers}): \`${JSON.stringify(cfg.config)}\``);
+    }
+    // worst cases
+    const bad = ps.filter((p) => p.errOurs !== null && !p.okOurs).sort((a, b) => (b.errOurs! / b.tol!) - (a.errOurs! / a.tol!));
+    const nOk = ps.filter((p) => p.errOurs !== null).length;
+    out.push(`\nOurs outside tolerance: ${bad.length} of ${nOk} points.${bad.length ? ' Worst (by error / tolerance):' : ''}\n`);
+    if (bad.length) {
+      out.push(table(['case', 'layer', 'qty', 'measured ± std', 'ours', 'err', 'tol', 'paper', 'paper err'],
+        bad.slice(0, 12).map((p) => [p.case, p.layer === undefined ? '' : String(p.layer), p.q, `${fv(p.measured)} ± ${fv(p.std)}`, fv(p.ours), fe(p.q, p.errOurs!), fe(p.q, p.tol!), fv(p.paper), fe(p.q, p.errPaper!)])));
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+// ------------------------------------------------------------------ main
+
+function git(args: string[]): string {
+  try { return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\s+$/, ''); } catch { return ''; }
+}
+
+function writeAll(R: Results): void {
+  writeFileSync(RESULTS, JSON.stringify(R, (_k, v) => (typeof v === 'number' ? (Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v)) : v), 1) + '\n');
+  const pre = existsSync(PREAMBLE) ? readFileSync(PREAMBLE, 'utf8') : '# Fidelity\n';
+  writeFileSync(REPORT, pre.trimEnd() + '\n\n' + report(R));
+}
+
+function load(): Results {
+  const R = JSON.parse(readFileSync(RESULTS, 'utf8')) as Results;
+  const num = (v: unknown) => (typeof v === 'string' ? Number(v) : v);
+  for (const p of R.points) for (const k of ['errOurs', 'errPaper', 'noise', 'tol', 'measured', 'std', 'se', 'ours', 'paper'] as const) (p as any)[k] = num(p[k]);
+  return R;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--report')) { writeAll(load()); process.stderr.write(`wrote ${REPORT}\n`); return; }
+  const quick = argv.includes('--quick');
+  const oi = argv.indexOf('--only');
+  const only = oi >= 0 ? argv[oi + 1] : null;
+  const t0 = performance.now();
+  const dirty = git(['status', '--porcelain', '--', 'formulas', 'src', 'verify', 'test/mc']).split('\n').filter(Boolean).map((l) => l.slice(3)).join(', ');
+  const R: Results = {
+    meta: {
+      date: new Date().toISOString(), machine: `${os.cpus().length}-core ${os.cpus()[0]?.model?.trim() ?? 'CPU'} (shared), TF.js wasm backend for stacks`, node: process.version,
+      command: `node dist/fidelity/run.js${argv.length ? ' ' + argv.join(' ') : ''}`, quick, commit: git(['rev-parse', '--short', 'HEAD']) || (process.env.FIDELITY_COMMIT ? `${process.env.FIDELITY_COMMIT} (clean export: git archive)` : 'unknown'), dirty,
+      componentMethod: `Monte-Carlo simulator test/mc/blocks.ts (float64, exact statistics); noise = trial-to-trial std (one trial = B sequences, fresh weights/inputs/gradient); attention d=${D_ATT}, stdV=stdO=1/√d, input mean 0 var 1, upstream gradient var 1 r 0.2; stdQ=stdK=(σ_s²)^¼/√d`,
+      stackMethod: `verify/run.ts verifyConfig, wasm, batch ${STACK_BATCH}, ${quick ? STACK_SEEDS_QUICK : STACK_SEEDS_FULL} seeds, d=64 heads=4 dFF=256 seqLen=32 relu, input r 0.2, init std 1/√d (ffn2 1/√dFF); noise = seed-to-seed std`,
+      seconds: 0,
+    },
+    cases: [], points: [],
+  };
+  const log = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${s}\n`);
+  const add = (pts: Point[], rec: CaseRecord) => {
+    R.points.push(...pts); R.cases.push(rec);
+    R.meta.seconds = (performance.now() - t0) / 1000;
+    const bad = pts.filter((p) => p.okOurs === false);
+    log(`${rec.regime} | ${rec.case}: ${rec.seconds.toFixed(1)} s; ours outside: ${bad.length}/${pts.length}${bad.length ? ' (' + bad.slice(0, 3).map((p) => `${p.q}${p.layer !== undefined ? '@' + p.layer : ''} ${fe(p.q, p.errOurs!)}`).join(', ') + ')' : ''}`);
+  };
+  if (only !== 'components') {
+    for (const c of stackCases(quick)) { const r = await runStackCase(c, quick ? STACK_SEEDS_QUICK : STACK_SEEDS_FULL); add(r.points, r.rec); writeAll(R); }
+  }
+  if (only !== 'stacks') {
+    for (const c of [...softmaxCases(quick), ...meanCases(quick)]) { const r = runComponentCase(c); add(r.points, r.rec); }
+    writeAll(R);
+    let i = 0;
+    for (const c of attentionCases(quick)) { const r = runComponentCase(c); add(r.points, r.rec); if (++i % 6 === 0) writeAll(R); }
+  }
+  R.meta.seconds = (performance.now() - t0) / 1000;
+  writeAll(R);
+  log(`done: wrote ${RESULTS} and ${REPORT}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
