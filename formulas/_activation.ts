@@ -71,3 +71,36 @@ export function crossMoment(a: ActivationFns, mu: number, s: number, r: number, 
 }
 
 export const QUADRATURE_NOTE = `Mehler–Hermite series (${HERMITE_TERMS} terms, tail closed at r=1) with piecewise Gauss–Legendre coefficients`;
+
+const dispMemo = new Map<string, { ratio: number; gamma: number }>();
+
+/** Per-token dispersion of an activation's output mean square: for a token whose pre-activation
+ * features are iid N(μ, s(1+δ)) with δ carrying the input dispersion κ_in,
+ *   κ_out = γ² κ_in + Var(φ²)/(d E[φ²]²),   γ = d ln E[φ²] / d ln s
+ * (first order in 1/d; quadrature for E[φ²], E[φ⁴], γ by a central difference in s). */
+export function activationDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
+  const key = `${a.name}|${mu}|${s}`;
+  const hit = dispMemo.get(key);
+  if (hit) return hit;
+  const m = (sv: number, pow: number) => {
+    const sigma = Math.sqrt(sv);
+    const { z, w } = normalNodes(a.kink !== undefined && sigma > 0 ? [(a.kink - mu) / sigma] : [], 48);
+    let acc = 0;
+    for (let i = 0; i < z.length; i++) acc += w[i] * a.f(mu + sigma * z[i]) ** pow;
+    return acc;
+  };
+  const m2 = m(s, 2), m4 = m(s, 4);
+  const h = 1e-3;
+  const gamma = s > 0 && m2 > 0 ? (Math.log(m(s * (1 + h), 2)) - Math.log(m(s * (1 - h), 2))) / (Math.log(1 + h) - Math.log(1 - h)) : 0;
+  const r = { ratio: m2 > 0 ? Math.max(m4 / (m2 * m2) - 1, 0) : 0, gamma };
+  if (dispMemo.size > 4096) dispMemo.clear();
+  dispMemo.set(key, r);
+  return r;
+}
+
+/** κ of an activation output given the input κ and the width d (undefined when either is unknown). */
+export function activationKappa(a: ActivationFns, x: { mean: number; var: number; kappa?: number }, d?: number): number | undefined {
+  if (x.kappa === undefined || !d || x.var <= 0) return undefined;
+  const { ratio, gamma } = activationDispersion(a, x.mean, x.var);
+  return gamma * gamma * x.kappa + ratio / d;
+}

@@ -26,7 +26,7 @@
  * config v1 are averages over positions.
  */
 import { defineBlock } from './_core.js';
-import { softmaxJacobianGain, softmaxK2, softmaxRowCorr } from './softmax.js';
+import { softmaxJacobianGain, softmaxK2, softmaxPowers, softmaxRowCorr } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -203,8 +203,19 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const gv = vSum / cols.length;
       return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, covSum / vSum)) : 0 };
     };
+    // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
+    // reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation
+    // of Σ_j P_ij² (Var = Q4 − S2², exact from the softmax block), plus 2/d for W_o
+    let kappa: number | undefined;
+    {
+      const n = L, S2 = K2(n) / n, q4 = softmaxPowers(n, v).q4;
+      const share = rv + (1 - rv) * S2;
+      const rowK = share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share) : 0;
+      const kin = (x.kappa ?? 2 / d) + (value ? 2 / d : 0);
+      kappa = kin * share + rowK + (value ? 2 / d : 0);
+    }
     return {
-      out: { mean: value ? 0 : mu, var: Math.max(varAvg, 0), r: Math.max(-1, Math.min(1, rAvg)) },
+      out: { mean: value ? 0 : mu, var: Math.max(varAvg, 0), r: Math.max(-1, Math.min(1, rAvg)), kappa, nu: value ? 1 / d : x.nu },
       method: 'quadrature',
       warnings,
       cache: { gradVar },

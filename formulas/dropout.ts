@@ -8,7 +8,7 @@
  */
 import { compile, defineBlock } from './_core.js';
 
-export interface DropoutParams { p: number }
+export interface DropoutParams { p: number; /** width, for the per-token dispersion only */ d?: number }
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'p'];
 const E = {
@@ -23,7 +23,10 @@ const fGV = compile(E.gradVar, V);
 const fGR = compile(E.gradR, V);
 
 export const dropout = defineBlock<DropoutParams, null>({
-  params: [{ name: 'p', kind: 'number', min: 0, max: 1, maxExclusive: true, doc: 'drop probability' }],
+  params: [
+    { name: 'p', kind: 'number', min: 0, max: 1, maxExclusive: true, doc: 'drop probability' },
+    { name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' },
+  ],
   doc: {
     name: 'dropout',
     title: 'Inverted dropout (training mode)',
@@ -38,7 +41,11 @@ export const dropout = defineBlock<DropoutParams, null>({
   forward(p, x) {
     const a = [x.mean, x.var, x.r, 0, 0, p.p];
     const v = fVar(...a);
-    return { out: { mean: x.mean, var: v, r: v > 0 ? (x.r * x.var) / v : 0 }, method: 'closed-form', warnings: [], cache: null };
+    // per-token dispersion: the mask adds Var((1/d)Σx²m/(1−p)) = p/((1−p)d)·E[x⁴]/E[x²]² (Gaussian kurtosis 3)
+    const kappa = x.kappa !== undefined && p.d ? x.kappa + (3 * p.p) / ((1 - p.p) * p.d) : x.kappa;
+    // per-token mean: the mask adds Σ_f x_f(m_f/(1−p) − 1)/d, variance p/(1−p)·E[x²]/d
+    const nu = x.nu !== undefined && p.d && v > 0 ? (x.nu * x.var + ((p.p / (1 - p.p)) * (x.var + x.mean * x.mean)) / p.d) / v : x.nu;
+    return { out: { mean: x.mean, var: v, r: v > 0 ? (x.r * x.var) / v : 0, kappa, nu }, method: 'closed-form', warnings: [], cache: null };
   },
   backward(p, _x, _f, g) {
     const a = [0, 0, 0, g.var, g.r, p.p];

@@ -16,19 +16,20 @@ import { silu } from './silu.js';
 export type Activation = 'relu' | 'gelu' | 'gelu_tanh' | 'silu';
 export const ACTIVATIONS: readonly Activation[] = ['relu', 'gelu', 'gelu_tanh', 'silu'];
 
-export function activationStage(a: Activation, label = 'act'): Stage {
-  if (a === 'relu') return { block: relu, params: {}, label };
-  if (a === 'silu') return { block: silu, params: {}, label };
-  return { block: gelu, params: { approximate: a === 'gelu_tanh' ? 'tanh' : 'none' }, label };
+export function activationStage(a: Activation, label = 'act', d?: number): Stage {
+  const w = d === undefined ? {} : { d };
+  if (a === 'relu') return { block: relu, params: { ...w }, label };
+  if (a === 'silu') return { block: silu, params: { ...w }, label };
+  return { block: gelu, params: { approximate: a === 'gelu_tanh' ? 'tanh' : 'none', ...w }, label };
 }
 
 export interface FfnParams { dModel: number; dFF: number; activation: Activation; std1: number; std2: number; dropout?: number }
 
 export function ffnStages(p: FfnParams): Stage[] {
-  const st: Stage[] = [{ block: linear, params: { dIn: p.dModel, dOut: p.dFF, std: p.std1 }, label: 'W1' }, activationStage(p.activation)];
-  if (p.dropout) st.push({ block: dropout, params: { p: p.dropout }, label: 'dropout' });
+  const st: Stage[] = [{ block: linear, params: { dIn: p.dModel, dOut: p.dFF, std: p.std1 }, label: 'W1' }, activationStage(p.activation, 'act', p.dFF)];
+  if (p.dropout) st.push({ block: dropout, params: { p: p.dropout, d: p.dFF }, label: 'dropout' });
   st.push({ block: linear, params: { dIn: p.dFF, dOut: p.dModel, std: p.std2 }, label: 'W2' });
-  if (p.dropout) st.push({ block: dropout, params: { p: p.dropout }, label: 'dropout' });
+  if (p.dropout) st.push({ block: dropout, params: { p: p.dropout, d: p.dModel }, label: 'dropout' });
   return st;
 }
 

@@ -9,9 +9,9 @@
  * quadrature (see _activation.ts).
  */
 import { compile, defineBlock, erf, normPdf } from './_core.js';
-import { activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
-export interface GeluParams { approximate?: 'none' | 'tanh' }
+export interface GeluParams { approximate?: 'none' | 'tanh'; d?: number }
 
 const V = ['mu', 's', 'r', 'g', 'rg'];
 const A = '(s/(1+s))';
@@ -41,7 +41,7 @@ export const GELU_TANH: ActivationFns = {
 interface Cache { m: ReturnType<typeof activationMoments> }
 
 export const gelu = defineBlock<GeluParams, Cache>({
-  params: [{ name: 'approximate', kind: 'enum', values: ['none', 'tanh'], optional: true, default: 'none', doc: "'none' = x·Φ(x), 'tanh' = GPT-2 gelu_new" }],
+  params: [{ name: 'approximate', kind: 'enum', values: ['none', 'tanh'], optional: true, default: 'none', doc: "'none' = x·Φ(x), 'tanh' = GPT-2 gelu_new" }, { name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
   doc: {
     name: 'gelu',
     title: 'GeLU (erf) and tanh-approximate GeLU',
@@ -64,12 +64,13 @@ export const gelu = defineBlock<GeluParams, Cache>({
   forward(p, x) {
     const tanh = p.approximate === 'tanh';
     const m = activationMoments(tanh ? GELU_TANH : GELU, x.mean, x.var, x.r);
+    const kappa = activationKappa(tanh ? GELU_TANH : GELU, x, p.d);
     if (!tanh && x.mean === 0 && x.var > 0) {
       const a = [0, x.var, x.r, 0, 0];
       const v = fVar(...a);
-      return { out: { mean: fMean(...a), var: v, r: fCov(...a) / v }, method: 'closed-form', warnings: [], cache: { m } };
+      return { out: { mean: fMean(...a), var: v, r: fCov(...a) / v, kappa }, method: 'closed-form', warnings: [], cache: { m } };
     }
-    return { out: { mean: m.mean, var: m.var, r: m.r }, method: 'quadrature', warnings: [], cache: { m } };
+    return { out: { mean: m.mean, var: m.var, r: m.r, kappa }, method: 'quadrature', warnings: [], cache: { m } };
   },
   backward(p, x, f, g) {
     const m = f.cache.m;

@@ -6,8 +6,20 @@
  * per-token feature mean scales the shared (token-common) and private parts alike by (1 − 1/d),
  * so their ratio stays r. (DSLM writes Cov = r(1 − 1/d); that is the covariance against a
  * variance of 1, and compounded over many norms it drifts — derived here.)
- * Backward: dx = (I − 11ᵀ/d − yyᵀ/d) dy / sqrt(v+eps). The projection has rank d − 2, so
- * Var(dx) = σ_g² (1 − 2/d)/(v + eps). For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
+ * Backward: dx = (I − 11ᵀ/d − yyᵀ/d) dy / sqrt(v+eps). The projection has rank d − 2, and
+ * v = σ²χ²_{d−1}/d fluctuates per token, so E[1/v] = d/((d−3)σ²), not 1/E[v] (Jensen):
+ * Var(dx) = σ_g² (1 − 2/d)(d−1)/(d−3)/(E[v] + eps) for an iid Gaussian input and an isotropic
+ * upstream gradient. Inside a deep stack neither holds, and both O(1/d) factors compound over
+ * hundreds of norms (e^{±2N/d}): the engine carries the input's per-token dispersion κ (relative
+ * variance of the token's mean square; E[1/v] = 1/((1 − κ_c)E[v]), κ_c = κ d/(d−1), exact for
+ * χ²) and the gradient's alignment a with the token direction and b with the all-ones direction
+ * (the projection removes (a + b)/d of an aligned gradient, nothing of one already orthogonal):
+ * Var(dx) = σ_g² (1 − (a+b)/d)/(1 − κ_c)/(E[v] + eps); the returned gradient has a = b = 0.
+ * Likewise E[v] = σ²(1 − ν) with ν the fraction of the variance in per-token feature means: 1/d
+ * for an iid input, but ≈ 0 for a Post-LN norm whose input is mostly the previous norm's output
+ * (exactly zero-mean tokens) — (1 − 1/d) per norm would compound to e^{−2N/d}.
+ * Forward, κ_out = 0 (every token has exactly unit mean square).
+ * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
  * so r_g,in = r_g (d − 3 + r²)/(d − 2). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
 import { compile, defineBlock } from './_core.js';
@@ -20,9 +32,13 @@ const E = {
   var: 's*(1-1/d)/(s*(1-1/d)+eps)',
   r: 'r',
   gradVar: 'g*(1-2/d)*((d-1)/(d-3))/(s*(1-1/d)+eps)',
+  gradVarState: 'g*(1-(a+b)/d)/(1-kc)/(s*(1-nu)+eps)',
+  varState: 's*(1-nu)/(s*(1-nu)+eps)',
   gradR: 'rg*(d-3+r^2)/(d-2)',
 };
-const fVar = compile(E.var, V), fGV = compile(E.gradVar, V), fGR = compile(E.gradR, V);
+const fVar = compile(E.var, V), fGR = compile(E.gradR, V);
+const fGVs = compile(E.gradVarState, ['s', 'g', 'd', 'eps', 'a', 'b', 'kc', 'nu']);
+const fVs = compile(E.varState, ['s', 'eps', 'nu']);
 
 export const normParams = [
   { name: 'd', kind: 'integer' as const, min: 2, doc: 'normalised width (features)' },
@@ -38,17 +54,20 @@ export const layernorm = defineBlock<NormParams, null>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 4 (E[1/v] is infinite for d = 3); eps small against the per-token variance',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon' },
-    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
-    backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)' },
+    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r }] },
+    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }], gradR: [{ expr: E.gradR }] },
   },
   forward(p, x) {
-    const a = [x.mean, x.var, x.r, 0, 0, p.d, p.eps ?? 1e-5];
-    return { out: { mean: 0, var: fVar(...a), r: x.r }, method: 'closed-form', warnings: [], cache: null };
+    const v = x.nu !== undefined ? fVs(x.var, p.eps ?? 1e-5, x.nu) : fVar(x.mean, x.var, x.r, 0, 0, p.d, p.eps ?? 1e-5);
+    return { out: { mean: 0, var: v, r: x.r, kappa: 0, nu: 0 }, method: 'closed-form', warnings: [], cache: null };
   },
   backward(p, x, _f, g) {
-    const a = [x.mean, x.var, x.r, g.var, g.r, p.d, p.eps ?? 1e-5];
-    return { var: fGV(...a), r: fGR(...a) };
+    const d = p.d;
+    const nu = x.nu ?? 1 / d;
+    const kc = Math.min(x.kappa !== undefined ? x.kappa / (1 - nu) : 2 / (d - 1), 0.9);
+    const v = fGVs(x.var, g.var, d, p.eps ?? 1e-5, g.align ?? 1, g.alignMean ?? 1, kc, nu);
+    return { var: v, r: fGR(x.mean, x.var, x.r, g.var, g.r, d, p.eps ?? 1e-5), align: 0, alignMean: 0 };
   },
 });
 

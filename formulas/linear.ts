@@ -48,7 +48,10 @@ export const linear = defineBlock<LinearParams, null>({
     const a = [x.mean, x.var, x.r, 0, 0, p.dIn, p.dOut, p.std, p.biasStd ?? 0];
     const v = fVar(...a);
     const c = fCov(...a);
-    return { out: { mean: 0, var: v, r: v > 0 ? c / v : 0 }, method: 'closed-form', warnings: [], cache: null };
+    // per-token dispersion: for fixed x the dOut outputs are iid N(0, |x|²σ²/…): + 2/dOut
+    const kappa = (x.kappa ?? 2 / p.dIn) + 2 / p.dOut;
+    // per-token feature mean Σ_k x_k·mean_j(W_kj) (+ mean_j b_j): a fraction 1/dOut of the variance
+    return { out: { mean: 0, var: v, r: v > 0 ? c / v : 0, kappa, nu: 1 / p.dOut }, method: 'closed-form', warnings: [], cache: null };
   },
   backward(p, _x, _f, g) {
     return { var: fGrad(0, 0, 0, g.var, g.r, p.dIn, p.dOut, p.std, 0), r: g.r };

@@ -7,7 +7,7 @@
  *   the two-token terms by quadrature (DSLM's zero-mean rows give 50–240% errors there).
  */
 import { compile, defineBlock, integrate, normCdf, normPdf } from './_core.js';
-import { activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg'];
 const E = {
@@ -31,8 +31,8 @@ export function bothPositive(a: number, r: number): number {
 
 interface Cache { m: ReturnType<typeof activationMoments> | null }
 
-export const relu = defineBlock<Record<string, never>, Cache>({
-  params: [],
+export const relu = defineBlock<{ d?: number }, Cache>({
+  params: [{ name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
   doc: {
     name: 'relu',
     title: 'ReLU',
@@ -52,11 +52,12 @@ export const relu = defineBlock<Record<string, never>, Cache>({
     },
     notes: [`mu != 0: two-token moments by ${QUADRATURE_NOTE}`],
   },
-  forward(_p, x) {
+  forward(p, x) {
+    const kappa = activationKappa(RELU, x, p.d);
     if (x.mean === 0 || x.var <= 0) {
-      if (x.var <= 0) return { out: { mean: Math.max(x.mean, 0), var: 0, r: 0 }, method: 'closed-form', warnings: [], cache: { m: null } };
+      if (x.var <= 0) return { out: { mean: Math.max(x.mean, 0), var: 0, r: 0, kappa }, method: 'closed-form', warnings: [], cache: { m: null } };
       const a = [0, x.var, x.r, 0, 0];
-      return { out: { mean: fMean(...a), var: fVar(...a), r: fR(...a) }, method: 'closed-form', warnings: [], cache: { m: null } };
+      return { out: { mean: fMean(...a), var: fVar(...a), r: fR(...a), kappa }, method: 'closed-form', warnings: [], cache: { m: null } };
     }
     const m = activationMoments(RELU, x.mean, x.var, x.r);
     // closed-form first and second moments (exact), quadrature only for the two-token term
@@ -65,7 +66,7 @@ export const relu = defineBlock<Record<string, never>, Cache>({
     const m2 = (x.mean * x.mean + x.var) * normCdf(a) + x.mean * sd * normPdf(a);
     const v = Math.max(m2 - mean * mean, 0);
     const cov = m.r * m.var;
-    return { out: { mean, var: v, r: v > 0 ? Math.max(-1, Math.min(1, cov / v)) : 0 }, method: 'quadrature', warnings: [], cache: { m } };
+    return { out: { mean, var: v, r: v > 0 ? Math.max(-1, Math.min(1, cov / v)) : 0, kappa }, method: 'quadrature', warnings: [], cache: { m } };
   },
   backward(_p, x, f, g) {
     if (f.cache.m === null) {
@@ -80,8 +81,8 @@ export const relu = defineBlock<Record<string, never>, Cache>({
 });
 
 /** DSLM as published: the zero-mean rows applied whatever the input mean (the variance only). */
-export const reluPaper = defineBlock<Record<string, never>, null>({
-  params: [],
+export const reluPaper = defineBlock<{ d?: number }, null>({
+  params: relu.params,
   doc: { ...relu.doc, name: 'relu', title: 'ReLU (DSLM, zero-mean rows)', source: 'DSLM ReLU row as published (zero-mean input assumed)', method: 'closed-form', domain: 'mean 0 only (applied regardless, as published)' },
   forward(_p, x) {
     const a = [0, x.var, x.r, 0, 0];

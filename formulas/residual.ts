@@ -20,16 +20,43 @@ const E = {
   gradR: '(l^2*rg + b^2*G*rgF)/(l^2 + b^2*G)',
 };
 
-export function residualForward(l: number, b: number, x: Moments, f: Moments): Moments {
+/**
+ * Per-token dispersion of z = λx + βF (d features, x and F independent per feature):
+ *   q_z = λ²q_x + β²q_F + 2λβ(x·F)/d, Var((x·F)/d) = q_x q_F/d, so
+ *   κ_z = (λ⁴q_x²κ_x + β⁴q_F²κ_F + 4λ²β²q_x q_F/d)/(λ²q_x + β²q_F)²   (q the mean squares).
+ * A Post-LN norm therefore sees κ ≈ 4β²q_F/d per layer — far below the 2/d of an iid input.
+ */
+export function residualForward(l: number, b: number, x: Moments, f: Moments, d?: number): Moments {
   const v = l * l * x.var + b * b * f.var;
   const c = l * l * x.r * x.var + b * b * f.r * f.var;
-  return { mean: l * x.mean + b * f.mean, var: v, r: v > 0 ? c / v : 0 };
+  const out: Moments = { mean: l * x.mean + b * f.mean, var: v, r: v > 0 ? c / v : 0 };
+  if (x.nu !== undefined && f.nu !== undefined && v > 0) out.nu = (l * l * x.nu * x.var + b * b * f.nu * f.var) / v;
+  if (d && x.kappa !== undefined && f.kappa !== undefined) {
+    const qx = x.var + x.mean * x.mean, qf = f.var + f.mean * f.mean, qz = l * l * qx + b * b * qf;
+    out.kappa = qz > 0 ? (l ** 4 * qx * qx * x.kappa + b ** 4 * qf * qf * f.kappa + (4 * l * l * b * b * qx * qf) / d) / (qz * qz) : 0;
+  }
+  return out;
 }
 
-export function residualBackward(l: number, b: number, g: GradMoments, gBranch: GradMoments): GradMoments {
-  const v = l * l * g.var + b * b * gBranch.var;
+/**
+ * dx = λ g + β J_Fᵀ g. Variances add (cross term zero in expectation). Alignment of dx with the
+ * skip input's direction x̂ = cosθ ẑ + sinθ û (cos²θ = λ²σ_x²/σ_z²): the skip part keeps its
+ * alignment a_z along ẑ and is isotropic (1) along û; the branch part brings its own a_F
+ * (0 when the branch starts with a norm, 1 otherwise). With the all-ones direction the skip part
+ * keeps b_z. Without forward moments (component use) the alignments are left out.
+ */
+export function residualBackward(l: number, b: number, g: GradMoments, gBranch: GradMoments, x?: Moments, f?: Moments): GradMoments {
+  const gs = l * l * g.var, gb = b * b * gBranch.var;
+  const v = gs + gb;
   const c = l * l * g.r * g.var + b * b * gBranch.r * gBranch.var;
-  return { var: v, r: v > 0 ? c / v : 0 };
+  const out: GradMoments = { var: v, r: v > 0 ? c / v : 0 };
+  if (x && f && v > 0) {
+    const sx = l * l * x.var, sf = b * b * f.var;
+    const cos2 = sx + sf > 0 ? sx / (sx + sf) : 1;
+    out.align = (gs * (cos2 * (g.align ?? 1) + (1 - cos2)) + gb * (gBranch.align ?? 1)) / v;
+    out.alignMean = (gs * (g.alignMean ?? 1) + gb * (gBranch.alignMean ?? 1)) / v;
+  }
+  return out;
 }
 
 export interface ResidualParams {

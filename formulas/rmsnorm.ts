@@ -5,8 +5,10 @@
  *   mean μ/sqrt(q+eps), Var σ²/(q+eps), centred token correlation unchanged (every token is
  *   divided by the same rms to O(1/√d)).
  * Backward: dx = (I − yyᵀ/d) dy / sqrt(q+eps), rank d − 1 ⇒ Var = σ_g² (1 − 1/d) E[1/(q + eps)];
- *   the per-token mean square fluctuates (Var q = (2σ⁴ + 4μ²σ²)/d), so by the delta method
- *   E[1/q] = (1/E q)(1 + (2σ⁴ + 4μ²σ²)/((d−2)(σ²+μ²)²)) (exact, d/(d−2), at μ = 0);
+ *   the per-token mean square fluctuates with relative variance κ_q = (2σ⁴ + 4μ²σ²)/(d(σ²+μ²)²)
+ *   for an iid input, and E[1/q] = 1/((1 − κ_q) E q) (exact, d/(d−2), at μ = 0). In a stack the
+ *   engine's κ and the gradient alignment a with the token direction replace the iid values:
+ *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
 import { compile, defineBlock } from './_core.js';
@@ -17,10 +19,12 @@ const E = {
   mean: 'mu/sqrt(s+mu^2+eps)',
   var: 's/(s+mu^2+eps)',
   r: 'r',
-  gradVar: 'g*(1-1/d)*(1 + (2*s^2 + 4*mu^2*s)/((d-2)*(s+mu^2)^2))/(s+mu^2+eps)',
+  gradVar: 'g*(1-1/d)/(1 - 2*(s^2 + 2*mu^2*s)/(d*(s+mu^2)^2))/(s+mu^2+eps)',
+  gradVarState: 'g*(1-a/d)/(1-kq)/(s+mu^2+eps)',
   gradR: 'rg*(d-2+((r*s+mu^2)/(s+mu^2))^2)/(d-1)',
 };
-const fMean = compile(E.mean, V), fVar = compile(E.var, V), fGV = compile(E.gradVar, V), fGR = compile(E.gradR, V);
+const fMean = compile(E.mean, V), fVar = compile(E.var, V), fGR = compile(E.gradR, V);
+const fGVs = compile(E.gradVarState, ['mu', 's', 'g', 'd', 'eps', 'a', 'kq']);
 
 export const rmsnorm = defineBlock<NormParams, null>({
   params: [{ ...normParams[0], min: 3 }, normParams[1]],
@@ -31,16 +35,19 @@ export const rmsnorm = defineBlock<NormParams, null>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 3; eps small against the mean square',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon' },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction', kq: 'per-token dispersion of the mean square' },
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
-    backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
+    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }], gradR: [{ expr: E.gradR }] },
   },
   forward(p, x) {
     const a = [x.mean, x.var, x.r, 0, 0, p.d, p.eps ?? 1e-5];
-    return { out: { mean: fMean(...a), var: fVar(...a), r: x.r }, method: 'closed-form', warnings: [], cache: null };
+    return { out: { mean: fMean(...a), var: fVar(...a), r: x.r, kappa: 0, nu: x.nu }, method: 'closed-form', warnings: [], cache: null };
   },
   backward(p, x, _f, g) {
+    const q = x.var + x.mean * x.mean;
+    const kq = Math.min(x.kappa ?? (q > 0 ? (2 * (x.var * x.var + 2 * x.mean * x.mean * x.var)) / (p.d * q * q) : 0), 0.9);
+    const v = fGVs(x.mean, x.var, g.var, p.d, p.eps ?? 1e-5, g.align ?? 1, kq);
     const a = [x.mean, x.var, x.r, g.var, g.r, p.d, p.eps ?? 1e-5];
-    return { var: fGV(...a), r: x.var + x.mean * x.mean > 0 ? fGR(...a) : g.r };
+    return { var: v, r: q > 0 ? fGR(...a) : g.r, align: 0, alignMean: g.alignMean };
   },
 });

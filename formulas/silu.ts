@@ -3,7 +3,7 @@
  * see _activation.ts) for mean, variance, token correlation, gradient variance and correlation.
  */
 import { defineBlock } from './_core.js';
-import { activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const sig = (x: number): number => 1 / (1 + Math.exp(-x));
 export const SILU: ActivationFns = {
@@ -14,8 +14,8 @@ export const SILU: ActivationFns = {
 
 interface Cache { m: ReturnType<typeof activationMoments> }
 
-export const silu = defineBlock<Record<string, never>, Cache>({
-  params: [],
+export const silu = defineBlock<{ d?: number }, Cache>({
+  params: [{ name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
   doc: {
     name: 'silu',
     title: 'SiLU (swish) x·σ(x)',
@@ -35,9 +35,9 @@ export const silu = defineBlock<Record<string, never>, Cache>({
     },
     notes: [QUADRATURE_NOTE],
   },
-  forward(_p, x) {
+  forward(p, x) {
     const m = activationMoments(SILU, x.mean, x.var, x.r);
-    return { out: { mean: m.mean, var: m.var, r: m.r }, method: 'quadrature', warnings: [], cache: { m } };
+    return { out: { mean: m.mean, var: m.var, r: m.r, kappa: activationKappa(SILU, x, p.d) }, method: 'quadrature', warnings: [], cache: { m } };
   },
   backward(_p, _x, f, g) {
     const m = f.cache.m;

@@ -10,7 +10,7 @@
  * The silu expectations are by quadrature (Mehler–Hermite, _activation.ts).
  */
 import { defineBlock } from './_core.js';
-import { activationMoments } from './_activation.js';
+import { activationDispersion, activationMoments } from './_activation.js';
 import { SILU } from './silu.js';
 
 export interface SwigluParams { dModel: number; dFF: number; std1: number; std3: number; std2: number; dropout?: number }
@@ -53,7 +53,12 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
     const ess = a.var * a.r + a.mean * a.mean; // E[silu(a_i) silu(a_j)]
     const v = (p.dFF * p.std2 * p.std2 * a.e2 * sb) / (q * q);
     const cov = p.dFF * p.std2 * p.std2 * ess * r1 * sb;
-    return { out: { mean: 0, var: v, r: v > 0 ? cov / v : 0 }, method: 'quadrature', warnings: [], cache: { a, sb, r1 } };
+    // per-token dispersion: h² = silu(a)²b² with a, b iid over the dFF features given the token:
+    // κ_h = (γ+1)²κ_in + (E[silu⁴]E[b⁴]/(E[silu²]E[b²])² − 1)/dFF (E[b⁴] = 3E[b²]²), then W2 adds 2/d
+    const dsp = activationDispersion(SILU, 0, sa);
+    const kin = x.kappa ?? 2 / p.dModel;
+    const kappa = (dsp.gamma + 1) ** 2 * kin + (3 * (dsp.ratio + 1) - 1) / p.dFF + 2 / p.dModel;
+    return { out: { mean: 0, var: v, r: v > 0 ? cov / v : 0, kappa, nu: 1 / p.dModel }, method: 'quadrature', warnings: [], cache: { a, sb, r1 } };
   },
   backward(p, _x, f, g) {
     const { a, sb, r1 } = f.cache;

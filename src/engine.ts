@@ -61,7 +61,7 @@ function makePlan(cfg: ResolvedConfig): Plan {
       params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.dropout },
       label: 'attention',
     });
-    if (cfg.dropout > 0) attnStages.push({ block: dropout, params: { p: cfg.dropout }, label: 'dropout' });
+    if (cfg.dropout > 0) attnStages.push({ block: dropout, params: { p: cfg.dropout, d: cfg.dModel }, label: 'dropout' });
     const ffnSt: Stage[] = [];
     if (pre) ffnSt.push(normStage(cfg));
     if (cfg.activation === 'swiglu') {
@@ -124,14 +124,17 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const warnOnce = (key: string, msg: string) => { if (!seen.has(key)) { seen.add(key); warnings.push(msg); } };
   let method: Method = 'closed-form';
   const subs: SubTrace[] = [];
-  const entries: Moments[] = [cfg.input];
-  let x = cfg.input;
+  // the input is iid Gaussian per feature: per-token mean-square dispersion (2σ⁴ + 4μ²σ²)/(d(σ²+μ²)²)
+  const q0 = cfg.input.var + cfg.input.mean * cfg.input.mean;
+  const input: Moments = { ...cfg.input, kappa: q0 > 0 ? (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (cfg.dModel * q0 * q0) : 0, nu: 1 / cfg.dModel };
+  const entries: Moments[] = [input];
+  let x = input;
   let fwdExplode: number | undefined;
   for (const sl of plan.sublayers) {
     const br = chainForward(sl.stages, x);
     method = weakest(method, br.method);
     for (const w of br.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
-    const added = residualForward(sl.skip, sl.branch, x, br.out);
+    const added = residualForward(sl.skip, sl.branch, x, br.out, cfg.dModel);
     let out = added, post: StageTrace | undefined;
     if (sl.postNorm) {
       const f = sl.postNorm.block.forward(sl.postNorm.params, added);
@@ -161,7 +164,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   }
   // ---- backward
   const grads: GradMoments[] = new Array(N + 1);
-  let g: GradMoments = { var: 1, r: 0 };
+  let g: GradMoments = { var: 1, r: 0, align: 1, alignMean: 1 };
   grads[N] = g;
   if (plan.finalNorm && finalTrace) {
     finalTrace.gradOut = g;
@@ -179,7 +182,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
       t.post.gradIn = gz;
     }
     const gb = chainBackward(sl.stages, t.branch, gz);
-    g = residualBackward(sl.skip, sl.branch, gz, gb);
+    g = residualBackward(sl.skip, sl.branch, gz, gb, t.input, t.branchOut);
     t.gradIn = g;
     if (sl.kind === 'attn') grads[sl.layer - 1] = g;
     if (bwdExplode === undefined && bad(g.var)) bwdExplode = sl.layer;

@@ -116,7 +116,7 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     cfg = {
       name: `${json._name_or_path ?? 'gpt2'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'pre', normKind: 'layernorm', activation: act,
       dropout: resid, causal: true, residual: { skip: 1, branch: 1 },
-      init: { qk: init, v: init, o: cproj, ffn1: init, ffn2: cproj }, input, finalNorm: true, eps,
+      init: { qk: init, v: init, o: cproj, ffn1: init, ffn2: cproj }, input: v1Input(input), finalNorm: true, eps,
     };
     notes.push(`GPT-2 init: c_attn, c_fc, wte, wpe ~ N(0, ${init}²); attn.c_proj and mlp.c_proj ~ N(0, (${init}/√(2·${N}) = ${cproj.toPrecision(4)})²)`);
     notes.push(`input = embedding (wte + wpe, var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)})${embdP > 0 ? ` then embedding dropout p = ${embdP} (var ${input.var.toPrecision(4)})` : ''} — hidden_states[0]`);
@@ -140,7 +140,7 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     cfg = {
       name: `${json._name_or_path ?? 'bert'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'post', normKind: 'layernorm', activation: act,
       dropout: hid, causal: false, residual: { skip: 1, branch: 1 },
-      init: { qk: init, v: init, o: init, ffn1: init, ffn2: init }, input, finalNorm: false, eps,
+      init: { qk: init, v: init, o: init, ffn1: init, ffn2: init }, input: v1Input(input), finalNorm: false, eps,
     };
     notes.push(`BERT init: every Linear and the word/position/type embeddings ~ N(0, ${init}²) (BertPreTrainedModel._init_weights); Post-LN`);
     notes.push(`input = embedding LayerNorm(word + position + type) then dropout p = ${hid}, computed with the catalogue (embedding var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)}; after LayerNorm var ${afterNorm.var.toPrecision(6)}; after dropout var ${input.var.toPrecision(4)}, r ${input.r.toPrecision(3)}) — hidden_states[0]`);
@@ -161,7 +161,7 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     cfg = {
       name: `${json._name_or_path ?? 'llama'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'pre', normKind: 'rmsnorm', activation: 'swiglu',
       dropout: attnP, causal: true, residual: { skip: 1, branch: 1 },
-      init: { qk: init, v: init, o: init, ffn1: init, ffn2: init, ffn3: init }, input: raw, finalNorm: true, eps,
+      init: { qk: init, v: init, o: init, ffn1: init, ffn2: init, ffn3: init }, input: v1Input(raw), finalNorm: true, eps,
     };
     notes.push(`LLaMA init: every Linear (q, k, v, o, gate, up, down) and embed_tokens ~ N(0, ${init}²); no output-projection scaling (LlamaPreTrainedModel._init_weights)`);
     notes.push(`input = embed_tokens (var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)}), no embedding dropout — hidden_states[0]`);
@@ -191,4 +191,9 @@ export function hfFromArgs(a: Args): HfImport | undefined {
   const tk = str(a, 'tokens');
   if (tk !== undefined && tk !== 'uniform' && tk !== 'zipf') fail('--tokens', `must be one of uniform, zipf, got ${tk}`);
   return hfToConfig(readJsonFile(path, '--hf'), { seqLen, tokens: tk as 'uniform' | 'zipf' | undefined, eval: a.flags.eval === true });
+}
+
+/** config v1 `input` holds mean, var and r only (the engine derives its own per-token state). */
+function v1Input(m: Moments): Moments {
+  return { mean: m.mean, var: m.var, r: m.r };
 }
