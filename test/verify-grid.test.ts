@@ -7,8 +7,9 @@
  * i.e. when the theory moved away from the measurement by more than one seed std. Disagreements
  * that were already in the table (theory outside tolerance) are not failures: they are listed in
  * the table for the theory to fix. The measurements themselves are reproducible (fixed seeds), so
- * a second check guards the harness: the re-measured means equal the stored ones to 1e-3 of the
- * seed std plus float32 noise (change of RNG or model ⇒ regenerate the table and say why).
+ * a second check guards the harness: the re-measured means equal the stored ones within
+ * 1e-3 relative + 0.02 × the seed std (float32 rounding differences of an equivalent computation
+ * stay far below; a change of RNG or model moves them by about one std ⇒ regenerate and say why).
  */
 import { describe, expect, it } from 'vitest';
 import { GRID_COMPONENTS, GRID_CONFIGS, K_NOISE, caseName, readFixture, runCase } from '../verify/grid.js';
@@ -33,7 +34,7 @@ describe('theory vs measurement regression grid (wasm)', () => {
           const o = old!.points[i];
           expect([p.layer, p.q]).toEqual([o.layer, o.q]);
           if (p.measured && o.measured) {
-            const scale = Math.abs(o.measured[0]) * 1e-4 + 1e-3 * o.measured[1] + 1e-6;
+            const scale = Math.abs(o.measured[0]) * 1e-3 + 0.02 * o.measured[1] + 1e-6;
             if (Math.abs(p.measured[0] - o.measured[0]) > scale) moved.push(`${p.q}@${p.layer}: ${p.measured[0]} vs stored ${o.measured[0]}`);
           } else if ((p.measured === null) !== (o.measured === null)) moved.push(`${p.q}@${p.layer}: measured ${p.measured} vs stored ${o.measured}`);
           if (p.error === null) return;

@@ -177,7 +177,8 @@ export class Model {
         lt.t = { w1: tr(lt.w1)!, w2: tr(lt.w2)!, w3: tr(lt.w3) };
         lt.heads = [];
         for (let h = 0; h < this.H && w.wq.length; h++) {
-          const q = tf.tensor2d(columns(w.wq, d, d, h * dh, dh), [d, dh]);
+          // W_q's head block pre-scaled by 1/√d_h: (x·W_q/√d_h)·kᵀ = QKᵀ/√d_h without a separate multiply
+          const q = tf.tensor2d(columns(w.wq, d, d, h * dh, dh).map((x) => x / Math.sqrt(dh)), [d, dh]);
           const k = tf.tensor2d(columns(w.wk, d, d, h * dh, dh), [d, dh]);
           const v = tf.tensor2d(columns(w.wv, d, d, h * dh, dh), [d, dh]);
           const o = tf.tensor2d(w.wo.subarray(h * dh * d, (h + 1) * dh * d), [dh, d]);
@@ -289,7 +290,7 @@ export class Model {
       for (let hh = 0; hh < H; hh++) {
         const w = W.heads[hh];
         const q = this.lin(h, w.q, w.qt), k = this.lin(h, w.k, w.kt), v = this.lin(h, w.v, w.vt);
-        let s = tf.mul(this.scores(q, k), scale);
+        let s = this.scores(q, k);
         if (this.attnMask) s = tf.add(s, this.attnMask);
         let p = tf.softmax(s);
         if (masks?.probs) p = tf.mul(p, tf.tensor2d(blockMask(masks.probs, B, H, T, hh), [n, n]));
