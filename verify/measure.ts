@@ -7,7 +7,8 @@ import type { ResolvedConfig } from '../src/config.js';
 import { tf } from './backend.js';
 import { Model, PassError, drawPass, drawWeights, type PassStats } from './model.js';
 
-export interface SeedResult { seed: number; stats: PassStats; passSeconds: number }
+/** `first`: the first pass of this thread (includes warm-up: kernel set-up, JIT) */
+export interface SeedResult { seed: number; stats: PassStats; passSeconds: number; first?: boolean }
 export interface SeedFailure { seed: number; layer: number | null; phase: string; message: string }
 
 export interface RunSeedsOptions {
@@ -23,6 +24,7 @@ export interface RunSeedsOptions {
 }
 
 export async function runSeeds(cfg: ResolvedConfig, o: RunSeedsOptions): Promise<void> {
+  let first = true;
   for (const seed of o.seeds) {
     if (o.shouldStop?.()) return;
     let model: Model | null = null;
@@ -34,7 +36,8 @@ export async function runSeeds(cfg: ResolvedConfig, o: RunSeedsOptions): Promise
         const t0 = performance.now();
         const stats = await model.pass(data);
         const passSeconds = (performance.now() - t0) / 1000;
-        if (rep === 0 || o.repeats) o.onSeed({ seed, stats, passSeconds });
+        if (rep === 0 || o.repeats) o.onSeed({ seed, stats, passSeconds, first });
+        first = false;
         if (o.shouldStop?.()) break;
       }
     } catch (e) {

@@ -52,7 +52,7 @@ export interface VerifyResult {
   summary: VerifySummary;
   notes: string[];
   flopsPerPass: number;
-  /** every pass time (s), for benchmarks */
+  /** every pass time (s) except each thread's first (warm-up) pass, for benchmarks */
   passTimes: number[];
 }
 
@@ -98,7 +98,7 @@ async function measureSeeds(cfg: ResolvedConfig, backend: ConcreteBackend, seeds
       threads.push(w);
       let done = false;
       w.on('message', (m: WorkerMessage) => {
-        if (m.type === 'seed') onSeed({ seed: m.seed, stats: m.stats, passSeconds: m.passSeconds });
+        if (m.type === 'seed') onSeed({ seed: m.seed, stats: m.stats, passSeconds: m.passSeconds, first: m.first });
         else if (m.type === 'failure') onFailure({ seed: m.seed, layer: m.layer, phase: m.phase, message: m.message });
         else if (m.type === 'done' && !done) { done = true; void w.terminate(); finish(); }
       });
@@ -158,10 +158,10 @@ export async function verifyConfig(cfg: ResolvedConfig, o: VerifyOptions): Promi
   const seeds = Array.from({ length: o.seeds }, (_, i) => (o.firstSeed ?? 1) + i);
   const results: SeedResult[] = [];
   const failures: SeedFailure[] = [];
-  const passTimes: number[] = [];
+  const passTimes: number[] = [], warmTimes: number[] = [];
   const seen = new Set<number>();
   await measureSeeds(cfg, info.backend, seeds, o, workers, (r) => {
-    passTimes.push(r.passSeconds);
+    (r.first ? warmTimes : passTimes).push(r.passSeconds);
     if (!seen.has(r.seed)) { seen.add(r.seed); results.push(r); o.onProgress?.(results.length, seeds.length); }
   }, (f) => failures.push(f));
   results.sort((a, b) => a.seed - b.seed);
@@ -183,7 +183,8 @@ export async function verifyConfig(cfg: ResolvedConfig, o: VerifyOptions): Promi
   }
   return {
     backend: info.backend, device, seeds: results.length, batch: o.batch,
-    timing: { passSeconds: median(passTimes), totalSeconds: (performance.now() - t0) / 1000 },
+    // the first pass of each thread carries the warm-up; it counts only when nothing else ran
+    timing: { passSeconds: median(passTimes.length ? passTimes : warmTimes), totalSeconds: (performance.now() - t0) / 1000 },
     layers,
     summary: { ...sum, verdict, seedsRequested: seeds.length, seedsCompleted: results.length, interrupted, divergence, failures, predictionWarnings: pred.warnings },
     notes, flopsPerPass: flops.total, passTimes,

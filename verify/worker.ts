@@ -7,7 +7,7 @@ import { runSeeds } from './measure.js';
 export interface WorkerJob { cfg: ResolvedConfig; batch: number; seeds: number[]; backend: ConcreteBackend; blocked: boolean; repeats?: number }
 export type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'seed'; seed: number; stats: { fwd: number[][]; grad: number[][] }; passSeconds: number }
+  | { type: 'seed'; seed: number; stats: { fwd: number[][]; grad: number[][] }; passSeconds: number; first?: boolean }
   | { type: 'failure'; seed: number; layer: number | null; phase: string; message: string }
   | { type: 'done' };
 
@@ -25,7 +25,7 @@ export async function workerMain(job: WorkerJob): Promise<void> {
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
   await runSeeds(job.cfg, {
     batch: job.batch, seeds: job.seeds, blocked: job.blocked, repeats: job.repeats,
-    onSeed: (r) => port.postMessage({ type: 'seed', seed: r.seed, stats: r.stats, passSeconds: r.passSeconds } satisfies WorkerMessage),
+    onSeed: (r) => port.postMessage({ type: 'seed', seed: r.seed, stats: r.stats, passSeconds: r.passSeconds, first: r.first } satisfies WorkerMessage),
     onFailure: (f) => port.postMessage({ type: 'failure', ...f } satisfies WorkerMessage),
     shouldStop: () => stop,
   });
