@@ -72,15 +72,18 @@ export function crossMoment(a: ActivationFns, mu: number, s: number, r: number, 
 
 export const QUADRATURE_NOTE = `Mehler–Hermite series (${HERMITE_TERMS} terms, tail closed at r=1) with piecewise Gauss–Legendre coefficients`;
 
-const dispMemo = new Map<string, { ratio: number; gamma: number }>();
+const dispMemo = new Map<string, Map<number, Map<number, { ratio: number; gamma: number }>>>();
 
 /** Per-token dispersion of an activation's output mean square: for a token whose pre-activation
  * features are iid N(μ, s(1+δ)) with δ carrying the input dispersion κ_in,
  *   κ_out = γ² κ_in + Var(φ²)/(d E[φ²]²),   γ = d ln E[φ²] / d ln s
  * (first order in 1/d; quadrature for E[φ²], E[φ⁴], γ by a central difference in s). */
 export function activationDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
-  const key = `${a.name}|${mu}|${s}`;
-  const hit = dispMemo.get(key);
+  let byMu = dispMemo.get(a.name);
+  if (!byMu) { byMu = new Map(); dispMemo.set(a.name, byMu); }
+  let byS = byMu.get(mu);
+  if (!byS) { byS = new Map(); byMu.set(mu, byS); }
+  const hit = byS.get(s);
   if (hit) return hit;
   const m = (sv: number, pow: number) => {
     const sigma = Math.sqrt(sv);
@@ -93,8 +96,8 @@ export function activationDispersion(a: ActivationFns, mu: number, s: number): {
   const h = 1e-3;
   const gamma = s > 0 && m2 > 0 ? (Math.log(m(s * (1 + h), 2)) - Math.log(m(s * (1 - h), 2))) / (Math.log(1 + h) - Math.log(1 - h)) : 0;
   const r = { ratio: m2 > 0 ? Math.max(m4 / (m2 * m2) - 1, 0) : 0, gamma };
-  if (dispMemo.size > 4096) dispMemo.clear();
-  dispMemo.set(key, r);
+  if (byS.size > 4096) byS.clear();
+  byS.set(s, r);
   return r;
 }
 

@@ -26,7 +26,7 @@
  * config v1 are averages over positions.
  */
 import { defineBlock } from './_core.js';
-import { softmaxJacobianGain, softmaxK2, softmaxPowers, softmaxRowCorr } from './softmax.js';
+import { softmaxJacobianGain, softmaxK2, softmaxPowers, softmaxRowCorr, softmaxRows } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -109,16 +109,11 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const nOf = (i: number) => (causal ? i + 1 : L);
     // K2(n) = n²E[p²] for every softmax length in use (n = L, or 1..L when causal)
     // J(n) = Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)]: the softmax Jacobian gain (Q/K paths; → 0 when saturated)
-    let K2: (n: number) => number, J: (n: number) => number;
-    if (causal) {
-      const k2arr = new Float64Array(L + 1), jarr = new Float64Array(L + 1);
-      for (let n = 1; n <= L; n++) { k2arr[n] = softmaxK2(n, v); jarr[n] = softmaxJacobianGain(n, v); }
-      K2 = (n) => k2arr[n]; J = (n) => jarr[n];
-    } else {
-      const kL = softmaxK2(L, v), jL = softmaxJacobianGain(L, v);
-      K2 = (n) => (n === L ? kL : softmaxK2(n, v));
-      J = (n) => (n === L ? jL : softmaxJacobianGain(n, v));
-    }
+    // k2arr[n] = K2(n), jarr[n] = J(n) for n = 1..L when causal; only n = L otherwise
+    let k2arr: Float64Array, jarr: Float64Array;
+    if (causal) ({ k2: k2arr, jac: jarr } = softmaxRows(v, L));
+    else { k2arr = new Float64Array(L + 1); jarr = new Float64Array(L + 1); k2arr[L] = softmaxK2(L, v); jarr[L] = softmaxJacobianGain(L, v); }
+    const K2 = (n: number) => k2arr[n], J = (n: number) => jarr[n];
     const X2 = (i: number, k: number) => {
       const ni = nOf(i), nk = nOf(k);
       return (1 + c * Math.sqrt(Math.max(K2(ni) - 1, 0) * Math.max(K2(nk) - 1, 0))) / Math.max(ni, nk);
@@ -127,25 +122,28 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const S2 = K2(nOf(i)) / nOf(i);
       return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + ((1 - rv) * S2) / (1 - pa));
     };
-    const posCov = (i: number, k: number) => sv * (rv + (1 - rv) * X2(i, k));
     const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
     const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
     let varAvg: number, rAvg: number;
-    const pos = causal ? samplePositions(L) : [0];
     if (!causal) {
-      const vv = posVar(0), cc = posCov(0, 1);
+      const vv = posVar(0), cc = sv * (rv + (1 - rv) * X2(0, 1));
       varAvg = out * (vv - meanShift);
       const cen = vv - meanShift;
       rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
     } else {
+      // per-position variances (all L) and the mean over position pairs of the correlation
+      // Cov_ik/√(Var_i Var_k) (64 evenly spaced positions when L > 64)
+      const pv = new Float64Array(L), sq = new Float64Array(L + 1);
       let sv2 = 0;
-      for (let i = 0; i < L; i++) sv2 += posVar(i) - meanShift;
+      for (let i = 0; i < L; i++) { pv[i] = posVar(i) - meanShift; sv2 += pv[i]; }
+      for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr[n] - 1, 0));
       varAvg = (out * sv2) / L;
+      const pos = samplePositions(L);
       let sr = 0, np = 0;
       for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
-        const i = pos[a], k = pos[b];
-        const vi = posVar(i) - meanShift, vk = posVar(k) - meanShift;
-        sr += vi > 0 && vk > 0 ? (posCov(i, k) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
+        const i = pos[a], k = pos[b], vi = pv[i], vk = pv[k];
+        const x2 = (1 + c * sq[i + 1] * sq[k + 1]) / (Math.max(i, k) + 1);
+        sr += vi > 0 && vk > 0 ? (sv * (rv + (1 - rv) * x2) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
       }
       rAvg = np > 0 ? sr / np : 0;
     }
@@ -156,21 +154,26 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
       const priv = sv * (1 - rv); // private value variance
       // per column j (V and K paths sum over rows i that see j), per row i (Q path)
-      const cols = causal ? Array.from({ length: L }, (_, i) => i) : [0];
+      const nCols = causal ? L : 1;
       // suffix sums over rows i >= j (causal column statistics)
-      const suf = causal ? { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1) } : null;
+      const suf = causal ? { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1), w2: new Float64Array(L + 1) } : null;
+      const colVar = causal ? new Float64Array(L) : null;
       if (suf) for (let i = L - 1; i >= 0; i--) {
-        const n = i + 1, k2 = K2(n), ex = Math.max(k2 - 1, 0);
+        const n = i + 1, k2 = k2arr[n], ex = Math.max(k2 - 1, 0);
         suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
         suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
-        suf.sj[i] = suf.sj[i + 1] + J(n) / n;
+        suf.sj[i] = suf.sj[i + 1] + jarr[n] / n;
+        // E[P_ij P_il] for two columns of row i: (1 − (K2−1)/(n−1))/n²
+        suf.w2[i] = suf.w2[i + 1] + (n > 1 ? (1 - (k2 - 1) / (n - 1)) / (n * n) : 0);
       }
+      // gradR: the statistic is the mean over token pairs of the Pearson correlation; causal columns
+      // have very different gradient sizes, so it is averaged per pair, not pooled (ΣCov/ΣVar).
       let vSum = 0, covSum = 0;
-      for (const j of cols) {
+      for (let j = 0; j < nCols; j++) {
         let sumP2: number, cross: number, meanCross: number, sumJ: number;
         if (!causal) {
-          sumJ = J(L) / (1 - pa); // Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)] over the rows that see column j
-          sumP2 = K2(L) / L / (1 - pa); // Σ_i E[P'_ij²]
+          sumJ = jarr[L] / (1 - pa); // Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)] over the rows that see column j
+          sumP2 = k2arr[L] / L / (1 - pa); // Σ_i E[P'_ij²]
           meanCross = (L - 1) / L; // Σ_{i≠k} E[P_ij]E[P_kj]
           cross = (L - 1) * X2(0, 1); // Σ_{i≠k} E[P_ij P_kj]
         } else {
@@ -183,25 +186,42 @@ export const attention = defineBlock<AttentionParams, Cache>({
           cross = meanCross + c * (sd1 * sd1 - sdsq);
         }
         const nRow = nOf(j);
-        const Jrow = J(nRow) / (1 - pa); // Q path: row j's own softmax Jacobian gain
+        const k2n = k2arr[nRow], jn = jarr[nRow];
+        const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
         const Vp = gh * vGain * (sumP2 + rg * cross);
         const Qp = gh * priv * (1 - r1) * qk * Jrow;
         // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
         // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
-        const k2row = K2(nRow);
-        const cen = k2row > 0 ? Math.min(1, J(nRow) / (k2row / nRow)) : 1;
+        const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
         const Kp = gh * priv * qk * (sumJ + r1 * rg * cross * cen);
         const Xrow = nRow > 1 ? X2(j, Math.min(j + 1, L - 1)) : 1;
-        const k2n = K2(nRow);
         // V path: Σ_i E[P_ij P_il] (same row, two columns) + r_g Σ_{i≠k} E[P_ij P_kl]
         const within = nRow > 1 ? (1 - (k2n - 1) / (nRow - 1)) / nRow : 0;
         const covV = gh * vGain * (within + rg * meanCross);
         const covQ = gh * priv * (1 - r1) * qk * rg * Xrow;
-        vSum += Vp + Qp + Kp;
-        covSum += Math.min(covV + covQ, Vp + Qp + Kp);
+        const vj = Vp + Qp + Kp, cj = Math.min(covV + covQ, vj);
+        vSum += vj; covSum += cj;
+        if (colVar) colVar[j] = vj;
       }
-      const gv = vSum / cols.length;
-      return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, covSum / vSum)) : 0 };
+      const gv = vSum / nCols;
+      let gr: number;
+      if (!causal) gr = vSum > 0 ? covSum / vSum : 0;
+      else {
+        // mean over column pairs (j < l) of Cov_jl/√(Var_j Var_l): V path
+        //   (1 − r_g) Σ_{i ≥ l} E[P_ij P_il] + r_g (Σ_{i ≥ j} 1/n_i)(Σ_{k ≥ l} 1/n_k) (minus the i = k terms),
+        // Q path r_g·X2(j, l) (rows j and l share their keys); K path ≈ 0
+        const S = suf!, cv = colVar!;
+        const pos = samplePositions(L);
+        let sr = 0, np = 0;
+        for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+          const j = pos[a], l = pos[b];
+          const vjl = (1 - rg) * S.w2[l] + rg * (S.s1[j] * S.s1[l] - S.s1sq[l]);
+          const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * X2(j, l);
+          sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
+        }
+        gr = np > 0 ? sr / np : 0;
+      }
+      return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, gr)) : 0 };
     };
     // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
     // reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation

@@ -170,6 +170,27 @@ export function softmaxPowers(n: number, v: number): SoftmaxPowers {
   return { e2: Math.min(k2, n) / (n * n), e3: Math.min(k3, n * n) / (n * n * n), q4: Math.min(kq, n * n) / (n * n) };
 }
 
+/** softmaxPowers for every n = 1..nMax at one logit variance (causal rows), sharing the stencil:
+ * returns K2[n] = n²E[p²] and the Jacobian gain J[n] (see softmaxJacobianGain). */
+export function softmaxRows(v: number, nMax: number): { k2: Float64Array; jac: Float64Array } {
+  const k2 = new Float64Array(nMax + 1), jac = new Float64Array(nMax + 1);
+  if (nMax >= 1) { k2[1] = 1; jac[1] = 0; }
+  if (v < 1e-6) {
+    for (let n = 2; n <= nMax; n++) { const p = softmaxPowers(n, v); k2[n] = n * n * p.e2; jac[n] = Math.max(n * (p.e2 - 2 * p.e3) + p.q4, 0); }
+    return { k2, jac };
+  }
+  const { g0, c, t } = stencil(Math.min(v, SOFTMAX_V_MAX));
+  const et = Math.exp(t);
+  for (let n = 2; n <= nMax; n++) {
+    let f2 = 0, f3 = 0, fq = 0;
+    for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp); f2 += c[k] * tmp[0]; f3 += c[k] * tmp[1]; fq += c[k] * tmp[2]; }
+    const kk2 = Math.min(1 + Math.exp(f2) * et, n), kk3 = Math.min(1 + Math.exp(f3) * et, n * n), kq = Math.min(1 + Math.exp(fq) * et, n * n);
+    const e2 = kk2 / (n * n), e3 = kk3 / (n * n * n), q4 = kq / (n * n);
+    k2[n] = kk2; jac[n] = Math.max(n * (e2 - 2 * e3) + q4, 0);
+  }
+  return { k2, jac };
+}
+
 /** Direct (non-interpolated) evaluation at an arbitrary v — used by tests to bound the
  * interpolation error. */
 export function softmaxPowersDirect(n: number, v: number): SoftmaxPowers {
