@@ -94,7 +94,8 @@ describe('outputs', () => {
     let out = '', err = '';
     child.stdout.on('data', (b) => { out += b; });
     child.stderr.on('data', (b) => { err += b; });
-    const t = setTimeout(() => child.kill('SIGINT'), 6000);
+    // 15 s: well after start-up even on a loaded machine, long before 400 seeds (≥ 0.1 s each) end
+    const t = setTimeout(() => child.kill('SIGINT'), 15_000);
     const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
     clearTimeout(t);
     expect(code).toBe(1);
