@@ -204,9 +204,10 @@ export const attention = defineBlock<AttentionParams, Cache>({
         if (colVar) colVar[j] = vj;
       }
       const gv = vSum / nCols;
-      let gr: number;
-      if (!causal) gr = vSum > 0 ? covSum / vSum : 0;
-      else {
+      // propagated: the pooled ratio; reported (component): the mean over pairs of Pearson correlations
+      const gr = vSum > 0 ? covSum / vSum : 0;
+      let grPearson: number | undefined;
+      if (causal) {
         // mean over column pairs (j < l) of Cov_jl/√(Var_j Var_l): V path
         //   (1 − r_g) Σ_{i ≥ l} E[P_ij P_il] + r_g (Σ_{i ≥ j} 1/n_i)(Σ_{k ≥ l} 1/n_k) (minus the i = k terms),
         // Q path r_g·X2(j, l) (rows j and l share their keys); K path ≈ 0
@@ -219,9 +220,9 @@ export const attention = defineBlock<AttentionParams, Cache>({
           const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * X2(j, l);
           sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
         }
-        gr = np > 0 ? sr / np : 0;
+        grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
       }
-      return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, gr)) : 0 };
+      return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, gr)) : 0, rPearson: grPearson };
     };
     // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
     // reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation

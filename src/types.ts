@@ -24,6 +24,11 @@ export interface GradMoments {
   align?: number;
   /** the same with the all-ones direction (the token mean). */
   alignMean?: number;
+  /** the config-v1 statistic (mean over token pairs of the Pearson correlation) when it differs
+   * from `r`, which is the pooled ratio ΣCov/ΣVar that propagates (a weighted sum of token
+   * gradients has the pooled covariance). Set by blocks whose tokens get gradients of very
+   * different sizes (causal attention); `component` reports it as gradR. */
+  rPearson?: number;
 }
 
 export type Method = 'closed-form' | 'quadrature' | 'monte-carlo';
