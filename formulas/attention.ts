@@ -110,9 +110,10 @@ export const attention = defineBlock<AttentionParams, Cache>({
     // K2(n) = n²E[p²] for every softmax length in use (n = L, or 1..L when causal)
     // J(n) = Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)]: the softmax Jacobian gain (Q/K paths; → 0 when saturated)
     // k2arr[n] = K2(n), jarr[n] = J(n) for n = 1..L when causal; only n = L otherwise
-    let k2arr: Float64Array, jarr: Float64Array;
+    // (non-causal: only n = L is used; a sparse array avoids allocating L + 1 doubles per layer)
+    let k2arr: Float64Array | number[], jarr: Float64Array | number[];
     if (causal) ({ k2: k2arr, jac: jarr } = softmaxRows(v, L));
-    else { k2arr = new Float64Array(L + 1); jarr = new Float64Array(L + 1); k2arr[L] = softmaxK2(L, v); jarr[L] = softmaxJacobianGain(L, v); }
+    else { k2arr = []; jarr = []; k2arr[L] = softmaxK2(L, v); jarr[L] = softmaxJacobianGain(L, v); }
     const K2 = (n: number) => k2arr[n], J = (n: number) => jarr[n];
     const X2 = (i: number, k: number) => {
       const ni = nOf(i), nk = nOf(k);

@@ -23,7 +23,15 @@ const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
 function mount(initial: Record<string, unknown>, extra: Partial<React.ComponentProps<typeof App>> = {}) {
   const preds: { p: Prediction; c: ResolvedConfig }[] = [];
   const r = render(<App initial={initial} columns={80} rows={24} onPredict={(p, c) => preds.push({ p, c })} {...extra} />);
-  const press = async (...keys: string[]) => { for (const k of keys) { r.stdin.write(k); await tick(); } };
+  // after each key wait until the frame changes (up to 1 s: a loaded CI machine renders late), then settle
+  const press = async (...keys: string[]) => {
+    for (const k of keys) {
+      const before = r.lastFrame();
+      r.stdin.write(k);
+      for (let t = 0; t < 100 && r.lastFrame() === before; t++) await tick(10);
+      await tick();
+    }
+  };
   const frame = () => r.lastFrame() ?? '';
   return { ...r, preds, press, frame };
 }
