@@ -3,13 +3,7 @@ import { resolveConfig } from '../src/config.js';
 import { advise, calibrate } from '../src/advise.js';
 import { predictResolved } from '../src/engine.js';
 import type { BenchSection } from './run.js';
-
-function median(a: number[]): number { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; }
-function timeIt(f: () => void, reps: number): number[] {
-  const t: number[] = [];
-  for (let i = 0; i < reps; i++) { const t0 = performance.now(); f(); t.push(performance.now() - t0); }
-  return t;
-}
+import { median, timeIt } from './timing.js';
 
 export async function bench(): Promise<BenchSection> {
   const rows: BenchSection['rows'] = [];

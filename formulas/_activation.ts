@@ -22,16 +22,34 @@ export interface ActivationFns {
 
 interface Coeffs { mean: number; m2: number; cf: Float64Array; dm2: number; cd: Float64Array }
 
-const cache = new Map<string, Map<number, Map<number, Coeffs>>>();
-let cached = 0;
+/** Memo keyed by (activation, μ, σ²) with numeric keys (no string building on the hot path). */
+class MomentMemo<T> {
+  private readonly m = new Map<string, Map<number, Map<number, T>>>();
+  private size = 0;
+  get(name: string, mu: number, s: number, make: () => T): T {
+    const hit = this.slot(name, mu).get(s);
+    if (hit !== undefined) return hit;
+    const v = make();
+    if (++this.size > 20000) { this.m.clear(); this.size = 1; }
+    this.slot(name, mu).set(s, v);
+    return v;
+  }
+  private slot(name: string, mu: number): Map<number, T> {
+    let byMu = this.m.get(name);
+    if (!byMu) { byMu = new Map(); this.m.set(name, byMu); }
+    let byS = byMu.get(mu);
+    if (!byS) { byS = new Map(); byMu.set(mu, byS); }
+    return byS;
+  }
+}
+
+const cache = new MomentMemo<Coeffs>();
 
 function coeffs(a: ActivationFns, mu: number, s: number): Coeffs {
-  let byMu = cache.get(a.name);
-  if (!byMu) { byMu = new Map(); cache.set(a.name, byMu); }
-  let byS = byMu.get(mu);
-  if (!byS) { byS = new Map(); byMu.set(mu, byS); }
-  const hit = byS.get(s);
-  if (hit) return hit;
+  return cache.get(a.name, mu, s, () => computeCoeffs(a, mu, s));
+}
+
+function computeCoeffs(a: ActivationFns, mu: number, s: number): Coeffs {
   const sigma = Math.sqrt(s);
   const cf = hermiteCoefficients(a.f, mu, sigma, a.kink);
   const cd = hermiteCoefficients(a.df, mu, sigma, a.kink);
@@ -42,10 +60,7 @@ function coeffs(a: ActivationFns, mu: number, s: number): Coeffs {
     const fx = a.f(x), dx = a.df(x);
     m2 += w[i] * fx * fx; dm2 += w[i] * dx * dx;
   }
-  const c: Coeffs = { mean: cf[0], m2, cf, dm2, cd };
-  if (++cached > 20000) { cache.clear(); cached = 0; byS = new Map(); byMu.set(mu, byS); }
-  byS.set(s, c);
-  return c;
+  return { mean: cf[0], m2, cf, dm2, cd };
 }
 
 export interface ActivationMoments { mean: number; var: number; r: number; e2: number; dm2: number; dcross: number }
@@ -72,19 +87,17 @@ export function crossMoment(a: ActivationFns, mu: number, s: number, r: number, 
 
 export const QUADRATURE_NOTE = `Mehler–Hermite series (${HERMITE_TERMS} terms, tail closed at r=1) with piecewise Gauss–Legendre coefficients`;
 
-const dispMemo = new Map<string, Map<number, Map<number, { ratio: number; gamma: number }>>>();
+const dispMemo = new MomentMemo<{ ratio: number; gamma: number }>();
 
 /** Per-token dispersion of an activation's output mean square: for a token whose pre-activation
  * features are iid N(μ, s(1+δ)) with δ carrying the input dispersion κ_in,
  *   κ_out = γ² κ_in + Var(φ²)/(d E[φ²]²),   γ = d ln E[φ²] / d ln s
  * (first order in 1/d; quadrature for E[φ²], E[φ⁴], γ by a central difference in s). */
 export function activationDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
-  let byMu = dispMemo.get(a.name);
-  if (!byMu) { byMu = new Map(); dispMemo.set(a.name, byMu); }
-  let byS = byMu.get(mu);
-  if (!byS) { byS = new Map(); byMu.set(mu, byS); }
-  const hit = byS.get(s);
-  if (hit) return hit;
+  return dispMemo.get(a.name, mu, s, () => computeDispersion(a, mu, s));
+}
+
+function computeDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
   const m = (sv: number, pow: number) => {
     const sigma = Math.sqrt(sv);
     const { z, w } = normalNodes(a.kink !== undefined && sigma > 0 ? [(a.kink - mu) / sigma] : [], 48);
@@ -95,10 +108,7 @@ export function activationDispersion(a: ActivationFns, mu: number, s: number): {
   const m2 = m(s, 2), m4 = m(s, 4);
   const h = 1e-3;
   const gamma = s > 0 && m2 > 0 ? (Math.log(m(s * (1 + h), 2)) - Math.log(m(s * (1 - h), 2))) / (Math.log(1 + h) - Math.log(1 - h)) : 0;
-  const r = { ratio: m2 > 0 ? Math.max(m4 / (m2 * m2) - 1, 0) : 0, gamma };
-  if (byS.size > 4096) byS.clear();
-  byS.set(s, r);
-  return r;
+  return { ratio: m2 > 0 ? Math.max(m4 / (m2 * m2) - 1, 0) : 0, gamma };
 }
 
 /** κ of an activation output given the input κ and the width d (undefined when either is unknown). */
