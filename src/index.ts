@@ -15,8 +15,9 @@ export type { ConfigV1, ResolvedConfig, Prediction, PredictOptions };
 export type { Moments, GradMoments, ComponentAnswer, LayerMoments, Method } from './types.js';
 
 /** Predict the per-layer profile of one config (object) — throws InputError on bad input. */
-export function predict(config: ConfigV1 | unknown, opts?: PredictOptions): Prediction;
-export function predict(config: (ConfigV1 | unknown)[], opts?: PredictOptions): Prediction[];
+export function predict(config: readonly (ConfigV1 | Record<string, unknown>)[], opts?: PredictOptions): Prediction[];
+export function predict(config: ConfigV1 | Record<string, unknown>, opts?: PredictOptions): Prediction;
+export function predict(config: unknown, opts?: PredictOptions): Prediction | Prediction[];
 export function predict(config: unknown, opts: PredictOptions = {}): Prediction | Prediction[] {
   const { configs, isArray } = resolveConfigs(config);
   const out = configs.map((c) => predictResolved(c, opts));
