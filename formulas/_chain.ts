@@ -20,7 +20,6 @@ export function chainForward(stages: Stage[], x: Moments): { out: Moments; trace
   const warnings: string[] = [];
   for (const st of stages) {
     const fwd = st.block.forward(st.params, cur);
-    if (!st.block.positional && cur.pv && !fwd.out.pv) fwd.out = { ...fwd.out, pv: cur.pv };
     trace.push({ label: st.label, block: st.block.doc.name, params: st.params, input: cur, fwd });
     method = weakest(method, fwd.method);
     for (const w of fwd.warnings) warnings.push(`${st.label}: ${w}`);
@@ -34,8 +33,7 @@ export function chainBackward(stages: Stage[], trace: StageTrace[], g: GradMomen
   for (let i = stages.length - 1; i >= 0; i--) {
     const t = trace[i];
     t.gradOut = cur;
-    const gin = stages[i].block.backward(stages[i].params, t.input, t.fwd, cur);
-    cur = !stages[i].block.positional && cur.pg && !gin.pg ? { ...gin, pg: cur.pg } : gin;
+    cur = stages[i].block.backward(stages[i].params, t.input, t.fwd, cur);
     t.gradIn = cur;
   }
   return cur;

@@ -57,9 +57,6 @@ export interface Block<P = Record<string, unknown>, C = unknown> {
   params: ParamSpec[];
   /** `true` when the block reads no input activation (embedding) */
   source?: boolean;
-  /** `true` when the block handles per-position state (pv/pg) itself (norms, attention); other
-   * blocks act on every position alike and the chain passes pv/pg through them. */
-  positional?: boolean;
   forward(p: P, x: Moments): ForwardResult<C>;
   backward(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments): GradMoments;
 }
@@ -314,24 +311,6 @@ export function mehlerSum(a: Float64Array, b: Float64Array, r: number, atOne: nu
   // rk == r^(K+1). Tail sum_{k>K} r^k t_k, with t_k >= 0 spread from K+1 on: ~ tail(1) * r^(K+1).
   const tail = atOne - full;
   return sum + (r >= 0 ? tail * rk : 0);
-}
-
-// ---------------------------------------------------------------- per-position state (causal)
-
-/**
- * Apply a per-position gradient map for a norm: position i has input variance s·pv[i] and upstream
- * gradient variance g·pg[i]; `gain(s_i)` is the norm's gradient gain at input variance s_i. Returns
- * the average input-gradient variance and its per-position multipliers (undefined when uniform).
- */
-export function perPositionGain(s: number, g: number, pv: Float64Array | undefined, pg: Float64Array | undefined, gain: (si: number) => number): { var: number; pg?: Float64Array } {
-  if (!pv && !pg) return { var: g * gain(s) };
-  const L = (pv ?? pg)!.length;
-  const out = new Float64Array(L);
-  let sum = 0;
-  for (let i = 0; i < L; i++) { out[i] = g * (pg ? pg[i] : 1) * gain(s * (pv ? pv[i] : 1)); sum += out[i]; }
-  const avg = sum / L;
-  if (avg > 0) for (let i = 0; i < L; i++) out[i] /= avg;
-  return { var: avg, pg: out };
 }
 
 // ---------------------------------------------------------------- small helpers

@@ -26,7 +26,6 @@
  * config v1 are averages over positions.
  */
 import { defineBlock } from './_core.js';
-import type { GradMoments } from '../src/types.js';
 import { softmaxJacobianGain, softmaxK2, softmaxPowers, softmaxRowCorr, softmaxRows } from './softmax.js';
 
 export interface AttentionParams {
@@ -34,7 +33,7 @@ export interface AttentionParams {
   value?: boolean; seqLen: number; causal?: boolean; attnDropout?: number;
 }
 
-interface Cache { gradVar: (g: number, rg: number, pg?: Float64Array) => GradMoments }
+interface Cache { gradVar: (g: number, rg: number) => { var: number; r: number } }
 
 /** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
 function samplePositions(L: number): number[] {
@@ -48,7 +47,6 @@ export function attentionScoreVar(p: AttentionParams, x: { mean: number; var: nu
 }
 
 export const attention = defineBlock<AttentionParams, Cache>({
-  positional: true,
   params: [
     { name: 'dModel', kind: 'integer', min: 1, doc: 'model width d' },
     { name: 'heads', kind: 'integer', min: 1, doc: 'number of heads (divides dModel)' },
@@ -128,7 +126,6 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
     const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
     let varAvg: number, rAvg: number;
-    let pvOut: Float64Array | undefined;
     if (!causal) {
       const vv = posVar(0), cc = sv * (rv + (1 - rv) * X2(0, 1));
       varAvg = out * (vv - meanShift);
@@ -140,9 +137,6 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const pv = new Float64Array(L), sq = new Float64Array(L + 1);
       let sv2 = 0;
       for (let i = 0; i < L; i++) { pv[i] = posVar(i) - meanShift; sv2 += pv[i]; }
-      // per-position output variances travel with the state (causal stacks)
-      pvOut = new Float64Array(L);
-      if (sv2 > 0) for (let i = 0; i < L; i++) pvOut[i] = (pv[i] * L) / sv2;
       for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr[n] - 1, 0));
       varAvg = (out * sv2) / L;
       const pos = samplePositions(L);
@@ -155,9 +149,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
       rAvg = np > 0 ? sr / np : 0;
     }
     // ---- backward closure (needs the same per-position softmax statistics)
-    const gradVar = (g: number, rg: number, pg?: Float64Array) => {
-      // upstream gradient of row i has variance g·w(i) (causal stacks carry per-position multipliers)
-      const w = (i: number) => (pg && causal ? pg[i] : 1);
+    const gradVar = (g: number, rg: number) => {
       const gh = value ? out * g : g; // gradient variance at the head outputs
       const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
       const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
@@ -168,12 +160,12 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const suf = causal ? { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1), w2: new Float64Array(L + 1) } : null;
       const colVar = causal ? new Float64Array(L) : null;
       if (suf) for (let i = L - 1; i >= 0; i--) {
-        const n = i + 1, k2 = k2arr[n], ex = Math.max(k2 - 1, 0), wi = w(i), sw = Math.sqrt(wi);
-        suf.s2[i] = suf.s2[i + 1] + (wi * k2) / (n * n); suf.s1[i] = suf.s1[i + 1] + sw / n; suf.s1sq[i] = suf.s1sq[i + 1] + wi / (n * n);
-        suf.sd1[i] = suf.sd1[i + 1] + (sw * Math.sqrt(ex)) / n; suf.sdsq[i] = suf.sdsq[i + 1] + (wi * ex) / (n * n);
-        suf.sj[i] = suf.sj[i + 1] + (wi * jarr[n]) / n;
+        const n = i + 1, k2 = k2arr[n], ex = Math.max(k2 - 1, 0);
+        suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
+        suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
+        suf.sj[i] = suf.sj[i + 1] + jarr[n] / n;
         // E[P_ij P_il] for two columns of row i: (1 − (K2−1)/(n−1))/n²
-        suf.w2[i] = suf.w2[i + 1] + (n > 1 ? (wi * (1 - (k2 - 1) / (n - 1))) / (n * n) : 0);
+        suf.w2[i] = suf.w2[i + 1] + (n > 1 ? (1 - (k2 - 1) / (n - 1)) / (n * n) : 0);
       }
       // gradR: the statistic is the mean over token pairs of the Pearson correlation; causal columns
       // have very different gradient sizes, so it is averaged per pair, not pooled (ΣCov/ΣVar).
@@ -196,7 +188,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
         }
         const nRow = nOf(j);
         const k2n = k2arr[nRow], jn = jarr[nRow];
-        const Jrow = (w(j) * jn) / (1 - pa); // Q path: row j's own softmax Jacobian gain (and upstream)
+        const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
         const Vp = gh * vGain * (sumP2 + rg * cross);
         const Qp = gh * priv * (1 - r1) * qk * Jrow;
         // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
@@ -205,16 +197,14 @@ export const attention = defineBlock<AttentionParams, Cache>({
         const Kp = gh * priv * qk * (sumJ + r1 * rg * cross * cen);
         const Xrow = nRow > 1 ? X2(j, Math.min(j + 1, L - 1)) : 1;
         // V path: Σ_i E[P_ij P_il] (same row, two columns) + r_g Σ_{i≠k} E[P_ij P_kl]
-        const within = nRow > 1 ? (w(j) * (1 - (k2n - 1) / (nRow - 1))) / nRow : 0;
+        const within = nRow > 1 ? (1 - (k2n - 1) / (nRow - 1)) / nRow : 0;
         const covV = gh * vGain * (within + rg * meanCross);
-        const covQ = gh * priv * (1 - r1) * qk * rg * Xrow * w(j);
+        const covQ = gh * priv * (1 - r1) * qk * rg * Xrow;
         const vj = Vp + Qp + Kp, cj = Math.min(covV + covQ, vj);
         vSum += vj; covSum += cj;
         if (colVar) colVar[j] = vj;
       }
       const gv = vSum / nCols;
-      let pgOut: Float64Array | undefined;
-      if (colVar && gv > 0) { pgOut = new Float64Array(L); for (let j = 0; j < L; j++) pgOut[j] = colVar[j] / gv; }
       // non-causal: the pooled ratio (a weighted sum of token gradients has the pooled covariance)
       const gr = vSum > 0 ? covSum / vSum : 0;
       let grPearson: number | undefined;
@@ -238,7 +228,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
       // over-states the correlation the next layer's column sums see: measured on 48-layer causal
       // Pre-LN stacks (d = 64, L = 32, FIDELITY.md), layer-0 gradVar 52 (per-pair) vs 129 (pooled)
       // against 48 ± 17 measured. A position-resolved state is the proper fix (issue 4).
-      if (grPearson !== undefined) return { var: gv, r: grPearson, rPearson: grPearson, pg: pgOut };
+      if (grPearson !== undefined) return { var: gv, r: grPearson, rPearson: grPearson };
       return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, gr)) : 0 };
     };
     // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
@@ -253,14 +243,14 @@ export const attention = defineBlock<AttentionParams, Cache>({
       kappa = kin * share + rowK + (value ? 2 / d : 0);
     }
     return {
-      out: { mean: value ? 0 : mu, var: Math.max(varAvg, 0), r: Math.max(-1, Math.min(1, rAvg)), kappa, nu: value ? 1 / d : x.nu, pv: pvOut },
+      out: { mean: value ? 0 : mu, var: Math.max(varAvg, 0), r: Math.max(-1, Math.min(1, rAvg)), kappa, nu: value ? 1 / d : x.nu },
       method: 'quadrature',
       warnings,
       cache: { gradVar },
     };
   },
   backward(_p, _x, f, g) {
-    return f.cache.gradVar(g.var, g.r, g.pg);
+    return f.cache.gradVar(g.var, g.r);
   },
 });
 

@@ -22,7 +22,7 @@
  * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
  * so r_g,in = r_g (d − 3 + r²)/(d − 2). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
-import { compile, defineBlock, perPositionGain } from './_core.js';
+import { compile, defineBlock } from './_core.js';
 
 export interface NormParams { d: number; eps?: number }
 
@@ -46,7 +46,6 @@ export const normParams = [
 ];
 
 export const layernorm = defineBlock<NormParams, null>({
-  positional: true,
   params: [{ ...normParams[0], min: 4 }, normParams[1]],
   doc: {
     name: 'layernorm',
@@ -67,9 +66,8 @@ export const layernorm = defineBlock<NormParams, null>({
     const d = p.d;
     const nu = x.nu ?? 1 / d;
     const kc = Math.min(x.kappa !== undefined ? x.kappa / (1 - nu) : 2 / (d - 1), 0.9);
-    // causal stacks: every position is normalised by its own variance (per-position state)
-    const pp = perPositionGain(x.var, g.var, x.pv, g.pg, (si) => fGVs(si, 1, d, p.eps ?? 1e-5, g.align ?? 1, g.alignMean ?? 1, kc, nu));
-    return { var: pp.var, r: fGR(x.mean, x.var, x.r, g.var, g.r, d, p.eps ?? 1e-5), align: 0, alignMean: 0, pg: pp.pg };
+    const v = fGVs(x.var, g.var, d, p.eps ?? 1e-5, g.align ?? 1, g.alignMean ?? 1, kc, nu);
+    return { var: v, r: fGR(x.mean, x.var, x.r, g.var, g.r, d, p.eps ?? 1e-5), align: 0, alignMean: 0 };
   },
 });
 

@@ -31,7 +31,6 @@ export function residualForward(l: number, b: number, x: Moments, f: Moments, d?
   const c = l * l * x.r * x.var + b * b * f.r * f.var;
   const out: Moments = { mean: l * x.mean + b * f.mean, var: v, r: v > 0 ? c / v : 0 };
   if (x.nu !== undefined && f.nu !== undefined && v > 0) out.nu = (l * l * x.nu * x.var + b * b * f.nu * f.var) / v;
-  if ((x.pv || f.pv) && v > 0) out.pv = mixPositions(l * l * x.var, x.pv, b * b * f.var, f.pv, v);
   if (d && x.kappa !== undefined && f.kappa !== undefined) {
     const qx = x.var + x.mean * x.mean, qf = f.var + f.mean * f.mean, qz = l * l * qx + b * b * qf;
     out.kappa = qz > 0 ? (l ** 4 * qx * qx * x.kappa + b ** 4 * qf * qf * f.kappa + (4 * l * l * b * b * qx * qf) / d) / (qz * qz) : 0;
@@ -46,19 +45,11 @@ export function residualForward(l: number, b: number, x: Moments, f: Moments, d?
  * (0 when the branch starts with a norm, 1 otherwise). With the all-ones direction the skip part
  * keeps b_z. Without forward moments (component use) the alignments are left out.
  */
-/** Per-position multipliers of a sum of two independent parts (weights a, b; total a + b = v). */
-function mixPositions(a: number, pa: Float64Array | undefined, b: number, pb: Float64Array | undefined, v: number): Float64Array {
-  const L = (pa ?? pb)!.length, out = new Float64Array(L);
-  for (let i = 0; i < L; i++) out[i] = (a * (pa ? pa[i] : 1) + b * (pb ? pb[i] : 1)) / v;
-  return out;
-}
-
 export function residualBackward(l: number, b: number, g: GradMoments, gBranch: GradMoments, x?: Moments, f?: Moments): GradMoments {
   const gs = l * l * g.var, gb = b * b * gBranch.var;
   const v = gs + gb;
   const c = l * l * g.r * g.var + b * b * gBranch.r * gBranch.var;
   const out: GradMoments = { var: v, r: v > 0 ? c / v : 0 };
-  if ((g.pg || gBranch.pg) && v > 0) out.pg = mixPositions(gs, g.pg, gb, gBranch.pg, v);
   if (x && f && v > 0) {
     const sx = l * l * x.var, sf = b * b * f.var;
     const cos2 = sx + sf > 0 ? sx / (sx + sf) : 1;

@@ -11,7 +11,7 @@
  *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
-import { compile, defineBlock, perPositionGain } from './_core.js';
+import { compile, defineBlock } from './_core.js';
 import { normParams, type NormParams } from './layernorm.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
@@ -27,7 +27,6 @@ const fMean = compile(E.mean, V), fVar = compile(E.var, V), fGR = compile(E.grad
 const fGVs = compile(E.gradVarState, ['mu', 's', 'g', 'd', 'eps', 'a', 'kq']);
 
 export const rmsnorm = defineBlock<NormParams, null>({
-  positional: true,
   params: [{ ...normParams[0], min: 3 }, normParams[1]],
   doc: {
     name: 'rmsnorm',
@@ -47,8 +46,8 @@ export const rmsnorm = defineBlock<NormParams, null>({
   backward(p, x, _f, g) {
     const q = x.var + x.mean * x.mean;
     const kq = Math.min(x.kappa ?? (q > 0 ? (2 * (x.var * x.var + 2 * x.mean * x.mean * x.var)) / (p.d * q * q) : 0), 0.9);
-    const pp = perPositionGain(x.var, g.var, x.pv, g.pg, (si) => fGVs(x.mean, si, 1, p.d, p.eps ?? 1e-5, g.align ?? 1, kq));
+    const v = fGVs(x.mean, x.var, g.var, p.d, p.eps ?? 1e-5, g.align ?? 1, kq);
     const a = [x.mean, x.var, x.r, g.var, g.r, p.d, p.eps ?? 1e-5];
-    return { var: pp.var, r: q > 0 ? fGR(...a) : g.r, align: 0, alignMean: g.alignMean, pg: pp.pg };
+    return { var: v, r: q > 0 ? fGR(...a) : g.r, align: 0, alignMean: g.alignMean };
   },
 });

@@ -12,9 +12,6 @@ export interface Moments {
    * features and after any random linear map; 0 right after a LayerNorm. A LayerNorm's per-token
    * variance is E[v] = var·(1 − nu). */
   nu?: number;
-  /** causal stacks only: per-position variance multipliers (position i has variance var·pv[i];
-   * mean 1). Absent = every position alike. */
-  pv?: Float64Array;
 }
 
 /** Backward moments: variance of dLoss/dx over all entries and token-token correlation. */
@@ -32,8 +29,6 @@ export interface GradMoments {
    * gradients has the pooled covariance). Set by blocks whose tokens get gradients of very
    * different sizes (causal attention); `component` reports it as gradR. */
   rPearson?: number;
-  /** causal stacks only: per-position gradient variance multipliers (mean 1). */
-  pg?: Float64Array;
 }
 
 export type Method = 'closed-form' | 'quadrature' | 'monte-carlo';
