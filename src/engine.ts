@@ -111,6 +111,19 @@ export interface Prediction {
 const HUGE = 1e300;
 const bad = (x: number) => !Number.isFinite(x) || Math.abs(x) > HUGE;
 
+/** One sub-layer's forward: branch chain, residual add, post-norm. */
+function subForward(sl: SubLayer, x: Moments, d: number): { sub: SubTrace; method: Method; warnings: string[] } {
+  const br = chainForward(sl.stages, x);
+  const added = residualForward(sl.skip, sl.branch, x, br.out, d);
+  let out = added, post: StageTrace | undefined;
+  if (sl.postNorm) {
+    const f = sl.postNorm.block.forward(sl.postNorm.params, added);
+    post = { label: sl.postNorm.label, block: sl.postNorm.block.doc.name, params: sl.postNorm.params, input: added, fwd: f };
+    out = f.out;
+  }
+  return { sub: { layer: sl.layer, kind: sl.kind, input: x, branch: br.trace, branchOut: br.out, added, post, out }, method: br.method, warnings: br.warnings };
+}
+
 export interface PredictOptions {
   trace?: boolean;
   /** 'paper': the published DSLM rows where they exist (for comparison); default 'ours' */
@@ -130,18 +143,18 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const entries: Moments[] = [input];
   let x = input;
   let fwdExplode: number | undefined;
+  // Without a requested trace only each sub-layer's input is kept; the backward pass recomputes the
+  // sub-layer's forward (deterministic, memoised) just before using it. Keeping 2N full traces alive
+  // promoted them to V8's old generation and made garbage collection half of the run time.
+  const keep = Boolean(opts.trace);
+  const inputs: Moments[] = [];
   for (const sl of plan.sublayers) {
-    const br = chainForward(sl.stages, x);
-    method = weakest(method, br.method);
-    for (const w of br.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
-    const added = residualForward(sl.skip, sl.branch, x, br.out, cfg.dModel);
-    let out = added, post: StageTrace | undefined;
-    if (sl.postNorm) {
-      const f = sl.postNorm.block.forward(sl.postNorm.params, added);
-      post = { label: sl.postNorm.label, block: sl.postNorm.block.doc.name, params: sl.postNorm.params, input: added, fwd: f };
-      out = f.out;
-    }
-    subs.push({ layer: sl.layer, kind: sl.kind, input: x, branch: br.trace, branchOut: br.out, added, post, out });
+    const t = subForward(sl, x, cfg.dModel);
+    method = weakest(method, t.method);
+    for (const w of t.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
+    const { added, out } = t.sub;
+    if (keep) subs.push(t.sub);
+    inputs.push(x);
     x = out;
     if (sl.kind === 'ffn') entries.push(x);
     if (fwdExplode === undefined && (bad(x.var) || bad(x.mean) || bad(added.var))) { fwdExplode = sl.layer; break; }
@@ -173,7 +186,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   }
   let bwdExplode: number | undefined;
   for (let i = plan.sublayers.length - 1; i >= 0; i--) {
-    const sl = plan.sublayers[i], t = subs[i];
+    const sl = plan.sublayers[i], t = keep ? subs[i] : subForward(sl, inputs[i], cfg.dModel).sub;
     t.gradOut = g;
     let gz = g;
     if (sl.postNorm && t.post) {
