@@ -79,12 +79,6 @@ export function activationMoments(a: ActivationFns, mu: number, s: number, r: nu
   return { mean: c.mean, var: v, r: Math.max(-1, Math.min(1, rr)), e2: c.m2, dm2: c.dm2, dcross };
 }
 
-/** E f(X)g(Y) for two different functions (used by SwiGLU: silu and its derivative). */
-export function crossMoment(a: ActivationFns, mu: number, s: number, r: number, which: 'f' | 'df'): number {
-  const c = coeffs(a, mu, s);
-  return which === 'f' ? mehlerSum(c.cf, c.cf, r, c.m2) : mehlerSum(c.cd, c.cd, r, c.dm2);
-}
-
 export const QUADRATURE_NOTE = `Mehler–Hermite series (${HERMITE_TERMS} terms, tail closed at r=1) with piecewise Gauss–Legendre coefficients`;
 
 const dispMemo = new MomentMemo<{ ratio: number; gamma: number }>();

@@ -300,12 +300,12 @@ export function hermiteCoefficients(f: (x: number) => number, mu: number, sigma:
 
 /** sum_k r^k a_k b_k for k >= from, with the tail beyond K estimated so that the sum is exact
  * at r = 1 (where it must equal `atOne`, computed directly). */
-export function mehlerSum(a: Float64Array, b: Float64Array, r: number, atOne: number, from = 0): number {
+export function mehlerSum(a: Float64Array, b: Float64Array, r: number, atOne: number): number {
   const K = a.length - 1;
   let sum = 0, rk = 1, full = 0;
   for (let k = 0; k <= K; k++) {
     const t = a[k] * b[k];
-    if (k >= from) { sum += rk * t; full += t; }
+    sum += rk * t; full += t;
     rk *= r;
   }
   // rk == r^(K+1). Tail sum_{k>K} r^k t_k, with t_k >= 0 spread from K+1 on: ~ tail(1) * r^(K+1).
@@ -313,7 +313,4 @@ export function mehlerSum(a: Float64Array, b: Float64Array, r: number, atOne: nu
   return sum + (r >= 0 ? tail * rk : 0);
 }
 
-// ---------------------------------------------------------------- small helpers
 
-export const clampR = (r: number): number => (r > 1 ? 1 : r < -1 ? -1 : r);
-export const sq = (x: number): number => x * x;

@@ -17,7 +17,7 @@
  *   Two rows' input gradients: Cov = r_g σ_g² E[p_aj p_bj](1 − …) ⇒ r_g,in = r_g·C/K2 with
  *   C = n²E[p_a p_b] = 1 + r_out(K2 − 1) (for independent rows C = 1: r_g,in = r_g/K2).
  */
-import { compile, defineBlock, gaussLegendre, normCdf, normPdf } from './_core.js';
+import { defineBlock, gaussLegendre, normCdf, normPdf } from './_core.js';
 
 export interface SoftmaxParams { n: number }
 
@@ -298,12 +298,10 @@ export function softmaxRowCorr(v: number, rho: number, n?: number): number {
 
 // ------------------------------------------------------------------ block
 
-const V = ['mu', 's', 'r', 'g', 'rg', 'n'];
 const PAPER = {
   var: '(exp(s) - 1)/n^2',
   gradVar: 'g*exp(s)/n^2',
 };
-export const paperSoftmaxVar = compile(PAPER.var, V);
 
 export const softmax = defineBlock<SoftmaxParams, { pw: SoftmaxPowers; rOut: number }>({
   params: [{ name: 'n', kind: 'integer', min: 1, max: 1_000_000, doc: 'number of logits (softmax length)' }],
