@@ -26,14 +26,19 @@
  * config v1 are averages over positions.
  */
 import { defineBlock } from './_core.js';
-import { softmaxJacobianGain, softmaxK2, softmaxPowers, softmaxRowCorr, softmaxRows } from './softmax.js';
+import type { GradMoments } from '../src/types.js';
+import { softmaxRowCorr, softmaxRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
   value?: boolean; seqLen: number; causal?: boolean; attnDropout?: number;
 }
 
-interface Cache { gradVar: (g: number, rg: number) => { var: number; r: number } }
+/** Backward data. Non-causal: the input-gradient variance and token covariance are linear in the
+ * upstream (σ_g², r_g): gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g) — the four
+ * coefficients are computed in the forward pass. Causal: a closure over the per-position sums. */
+interface Cache { v0: number; v1: number; c0: number; c1: number; causalGrad: ((g: number, rg: number) => GradMoments) | null }
+const SM = new Float64Array(3);
 
 /** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
 function samplePositions(L: number): number[] {
@@ -111,10 +116,11 @@ export const attention = defineBlock<AttentionParams, Cache>({
     // J(n) = Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)]: the softmax Jacobian gain (Q/K paths; → 0 when saturated)
     // k2arr[n] = K2(n), jarr[n] = J(n) for n = 1..L when causal; only n = L otherwise
     // (non-causal: only n = L is used; a sparse array avoids allocating L + 1 doubles per layer)
-    let k2arr: Float64Array | number[], jarr: Float64Array | number[];
+    let k2arr: Float64Array | null = null, jarr: Float64Array | null = null;
+    softmaxStatsInto(L, v, SM);
+    const K2L = SM[0], JL = SM[1], Q4L = SM[2];
     if (causal) ({ k2: k2arr, jac: jarr } = softmaxRows(v, L));
-    else { k2arr = []; jarr = []; k2arr[L] = softmaxK2(L, v); jarr[L] = softmaxJacobianGain(L, v); }
-    const K2 = (n: number) => k2arr[n], J = (n: number) => jarr[n];
+    const K2 = (n: number) => (k2arr ? k2arr[n] : K2L);
     const X2 = (i: number, k: number) => {
       const ni = nOf(i), nk = nOf(k);
       return (1 + c * Math.sqrt(Math.max(K2(ni) - 1, 0) * Math.max(K2(nk) - 1, 0))) / Math.max(ni, nk);
@@ -125,19 +131,36 @@ export const attention = defineBlock<AttentionParams, Cache>({
     };
     const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
     const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
+    const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
+    const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
+    const priv = sv * (1 - rv); // private value variance
     let varAvg: number, rAvg: number;
+    let v0 = 0, v1 = 0, c0 = 0, c1 = 0;
     if (!causal) {
-      const vv = posVar(0), cc = sv * (rv + (1 - rv) * X2(0, 1));
+      const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2(0, 1)
+      const S2 = K2L / L;
+      const vv = sv * (rv * (1 + (S2 * pa) / (1 - pa)) + ((1 - rv) * S2) / (1 - pa)), cc = sv * (rv + (1 - rv) * x2);
       varAvg = out * (vv - meanShift);
       const cen = vv - meanShift;
       rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
+      // backward coefficients (the causal loop below with one column, n = L everywhere):
+      //   V: g_h dσ_v² [S2/(1−p) + r_g (L−1) X2]; Q: g_h s_priv (1−r′) σ_s²/s′ J/(1−p);
+      //   K: g_h s_priv σ_s²/s′ [J/(1−p) + r′ r_g (L−1) X2 · min(1, J/(K2/L))];
+      //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g (L−1)/L], Q g_h s_priv (1−r′) σ_s²/s′ r_g X2
+      const gh = value ? out : 1;
+      const cross = (L - 1) * x2, Jr = JL / (1 - pa);
+      const cenJ = K2L > 0 ? Math.min(1, JL / (K2L / L)) : 1;
+      v0 = gh * (vGain * (K2L / L / (1 - pa)) + priv * (1 - r1) * qk * Jr + priv * qk * Jr);
+      v1 = gh * (vGain * cross + priv * qk * r1 * cross * cenJ);
+      c0 = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0);
+      c1 = gh * (vGain * ((L - 1) / L) + priv * (1 - r1) * qk * (L > 1 ? x2 : 1));
     } else {
       // per-position variances (all L) and the mean over position pairs of the correlation
       // Cov_ik/√(Var_i Var_k) (64 evenly spaced positions when L > 64)
       const pv = new Float64Array(L), sq = new Float64Array(L + 1);
       let sv2 = 0;
       for (let i = 0; i < L; i++) { pv[i] = posVar(i) - meanShift; sv2 += pv[i]; }
-      for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr[n] - 1, 0));
+      for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr![n] - 1, 0));
       varAvg = (out * sv2) / L;
       const pos = samplePositions(L);
       let sr = 0, np = 0;
@@ -148,22 +171,20 @@ export const attention = defineBlock<AttentionParams, Cache>({
       }
       rAvg = np > 0 ? sr / np : 0;
     }
-    // ---- backward closure (needs the same per-position softmax statistics)
-    const gradVar = (g: number, rg: number) => {
+    // ---- causal backward closure (needs the same per-position softmax statistics)
+    const k2c = k2arr!, jc = jarr!;
+    const causalGrad = !causal ? null : (g: number, rg: number): GradMoments => {
       const gh = value ? out * g : g; // gradient variance at the head outputs
-      const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
-      const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
-      const priv = sv * (1 - rv); // private value variance
       // per column j (V and K paths sum over rows i that see j), per row i (Q path)
-      const nCols = causal ? L : 1;
+      const nCols = L;
       // suffix sums over rows i >= j (causal column statistics)
-      const suf = causal ? { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1), w2: new Float64Array(L + 1) } : null;
-      const colVar = causal ? new Float64Array(L) : null;
-      if (suf) for (let i = L - 1; i >= 0; i--) {
-        const n = i + 1, k2 = k2arr[n], ex = Math.max(k2 - 1, 0);
+      const suf = { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1), w2: new Float64Array(L + 1) };
+      const colVar = new Float64Array(L);
+      for (let i = L - 1; i >= 0; i--) {
+        const n = i + 1, k2 = k2c[n], ex = Math.max(k2 - 1, 0);
         suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
         suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
-        suf.sj[i] = suf.sj[i + 1] + jarr[n] / n;
+        suf.sj[i] = suf.sj[i + 1] + jc[n] / n;
         // E[P_ij P_il] for two columns of row i: (1 − (K2−1)/(n−1))/n²
         suf.w2[i] = suf.w2[i + 1] + (n > 1 ? (1 - (k2 - 1) / (n - 1)) / (n * n) : 0);
       }
@@ -171,23 +192,16 @@ export const attention = defineBlock<AttentionParams, Cache>({
       // have very different gradient sizes, so it is averaged per pair, not pooled (ΣCov/ΣVar).
       let vSum = 0, covSum = 0;
       for (let j = 0; j < nCols; j++) {
-        let sumP2: number, cross: number, meanCross: number, sumJ: number;
-        if (!causal) {
-          sumJ = jarr[L] / (1 - pa); // Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)] over the rows that see column j
-          sumP2 = k2arr[L] / L / (1 - pa); // Σ_i E[P'_ij²]
-          meanCross = (L - 1) / L; // Σ_{i≠k} E[P_ij]E[P_kj]
-          cross = (L - 1) * X2(0, 1); // Σ_{i≠k} E[P_ij P_kj]
-        } else {
-          // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
-          const S = suf!;
-          const s2 = S.s2[j], s1r = S.s1[j], s1sq = S.s1sq[j], sd1 = S.sd1[j], sdsq = S.sdsq[j];
-          sumJ = S.sj[j] / (1 - pa);
-          sumP2 = s2 / (1 - pa);
-          meanCross = s1r * s1r - s1sq;
-          cross = meanCross + c * (sd1 * sd1 - sdsq);
-        }
+        // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
+        // (sumJ: Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)], sumP2: Σ_i E[P'_ij²], cross: Σ_{i≠k} E[P_ij P_kj])
+        const S = suf;
+        const s2 = S.s2[j], s1r = S.s1[j], s1sq = S.s1sq[j], sd1 = S.sd1[j], sdsq = S.sdsq[j];
+        const sumJ = S.sj[j] / (1 - pa);
+        const sumP2 = s2 / (1 - pa);
+        const meanCross = s1r * s1r - s1sq;
+        const cross = meanCross + c * (sd1 * sd1 - sdsq);
         const nRow = nOf(j);
-        const k2n = k2arr[nRow], jn = jarr[nRow];
+        const k2n = k2c[nRow], jn = jc[nRow];
         const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
         const Vp = gh * vGain * (sumP2 + rg * cross);
         const Qp = gh * priv * (1 - r1) * qk * Jrow;
@@ -202,17 +216,16 @@ export const attention = defineBlock<AttentionParams, Cache>({
         const covQ = gh * priv * (1 - r1) * qk * rg * Xrow;
         const vj = Vp + Qp + Kp, cj = Math.min(covV + covQ, vj);
         vSum += vj; covSum += cj;
-        if (colVar) colVar[j] = vj;
+        colVar[j] = vj;
       }
       const gv = vSum / nCols;
-      // non-causal: the pooled ratio (a weighted sum of token gradients has the pooled covariance)
-      const gr = vSum > 0 ? covSum / vSum : 0;
-      let grPearson: number | undefined;
-      if (causal) {
+      void covSum; // the pooled ratio is not what propagates in causal stacks (see below)
+      let grPearson: number;
+      {
         // mean over column pairs (j < l) of Cov_jl/√(Var_j Var_l): V path
         //   (1 − r_g) Σ_{i ≥ l} E[P_ij P_il] + r_g (Σ_{i ≥ j} 1/n_i)(Σ_{k ≥ l} 1/n_k) (minus the i = k terms),
         // Q path r_g·X2(j, l) (rows j and l share their keys); K path ≈ 0
-        const S = suf!, cv = colVar!;
+        const S = suf, cv = colVar;
         const pos = samplePositions(L);
         let sr = 0, np = 0;
         for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
@@ -228,15 +241,14 @@ export const attention = defineBlock<AttentionParams, Cache>({
       // over-states the correlation the next layer's column sums see: measured on 48-layer causal
       // Pre-LN stacks (d = 64, L = 32, FIDELITY.md), layer-0 gradVar 52 (per-pair) vs 129 (pooled)
       // against 48 ± 17 measured. A position-resolved state is the proper fix (issue 4).
-      if (grPearson !== undefined) return { var: gv, r: grPearson, rPearson: grPearson };
-      return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, gr)) : 0 };
+      return { var: gv, r: grPearson, rPearson: grPearson };
     };
     // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
     // reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation
     // of Σ_j P_ij² (Var = Q4 − S2², exact from the softmax block), plus 2/d for W_o
     let kappa: number | undefined;
     {
-      const n = L, S2 = K2(n) / n, q4 = softmaxPowers(n, v).q4;
+      const S2 = K2L / L, q4 = Q4L;
       const share = rv + (1 - rv) * S2;
       const rowK = share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share) : 0;
       const kin = (x.kappa ?? 2 / d) + (value ? 2 / d : 0);
@@ -246,11 +258,16 @@ export const attention = defineBlock<AttentionParams, Cache>({
       out: { mean: value ? 0 : mu, var: Math.max(varAvg, 0), r: Math.max(-1, Math.min(1, rAvg)), kappa, nu: value ? 1 / d : x.nu },
       method: 'quadrature',
       warnings,
-      cache: { gradVar },
+      cache: { v0, v1, c0, c1, causalGrad },
     };
   },
   backward(_p, _x, f, g) {
-    return f.cache.gradVar(g.var, g.r);
+    const k = f.cache;
+    if (k.causalGrad) return k.causalGrad(g.var, g.r);
+    const gv = g.var * (k.v0 + k.v1 * g.r);
+    const cov = Math.min(g.var * (k.c0 + k.c1 * g.r), gv);
+    // the pooled ratio (a weighted sum of token gradients has the pooled covariance)
+    return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, cov / gv)) : 0, align: undefined, alignMean: undefined, rPearson: undefined };
   },
 });
 

@@ -136,17 +136,16 @@ function gridValues(n: number, gi: number, out: Float64Array): void {
 }
 const tmp = new Float64Array(NV);
 
-/** Cubic-interpolation stencil for ln v. */
-function stencil(v: number): { g0: number; c: [number, number, number, number]; t: number } {
-  const t = Math.log(v);
+/** Cubic-interpolation stencil for ln v, written into module scratch (no allocation on the hot
+ * path): returns the first grid index; the Lagrange weights at its 4 nodes are in ST_C. */
+const ST_C = new Float64Array(4);
+function stencil(t: number): number {
   let g = Math.floor((t - T_MIN) / T_STEP) - 1;
   g = Math.max(0, Math.min(N_GRID - 4, g));
   const x = (t - (T_MIN + g * T_STEP)) / T_STEP; // in [0, 3] relative to g
-  // Lagrange weights at nodes 0,1,2,3
-  const c: [number, number, number, number] = [
-    (-(x - 1) * (x - 2) * (x - 3)) / 6, (x * (x - 2) * (x - 3)) / 2, (-x * (x - 1) * (x - 3)) / 2, (x * (x - 1) * (x - 2)) / 6,
-  ];
-  return { g0: g, c, t };
+  ST_C[0] = (-(x - 1) * (x - 2) * (x - 3)) / 6; ST_C[1] = (x * (x - 2) * (x - 3)) / 2;
+  ST_C[2] = (-x * (x - 1) * (x - 3)) / 2; ST_C[3] = (x * (x - 1) * (x - 2)) / 6;
+  return g;
 }
 
 export const SOFTMAX_V_MAX = Math.exp(T_MAX);
@@ -157,17 +156,35 @@ export interface SoftmaxPowers { e2: number; e3: number; q4: number }
  * quadrature and interpolation error (~1e-5 relative). Above v = 1e4 the softmax is evaluated at
  * v = 1e4 (one-hot to within 1e-6). */
 export function softmaxPowers(n: number, v: number): SoftmaxPowers {
-  if (n === 1) return { e2: 1, e3: 1, q4: 1 };
+  powersInto(n, v, PW);
+  return { e2: PW[0], e3: PW[1], q4: PW[2] };
+}
+const PW = new Float64Array(3);
+
+/** softmaxPowers without allocation: out = [E[p²], E[p³], Q4]. */
+export function powersInto(n: number, v: number, out: Float64Array): void {
+  if (n === 1) { out[0] = 1; out[1] = 1; out[2] = 1; return; }
   if (v < 1e-6) {
     // p_j ≈ (1 + x_j − x̄)/n: n²E[p²] = 1 + v(n−1)/n, n³E[p³] = 1 + 3v(n−1)/n, n²Q4 = 1 + 4v(n−1)/n²
     const a = (v * (n - 1)) / n;
-    return { e2: (1 + a) / (n * n), e3: (1 + 3 * a) / (n * n * n), q4: (1 + (4 * a) / n) / (n * n) };
+    out[0] = (1 + a) / (n * n); out[1] = (1 + 3 * a) / (n * n * n); out[2] = (1 + (4 * a) / n) / (n * n);
+    return;
   }
-  const { g0, c, t } = stencil(Math.min(v, SOFTMAX_V_MAX));
+  const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
+  const g0 = stencil(t);
   let f2 = 0, f3 = 0, fq = 0;
-  for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp); f2 += c[k] * tmp[0]; f3 += c[k] * tmp[1]; fq += c[k] * tmp[2]; }
+  for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp); f2 += ST_C[k] * tmp[0]; f3 += ST_C[k] * tmp[1]; fq += ST_C[k] * tmp[2]; }
   const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t), kq = 1 + Math.exp(fq + t);
-  return { e2: Math.min(k2, n) / (n * n), e3: Math.min(k3, n * n) / (n * n * n), q4: Math.min(kq, n * n) / (n * n) };
+  out[0] = Math.min(k2, n) / (n * n); out[1] = Math.min(k3, n * n) / (n * n * n); out[2] = Math.min(kq, n * n) / (n * n);
+}
+
+/** K2 = n²E[p²], the Jacobian gain J (softmaxJacobianGain) and Q4 for one row length from one
+ * stencil, without allocation: out = [K2, J, Q4]. */
+export function softmaxStatsInto(n: number, v: number, out: Float64Array): void {
+  if (n === 1) { out[0] = 1; out[1] = 0; out[2] = 1; return; }
+  powersInto(n, v, PW);
+  const e2 = PW[0], e3 = PW[1], q4 = PW[2];
+  out[0] = n * n * e2; out[1] = Math.max(n * (e2 - 2 * e3) + q4, 0); out[2] = q4;
 }
 
 /** softmaxPowers for every n = 1..nMax at one logit variance (causal rows), sharing the stencil:
@@ -179,7 +196,8 @@ export function softmaxRows(v: number, nMax: number): { k2: Float64Array; jac: F
     for (let n = 2; n <= nMax; n++) { const p = softmaxPowers(n, v); k2[n] = n * n * p.e2; jac[n] = Math.max(n * (p.e2 - 2 * p.e3) + p.q4, 0); }
     return { k2, jac };
   }
-  const { g0, c, t } = stencil(Math.min(v, SOFTMAX_V_MAX));
+  const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
+  const g0 = stencil(t), c = ST_C;
   const et = Math.exp(t);
   for (let n = 2; n <= nMax; n++) {
     let f2 = 0, f3 = 0, fq = 0;
@@ -202,14 +220,16 @@ export function softmaxPowersDirect(n: number, v: number): SoftmaxPowers {
  * passes an iid upstream gradient (dx_j = p_j(dp_j − Σ_k p_k dp_k)). → 0 as the softmax saturates. */
 export function softmaxJacobianGain(n: number, v: number): number {
   if (n === 1) return 0;
-  const { e2, e3, q4 } = softmaxPowers(n, v);
-  return Math.max(n * (e2 - 2 * e3) + q4, 0);
+  powersInto(n, v, PW);
+  return Math.max(n * (PW[0] - 2 * PW[1]) + PW[2], 0);
 }
 
 /** n²E[p²] (≥ 1): the "effective averaging" factor: a softmax average of n iid values keeps
  * a fraction K/n of their variance. */
 export function softmaxK2(n: number, v: number): number {
-  return n * n * softmaxPowers(n, v).e2;
+  if (n === 1) return 1;
+  powersInto(n, v, PW);
+  return n * n * PW[0];
 }
 
 /** Large-n lognormal form of the row correlation: (e^{ρv} − 1)/(e^{v} − 1). Exact at ρ = 0, ρ = 1
