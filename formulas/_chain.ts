@@ -9,9 +9,9 @@ export interface Stage { block: Block<any, any>; params: any; label: string }
 
 export interface StageTrace { label: string; block: string; params: unknown; input: Moments; fwd: ForwardResult<any>; gradOut?: GradMoments; gradIn?: GradMoments }
 
+export const METHOD_RANK: Record<Method, number> = { 'closed-form': 0, quadrature: 1, 'monte-carlo': 2 };
 export function weakest(a: Method, b: Method): Method {
-  const order: Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
-  return order[Math.max(order.indexOf(a), order.indexOf(b))];
+  return METHOD_RANK[b] > METHOD_RANK[a] ? b : a;
 }
 
 export function chainForward(stages: Stage[], x: Moments): { out: Moments; trace: StageTrace[]; method: Method; warnings: string[] } {
@@ -22,7 +22,7 @@ export function chainForward(stages: Stage[], x: Moments): { out: Moments; trace
     const fwd = st.block.forward(st.params, cur);
     trace.push({ label: st.label, block: st.block.doc.name, params: st.params, input: cur, fwd });
     method = weakest(method, fwd.method);
-    for (const w of fwd.warnings) warnings.push(`${st.label}: ${w}`);
+    for (let k = 0; k < fwd.warnings.length; k++) warnings.push(`${st.label}: ${fwd.warnings[k]}`);
     cur = fwd.out;
   }
   return { out: cur, trace, method, warnings };

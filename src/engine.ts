@@ -5,7 +5,10 @@
  */
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
-import { chainBackward, chainForward, weakest, type Stage, type StageTrace } from '../formulas/_chain.js';
+import { chainBackward, chainForward, weakest, METHOD_RANK, type Stage, type StageTrace } from '../formulas/_chain.js';
+import type { ForwardResult } from '../formulas/_core.js';
+
+const METHODS: Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
 import { layernorm } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
@@ -130,6 +133,79 @@ export interface PredictOptions {
   formula?: FormulaSet;
 }
 
+interface LeanFold {
+  /** forward result of every branch stage, sub-layer after sub-layer (offsets in `off`) */
+  fw: ForwardResult<any>[];
+  off: number[];
+  /** each sub-layer's input, residual sum and post-norm result */
+  ins: Moments[];
+  added: Moments[];
+  post: (ForwardResult<any> | undefined)[];
+  entries: Moments[];
+  x: Moments;
+  method: Method;
+  explode?: number;
+  /** number of sub-layers folded (all unless the forward pass exploded) */
+  count: number;
+}
+
+/** The forward fold without traces: the same block calls in the same order as subForward. */
+function leanForward(plan: Plan, input: Moments, warnOnce: (key: string, msg: string) => void): LeanFold {
+  const S = plan.sublayers, d = plan.cfg.dModel;
+  const fold: LeanFold = { fw: [], off: new Array(S.length + 1), ins: new Array(S.length), added: new Array(S.length), post: new Array(S.length), entries: [], x: input, method: 'closed-form', count: 0 };
+  let x = input, rank = 0, pos = 0;
+  for (let i = 0; i < S.length; i++) {
+    const sl = S[i], st = sl.stages;
+    fold.ins[i] = x; fold.off[i] = pos;
+    let cur = x;
+    for (let k = 0; k < st.length; k++) {
+      const f = st[k].block.forward(st[k].params, cur);
+      fold.fw[pos++] = f;
+      const mr = METHOD_RANK[f.method];
+      if (mr > rank) rank = mr;
+      for (let w = 0; w < f.warnings.length; w++) {
+        const msg = `${st[k].label}: ${f.warnings[w]}`;
+        warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
+      }
+      cur = f.out;
+    }
+    const added = residualForward(sl.skip, sl.branch, x, cur, d);
+    fold.added[i] = added;
+    let out = added;
+    if (sl.postNorm) { const f = sl.postNorm.block.forward(sl.postNorm.params, added); fold.post[i] = f; out = f.out; }
+    x = out;
+    fold.count = i + 1;
+    if (sl.kind === 'ffn') fold.entries.push(x);
+    if (bad(x.var) || bad(x.mean) || bad(added.var)) { fold.explode = sl.layer; break; }
+  }
+  fold.off[fold.count] = pos;
+  fold.x = x;
+  fold.method = METHODS[rank];
+  return fold;
+}
+
+/** The backward fold over a lean forward fold; returns the first layer whose gradient overflows. */
+function leanBackward(plan: Plan, fold: LeanFold, g: GradMoments, grads: GradMoments[]): number | undefined {
+  const S = plan.sublayers;
+  let explode: number | undefined;
+  for (let i = fold.count - 1; i >= 0; i--) {
+    const sl = S[i], st = sl.stages, base = fold.off[i];
+    let gz = g;
+    const pf = fold.post[i];
+    if (sl.postNorm && pf) gz = sl.postNorm.block.backward(sl.postNorm.params, fold.added[i], pf, g);
+    let gb = gz;
+    for (let k = st.length - 1; k >= 0; k--) {
+      const xin = k === 0 ? fold.ins[i] : fold.fw[base + k - 1].out;
+      gb = st[k].block.backward(st[k].params, xin, fold.fw[base + k], gb);
+    }
+    const branchOut = st.length ? fold.fw[base + st.length - 1].out : fold.ins[i];
+    g = residualBackward(sl.skip, sl.branch, gz, gb, fold.ins[i], branchOut);
+    if (sl.kind === 'attn') grads[sl.layer - 1] = g;
+    if (explode === undefined && bad(g.var)) explode = sl.layer;
+  }
+  return explode;
+}
+
 export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const { cfg } = plan;
   const warnings: string[] = [];
@@ -143,18 +219,22 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const entries: Moments[] = [input];
   let x = input;
   let fwdExplode: number | undefined;
-  // Without a requested trace only each sub-layer's input is kept; the backward pass recomputes the
-  // sub-layer's forward (deterministic, memoised) just before using it. Keeping 2N full traces alive
-  // promoted them to V8's old generation and made garbage collection half of the run time.
   const keep = Boolean(opts.trace);
-  const inputs: Moments[] = [];
-  for (const sl of plan.sublayers) {
+  // Without a requested trace the fold keeps only what the backward pass reads — each stage's
+  // forward result in one flat array, each sub-layer's input and residual sum — and builds no
+  // per-stage trace objects (see leanForward).
+  const lean = keep ? null : leanForward(plan, input, warnOnce);
+  if (lean) {
+    method = lean.method;
+    fwdExplode = lean.explode;
+    x = lean.x;
+    for (const e of lean.entries) entries.push(e);
+  } else for (const sl of plan.sublayers) {
     const t = subForward(sl, x, cfg.dModel);
     method = weakest(method, t.method);
     for (const w of t.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
     const { added, out } = t.sub;
-    if (keep) subs.push(t.sub);
-    inputs.push(x);
+    subs.push(t.sub);
     x = out;
     if (sl.kind === 'ffn') entries.push(x);
     if (fwdExplode === undefined && (bad(x.var) || bad(x.mean) || bad(added.var))) { fwdExplode = sl.layer; break; }
@@ -185,8 +265,10 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
     finalTrace.gradIn = g;
   }
   let bwdExplode: number | undefined;
-  for (let i = plan.sublayers.length - 1; i >= 0; i--) {
-    const sl = plan.sublayers[i], t = keep ? subs[i] : subForward(sl, inputs[i], cfg.dModel).sub;
+  if (lean) {
+    bwdExplode = leanBackward(plan, lean, g, grads);
+  } else for (let i = plan.sublayers.length - 1; i >= 0; i--) {
+    const sl = plan.sublayers[i], t = subs[i];
     t.gradOut = g;
     let gz = g;
     if (sl.postNorm && t.post) {
