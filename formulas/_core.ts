@@ -65,6 +65,20 @@ export function defineBlock<P, C>(b: Block<P, C>): Block<P, C> {
   return b;
 }
 
+/** The warnings of a forward result that has none (shared; never mutated). */
+export const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
+
+/** Moments in one fixed property order, so that every block's results share one object shape and
+ * the engine's property reads stay monomorphic (absent optional fields are `undefined`). */
+export function mom(mean: number, v: number, r: number, kappa?: number, nu?: number): Moments {
+  return { mean, var: v, r, kappa, nu };
+}
+
+/** GradMoments in one fixed property order (see mom). */
+export function gmom(v: number, r: number, align?: number, alignMean?: number, rPearson?: number): GradMoments {
+  return { var: v, r, align, alignMean, rPearson };
+}
+
 // ---------------------------------------------------------------- expression compiler
 //
 // A small recursive-descent parser for the expression language (numbers, identifiers, + − * / ^,

@@ -25,7 +25,7 @@
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
  * config v1 are averages over positions.
  */
-import { defineBlock } from './_core.js';
+import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 import type { GradMoments } from '../src/types.js';
 import { softmaxRowCorr, softmaxRows, softmaxStatsInto } from './softmax.js';
 
@@ -241,7 +241,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
       // over-states the correlation the next layer's column sums see: measured on 48-layer causal
       // Pre-LN stacks (d = 64, L = 32, FIDELITY.md), layer-0 gradVar 52 (per-pair) vs 129 (pooled)
       // against 48 ± 17 measured. A position-resolved state is the proper fix (issue 4).
-      return { var: gv, r: grPearson, rPearson: grPearson };
+      return gmom(gv, grPearson, undefined, undefined, grPearson);
     };
     // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
     // reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation
@@ -255,7 +255,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
       kappa = kin * share + rowK + (value ? 2 / d : 0);
     }
     return {
-      out: { mean: value ? 0 : mu, var: Math.max(varAvg, 0), r: Math.max(-1, Math.min(1, rAvg)), kappa, nu: value ? 1 / d : x.nu },
+      out: mom(value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : x.nu),
       method: 'quadrature',
       warnings,
       cache: { v0, v1, c0, c1, causalGrad },
@@ -267,7 +267,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const gv = g.var * (k.v0 + k.v1 * g.r);
     const cov = Math.min(g.var * (k.c0 + k.c1 * g.r), gv);
     // the pooled ratio (a weighted sum of token gradients has the pooled covariance)
-    return { var: gv, r: gv > 0 ? Math.max(-1, Math.min(1, cov / gv)) : 0, align: undefined, alignMean: undefined, rPearson: undefined };
+    return gmom(gv, gv > 0 ? Math.max(-1, Math.min(1, cov / gv)) : 0);
   },
 });
 

@@ -6,7 +6,7 @@
  * are independent, so the token covariance rσ² is unchanged. Backward uses the same mask:
  * Var(dx) = σ_g²/(1−p), covariance unchanged ⇒ r_g,in = (1−p) r_g.
  */
-import { compile, defineBlock } from './_core.js';
+import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 
 export interface DropoutParams { p: number; /** width, for the per-token dispersion only */ d?: number }
 
@@ -39,16 +39,14 @@ export const dropout = defineBlock<DropoutParams, null>({
     backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
   },
   forward(p, x) {
-    const a = [x.mean, x.var, x.r, 0, 0, p.p];
-    const v = fVar(...a);
+    const v = fVar(x.mean, x.var, x.r, 0, 0, p.p);
     // per-token dispersion: the mask adds Var((1/d)Σx²m/(1−p)) = p/((1−p)d)·E[x⁴]/E[x²]² (Gaussian kurtosis 3)
     const kappa = x.kappa !== undefined && p.d ? x.kappa + (3 * p.p) / ((1 - p.p) * p.d) : x.kappa;
     // per-token mean: the mask adds Σ_f x_f(m_f/(1−p) − 1)/d, variance p/(1−p)·E[x²]/d
     const nu = x.nu !== undefined && p.d && v > 0 ? (x.nu * x.var + ((p.p / (1 - p.p)) * (x.var + x.mean * x.mean)) / p.d) / v : x.nu;
-    return { out: { mean: x.mean, var: v, r: v > 0 ? (x.r * x.var) / v : 0, kappa, nu }, method: 'closed-form', warnings: [], cache: null };
+    return { out: mom(x.mean, v, v > 0 ? (x.r * x.var) / v : 0, kappa, nu), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(p, _x, _f, g) {
-    const a = [0, 0, 0, g.var, g.r, p.p];
-    return { var: fGV(...a), r: fGR(...a) };
+    return gmom(fGV(0, 0, 0, g.var, g.r, p.p), fGR(0, 0, 0, g.var, g.r, p.p));
   },
 });

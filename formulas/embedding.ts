@@ -8,7 +8,7 @@
  * The block reads no activation. Backward: the gradient at the embedding output is the upstream
  * gradient (reported unchanged).
  */
-import { compile, defineBlock } from './_core.js';
+import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 
 export interface EmbeddingParams {
   vocab: number; std: number; posStd?: number; typeStd?: number;
@@ -58,7 +58,7 @@ export const embedding = defineBlock<EmbeddingParams, null>({
     const q = collisionProbability(p.vocab, p.tokens ?? 'uniform', p.zipfExponent ?? 1);
     const a = [p.std, p.posStd ?? 0, p.typeStd ?? 0, q];
     const v = fVar(...a);
-    return { out: { mean: 0, var: v, r: v > 0 ? fR(...a) : 0 }, method: 'closed-form', warnings: [], cache: null };
+    return { out: { mean: 0, var: v, r: v > 0 ? fR(...a) : 0 }, method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(_p, _x, _f, g) {
     return { var: g.var, r: g.r };

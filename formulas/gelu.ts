@@ -8,7 +8,7 @@
  * The gradient correlation (no closed form in DSLM), non-zero means and the tanh variant use
  * quadrature (see _activation.ts).
  */
-import { compile, defineBlock, erf, normPdf } from './_core.js';
+import { compile, defineBlock, erf, normPdf, NO_WARNINGS, mom, gmom } from './_core.js';
 import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 export interface GeluParams { approximate?: 'none' | 'tanh'; d?: number }
@@ -66,16 +66,15 @@ export const gelu = defineBlock<GeluParams, Cache>({
     const m = activationMoments(tanh ? GELU_TANH : GELU, x.mean, x.var, x.r);
     const kappa = activationKappa(tanh ? GELU_TANH : GELU, x, p.d);
     if (!tanh && x.mean === 0 && x.var > 0) {
-      const a = [0, x.var, x.r, 0, 0];
-      const v = fVar(...a);
-      return { out: { mean: fMean(...a), var: v, r: fCov(...a) / v, kappa }, method: 'closed-form', warnings: [], cache: { m } };
+      const v = fVar(0, x.var, x.r, 0, 0);
+      return { out: mom(fMean(0, x.var, x.r, 0, 0), v, fCov(0, x.var, x.r, 0, 0) / v, kappa), method: 'closed-form', warnings: NO_WARNINGS, cache: { m } };
     }
-    return { out: { mean: m.mean, var: m.var, r: m.r, kappa }, method: 'quadrature', warnings: [], cache: { m } };
+    return { out: mom(m.mean, m.var, m.r, kappa), method: 'quadrature', warnings: NO_WARNINGS, cache: { m } };
   },
   backward(p, x, f, g) {
     const m = f.cache.m;
     const gv = p.approximate !== 'tanh' && x.mean === 0 && x.var > 0 ? fGV(0, x.var, x.r, g.var, g.r) : g.var * m.dm2;
-    return { var: gv, r: m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0 };
+    return gmom(gv, m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0);
   },
 });
 
@@ -86,10 +85,10 @@ export const geluPaper = defineBlock<GeluParams, Cache>({
   doc: { ...gelu.doc, title: 'GeLU (DSLM, zero-mean rows)', source: 'DSLM GeLU row as published (zero-mean input, exact GeLU)', domain: 'mean 0 only (applied regardless, as published)' },
   forward(p, x) {
     const m = activationMoments(p.approximate === 'tanh' ? GELU_TANH : GELU, 0, x.var, x.r);
-    if (x.var <= 0) return { out: { mean: 0, var: 0, r: 0 }, method: 'closed-form', warnings: [], cache: { m } };
+    if (x.var <= 0) return { out: { mean: 0, var: 0, r: 0 }, method: 'closed-form', warnings: NO_WARNINGS, cache: { m } };
     const a = [0, x.var, x.r, 0, 0];
     const v = fVar(...a);
-    return { out: { mean: fMean(...a), var: v, r: fCov(...a) / v }, method: 'closed-form', warnings: [], cache: { m } };
+    return { out: { mean: fMean(...a), var: v, r: fCov(...a) / v }, method: 'closed-form', warnings: NO_WARNINGS, cache: { m } };
   },
   backward(_p, x, f, g) {
     const m = f.cache.m;

@@ -22,7 +22,7 @@
  * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
  * so r_g,in = r_g (d − 3 + r²)/(d − 2). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
-import { compile, defineBlock } from './_core.js';
+import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 
 export interface NormParams { d: number; eps?: number }
 
@@ -60,14 +60,14 @@ export const layernorm = defineBlock<NormParams, null>({
   },
   forward(p, x) {
     const v = x.nu !== undefined ? fVs(x.var, p.eps ?? 1e-5, x.nu) : fVar(x.mean, x.var, x.r, 0, 0, p.d, p.eps ?? 1e-5);
-    return { out: { mean: 0, var: v, r: x.r, kappa: 0, nu: 0 }, method: 'closed-form', warnings: [], cache: null };
+    return { out: mom(0, v, x.r, 0, 0), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(p, x, _f, g) {
     const d = p.d;
     const nu = x.nu ?? 1 / d;
     const kc = Math.min(x.kappa !== undefined ? x.kappa / (1 - nu) : 2 / (d - 1), 0.9);
     const v = fGVs(x.var, g.var, d, p.eps ?? 1e-5, g.align ?? 1, g.alignMean ?? 1, kc, nu);
-    return { var: v, r: fGR(x.mean, x.var, x.r, g.var, g.r, d, p.eps ?? 1e-5), align: 0, alignMean: 0 };
+    return gmom(v, fGR(x.mean, x.var, x.r, g.var, g.r, d, p.eps ?? 1e-5), 0, 0);
   },
 });
 
@@ -76,7 +76,7 @@ export const layernormPaper = defineBlock<NormParams, null>({
   params: layernorm.params,
   doc: { ...layernorm.doc, title: 'LayerNorm (DSLM row)', source: 'DSLM LayerNorm row as published', method: 'closed-form' },
   forward(p, x) {
-    return { out: { mean: 0, var: 1, r: x.r * (1 - 1 / p.d) }, method: 'closed-form', warnings: [], cache: null };
+    return { out: { mean: 0, var: 1, r: x.r * (1 - 1 / p.d) }, method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(_p, x, _f, g) {
     return { var: x.var > 0 ? g.var / x.var : g.var, r: g.r };

@@ -8,7 +8,7 @@
  *   every token of the sequence, so they act as correlation, not mean).
  * Backward: dx = dy Wᵀ ⇒ Var = dOut σ_w² σ_g², token covariance scales by the same factor.
  */
-import { compile, defineBlock, type ParamSpec } from './_core.js';
+import { compile, defineBlock, type ParamSpec, NO_WARNINGS, mom, gmom } from './_core.js';
 
 export interface LinearParams { dIn: number; dOut: number; std: number; biasStd?: number }
 
@@ -45,15 +45,15 @@ export const linear = defineBlock<LinearParams, null>({
     backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
   },
   forward(p, x) {
-    const a = [x.mean, x.var, x.r, 0, 0, p.dIn, p.dOut, p.std, p.biasStd ?? 0];
-    const v = fVar(...a);
-    const c = fCov(...a);
+    const b = p.biasStd ?? 0;
+    const v = fVar(x.mean, x.var, x.r, 0, 0, p.dIn, p.dOut, p.std, b);
+    const c = fCov(x.mean, x.var, x.r, 0, 0, p.dIn, p.dOut, p.std, b);
     // per-token dispersion: for fixed x the dOut outputs are iid N(0, |x|²σ²/…): + 2/dOut
     const kappa = (x.kappa ?? 2 / p.dIn) + 2 / p.dOut;
     // per-token feature mean Σ_k x_k·mean_j(W_kj) (+ mean_j b_j): a fraction 1/dOut of the variance
-    return { out: { mean: 0, var: v, r: v > 0 ? c / v : 0, kappa, nu: 1 / p.dOut }, method: 'closed-form', warnings: [], cache: null };
+    return { out: mom(0, v, v > 0 ? c / v : 0, kappa, 1 / p.dOut), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(p, _x, _f, g) {
-    return { var: fGrad(0, 0, 0, g.var, g.r, p.dIn, p.dOut, p.std, 0), r: g.r };
+    return gmom(fGrad(0, 0, 0, g.var, g.r, p.dIn, p.dOut, p.std, 0), g.r);
   },
 });

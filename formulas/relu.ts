@@ -6,7 +6,7 @@
  *   μΦ(a) + σφ(a), the second moment (μ²+σ²)Φ(a) + μσφ(a) and gradVar σ_g² Φ(a) (derived here);
  *   the two-token terms by quadrature (DSLM's zero-mean rows give 50–240% errors there).
  */
-import { compile, defineBlock, integrate, normCdf, normPdf } from './_core.js';
+import { compile, defineBlock, integrate, normCdf, normPdf, NO_WARNINGS, mom, gmom } from './_core.js';
 import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg'];
@@ -30,6 +30,7 @@ export function bothPositive(a: number, r: number): number {
 }
 
 interface Cache { m: ReturnType<typeof activationMoments> | null }
+const NO_CACHE: Cache = Object.freeze({ m: null });
 
 export const relu = defineBlock<{ d?: number }, Cache>({
   params: [{ name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
@@ -55,9 +56,8 @@ export const relu = defineBlock<{ d?: number }, Cache>({
   forward(p, x) {
     const kappa = activationKappa(RELU, x, p.d);
     if (x.mean === 0 || x.var <= 0) {
-      if (x.var <= 0) return { out: { mean: Math.max(x.mean, 0), var: 0, r: 0, kappa }, method: 'closed-form', warnings: [], cache: { m: null } };
-      const a = [0, x.var, x.r, 0, 0];
-      return { out: { mean: fMean(...a), var: fVar(...a), r: fR(...a), kappa }, method: 'closed-form', warnings: [], cache: { m: null } };
+      if (x.var <= 0) return { out: mom(Math.max(x.mean, 0), 0, 0, kappa), method: 'closed-form', warnings: NO_WARNINGS, cache: NO_CACHE };
+      return { out: mom(fMean(0, x.var, x.r, 0, 0), fVar(0, x.var, x.r, 0, 0), fR(0, x.var, x.r, 0, 0), kappa), method: 'closed-form', warnings: NO_WARNINGS, cache: NO_CACHE };
     }
     const m = activationMoments(RELU, x.mean, x.var, x.r);
     // closed-form first and second moments (exact), quadrature only for the two-token term
@@ -66,17 +66,16 @@ export const relu = defineBlock<{ d?: number }, Cache>({
     const m2 = (x.mean * x.mean + x.var) * normCdf(a) + x.mean * sd * normPdf(a);
     const v = Math.max(m2 - mean * mean, 0);
     const cov = m.r * m.var;
-    return { out: { mean, var: v, r: v > 0 ? Math.max(-1, Math.min(1, cov / v)) : 0, kappa }, method: 'quadrature', warnings: [], cache: { m } };
+    return { out: mom(mean, v, v > 0 ? Math.max(-1, Math.min(1, cov / v)) : 0, kappa), method: 'quadrature', warnings: NO_WARNINGS, cache: { m } };
   },
   backward(_p, x, f, g) {
     if (f.cache.m === null) {
-      if (x.var <= 0) return { var: x.mean > 0 ? g.var : 0, r: g.r };
-      const a = [0, x.var, x.r, g.var, g.r];
-      return { var: fGV(...a), r: fGR(...a) };
+      if (x.var <= 0) return gmom(x.mean > 0 ? g.var : 0, g.r);
+      return gmom(fGV(0, x.var, x.r, g.var, g.r), fGR(0, x.var, x.r, g.var, g.r));
     }
     const a = x.mean / Math.sqrt(x.var);
     const pa = normCdf(a);
-    return { var: g.var * pa, r: pa > 0 ? (g.r * bothPositive(a, x.r)) / pa : 0 };
+    return gmom(g.var * pa, pa > 0 ? (g.r * bothPositive(a, x.r)) / pa : 0);
   },
 });
 
@@ -86,7 +85,7 @@ export const reluPaper = defineBlock<{ d?: number }, null>({
   doc: { ...relu.doc, name: 'relu', title: 'ReLU (DSLM, zero-mean rows)', source: 'DSLM ReLU row as published (zero-mean input assumed)', method: 'closed-form', domain: 'mean 0 only (applied regardless, as published)' },
   forward(_p, x) {
     const a = [0, x.var, x.r, 0, 0];
-    return { out: { mean: fMean(...a), var: fVar(...a), r: x.var > 0 ? fR(...a) : 0 }, method: 'closed-form', warnings: [], cache: null };
+    return { out: { mean: fMean(...a), var: fVar(...a), r: x.var > 0 ? fR(...a) : 0 }, method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(_p, x, _f, g) {
     const a = [0, x.var, x.r, g.var, g.r];

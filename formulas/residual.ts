@@ -9,7 +9,7 @@
  * Component form: `residual {skip, branch, branchMean?, branchVar, branchR, branchGradGain?, branchGradR?}`
  * with the branch output moments and the branch backward gain G_b = σ_{g,F}²/σ_g² given directly.
  */
-import { defineBlock } from './_core.js';
+import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 import type { GradMoments, Moments } from '../src/types.js';
 
 const E = {
@@ -29,13 +29,13 @@ const E = {
 export function residualForward(l: number, b: number, x: Moments, f: Moments, d?: number): Moments {
   const v = l * l * x.var + b * b * f.var;
   const c = l * l * x.r * x.var + b * b * f.r * f.var;
-  const out: Moments = { mean: l * x.mean + b * f.mean, var: v, r: v > 0 ? c / v : 0 };
-  if (x.nu !== undefined && f.nu !== undefined && v > 0) out.nu = (l * l * x.nu * x.var + b * b * f.nu * f.var) / v;
+  const nu = x.nu !== undefined && f.nu !== undefined && v > 0 ? (l * l * x.nu * x.var + b * b * f.nu * f.var) / v : undefined;
+  let kappa: number | undefined;
   if (d && x.kappa !== undefined && f.kappa !== undefined) {
     const qx = x.var + x.mean * x.mean, qf = f.var + f.mean * f.mean, qz = l * l * qx + b * b * qf;
-    out.kappa = qz > 0 ? (l ** 4 * qx * qx * x.kappa + b ** 4 * qf * qf * f.kappa + (4 * l * l * b * b * qx * qf) / d) / (qz * qz) : 0;
+    kappa = qz > 0 ? (l ** 4 * qx * qx * x.kappa + b ** 4 * qf * qf * f.kappa + (4 * l * l * b * b * qx * qf) / d) / (qz * qz) : 0;
   }
-  return out;
+  return mom(l * x.mean + b * f.mean, v, v > 0 ? c / v : 0, kappa, nu);
 }
 
 /**
@@ -49,14 +49,14 @@ export function residualBackward(l: number, b: number, g: GradMoments, gBranch: 
   const gs = l * l * g.var, gb = b * b * gBranch.var;
   const v = gs + gb;
   const c = l * l * g.r * g.var + b * b * gBranch.r * gBranch.var;
-  const out: GradMoments = { var: v, r: v > 0 ? c / v : 0 };
+  let align: number | undefined, alignMean: number | undefined;
   if (x && f && v > 0) {
     const sx = l * l * x.var, sf = b * b * f.var;
     const cos2 = sx + sf > 0 ? sx / (sx + sf) : 1;
-    out.align = (gs * (cos2 * (g.align ?? 1) + (1 - cos2)) + gb * (gBranch.align ?? 1)) / v;
-    out.alignMean = (gs * (g.alignMean ?? 1) + gb * (gBranch.alignMean ?? 1)) / v;
+    align = (gs * (cos2 * (g.align ?? 1) + (1 - cos2)) + gb * (gBranch.align ?? 1)) / v;
+    alignMean = (gs * (g.alignMean ?? 1) + gb * (gBranch.alignMean ?? 1)) / v;
   }
-  return out;
+  return gmom(v, v > 0 ? c / v : 0, align, alignMean);
 }
 
 export interface ResidualParams {
@@ -87,7 +87,7 @@ export const residual = defineBlock<ResidualParams, null>({
   },
   forward(p, x) {
     const out = residualForward(p.skip, p.branch, x, { mean: p.branchMean ?? 0, var: p.branchVar, r: p.branchR });
-    return { out, method: 'closed-form', warnings: [], cache: null };
+    return { out, method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(p, _x, _f, g) {
     const G = p.branchGradGain ?? 1;

@@ -11,7 +11,7 @@
  *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
-import { compile, defineBlock } from './_core.js';
+import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 import { normParams, type NormParams } from './layernorm.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
@@ -40,14 +40,13 @@ export const rmsnorm = defineBlock<NormParams, null>({
     backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }], gradR: [{ expr: E.gradR }] },
   },
   forward(p, x) {
-    const a = [x.mean, x.var, x.r, 0, 0, p.d, p.eps ?? 1e-5];
-    return { out: { mean: fMean(...a), var: fVar(...a), r: x.r, kappa: 0, nu: x.nu }, method: 'closed-form', warnings: [], cache: null };
+    const eps = p.eps ?? 1e-5;
+    return { out: mom(fMean(x.mean, x.var, x.r, 0, 0, p.d, eps), fVar(x.mean, x.var, x.r, 0, 0, p.d, eps), x.r, 0, x.nu), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
   },
   backward(p, x, _f, g) {
     const q = x.var + x.mean * x.mean;
     const kq = Math.min(x.kappa ?? (q > 0 ? (2 * (x.var * x.var + 2 * x.mean * x.mean * x.var)) / (p.d * q * q) : 0), 0.9);
     const v = fGVs(x.mean, x.var, g.var, p.d, p.eps ?? 1e-5, g.align ?? 1, kq);
-    const a = [x.mean, x.var, x.r, g.var, g.r, p.d, p.eps ?? 1e-5];
-    return { var: v, r: q > 0 ? fGR(...a) : g.r, align: 0, alignMean: g.alignMean };
+    return gmom(v, q > 0 ? fGR(x.mean, x.var, x.r, g.var, g.r, p.d, p.eps ?? 1e-5) : g.r, 0, g.alignMean);
   },
 });

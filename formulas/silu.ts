@@ -2,7 +2,7 @@
  * SiLU / swish x·sigmoid(x). No closed form for Gaussian moments: quadrature (Mehler–Hermite,
  * see _activation.ts) for mean, variance, token correlation, gradient variance and correlation.
  */
-import { defineBlock } from './_core.js';
+import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const sig = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -37,10 +37,10 @@ export const silu = defineBlock<{ d?: number }, Cache>({
   },
   forward(p, x) {
     const m = activationMoments(SILU, x.mean, x.var, x.r);
-    return { out: { mean: m.mean, var: m.var, r: m.r, kappa: activationKappa(SILU, x, p.d) }, method: 'quadrature', warnings: [], cache: { m } };
+    return { out: mom(m.mean, m.var, m.r, activationKappa(SILU, x, p.d)), method: 'quadrature', warnings: NO_WARNINGS, cache: { m } };
   },
   backward(_p, _x, f, g) {
     const m = f.cache.m;
-    return { var: g.var * m.dm2, r: m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0 };
+    return gmom(g.var * m.dm2, m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0);
   },
 });

@@ -17,7 +17,7 @@
  *   Two rows' input gradients: Cov = r_g σ_g² E[p_aj p_bj](1 − …) ⇒ r_g,in = r_g·C/K2 with
  *   C = n²E[p_a p_b] = 1 + r_out(K2 − 1) (for independent rows C = 1: r_g,in = r_g/K2).
  */
-import { defineBlock, gaussLegendre, normCdf, normPdf } from './_core.js';
+import { defineBlock, gaussLegendre, normCdf, normPdf, NO_WARNINGS, mom, gmom } from './_core.js';
 
 export interface SoftmaxParams { n: number }
 
@@ -347,7 +347,7 @@ export const softmax = defineBlock<SoftmaxParams, { pw: SoftmaxPowers; rOut: num
     const pw = softmaxPowers(p.n, x.var);
     const v = Math.max(pw.e2 - 1 / (p.n * p.n), 0);
     const rOut = softmaxRowCorr(x.var, x.r, p.n);
-    return { out: { mean: 1 / p.n, var: v, r: rOut }, method: 'quadrature', warnings: [], cache: { pw, rOut } };
+    return { out: { mean: 1 / p.n, var: v, r: rOut }, method: 'quadrature', warnings: NO_WARNINGS, cache: { pw, rOut } };
   },
   backward(p, _x, f, g) {
     const { pw, rOut } = f.cache;
@@ -364,7 +364,7 @@ export const softmaxPaper = defineBlock<SoftmaxParams, { v: number; rOut: number
   forward(p, x) {
     const n = p.n;
     const rOut = softmaxRowCorrLognormal(x.var, x.r);
-    return { out: { mean: 1 / n, var: Math.expm1(x.var) / (n * n), r: rOut }, method: 'closed-form', warnings: [], cache: { v: x.var, rOut } };
+    return { out: { mean: 1 / n, var: Math.expm1(x.var) / (n * n), r: rOut }, method: 'closed-form', warnings: NO_WARNINGS, cache: { v: x.var, rOut } };
   },
   backward(p, _x, f, g) {
     return { var: (g.var * Math.exp(f.cache.v)) / (p.n * p.n), r: g.r };

@@ -9,7 +9,7 @@
  *   Cov(dx) = r_gh g_h [dFF σ1² r′ s_b E[silu′ silu′] + dFF σ3² E[silu silu]].
  * The silu expectations are by quadrature (Mehler–Hermite, _activation.ts).
  */
-import { defineBlock } from './_core.js';
+import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 import { activationDispersion, activationMoments } from './_activation.js';
 import { SILU } from './silu.js';
 
@@ -58,7 +58,7 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
     const dsp = activationDispersion(SILU, 0, sa);
     const kin = x.kappa ?? 2 / p.dModel;
     const kappa = (dsp.gamma + 1) ** 2 * kin + (3 * (dsp.ratio + 1) - 1) / p.dFF + 2 / p.dModel;
-    return { out: { mean: 0, var: v, r: v > 0 ? cov / v : 0, kappa, nu: 1 / p.dModel }, method: 'quadrature', warnings: [], cache: { a, sb, r1 } };
+    return { out: mom(0, v, v > 0 ? cov / v : 0, kappa, 1 / p.dModel), method: 'quadrature', warnings: NO_WARNINGS, cache: { a, sb, r1 } };
   },
   backward(p, _x, f, g) {
     const { a, sb, r1 } = f.cache;
@@ -69,6 +69,6 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
     const vA = p.dFF * p.std1 * p.std1 * sb * a.dm2, vB = p.dFF * p.std3 * p.std3 * a.e2;
     const cA = p.dFF * p.std1 * p.std1 * r1 * sb * a.dcross, cB = p.dFF * p.std3 * p.std3 * ess;
     const v = gh * (vA + vB);
-    return { var: v, r: vA + vB > 0 ? (rgh * (cA + cB)) / (vA + vB) : 0 };
+    return gmom(v, vA + vB > 0 ? (rgh * (cA + cB)) / (vA + vB) : 0);
   },
 });

@@ -6,7 +6,7 @@
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import { chainBackward, chainForward, weakest, METHOD_RANK, type Stage, type StageTrace } from '../formulas/_chain.js';
-import type { ForwardResult } from '../formulas/_core.js';
+import { gmom, mom, type ForwardResult } from '../formulas/_core.js';
 
 const METHODS: Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
 import { layernorm } from '../formulas/layernorm.js';
@@ -215,7 +215,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const subs: SubTrace[] = [];
   // the input is iid Gaussian per feature: per-token mean-square dispersion (2σ⁴ + 4μ²σ²)/(d(σ²+μ²)²)
   const q0 = cfg.input.var + cfg.input.mean * cfg.input.mean;
-  const input: Moments = { ...cfg.input, kappa: q0 > 0 ? (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (cfg.dModel * q0 * q0) : 0, nu: 1 / cfg.dModel };
+  const input: Moments = mom(cfg.input.mean, cfg.input.var, cfg.input.r, q0 > 0 ? (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (cfg.dModel * q0 * q0) : 0, 1 / cfg.dModel);
   const entries: Moments[] = [input];
   let x = input;
   let fwdExplode: number | undefined;
@@ -257,7 +257,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   }
   // ---- backward
   const grads: GradMoments[] = new Array(N + 1);
-  let g: GradMoments = { var: 1, r: 0, align: 1, alignMean: 1 };
+  let g: GradMoments = gmom(1, 0, 1, 1);
   grads[N] = g;
   if (plan.finalNorm && finalTrace) {
     finalTrace.gradOut = g;
