@@ -130,10 +130,14 @@ function dropoutNotes(p: number, family: string, probs: { name: string; p: numbe
   if (probs.p !== p) {
     out.push(`config v1 has one dropout rate: using ${p} for the attention probabilities too (${probs.name} = ${probs.p}); the attention branch variance is then within a factor ${((1 - probs.p) / (1 - p)).toFixed(3)} = (1 − ${probs.p})/(1 − ${p}) of ${family}'s (token covariance unchanged) — approximation; --eval is exact`);
   }
-  if (!activation && p > 0) {
-    out.push(`config v1 also applies dropout p = ${p} after the activation, where ${family} has none: the FFN branch variance is 1/(1 − p) = ${(1 / (1 - p)).toFixed(3)}× ${family}'s (token covariance unchanged) — approximation; --eval is exact`);
-  }
+  if (!activation) out.push(...activationDropoutNote(p, family));
   return out;
+}
+
+/** Config v1 drops after the activation too; most families do not (W2's iid entries make the FFN
+ * output variance dFF·σ2²·E[y²], and inverted dropout multiplies E[y²] by 1/(1 − p)). */
+function activationDropoutNote(p: number, family: string): string[] {
+  return p > 0 ? [`config v1 also applies dropout p = ${p} after the activation, where ${family} has none: the FFN branch variance is 1/(1 − p) = ${(1 / (1 - p)).toFixed(3)}× ${family}'s (token covariance unchanged) — approximation; --eval is exact`] : [];
 }
 
 /** Convert a transformers config.json (parsed JSON) to config v1 + notes + embedding statistics. */
@@ -185,6 +189,7 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     notes.push(`GPT-2 init: c_attn, c_fc, wte, wpe ~ N(0, ${init}²); attn.c_proj and mlp.c_proj ~ N(0, (${init}/√(2·${N}) = ${cproj.toPrecision(4)})²)`);
     notes.push(`input = embedding (wte + wpe, var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)})${embdP > 0 ? ` then embedding dropout p = ${embdP} (var ${input.var.toPrecision(4)})` : ''} — hidden_states[0]`);
     if (resid !== attnP) notes.push(`config v1 has one dropout rate: using resid_pdrop = ${resid} for the attention probabilities too (attn_pdrop = ${attnP})`);
+    notes.push(...activationDropoutNote(resid, 'GPT-2')); // GPT2MLP: c_fc → act → c_proj → dropout
     notes.push('hidden_states[-1] is after ln_f (finalNorm); the backward signal is an iid unit-variance gradient at last_hidden_state');
   } else if (family === 'bert') {
     const N = field(json, ['num_hidden_layers'], 'number of layers', { integer: true, min: 1 });
@@ -210,6 +215,7 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     notes.push(`input = embedding LayerNorm(word + position + type) then dropout p = ${hid}, computed with the catalogue (embedding var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)}; after LayerNorm var ${afterNorm.var.toPrecision(6)}; after dropout var ${input.var.toPrecision(4)}, r ${input.r.toPrecision(3)}) — hidden_states[0]`);
     notes.push('one segment (token type 0 everywhere) and no padding; the padding row (zeroed by _init_weights) is ignored');
     if (hid !== attnP) notes.push(`config v1 has one dropout rate: using hidden_dropout_prob = ${hid} for the attention probabilities too (attention_probs_dropout_prob = ${attnP})`);
+    notes.push(...activationDropoutNote(hid, 'BERT')); // BertIntermediate (dense → act) has no dropout; BertOutput drops after dense
   } else if (family === 'llama') {
     const N = field(json, ['num_hidden_layers'], 'number of layers', { integer: true, min: 1 });
     const d = field(json, ['hidden_size'], 'width', { integer: true, min: 2 });

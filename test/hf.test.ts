@@ -28,12 +28,14 @@ describe('HF import reproduces the documented init', () => {
     expect(c.input!.var).toBeCloseTo(v / 0.9, 15);
     expect(c.input!.r).toBeCloseTo(r * 0.9, 12);
     expect(notes.join(' ')).toMatch(/ln_f/);
+    expect(notes.join(' ')).toMatch(/dropout p = 0\.1 after the activation, where GPT-2 has none: the FFN branch variance is 1\/\(1 − p\) = 1\.111×/);
     const ev = hfToConfig(load('gpt2'), { eval: true, seqLen: 64 }).config;
     expect(ev.dropout).toBe(0); expect(ev.input!.var).toBeCloseTo(v, 15); expect(ev.seqLen).toBe(64);
   });
 
   it('BERT: Post-LN, gelu, embedding LayerNorm then dropout as the input, eps 1e-12', () => {
-    const { config: c } = hfToConfig(load('bert-base-uncased'), { seqLen: 128 });
+    const { config: c, notes } = hfToConfig(load('bert-base-uncased'), { seqLen: 128 });
+    expect(notes.join(' ')).toMatch(/after the activation, where BERT has none/);
     expect([c.layers, c.dModel, c.heads, c.dFF, c.seqLen]).toEqual([12, 768, 12, 3072, 128]);
     expect([c.norm, c.activation, c.causal, c.finalNorm, c.dropout, c.eps]).toEqual(['post', 'gelu', false, false, 0.1, 1e-12]);
     expect(c.init).toMatchObject({ qk: 0.02, v: 0.02, o: 0.02, ffn1: 0.02, ffn2: 0.02 });
