@@ -22,15 +22,20 @@ export interface ActivationFns {
 
 interface Coeffs { mean: number; m2: number; cf: Float64Array; dm2: number; cd: Float64Array }
 
-/** Memo keyed by (activation, μ, σ²) with numeric keys (no string building on the hot path). */
+/** Memo keyed by (activation, μ, σ²) with numeric keys (no string building on the hot path); the
+ * last (activation, μ) slot is remembered, so a stack's repeated lookups cost one Map read. */
 class MomentMemo<T> {
   private readonly m = new Map<string, Map<number, Map<number, T>>>();
   private size = 0;
+  private lastName = '';
+  private lastMu = NaN;
+  private lastSlot: Map<number, T> | null = null;
   get(name: string, mu: number, s: number, make: () => T): T {
-    const hit = this.slot(name, mu).get(s);
+    const slot = this.lastSlot !== null && name === this.lastName && mu === this.lastMu ? this.lastSlot : this.slot(name, mu);
+    const hit = slot.get(s);
     if (hit !== undefined) return hit;
     const v = make();
-    if (++this.size > 20000) { this.m.clear(); this.size = 1; }
+    if (++this.size > 20000) { this.m.clear(); this.size = 1; this.lastSlot = null; }
     this.slot(name, mu).set(s, v);
     return v;
   }
@@ -39,6 +44,7 @@ class MomentMemo<T> {
     if (!byMu) { byMu = new Map(); this.m.set(name, byMu); }
     let byS = byMu.get(mu);
     if (!byS) { byS = new Map(); byMu.set(mu, byS); }
+    this.lastName = name; this.lastMu = mu; this.lastSlot = byS;
     return byS;
   }
 }

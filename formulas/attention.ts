@@ -98,14 +98,14 @@ export const attention = defineBlock<AttentionParams, Cache>({
     },
   },
   forward(p, x) {
-    const warnings: string[] = [];
+    let warnings = NO_WARNINGS;
     const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false;
     const mu = x.mean;
     const s1 = x.var + mu * mu;
     const r1 = s1 > 0 ? (x.r * x.var + mu * mu) / s1 : 0;
     const sigS = attentionScoreVar(p, x);
     const v = (1 - r1) * sigS;
-    if (v > 50) warnings.push(`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`);
+    if (v > 50) warnings = [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`];
     const c = softmaxRowCorr(v, r1, L);
     // value vectors
     const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
