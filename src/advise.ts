@@ -25,11 +25,11 @@
 import nerdamer from 'nerdamer-prime';
 import type { ResolvedConfig } from './config.js';
 import type { Moments } from './types.js';
-import { buildPlan, predictResolved, type Prediction } from './engine.js';
+import { layerSublayers, predictResolved, type Prediction } from './engine.js';
 import { chainForward } from '../formulas/_chain.js';
 import { residualForward } from '../formulas/residual.js';
 import { fail, isObject, num, onlyKeys } from './errors.js';
-import { applyBasicScheme, cloneConfig, layerView, schemeInfo, type SchemeName, type SchemeOptions } from './schemes.js';
+import { applyBasicScheme, cloneConfig, schemeInfo, type SchemeName, type SchemeOptions } from './schemes.js';
 
 // ------------------------------------------------------------------ targets and band checks
 
@@ -127,7 +127,7 @@ export function calibrate(cfg: ResolvedConfig, k: number): Calibration {
     rs.push(x.r);
     c.init.v[l] = ref; c.init.o[l] = ref; c.init.ffn1[l] = ref; c.init.ffn3[l] = ref; c.init.ffn2[l] = 1 / Math.sqrt(c.dFF);
     c.skip[l] = Math.sqrt(1 - b2);
-    const [attn, ffn] = buildPlan(layerView(c, l)).sublayers;
+    const [attn, ffn] = layerSublayers(c, l);
     // attention branch at reference stds → rescale σ_v = σ_o so the output variance is the target
     const a = chainForward(attn.stages, x).out;
     if (!(a.var > 0) || !Number.isFinite(a.var)) fail('input.var', `layer ${l + 1}: the attention branch has output variance ${a.var} at unit-gain reference stds; cannot solve (input variance must be > 0)`);

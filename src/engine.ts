@@ -55,28 +55,41 @@ export function buildPlan(cfg: ResolvedConfig, formula: FormulaSet = 'ours'): Pl
 
 function makePlan(cfg: ResolvedConfig): Plan {
   const subs: SubLayer[] = [];
-  const pre = cfg.norm === 'pre';
-  for (let l = 0; l < cfg.layers; l++) {
-    const attnStages: Stage[] = [];
-    if (pre) attnStages.push(normStage(cfg));
-    attnStages.push({
-      block: attention,
-      params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.dropout },
-      label: 'attention',
-    });
-    if (cfg.dropout > 0) attnStages.push({ block: dropout, params: { p: cfg.dropout, d: cfg.dModel }, label: 'dropout' });
-    const ffnSt: Stage[] = [];
-    if (pre) ffnSt.push(normStage(cfg));
-    if (cfg.activation === 'swiglu') {
-      ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }, label: 'swiglu' });
-    } else {
-      ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }));
-    }
-    for (const [kind, stages] of [['attn', attnStages], ['ffn', ffnSt]] as const) {
-      subs.push({ layer: l + 1, kind, skip: cfg.skip[l], branch: cfg.branch[l], stages, postNorm: pre ? undefined : normStage(cfg) });
-    }
-  }
+  const shared = sharedStages(cfg);
+  for (let l = 0; l < cfg.layers; l++) subs.push(...layerSublayers(cfg, l, shared));
   return { cfg, sublayers: subs, finalNorm: cfg.finalNorm ? normStage(cfg, 'final norm') : undefined };
+}
+
+/** Stages that are the same in every layer (immutable, shared by all sub-layers of a plan). */
+interface SharedStages { norm: Stage; dropout?: Stage }
+function sharedStages(cfg: ResolvedConfig): SharedStages {
+  return { norm: normStage(cfg), dropout: cfg.dropout > 0 ? { block: dropout, params: { p: cfg.dropout, d: cfg.dModel }, label: 'dropout' } : undefined };
+}
+
+/** The two sub-layers (attention, FFN) of layer l (0-based) of a config, exactly as config v1
+ * defines them; uncached (the advisor builds layer by layer while it sets the stds). */
+export function layerSublayers(cfg: ResolvedConfig, l: number, shared: SharedStages = sharedStages(cfg)): [SubLayer, SubLayer] {
+  const pre = cfg.norm === 'pre';
+  const attnStages: Stage[] = [];
+  if (pre) attnStages.push(shared.norm);
+  attnStages.push({
+    block: attention,
+    params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.dropout },
+    label: 'attention',
+  });
+  if (shared.dropout) attnStages.push(shared.dropout);
+  const ffnSt: Stage[] = [];
+  if (pre) ffnSt.push(shared.norm);
+  if (cfg.activation === 'swiglu') {
+    ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }, label: 'swiglu' });
+  } else {
+    ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }));
+  }
+  const post = pre ? undefined : shared.norm;
+  return [
+    { layer: l + 1, kind: 'attn', skip: cfg.skip[l], branch: cfg.branch[l], stages: attnStages, postNorm: post },
+    { layer: l + 1, kind: 'ffn', skip: cfg.skip[l], branch: cfg.branch[l], stages: ffnSt, postNorm: post },
+  ];
 }
 
 export interface SubTrace {

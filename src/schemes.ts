@@ -9,7 +9,7 @@
  */
 import type { ResolvedConfig } from './config.js';
 import type { Moments } from './types.js';
-import { buildPlan } from './engine.js';
+import { layerSublayers } from './engine.js';
 import { chainForward } from '../formulas/_chain.js';
 import { residualForward } from '../formulas/residual.js';
 import { fail } from './errors.js';
@@ -67,16 +67,8 @@ function xavierAll(c: ResolvedConfig, gainVO = 1, gainFfn = 1): void {
   setAll(c, { qk: xavierStd(d, d), v: xavierStd(d, d, gainVO), o: xavierStd(d, d, gainVO), ffn1: xavierStd(d, f, gainFfn), ffn2: xavierStd(f, d, gainFfn) });
 }
 
-/** A one-layer view of layer l of `c` (shares nothing mutable with c). */
-export function layerView(c: ResolvedConfig, l: number): ResolvedConfig {
-  return {
-    ...c, layers: 1, skip: [c.skip[l]], branch: [c.branch[l]],
-    init: { qk: [c.init.qk[l]], v: [c.init.v[l]], o: [c.init.o[l]], ffn1: [c.init.ffn1[l]], ffn2: [c.init.ffn2[l]], ffn3: [c.init.ffn3[l]] },
-  };
-}
-
 /**
- * Forward fold, layer by layer, with exactly the engine's sub-layers (buildPlan of a one-layer view,
+ * Forward fold, layer by layer, with exactly the engine's sub-layers (layerSublayers,
  * catalogue chainForward, residualForward, post-norm). Before layer l is built, `hook(l, x)` may set
  * the per-layer values of `c` at index l from the state x entering layer l. Returns the states
  * entering each layer (index l) and the final state (index N, before any final norm).
@@ -86,7 +78,7 @@ export function foldForward(c: ResolvedConfig, hook?: (l: number, x: Moments) =>
   let x = c.input;
   for (let l = 0; l < c.layers; l++) {
     hook?.(l, x);
-    for (const sl of buildPlan(layerView(c, l)).sublayers) {
+    for (const sl of layerSublayers(c, l)) {
       const br = chainForward(sl.stages, x);
       const added = residualForward(sl.skip, sl.branch, x, br.out);
       x = sl.postNorm ? sl.postNorm.block.forward(sl.postNorm.params, added).out : added;
