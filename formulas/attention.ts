@@ -19,13 +19,18 @@
  *            is the softmax Jacobian gain, exact from the softmax block, → 0 as the softmax saturates)
  *   K path:  g_h s_v (1−r_v) σ_s²/s' · [ J/(1−p_a) + r' r_g (n−1) X2 ]
  *   gradVar = V + Q + K (the three weight matrices are independent, so cross terms vanish).
- *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g (n−1)/n], Q path the
- *   Q-path variance with S2/(1−p_a) → r_g X2, K path ≈ 0 (private value parts are independent).
+ *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g (n−1)/n], Q path
+ *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g X2 · min(1, J/(K2/n)) (two rows' Jacobian-centred vectors:
+ *   Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)], which vanishes as rows saturate, like the
+ *   K path's cross-row part), K path ≈ 0 (private value parts are independent).
+ *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
+ *   statistic, the mean over pairs of per-pair Pearson correlations, is `rPearson` (pairPearson:
+ *   V- and K-path gradients scale with the key's column sum, which varies from key to key).
  * Causal: row i has n_i = i + 1 keys; every quantity is computed per position (column sums for
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
  * config v1 are averages over positions.
  */
-import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
+import { defineBlock, NO_WARNINGS, mom, gmom, normalNodes } from './_core.js';
 import type { GradMoments } from '../src/types.js';
 import { softmaxRowCorr, softmaxRows, softmaxStatsInto } from './softmax.js';
 
@@ -37,8 +42,40 @@ export interface AttentionParams {
 /** Backward data. Non-causal: the input-gradient variance and token covariance are linear in the
  * upstream (σ_g², r_g): gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g) — the four
  * coefficients are computed in the forward pass. Causal: a closure over the per-position sums. */
-interface Cache { v0: number; v1: number; c0: number; c1: number; causalGrad: ((g: number, rg: number) => GradMoments) | null }
+interface Cache {
+  v0: number; v1: number; c0: number; c1: number;
+  /** parts for the per-pair statistic: Q-path variance (no column dependence), V+K variance and V
+   * covariance (scale with the column sums), Q covariance; s2 the effective log-variance of a
+   * token's column sum (heads averaged) */
+  vq: number; cp1: number; cq1: number; s2: number;
+  causalGrad: ((g: number, rg: number) => GradMoments) | null;
+}
 const SM = new Float64Array(3);
+/** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
+const PN = normalNodes([], 4);
+
+/**
+ * Mean over token pairs of the Pearson correlation of the input gradients (config v1's gradR),
+ * non-causal. Token j's V- and K-path gradients scale with its column sum c_j = Σ_i P_ij (how much
+ * attention key j receives): Var_j = A c_j² + B, Cov_jl = C c_j c_l + D, with B, D the Q path
+ * (row j's own softmax, no column dependence). The pooled ratio (C + D)/(A E[c²] + B) weights
+ * popular keys by their size; the per-pair mean E[(C c_j c_l + D)/√((A c_j² + B)(A c_l² + B))]
+ * = C·E[c/√(Ac² + B)]² + D·E[1/√(Ac² + B)]² does not. c is taken lognormal with mean 1 and
+ * Var(c) = (K2 − 1)(1 + (L − 1)c_row)/L (exact from the softmax block: Σ_i Var(P_ij) + Σ_{i≠k}
+ * Cov(P_ij, P_kj)); with h heads a token's variance averages h independent column sums, matched
+ * by a lognormal of the same relative variance of c²: s̃² = ln(1 + (e^{4s²} − 1)/h)/4. Derived
+ * here; s² → 0 gives back the pooled ratio.
+ */
+function pairPearson(a: number, b: number, c: number, dd: number, s2: number): number {
+  const s = Math.sqrt(s2), m = -s2 / 2, ec2 = Math.exp(s2);
+  const A = a / ec2;
+  let e1 = 0, e2 = 0;
+  for (let i = 0; i < PN.z.length; i++) {
+    const cc = Math.exp(m + s * PN.z[i]), den = Math.sqrt(A * cc * cc + b);
+    if (den > 0) { e1 += (PN.w[i] * cc) / den; e2 += PN.w[i] / den; }
+  }
+  return Math.max(-1, Math.min(1, c * e1 * e1 + dd * e2 * e2));
+}
 
 /** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
 function samplePositions(L: number): number[] {
@@ -94,7 +131,10 @@ export const attention = defineBlock<AttentionParams, Cache>({
         { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*K2/L/(1-pa) + s*(1-r)*d^2*sq^2*sk^2*s*(K2/L/(1-pa) + r*rg*(L-1)*X2))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum)' },
         { expr: 'g*(d/h)*sv^2*(1 + (L-1)*rg*(1-pa))/(L*(1-pa))', when: 'DSLM (value path only, single head; ×d so² for W_o)' },
       ],
-      gradR: [{ expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'see the file header' }],
+      gradR: [
+        { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
+        { expr: 'C*E1^2 + D*E2^2', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(A*c^2+B)], E2 = E[1/sqrt(A*c^2+B)], c the lognormal column sum (pairPearson)' },
+      ],
     },
   },
   forward(p, x) {
@@ -135,7 +175,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
     const priv = sv * (1 - rv); // private value variance
     let varAvg: number, rAvg: number;
-    let v0 = 0, v1 = 0, c0 = 0, c1 = 0;
+    let v0 = 0, v1 = 0, c0 = 0, c1 = 0, vq = 0, cp1 = 0, cq1 = 0, s2 = 0;
     if (!causal) {
       const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2(0, 1)
       const S2 = K2L / L;
@@ -150,10 +190,18 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const gh = value ? out : 1;
       const cross = (L - 1) * x2, Jr = JL / (1 - pa);
       const cenJ = K2L > 0 ? Math.min(1, JL / (K2L / L)) : 1;
-      v0 = gh * (vGain * (K2L / L / (1 - pa)) + priv * (1 - r1) * qk * Jr + priv * qk * Jr);
+      // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] carries the
+      // same centring as the K path's cross-row part (→ 0 as rows saturate): X2 · min(1, J/(K2/L))
+      vq = gh * priv * (1 - r1) * qk * Jr;
+      v0 = gh * (vGain * (K2L / L / (1 - pa)) + priv * qk * Jr) + vq;
       v1 = gh * (vGain * cross + priv * qk * r1 * cross * cenJ);
       c0 = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0);
-      c1 = gh * (vGain * ((L - 1) / L) + priv * (1 - r1) * qk * (L > 1 ? x2 : 1));
+      cp1 = gh * vGain * ((L - 1) / L);
+      cq1 = gh * priv * (1 - r1) * qk * (L > 1 ? x2 * cenJ : 1);
+      c1 = cp1 + cq1;
+      const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
+      const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
+      s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
     } else {
       // per-position variances (all L) and the mean over position pairs of the correlation
       // Cov_ik/√(Var_i Var_k) (64 evenly spaced positions when L > 64)
@@ -258,7 +306,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
       out: mom(value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : x.nu),
       method: 'quadrature',
       warnings,
-      cache: { v0, v1, c0, c1, causalGrad },
+      cache: { v0, v1, c0, c1, vq, cp1, cq1, s2, causalGrad },
     };
   },
   backward(_p, _x, f, g) {
@@ -266,8 +314,11 @@ export const attention = defineBlock<AttentionParams, Cache>({
     if (k.causalGrad) return k.causalGrad(g.var, g.r);
     const gv = g.var * (k.v0 + k.v1 * g.r);
     const cov = Math.min(g.var * (k.c0 + k.c1 * g.r), gv);
-    // the pooled ratio (a weighted sum of token gradients has the pooled covariance)
-    return gmom(gv, gv > 0 ? Math.max(-1, Math.min(1, cov / gv)) : 0);
+    if (!(gv > 0)) return gmom(gv, 0);
+    // r: the pooled ratio, which is what propagates (a weighted sum of token gradients has the
+    // pooled covariance); rPearson: config v1's per-pair statistic (pairPearson)
+    const pear = pairPearson(gv - g.var * k.vq, g.var * k.vq, g.var * (k.c0 + k.cp1 * g.r), g.var * k.cq1 * g.r, k.s2);
+    return gmom(gv, Math.max(-1, Math.min(1, cov / gv)), undefined, undefined, pear);
   },
 });
 
