@@ -56,21 +56,23 @@ export function buildPlan(cfg: ResolvedConfig, formula: FormulaSet = 'ours'): Pl
 function makePlan(cfg: ResolvedConfig): Plan {
   const subs: SubLayer[] = [];
   const pre = cfg.norm === 'pre';
+  // the activation dropout only where it differs from its default (dropout): stage params, and so traces, stay as they were
+  const actP = cfg.actDropout !== cfg.dropout ? { actDropout: cfg.actDropout } : {};
   for (let l = 0; l < cfg.layers; l++) {
     const attnStages: Stage[] = [];
     if (pre) attnStages.push(normStage(cfg));
     attnStages.push({
       block: attention,
-      params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.dropout },
+      params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.attnDropout },
       label: 'attention',
     });
     if (cfg.dropout > 0) attnStages.push({ block: dropout, params: { p: cfg.dropout, d: cfg.dModel }, label: 'dropout' });
     const ffnSt: Stage[] = [];
     if (pre) ffnSt.push(normStage(cfg));
     if (cfg.activation === 'swiglu') {
-      ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }, label: 'swiglu' });
+      ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout, ...actP }, label: 'swiglu' });
     } else {
-      ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }));
+      ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout, ...actP }));
     }
     for (const [kind, stages] of [['attn', attnStages], ['ffn', ffnSt]] as const) {
       subs.push({ layer: l + 1, kind, skip: cfg.skip[l], branch: cfg.branch[l], stages, postNorm: pre ? undefined : normStage(cfg) });
