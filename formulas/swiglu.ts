@@ -1,10 +1,17 @@
 /**
- * SwiGLU feed-forward (LLaMA): h = silu(x W1) ⊙ (x W3), then dropout p, W2 (dFF→d), dropout p.
+ * SwiGLU feed-forward (LLaMA): h = silu(x W1) ⊙ (x W3), then dropout p_h, W2 (dFF→d), dropout p
+ * (p_h = `actDropout`, default p = `dropout`).
  * Derived here (not in DSLM). With a = xW1, b = xW3 independent (different weights), both of
  * variance dσ²s′ and token correlation r′ (uncentred, see linear):
- *   E[h²] = E[silu(a)²]·s_b,  E[h_i h_j] = E[silu(a_i) silu(a_j)]·r′ s_b  (mean 0: b has mean 0),
- *   out Var = dFF σ2² E[h²]/(1−p)², out Cov = dFF σ2² E[h_i h_j].
- * Backward: dh = W2-backprop of g; da = dh·b·silu′(a), db = dh·silu(a):
+ *   E[h²] = E[silu(a)²]·s_b,  E[h_i h_j] = E[silu(a_i) silu(a_j)]·r′ s_b  (mean 0: b has mean 0).
+ * Dropout h′ = h·m/(1−p_h) (m ~ Bernoulli(1−p_h), E[m²] = 1−p_h, masks of two tokens independent):
+ *   E[h′²] = E[h²]/(1−p_h), E[h′_i h′_j] = E[h_i h_j]. W2 (iid, mean 0) gives Var = dFF σ2² E[h′²],
+ *   Cov = dFF σ2² E[h′_i h′_j] (mean 0), and the output dropout divides Var by (1−p) only:
+ *   out Var = dFF σ2² E[h²]/((1−p)(1−p_h)), out Cov = dFF σ2² E[h_i h_j], so
+ *   r_out = (1−p)(1−p_h)·E[h_i h_j]/E[h²] (at p_h = p the former (1−p)²).
+ * Backward: the output mask (same as forward) gives g/(1−p) with unchanged covariance, W2ᵀ gives
+ *   d σ2²·that, the p_h mask another 1/(1−p_h): g_h = d σ2² g/((1−p)(1−p_h)), r_gh = (1−p)(1−p_h) r_g.
+ * Then da = dh·b·silu′(a), db = dh·silu(a):
  *   Var(dx) = dFF σ1² g_h s_b E[silu′²] + dFF σ3² g_h E[silu²];
  *   Cov(dx) = r_gh g_h [dFF σ1² r′ s_b E[silu′ silu′] + dFF σ3² E[silu silu]].
  * The silu expectations are by quadrature (Mehler–Hermite, _activation.ts).
@@ -13,7 +20,19 @@ import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
 import { activationDispersion, activationMoments } from './_activation.js';
 import { SILU } from './silu.js';
 
-export interface SwigluParams { dModel: number; dFF: number; std1: number; std3: number; std2: number; dropout?: number }
+export interface SwigluParams {
+  dModel: number; dFF: number; std1: number; std3: number; std2: number;
+  /** after W2 (and after the product unless actDropout is given) */
+  dropout?: number;
+  /** after the product silu(xW1)⊙(xW3) (default: dropout) */
+  actDropout?: number;
+}
+
+/** (1 − p)(1 − p_h): the product of the two keep rates (output dropout, dropout after the product) */
+function keep2(p: SwigluParams): number {
+  const pOut = p.dropout ?? 0;
+  return (1 - pOut) * (1 - (p.actDropout ?? pOut));
+}
 
 interface Cache { a: ReturnType<typeof activationMoments>; sb: number; r1: number }
 
@@ -24,7 +43,8 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
     { name: 'std1', kind: 'number', min: 0, doc: 'gate projection W1 std' },
     { name: 'std3', kind: 'number', min: 0, doc: 'up projection W3 std' },
     { name: 'std2', kind: 'number', min: 0, doc: 'down projection W2 std' },
-    { name: 'dropout', kind: 'number', min: 0, max: 1, maxExclusive: true, optional: true, default: 0, doc: 'dropout after the product and after W2' },
+    { name: 'dropout', kind: 'number', min: 0, max: 1, maxExclusive: true, optional: true, default: 0, doc: 'dropout after W2 (and after the product unless actDropout is given)' },
+    { name: 'actDropout', kind: 'number', min: 0, max: 1, maxExclusive: true, optional: true, doc: 'dropout after the product (default: dropout)' },
   ],
   doc: {
     name: 'swiglu',
@@ -33,15 +53,15 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
     assumptions: ['W1, W3, W2 independent iid Gaussian', 'input Gaussian; two tokens jointly Gaussian'],
     domain: 'any input moments',
     method: 'quadrature',
-    symbols: { d: 'dModel', f: 'dFF', w1: 'σ1 (gate)', w3: 'σ3 (up)', w2: 'σ2 (down)', p: 'dropout', s: 'input variance (uncentred)', r: 'input token correlation (uncentred)', Es2: 'E[silu(a)²]', Ess: 'E[silu(a_i)silu(a_j)]', Ed2: "E[silu'(a)²]", Edd: "E[silu'(a_i)silu'(a_j)]" },
+    symbols: { d: 'dModel', f: 'dFF', w1: 'σ1 (gate)', w3: 'σ3 (up)', w2: 'σ2 (down)', p: 'dropout (after W2)', ph: 'actDropout (after the product; default p)', s: 'input variance (uncentred)', r: 'input token correlation (uncentred)', Es2: 'E[silu(a)²]', Ess: 'E[silu(a_i)silu(a_j)]', Ed2: "E[silu'(a)²]", Edd: "E[silu'(a_i)silu'(a_j)]" },
     forward: {
       mean: [{ expr: '0' }],
-      var: [{ expr: 'f*w2^2*Es2*d*w3^2*s/(1-p)^2' }],
-      r: [{ expr: 'Ess*r*(1-p)^2/Es2' }],
+      var: [{ expr: 'f*w2^2*Es2*d*w3^2*s/((1-p)*(1-ph))' }],
+      r: [{ expr: 'Ess*r*(1-p)*(1-ph)/Es2' }],
     },
     backward: {
-      gradVar: [{ expr: 'g*d*w2^2/(1-p)^2*(f*w1^2*d*w3^2*s*Ed2 + f*w3^2*Es2)' }],
-      gradR: [{ expr: 'rg*(1-p)^2*(f*w1^2*d*w3^2*s*r*Edd + f*w3^2*Ess)/(f*w1^2*d*w3^2*s*Ed2 + f*w3^2*Es2)' }],
+      gradVar: [{ expr: 'g*d*w2^2/((1-p)*(1-ph))*(f*w1^2*d*w3^2*s*Ed2 + f*w3^2*Es2)' }],
+      gradR: [{ expr: 'rg*(1-p)*(1-ph)*(f*w1^2*d*w3^2*s*r*Edd + f*w3^2*Ess)/(f*w1^2*d*w3^2*s*Ed2 + f*w3^2*Es2)' }],
     },
   },
   forward(p, x) {
@@ -49,9 +69,9 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
     const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
     const sa = p.dModel * p.std1 * p.std1 * s1, sb = p.dModel * p.std3 * p.std3 * s1;
     const a = activationMoments(SILU, 0, sa, r1);
-    const q = 1 - (p.dropout ?? 0);
+    const q2 = keep2(p);
     const ess = a.var * a.r + a.mean * a.mean; // E[silu(a_i) silu(a_j)]
-    const v = (p.dFF * p.std2 * p.std2 * a.e2 * sb) / (q * q);
+    const v = (p.dFF * p.std2 * p.std2 * a.e2 * sb) / q2;
     const cov = p.dFF * p.std2 * p.std2 * ess * r1 * sb;
     // per-token dispersion: h² = silu(a)²b² with a, b iid over the dFF features given the token:
     // κ_h = (γ+1)²κ_in + (E[silu⁴]E[b⁴]/(E[silu²]E[b²])² − 1)/dFF (E[b⁴] = 3E[b²]²), then W2 adds 2/d
@@ -62,9 +82,9 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
   },
   backward(p, _x, f, g) {
     const { a, sb, r1 } = f.cache;
-    const q = 1 - (p.dropout ?? 0);
-    const gh = (g.var * p.dModel * p.std2 * p.std2) / (q * q);
-    const rgh = g.r * q * q;
+    const q2 = keep2(p);
+    const gh = (g.var * p.dModel * p.std2 * p.std2) / q2;
+    const rgh = g.r * q2;
     const ess = a.var * a.r + a.mean * a.mean;
     const vA = p.dFF * p.std1 * p.std1 * sb * a.dm2, vB = p.dFF * p.std3 * p.std3 * a.e2;
     const cA = p.dFF * p.std1 * p.std1 * r1 * sb * a.dcross, cB = p.dFF * p.std3 * p.std3 * ess;

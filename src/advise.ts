@@ -11,7 +11,9 @@
  *     exactly, because its output variance is proportional to σ_v²σ_o² (attention; σ_v = σ_o) and to
  *     σ_2² (FFN, SwiGLU: the last linear sees a zero-mean input, so dropout and W2 are linear in
  *     σ_2²). The closed-form (small-score) version: σ_vσ_o = √((1−p)/A)/d with
- *     A = r + (1−r)K2/(L(1−p)) + r p K2/(L(1−p)), which is DeepScaleLM's √((1−p)/r)/d at large L.
+ *     A = r + (1−r)K2/(L(1−p_a)) + r p_a K2/(L(1−p_a)), which is DeepScaleLM's √((1−p)/r)/d at large L
+ *     (p = dropout after W_o, p_a = attnDropout on the probabilities); FFN σ_2 = √((1−p)(1−p_h)/(dFF·M))
+ *     with p_h = actDropout after the activation.
  *  3. β² = k/N on both sub-layers of every layer; λ per layer from the variance equation of the
  *     whole layer (Pre-LN: λ⁴σ² + λ²β² + β² = 1 for the entering variance σ², i.e. λ² = 1 − β² once
  *     σ² = 1, so layer 1 also absorbs an input variance ≠ 1; Post-LN: λ² + β² = 1).
@@ -167,7 +169,7 @@ function positiveRoot(eq: string, v: string): string {
   // the first root nerdamer returns is the + branch for these quadratics; check it numerically
   for (const r of roots) {
     const s = nerdamer(r as string).toString();
-    const probe = Number(nerdamer(s).evaluate({ d: 512, A: 0.5, p: 0.1, f: 2048, M: 0.5, s: 1, b: 0.1, r: 0.3 }).text('decimals'));
+    const probe = Number(nerdamer(s).evaluate({ d: 512, A: 0.5, p: 0.1, ph: 0.2, f: 2048, M: 0.5, s: 1, b: 0.1, r: 0.3 }).text('decimals'));
     if (probe > 0) return s;
   }
   return nerdamer(roots[0] as string).toString();
@@ -177,17 +179,17 @@ function positiveRoot(eq: string, v: string): string {
 export function solvedFormulas(): Record<string, SolvedFormula> {
   if (solvedMemo) return solvedMemo;
   const attnEq = 'd^2*P^2*A/(1-p) = 1';
-  const ffnEq = 'f*w^2*M/(1-p)^2 = 1';
+  const ffnEq = 'f*w^2*M/((1-p)*(1-ph)) = 1';
   const resEq = 's*y^2 + b^2*y + b^2 - 1 = 0';
   const attnSol = positiveRoot(attnEq, 'P');
   solvedMemo = {
     attention: {
       equation: attnEq, solvedFor: 'P = σ_v·σ_o', solution: attnSol, readable: 'σ_v·σ_o = √((1−p)/A)/d',
-      note: 'unit output of the attention branch (multi-head, W_o, hidden dropout p), small-score limit of the catalogue attention row: A = r + (1−r)·K2/(L(1−p)) + r·p·K2/(L(1−p)) with K2 = n²E[p²] of the softmax (1 for small scores). Large L: A → r, i.e. DeepScaleLM\'s σ_v² = σ_o² = √((1−p)/r)/d. The advisor uses the exact catalogue value of A (quadrature over the softmax) per layer: σ_v = σ_o = (A_ref)^{-1/4}/√d.',
+      note: 'unit output of the attention branch (multi-head, W_o, then dropout p = `dropout`), small-score limit of the catalogue attention row: A = r + (1−r)·K2/(L(1−p_a)) + r·p_a·K2/(L(1−p_a)) with p_a = `attnDropout` (on the probabilities) and K2 = n²E[p²] of the softmax (1 for small scores). Large L: A → r, i.e. DeepScaleLM\'s σ_v² = σ_o² = √((1−p)/r)/d. The advisor uses the exact catalogue value of A (quadrature over the softmax) per layer: σ_v = σ_o = (A_ref)^{-1/4}/√d.',
     },
     ffn: {
-      equation: ffnEq, solvedFor: 'w = σ_2', solution: positiveRoot(ffnEq, 'w'), readable: 'σ_2 = (1−p)/√(dFF·M)',
-      note: 'unit output of the FFN branch with σ_1 = 1/√d (pre-activation variance = input variance); M = E[act(z)²] (uncentred) at the pre-activation: ReLU M = 1/2 exactly (σ_2 = (1−p)√(2/dFF)); GeLU/SiLU/SwiGLU by the catalogue quadrature. SwiGLU: M = E[silu(a)²]·Var(b).',
+      equation: ffnEq, solvedFor: 'w = σ_2', solution: positiveRoot(ffnEq, 'w'), readable: 'σ_2 = √((1−p)(1−p_h)/(dFF·M))',
+      note: 'unit output of the FFN branch with σ_1 = 1/√d (pre-activation variance = input variance), p = `dropout` after W2 and p_h = `actDropout` after the activation (each divides the second moment by its keep rate; p_h = p gives (1−p)/√(dFF·M)); M = E[act(z)²] (uncentred) at the pre-activation: ReLU M = 1/2 exactly (σ_2 = √((1−p)(1−p_h)·2/dFF)); GeLU/SiLU/SwiGLU by the catalogue quadrature. SwiGLU: M = E[silu(a)²]·Var(b).',
     },
     residual: {
       equation: resEq, solvedFor: 'y = λ²', solution: positiveRoot(resEq, 'y'), readable: 'λ² = (√(β⁴ + 4σ²(1−β²)) − β²)/(2σ²)',
@@ -378,7 +380,15 @@ export function sensitivity(cfg: ResolvedConfig, h = 1e-3): SensitivityRow[] {
     { name: 'residual.skip', set: (c, f) => { c.skip = c.skip.map((x) => x * f); } },
     { name: 'residual.branch', set: (c, f) => { c.branch = c.branch.map((x) => x * f); } },
   ];
-  if (cfg.dropout > 0) params.push({ name: 'dropout', set: (c, f) => { c.dropout = Math.min(c.dropout * f, 0.999); } });
+  // one rate everywhere (a config without attnDropout/actDropout): one row 'dropout' that moves all
+  // four places together, as config v1's `dropout` then does; separate rates: one row per rate
+  if (cfg.attnDropout === cfg.dropout && cfg.actDropout === cfg.dropout) {
+    if (cfg.dropout > 0) params.push({ name: 'dropout', set: (c, f) => { c.dropout = c.attnDropout = c.actDropout = Math.min(c.dropout * f, 0.999); } });
+  } else {
+    for (const k of ['dropout', 'attnDropout', 'actDropout'] as const) {
+      if (cfg[k] > 0) params.push({ name: k, set: (c, f) => { c[k] = Math.min(c[k] * f, 0.999); } });
+    }
+  }
   const base = predictResolved(cfg);
   const rows: SensitivityRow[] = [];
   for (const p of params) {

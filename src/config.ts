@@ -3,8 +3,11 @@
  * per-layer arrays. Semantics (the verification harness builds exactly this):
  *   pre:  x ← λ·x + β·Drop(Attn(Norm(x)));  x ← λ·x + β·FFN(Norm(x))
  *   post: x ← Norm(λ·x + β·Drop(Attn(x)));  x ← Norm(λ·x + β·FFN(x))
- * Attn = multi-head softmax(QKᵀ/√d_h)·V then W_o, no biases, dropout p on the probabilities;
- * FFN = W1 → act → dropout p → W2 → dropout p (or SwiGLU: silu(xW1)⊙(xW3) → dropout → W2 → dropout).
+ * Attn = multi-head softmax(QKᵀ/√d_h)·V then W_o, no biases, dropout p_attn on the probabilities;
+ * FFN = W1 → act → dropout p_act → W2 → dropout p (or SwiGLU: silu(xW1)⊙(xW3) → dropout p_act → W2 → dropout p).
+ * Rates: p = `dropout` (the two residual-branch dropouts, Drop above and after W2), p_attn = `attnDropout`
+ * and p_act = `actDropout`, each defaulting to `dropout` (so a config with `dropout` alone drops at all
+ * four places with one rate).
  */
 import { fail, isObject, num, onlyKeys } from './errors.js';
 import type { Moments } from './types.js';
@@ -25,6 +28,10 @@ export interface ConfigV1 {
   normKind?: NormKind;
   activation?: ActivationName;
   dropout?: number;
+  /** dropout on the attention probabilities (default: dropout) */
+  attnDropout?: number;
+  /** dropout after the FFN activation / the SwiGLU product (default: dropout) */
+  actDropout?: number;
   causal?: boolean;
   residual?: { skip?: PerLayer; branch?: PerLayer };
   init?: { qk?: PerLayer; v?: PerLayer; o?: PerLayer; ffn1?: PerLayer; ffn2?: PerLayer; ffn3?: PerLayer };
@@ -44,7 +51,12 @@ export interface ResolvedConfig {
   norm: NormPlacement;
   normKind: NormKind;
   activation: ActivationName;
+  /** residual-branch dropouts: after the attention output (W_o) and after the FFN output (W2) */
   dropout: number;
+  /** on the attention probabilities */
+  attnDropout: number;
+  /** after the FFN activation (SwiGLU: after the product) */
+  actDropout: number;
   causal: boolean;
   skip: number[];
   branch: number[];
@@ -56,7 +68,7 @@ export interface ResolvedConfig {
 
 export const MAX_LAYERS = 100_000;
 export const DEFAULT_STD = 0.02;
-const TOP_KEYS = ['name', 'layers', 'dModel', 'heads', 'dFF', 'seqLen', 'norm', 'normKind', 'activation', 'dropout', 'causal', 'residual', 'init', 'input', 'finalNorm', 'eps'] as const;
+const TOP_KEYS = ['name', 'layers', 'dModel', 'heads', 'dFF', 'seqLen', 'norm', 'normKind', 'activation', 'dropout', 'attnDropout', 'actDropout', 'causal', 'residual', 'init', 'input', 'finalNorm', 'eps'] as const;
 const INIT_KEYS = ['qk', 'v', 'o', 'ffn1', 'ffn2', 'ffn3'] as const;
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], field: string, dflt: T): T {
@@ -96,7 +108,10 @@ export function resolveConfig(raw: unknown, at = ''): ResolvedConfig {
   const normKind = oneOf(raw.normKind, ['layernorm', 'rmsnorm'] as const, F('normKind'), 'layernorm');
   if (dModel < (normKind === 'layernorm' ? 4 : 3)) fail(F('dModel'), `must be >= ${normKind === 'layernorm' ? 4 : 3} with ${normKind}`);
   const activation = oneOf(raw.activation, ['relu', 'gelu', 'gelu_tanh', 'silu', 'swiglu'] as const, F('activation'), 'relu');
-  const dropout = raw.dropout === undefined ? 0 : num(raw.dropout, F('dropout'), { min: 0, max: 1, maxExclusive: true });
+  const rate = (v: unknown, k: string, dflt: number) => (v === undefined ? dflt : num(v, F(k), { min: 0, max: 1, maxExclusive: true }));
+  const dropout = rate(raw.dropout, 'dropout', 0);
+  const attnDropout = rate(raw.attnDropout, 'attnDropout', dropout);
+  const actDropout = rate(raw.actDropout, 'actDropout', dropout);
   const causal = bool(raw.causal, F('causal'), false);
   const finalNorm = bool(raw.finalNorm, F('finalNorm'), false);
   const eps = raw.eps === undefined ? 1e-5 : num(raw.eps, F('eps'), { min: 0, max: 1 });
@@ -126,7 +141,7 @@ export function resolveConfig(raw: unknown, at = ''): ResolvedConfig {
     r: inp.r === undefined ? 0 : num(inp.r, F('input.r'), { min: -1, max: 1 }),
   };
   if (raw.name !== undefined && typeof raw.name !== 'string') fail(F('name'), 'must be a string');
-  return { name: raw.name as string | undefined, layers, dModel, heads, dFF, seqLen, norm, normKind, activation, dropout, causal, skip, branch, init, input, finalNorm, eps };
+  return { name: raw.name as string | undefined, layers, dModel, heads, dFF, seqLen, norm, normKind, activation, dropout, attnDropout, actDropout, causal, skip, branch, init, input, finalNorm, eps };
 }
 
 /** One config or an array of configs. */
@@ -138,12 +153,16 @@ export function resolveConfigs(raw: unknown): { configs: ResolvedConfig[]; isArr
   return { configs: [resolveConfig(raw)], isArray: false };
 }
 
-/** Back to a v1 JSON object (per-layer arrays collapsed to numbers when constant). */
+/** Back to a v1 JSON object (per-layer arrays collapsed to numbers when constant; attnDropout and
+ * actDropout only where they differ from dropout, their default). */
 export function toConfigV1(c: ResolvedConfig): ConfigV1 {
   const pl = (a: number[]): PerLayer => (a.every((x) => x === a[0]) ? a[0] : a.slice());
   const out: ConfigV1 = {
     layers: c.layers, dModel: c.dModel, heads: c.heads, dFF: c.dFF, seqLen: c.seqLen, norm: c.norm, normKind: c.normKind,
-    activation: c.activation, dropout: c.dropout, causal: c.causal,
+    activation: c.activation, dropout: c.dropout,
+    ...(c.attnDropout !== c.dropout ? { attnDropout: c.attnDropout } : {}),
+    ...(c.actDropout !== c.dropout ? { actDropout: c.actDropout } : {}),
+    causal: c.causal,
     residual: { skip: pl(c.skip), branch: pl(c.branch) },
     init: { qk: pl(c.init.qk), v: pl(c.init.v), o: pl(c.init.o), ffn1: pl(c.init.ffn1), ffn2: pl(c.init.ffn2) },
     input: { ...c.input }, finalNorm: c.finalNorm,

@@ -8,7 +8,8 @@
  * and two floats skip (λ) and branch (β) that its forward uses exactly as config v1:
  *   Pre-LN:  x = skip·x + branch·Attn(Norm(x));  x = skip·x + branch·FFN(Norm(x))
  *   Post-LN: x = Norm(skip·x + branch·Attn(x));  x = Norm(skip·x + branch·FFN(x))
- * Weights are N(0, std²), biases zero, norm gains 1 (what the predictions assume).
+ * Weights are N(0, std²), biases zero, norm gains 1 (what the predictions assume). With dropout, the
+ * header names its three rates and places (config v1 `attnDropout`, `dropout`, `actDropout`).
  */
 import type { ResolvedConfig } from './config.js';
 import { fail } from './errors.js';
@@ -35,6 +36,9 @@ function header(c: ResolvedConfig, comment: string): string {
     `${comment} signal-moments init for ${c.name ? JSON.stringify(c.name) : 'this config'}: ${c.layers} layers, d=${c.dModel}, heads=${c.heads}, dFF=${c.dFF}, ${c.norm}-${c.normKind}, ${c.activation}`,
     `${comment} Block l holds linear maps attn.q, attn.k, attn.v, attn.o, ffn.w1, ffn.w2${c.activation === 'swiglu' ? ', ffn.w3 (SwiGLU up)' : ''}; weights N(0, std^2), biases 0.`,
     `${comment} The block forward must use the multipliers: ${form}.`,
+    ...(c.dropout > 0 || c.attnDropout > 0 || c.actDropout > 0
+      ? [`${comment} Predicted with training-mode dropout p=${n8(c.attnDropout)} on the attention probabilities, p=${n8(c.dropout)} after attn.o and after ffn.w2, p=${n8(c.actDropout)} after the ${c.activation === 'swiglu' ? 'SwiGLU product' : 'activation'}.`]
+      : []),
   ].join('\n');
 }
 

@@ -74,16 +74,18 @@ export function layerSublayers(cfg: ResolvedConfig, l: number, shared: SharedSta
   if (pre) attnStages.push(shared.norm);
   attnStages.push({
     block: attention,
-    params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.dropout },
+    params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.attnDropout },
     label: 'attention',
   });
   if (shared.dropout) attnStages.push(shared.dropout);
   const ffnSt: Stage[] = [];
   if (pre) ffnSt.push(shared.norm);
+  // the activation dropout only where it differs from its default (dropout): stage params, and so traces, stay as they were
+  const actP = cfg.actDropout !== cfg.dropout ? { actDropout: cfg.actDropout } : {};
   if (cfg.activation === 'swiglu') {
-    ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }, label: 'swiglu' });
+    ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout, ...actP }, label: 'swiglu' });
   } else {
-    ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout }));
+    ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout, ...actP }));
   }
   const post = pre ? undefined : shared.norm;
   return [

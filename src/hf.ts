@@ -47,6 +47,14 @@
  *           initializer_factor ≠ 1 (T5LayerNorm gains f, config v1 norms have gain 1). Not modelled, with a
  *           quantified note: the relative position bias (one Embedding(buckets, n_heads) ~ N(0, f²/d_model),
  *           computed in layer 0 and added to every layer's scores) and the dropout after final_layer_norm.
+ * Dropout: each family's rates go to config v1's three (`dropout` after the attention output and after
+ * the FFN output, `attnDropout` on the attention probabilities, `actDropout` after the activation), all
+ * set explicitly: gpt2 resid_pdrop / attn_pdrop / 0 (GPT2MLP: c_fc → act → c_proj → dropout), bert
+ * hidden_dropout_prob / attention_probs_dropout_prob / 0 (BertIntermediate has none), llama 0 /
+ * attention_dropout / 0, opt dropout / attention_dropout / 0 (activation_dropout is unused, see above),
+ * gpt_neox hidden_dropout / attention_dropout / 0 (GPTNeoXMLP has none), t5 dropout_rate in all three
+ * (T5DenseActDense and T5DenseGatedActDense drop after the activation / the product, before wo).
+ * `--eval` sets all three to 0.
  * Biases are zero and norm gains 1 at init in all of them, as config v1 assumes.
  */
 import { fail, isObject, num } from './errors.js';
@@ -124,20 +132,15 @@ function flag(j: Record<string, unknown>, key: string, dflt: boolean): boolean {
   return v;
 }
 
-/** Notes for dropouts that config v1's single rate p places where the model has another rate. */
-function dropoutNotes(p: number, family: string, probs: { name: string; p: number }, activation: boolean): string[] {
-  const out: string[] = [];
-  if (probs.p !== p) {
-    out.push(`config v1 has one dropout rate: using ${p} for the attention probabilities too (${probs.name} = ${probs.p}); the attention branch variance is then within a factor ${((1 - probs.p) / (1 - p)).toFixed(3)} = (1 − ${probs.p})/(1 − ${p}) of ${family}'s (token covariance unchanged) — approximation; --eval is exact`);
-  }
-  if (!activation) out.push(...activationDropoutNote(p, family));
-  return out;
+/** Config v1's three dropout rates: `dropout` after the attention and FFN outputs (the residual
+ * branches), `attnDropout` on the attention probabilities, `actDropout` after the activation. */
+function rates(resid: number, attn: number, act: number): Pick<ConfigV1, 'dropout' | 'attnDropout' | 'actDropout'> {
+  return { dropout: resid, attnDropout: attn, actDropout: act };
 }
 
-/** Config v1 drops after the activation too; most families do not (W2's iid entries make the FFN
- * output variance dFF·σ2²·E[y²], and inverted dropout multiplies E[y²] by 1/(1 − p)). */
-function activationDropoutNote(p: number, family: string): string[] {
-  return p > 0 ? [`config v1 also applies dropout p = ${p} after the activation, where ${family} has none: the FFN branch variance is 1/(1 − p) = ${(1 / (1 - p)).toFixed(3)}× ${family}'s (token covariance unchanged) — approximation; --eval is exact`] : [];
+/** One note saying where the family drops, with which rate (all exact: config v1 has the three places). */
+function dropoutNote(attn: [string, number], resid: [string, number], act: string): string {
+  return `dropout: ${attn[0]} = ${attn[1]} on the attention probabilities (attnDropout), ${resid[0]} = ${resid[1]} after the attention and FFN outputs (dropout), ${act} after the activation (actDropout)`;
 }
 
 /** Convert a transformers config.json (parsed JSON) to config v1 + notes + embedding statistics. */
@@ -183,13 +186,12 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     emb = { vocab, tokenStd: init, posStd: init, typeStd: 0, tokens, collision: q, raw, afterDropout: embdP > 0 ? input : undefined, input };
     cfg = {
       name: `${json._name_or_path ?? 'gpt2'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'pre', normKind: 'layernorm', activation: act,
-      dropout: resid, causal: true, residual: { skip: 1, branch: 1 },
+      ...rates(resid, attnP, 0), causal: true, residual: { skip: 1, branch: 1 },
       init: { qk: init, v: init, o: cproj, ffn1: init, ffn2: cproj }, input: v1Input(input), finalNorm: true, eps,
     };
     notes.push(`GPT-2 init: c_attn, c_fc, wte, wpe ~ N(0, ${init}²); attn.c_proj and mlp.c_proj ~ N(0, (${init}/√(2·${N}) = ${cproj.toPrecision(4)})²)`);
     notes.push(`input = embedding (wte + wpe, var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)})${embdP > 0 ? ` then embedding dropout p = ${embdP} (var ${input.var.toPrecision(4)})` : ''} — hidden_states[0]`);
-    if (resid !== attnP) notes.push(`config v1 has one dropout rate: using resid_pdrop = ${resid} for the attention probabilities too (attn_pdrop = ${attnP})`);
-    notes.push(...activationDropoutNote(resid, 'GPT-2')); // GPT2MLP: c_fc → act → c_proj → dropout
+    notes.push(dropoutNote(['attn_pdrop', attnP], ['resid_pdrop', resid], 'none (GPT2MLP: c_fc → act → c_proj → dropout)'));
     notes.push('hidden_states[-1] is after ln_f (finalNorm); the backward signal is an iid unit-variance gradient at last_hidden_state');
   } else if (family === 'bert') {
     const N = field(json, ['num_hidden_layers'], 'number of layers', { integer: true, min: 1 });
@@ -208,14 +210,13 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     emb = { vocab, tokenStd: init, posStd: init, typeStd: types > 0 ? init : 0, tokens, collision: q, raw, afterNorm, afterDropout: hid > 0 ? input : undefined, input };
     cfg = {
       name: `${json._name_or_path ?? 'bert'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'post', normKind: 'layernorm', activation: act,
-      dropout: hid, causal: false, residual: { skip: 1, branch: 1 },
+      ...rates(hid, attnP, 0), causal: false, residual: { skip: 1, branch: 1 },
       init: { qk: init, v: init, o: init, ffn1: init, ffn2: init }, input: v1Input(input), finalNorm: false, eps,
     };
     notes.push(`BERT init: every Linear and the word/position/type embeddings ~ N(0, ${init}²) (BertPreTrainedModel._init_weights); Post-LN`);
     notes.push(`input = embedding LayerNorm(word + position + type) then dropout p = ${hid}, computed with the catalogue (embedding var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)}; after LayerNorm var ${afterNorm.var.toPrecision(6)}; after dropout var ${input.var.toPrecision(4)}, r ${input.r.toPrecision(3)}) — hidden_states[0]`);
     notes.push('one segment (token type 0 everywhere) and no padding; the padding row (zeroed by _init_weights) is ignored');
-    if (hid !== attnP) notes.push(`config v1 has one dropout rate: using hidden_dropout_prob = ${hid} for the attention probabilities too (attention_probs_dropout_prob = ${attnP})`);
-    notes.push(...activationDropoutNote(hid, 'BERT')); // BertIntermediate (dense → act) has no dropout; BertOutput drops after dense
+    notes.push(dropoutNote(['attention_probs_dropout_prob', attnP], ['hidden_dropout_prob', hid], 'none (BertIntermediate: dense → act; BertOutput drops after its dense)'));
   } else if (family === 'llama') {
     const N = field(json, ['num_hidden_layers'], 'number of layers', { integer: true, min: 1 });
     const d = field(json, ['hidden_size'], 'width', { integer: true, min: 2 });
@@ -230,14 +231,14 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     emb = { vocab, tokenStd: init, posStd: 0, typeStd: 0, tokens, collision: q, raw, input: raw };
     cfg = {
       name: `${json._name_or_path ?? 'llama'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'pre', normKind: 'rmsnorm', activation: 'swiglu',
-      dropout: attnP, causal: true, residual: { skip: 1, branch: 1 },
+      ...rates(0, attnP, 0), causal: true, residual: { skip: 1, branch: 1 },
       init: { qk: init, v: init, o: init, ffn1: init, ffn2: init, ffn3: init }, input: v1Input(raw), finalNorm: true, eps,
     };
     notes.push(`LLaMA init: every Linear (q, k, v, o, gate, up, down) and embed_tokens ~ N(0, ${init}²); no output-projection scaling (LlamaPreTrainedModel._init_weights)`);
     notes.push(`input = embed_tokens (var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)}), no embedding dropout — hidden_states[0]`);
     notes.push('rotary position embedding: rotates q and k by the same orthogonal map per position, so the variance of q·k and the softmax statistics at init are unchanged to first order; it is not modelled');
     if (kvh !== h) notes.push(`grouped-query attention (${kvh} key/value heads for ${h} query heads): heads that share K/V are correlated, but W_o's independent entries cancel the cross terms in expectation, so the moments are those of ${h} full heads`);
-    if (attnP > 0) notes.push(`attention_dropout = ${attnP}: config v1 also applies it after the attention and FFN outputs (LLaMA has no hidden dropout) — approximation`);
+    if (attnP > 0) notes.push(`dropout: attention_dropout = ${attnP} on the attention probabilities (attnDropout) only; LLaMA has no hidden or activation dropout (dropout = actDropout = 0)`);
     if (json.tie_word_embeddings === true) notes.push('tie_word_embeddings: the output head shares embed_tokens; it does not change the hidden-state moments');
     notes.push('hidden_states[-1] is after the final RMSNorm (finalNorm)');
   } else if (family === 'opt') {
@@ -260,12 +261,12 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     emb = { vocab, tokenStd: std, posStd: std, typeStd: 0, tokens, collision: q, raw, input: raw };
     cfg = {
       name: `${json._name_or_path ?? 'opt'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: preLN ? 'pre' : 'post', normKind: 'layernorm', activation: act,
-      dropout: hid, causal: true, residual: { skip: 1, branch: 1 },
+      ...rates(hid, attnP, 0), causal: true, residual: { skip: 1, branch: 1 },
       init: { qk: std, v: std, o: std, ffn1: std, ffn2: std }, input: v1Input(raw), finalNorm, eps: 1e-5,
     };
     notes.push(`OPT init: every Linear (q, k, v, out_proj, fc1, fc2), embed_tokens and embed_positions ~ N(0, ${std}²) (init_std; OPTPreTrainedModel._init_weights); ${preLN ? 'Pre-LN' : 'Post-LN (do_layer_norm_before false)'}, LayerNorm eps 1e-5`);
     notes.push(`input = embed_tokens + embed_positions (var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)}), no embedding dropout — hidden_states[0]; the position ids are offset by 2 into a table of ${maxPos} + 2 rows drawn alike (no effect on the moments); the padding row is ignored`);
-    notes.push(...dropoutNotes(hid, 'OPT', { name: 'attention_dropout', p: attnP }, false));
+    notes.push(dropoutNote(['attention_dropout', attnP], ['dropout', hid], 'none (fc1 → act → fc2 → dropout)'));
     if (actP > 0) notes.push(`activation_dropout = ${actP} is not used by transformers' OPTDecoderLayer (fc1 → act → fc2): ignored`);
     if (json.initializer_range !== undefined && json.initializer_range !== std) notes.push(`the config also has initializer_range = ${JSON.stringify(json.initializer_range)}: OPTConfig's field is init_std, used here`);
     notes.push(finalNorm ? 'hidden_states[-1] is after the decoder final_layer_norm (finalNorm)' : `no final norm (${preLN ? '_remove_final_layer_norm' : 'do_layer_norm_before false'}): hidden_states[-1] is the last layer's output`);
@@ -285,13 +286,13 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     emb = { vocab, tokenStd: init, posStd: 0, typeStd: 0, tokens, collision: q, raw, afterDropout: hid > 0 ? input : undefined, input };
     cfg = {
       name: `${json._name_or_path ?? 'gpt_neox'} (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'pre', normKind: 'layernorm', activation: act,
-      dropout: hid, causal: true, residual: { skip: 1, branch: 1 },
+      ...rates(hid, attnP, 0), causal: true, residual: { skip: 1, branch: 1 },
       init: { qk: init, v: init, o: init, ffn1: init, ffn2: init }, input: v1Input(input), finalNorm: true, eps,
     };
     notes.push(`GPT-NeoX init: every Linear (query_key_value, dense, dense_h_to_4h, dense_4h_to_h) and embed_in ~ N(0, ${init}²), no output-projection scaling (GPTNeoXPreTrainedModel._init_weights); sequential residual (use_parallel_residual false)`);
     notes.push(`input = embed_in (var ${raw.var.toPrecision(4)}, r ${raw.r.toPrecision(3)})${hid > 0 ? ` then emb_dropout p = ${hid} (var ${input.var.toPrecision(4)})` : ', no embedding dropout'} — hidden_states[0]`);
     notes.push(`partial rotary position embedding (rotary_pct = ${rotPct} of each head's dimensions): rotates q and k by the same orthogonal map per position, so the variance of q·k and the softmax statistics at init are unchanged to first order; it is not modelled`);
-    notes.push(...dropoutNotes(hid, 'GPT-NeoX', { name: 'attention_dropout', p: attnP }, false));
+    notes.push(dropoutNote(['attention_dropout', attnP], ['hidden_dropout', hid], 'none (GPTNeoXMLP: dense_h_to_4h → act → dense_4h_to_h)'));
     notes.push('hidden_states[-1] is after final_layer_norm (finalNorm)');
   } else {
     const N = field(json, ['num_layers', 'num_hidden_layers'], 'number of encoder layers', { integer: true, min: 1 });
@@ -319,7 +320,7 @@ export function hfToConfig(json: unknown, opts: HfOptions = {}): HfImport {
     emb = { vocab, tokenStd: f, posStd: 0, typeStd: 0, tokens, collision: q, raw, afterDropout: p > 0 ? input : undefined, input };
     cfg = {
       name: `${json._name_or_path ?? 't5'} encoder (HF import)`, layers: N, dModel: d, heads: h, dFF, seqLen, norm: 'pre', normKind: 'rmsnorm', activation: act,
-      dropout: p, causal: false, residual: { skip: 1, branch: 1 },
+      ...rates(p, p, p), causal: false, residual: { skip: 1, branch: 1 },
       init: { qk, v: sv, o: so, ffn1: swi, ffn2: swo, ...(gated ? { ffn3: swi } : {}) }, input: v1Input(input), finalNorm: true, eps,
     };
     notes.push(`T5 encoder (T5Stack; the decoder is not described). Init (T5PreTrainedModel._init_weights, initializer_factor ${f}): q ~ N(0, (${f}/√(${d}·${dKV}))²), k, v ~ N(0, (${f}/√${d})²), o ~ N(0, (${f}/√(${h}·${dKV}))²), ${gated ? 'wi_0, wi_1' : 'wi'} ~ N(0, (${f}/√${d})²), wo ~ N(0, (${f}/√${dFF})²), shared embedding ~ N(0, ${f}²)`);

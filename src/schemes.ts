@@ -202,6 +202,9 @@ export function applyBasicScheme(name: Exclude<SchemeName, 'advised'>, cfg: Reso
     case 'deepscalelm': {
       const k = opts.k ?? 1;
       const b2 = Math.min(k / N, 1);
+      // DSLM's p is the hidden (residual-branch) dropout, config v1 `dropout`: after W_o for V/O, and
+      // the one FFN dropout its ReLU FFN rule compensates (after W2; the attention-probability and
+      // activation dropouts, attnDropout and actDropout, are not in these published rules)
       const p = c.dropout;
       c.skip = fill(N, Math.sqrt(1 - b2)); c.branch = fill(N, Math.sqrt(b2));
       const sFfn = Math.sqrt(Math.sqrt((1 - p) / 2) / d);

@@ -36,6 +36,15 @@ describe('emit', () => {
     expect(r.status).toBe(0);
     expect(code).toContain(n8(adv.config.init.o[3]));
   });
+  it('the header names the dropout rates and places the predictions assume (none without dropout)', () => {
+    expect(emit(adv.config, 'pytorch')).not.toMatch(/dropout/);
+    const c = resolveConfig({ layers: 2, dModel: 64, heads: 4, seqLen: 16, activation: 'gelu', dropout: 0.1, attnDropout: 0, actDropout: 0.3 });
+    for (const t of ['pytorch', 'jax', 'tfjs'] as const) {
+      expect(emit(c, t)).toContain('training-mode dropout p=0 on the attention probabilities, p=0.1 after attn.o and after ffn.w2, p=0.3 after the activation.');
+    }
+    const sw = resolveConfig({ layers: 2, dModel: 64, heads: 4, seqLen: 16, activation: 'swiglu', dropout: 0.1 });
+    expect(emit(sw, 'pytorch')).toContain('p=0.1 on the attention probabilities, p=0.1 after attn.o and after ffn.w2, p=0.1 after the SwiGLU product.');
+  });
   it('unknown target names the flag', () => {
     expect(() => emit(adv.config, 'keras')).toThrow(/--emit: must be one of pytorch, jax, tfjs/);
   });

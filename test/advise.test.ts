@@ -59,6 +59,29 @@ describe('advisor closed forms', () => {
     for (const s of a.config.init.qk) expect(s).toBeCloseTo(1 / 16, 12); // σ² = 1/d
   });
 
+  it('separate rates: Pre-LN ReLU σ_2 = √((1−p)(1−p_h)·2/dFF) with p = dropout after W2, p_h = actDropout (attnDropout does not enter)', () => {
+    for (const [p, ph, pa] of [[0.1, 0.3, 0], [0, 0.25, 0.1], [0.2, 0, 0.2]]) {
+      const cfg = arch({ layers: 6, norm: 'pre', activation: 'relu', dropout: p, actDropout: ph, attnDropout: pa });
+      const a = advise(cfg, { noFormulas: true, target: { ...parseTarget(undefined), k: 1 } });
+      for (const s of a.config.init.ffn2) expect(Math.abs(s / Math.sqrt((1 - p) * (1 - ph) * 2 / 1024) - 1)).toBeLessThan(2e-5);
+      expect(a.config).toMatchObject({ dropout: p, attnDropout: pa, actDropout: ph }); // the rates are architecture: kept
+      expect(advise(cfg, { noFormulas: true }).check.ok).toBe(true); // k solved: the default band is met
+    }
+  });
+
+  it('sensitivity: one row "dropout" moving all places when the rates are equal; one row per non-zero rate when they differ', () => {
+    const one = sensitivity(arch({ layers: 4, norm: 'pre' })).filter((r) => /ropout/.test(r.parameter));
+    expect([...new Set(one.map((r) => r.parameter))]).toEqual(['dropout']);
+    // the equal-rate row is the derivative along dropout = attnDropout = actDropout (the old single rate)
+    const sameExplicit = sensitivity(arch({ layers: 4, norm: 'pre', attnDropout: 0.1, actDropout: 0.1 })).filter((r) => /ropout/.test(r.parameter));
+    expect(sameExplicit).toEqual(one);
+    const sep = sensitivity(arch({ layers: 4, norm: 'pre', dropout: 0.1, attnDropout: 0, actDropout: 0.3 })).filter((r) => /ropout/.test(r.parameter));
+    expect([...new Set(sep.map((r) => r.parameter))]).toEqual(['dropout', 'actDropout']);
+    // inverted dropout raises the FFN branch variance (1/(1 − p_h)), so ∂ ln var_N/∂ ln actDropout > 0
+    const e = sep.find((r) => r.parameter === 'actDropout' && r.metric === 'var at N')!;
+    expect(e.elasticity!).toBeGreaterThan(0);
+  });
+
   it('Pre-LN with input variance 2: layer 1 solves λ⁴σ² + λ²β² + β² = 1', () => {
     const cfg = arch({ layers: 10, norm: 'pre', input: { mean: 0, var: 2, r: 0.2 } });
     const a = advise(cfg, { noFormulas: true, target: { ...parseTarget(undefined), k: 1 } });
@@ -77,8 +100,10 @@ describe('advisor closed forms', () => {
       expect(got / (Math.sqrt((1 - p) / r) / d)).toBeCloseTo(1, 10);
       const lam2 = Number(nerdamer(f.residual.solution).evaluate({ s: 1, b: 0.3 }).text('decimals'));
       expect(lam2).toBeCloseTo(1 - 0.09, 10); // σ² = 1 ⇒ λ² = 1 − β²
-      const w = Number(nerdamer(f.ffn.solution).evaluate({ M: 0.5, f: 2048, p }).text('decimals'));
-      expect(w).toBeCloseTo((1 - p) * Math.sqrt(2 / 2048), 12);
+      const w = Number(nerdamer(f.ffn.solution).evaluate({ M: 0.5, f: 2048, p, ph: p }).text('decimals'));
+      expect(w).toBeCloseTo((1 - p) * Math.sqrt(2 / 2048), 12); // one rate: (1−p)√(2/dFF)
+      const w2 = Number(nerdamer(f.ffn.solution).evaluate({ M: 0.5, f: 2048, p, ph: 0.3 }).text('decimals'));
+      expect(w2).toBeCloseTo(Math.sqrt((1 - p) * 0.7 * 2 / 2048), 12); // activation dropout p_h = 0.3
     }
   });
 });

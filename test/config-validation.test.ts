@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { component, InputError, predict, resolveConfig } from '../src/index.js';
+import { toConfigV1 } from '../src/config.js';
 import { cli, ensureBuilt, expectOneErrorLine, spawnCli } from './mc/cli.js';
 
 const good = { layers: 3, dModel: 64, heads: 4, dFF: 256, seqLen: 16 };
@@ -49,6 +50,13 @@ const badConfigs: [string, unknown, string][] = [
   ['seqLen null', { ...good, seqLen: null }, 'seqLen'],
   ['skip a string', { ...good, residual: { skip: '1' } }, 'residual.skip'],
   ['dropout a boolean', { ...good, dropout: true }, 'dropout'],
+  ['attnDropout = 1', { ...good, attnDropout: 1 }, 'attnDropout'],
+  ['attnDropout < 0', { ...good, dropout: 0.1, attnDropout: -0.1 }, 'attnDropout'],
+  ['attnDropout a string', { ...good, attnDropout: '0.1' }, 'attnDropout'],
+  ['actDropout = 1', { ...good, actDropout: 1 }, 'actDropout'],
+  ['actDropout < 0', { ...good, actDropout: -0.01 }, 'actDropout'],
+  ['actDropout null', { ...good, actDropout: null }, 'actDropout'],
+  ['actDropout inside an array config', [good, { ...good, actDropout: 1.5 }], '[1].actDropout'],
   ['causal a number', { ...good, causal: 1 }, 'causal'],
   ['per-layer array too short', { ...good, residual: { branch: [1, 1] } }, 'residual.branch'],
   ['per-layer array too long', { ...good, init: { ffn2: [0.1, 0.1, 0.1, 0.1] } }, 'init.ffn2'],
@@ -72,6 +80,22 @@ describe('config validation (API: InputError names the field)', () => {
     expect(c.norm).toBe('pre');
     expect(c.skip).toEqual([1, 1, 1]);
     expect(c.input).toEqual({ mean: 0, var: 1, r: 0 });
+  });
+  it('attnDropout and actDropout default to dropout; toConfigV1 writes them only where they differ', () => {
+    const one = resolveConfig({ ...good, dropout: 0.2 });
+    expect([one.dropout, one.attnDropout, one.actDropout]).toEqual([0.2, 0.2, 0.2]);
+    expect(toConfigV1(one)).not.toHaveProperty('attnDropout');
+    expect(toConfigV1(one)).not.toHaveProperty('actDropout');
+    const none = resolveConfig(good);
+    expect([none.dropout, none.attnDropout, none.actDropout]).toEqual([0, 0, 0]);
+    const sep = resolveConfig({ ...good, dropout: 0.2, attnDropout: 0, actDropout: 0.3 });
+    expect([sep.dropout, sep.attnDropout, sep.actDropout]).toEqual([0.2, 0, 0.3]);
+    const back = toConfigV1(sep);
+    expect(back).toMatchObject({ dropout: 0.2, attnDropout: 0, actDropout: 0.3 });
+    expect(resolveConfig(back)).toEqual(sep); // round trip
+    const onlyAct = toConfigV1(resolveConfig({ ...good, dropout: 0.1, actDropout: 0 }));
+    expect(onlyAct).not.toHaveProperty('attnDropout');
+    expect(onlyAct.actDropout).toBe(0);
   });
   it('a non-finite number (1e999 parses to Infinity) is rejected', () => {
     expect(fieldOf(() => predict(JSON.parse(`{"layers": 3, "dModel": 64, "heads": 4, "seqLen": 16, "input": {"var": 1e999}}`)))).toBe('input.var');
@@ -125,6 +149,8 @@ const badRequests: [string, unknown, string][] = [
   ['negative bias std', { block: 'linear', params: { dIn: 4, dOut: 4, std: 0.1, biasStd: -1 } }, 'params.biasStd'],
   ['dropout p = 1', { block: 'dropout', params: { p: 1 } }, 'params.p'],
   ['dropout p < 0', { block: 'dropout', params: { p: -0.5 } }, 'params.p'],
+  ['ffn actDropout = 1', { block: 'ffn', params: { dModel: 8, dFF: 16, activation: 'relu', std1: 0.1, std2: 0.1, actDropout: 1 } }, 'params.actDropout'],
+  ['swiglu actDropout < 0', { block: 'swiglu', params: { dModel: 8, dFF: 16, std1: 0.1, std3: 0.1, std2: 0.1, dropout: 0.1, actDropout: -0.2 } }, 'params.actDropout'],
   ['attnDropout = 1', { block: 'attention', params: { dModel: 8, heads: 2, stdQ: 0.1, stdK: 0.1, stdV: 0.1, stdO: 0.1, seqLen: 4, attnDropout: 1 } }, 'params.attnDropout'],
   ['heads not dividing dModel', { block: 'attention', params: { dModel: 10, heads: 4, stdQ: 0.1, stdK: 0.1, stdV: 0.1, stdO: 0.1, seqLen: 4 } }, 'params.heads'],
   ['value: true without stdV', { block: 'attention', params: { dModel: 8, heads: 2, stdQ: 0.1, stdK: 0.1, stdO: 0.1, seqLen: 4 } }, 'params.stdV'],

@@ -174,6 +174,20 @@ for (const [lam, beta, w, x] of [[0.8, 0.6, 1 / 8, { mean: 0, var: 1, r: 0.5 }],
   });
 }
 
+// ---------------------------------------------------------------- ffn, swiglu with separate rates
+// config v1 actDropout: the activation dropout p_h and the output dropout p at their own places
+// (appended last, so that the cases above keep their seeds)
+{
+  const d = 64, F = 256, s1 = Math.sqrt(2 / d), s2 = 1 / Math.sqrt(F), w = 1 / Math.sqrt(d);
+  for (const [pd, ph] of [[0.2, 0], [0, 0.3], [0.1, 0.5]] as const) {
+    const x = { mean: 0, var: 1, r: 0.5 };
+    for (const act of ['relu', 'gelu'] as const) {
+      cases.push({ name: `ffn ${act} dropout=${pd} actDropout=${ph} ${fmtIn(x)}`, block: 'ffn', params: { dModel: d, dFF: F, activation: act, std1: s1, std2: s2, dropout: pd, actDropout: ph }, input: x, grad: G1, shape: { B: 2, T: 8, D: 0 }, trials: 48 });
+    }
+    cases.push({ name: `swiglu dropout=${pd} actDropout=${ph} ${fmtIn(x)}`, block: 'swiglu', params: { dModel: d, dFF: F, std1: w, std3: w, std2: s2, dropout: pd, actDropout: ph }, input: x, grad: G1, shape: { B: 2, T: 8, D: 0 }, trials: 48 });
+  }
+}
+
 // ---------------------------------------------------------------- known discrepancies (measured, seeds fixed)
 /**
  * case name → quantity → measured numbers (predicted vs MC mean ± SE, inputs in the case name).
@@ -311,6 +325,8 @@ describe('simulator backward pass = finite differences of Σ Y⊙G', () => {
     ['attention', { dModel: 8, heads: 2, stdQ: 0.5, stdK: 0.5, value: false, seqLen: 5 }, { mean: 0.2, var: 1, r: 0.3 }, { B: 2, T: 5, D: 0 }],
     ['ffn', { dModel: 8, dFF: 12, activation: 'gelu', std1: 0.4, std2: 0.3, dropout: 0.2 }, { mean: 0.2, var: 1, r: 0.3 }, { B: 2, T: 3, D: 0 }],
     ['swiglu', { dModel: 8, dFF: 12, std1: 0.4, std3: 0.3, std2: 0.3, dropout: 0.2 }, { mean: 0.2, var: 1, r: 0.3 }, { B: 2, T: 3, D: 0 }],
+    ['ffn', { dModel: 8, dFF: 12, activation: 'relu', std1: 0.4, std2: 0.3, dropout: 0.1, actDropout: 0.4 }, { mean: 0.2, var: 1, r: 0.3 }, { B: 2, T: 3, D: 0 }],
+    ['swiglu', { dModel: 8, dFF: 12, std1: 0.4, std3: 0.3, std2: 0.3, dropout: 0, actDropout: 0.3 }, { mean: 0.2, var: 1, r: 0.3 }, { B: 2, T: 3, D: 0 }],
     ['residual-linear', { skip: 0.8, branch: 0.6, w: 0.3 }, { mean: 0.2, var: 1, r: 0.3 }, { B: 2, T: 3, D: 8 }],
   ];
   for (const [block, p, x, s] of fd) {

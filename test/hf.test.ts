@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hfToConfig } from '../src/hf.js';
-import { resolveConfig } from '../src/config.js';
+import { resolveConfig, toConfigV1 } from '../src/config.js';
 import { predict } from '../src/index.js';
 import { InputError } from '../src/errors.js';
 
@@ -28,14 +28,25 @@ describe('HF import reproduces the documented init', () => {
     expect(c.input!.var).toBeCloseTo(v / 0.9, 15);
     expect(c.input!.r).toBeCloseTo(r * 0.9, 12);
     expect(notes.join(' ')).toMatch(/ln_f/);
-    expect(notes.join(' ')).toMatch(/dropout p = 0\.1 after the activation, where GPT-2 has none: the FFN branch variance is 1\/\(1 − p\) = 1\.111×/);
+    // GPT2Attention: attn_dropout (attn_pdrop) on the probabilities, resid_dropout (resid_pdrop) after c_proj;
+    // GPT2MLP: c_fc → act → c_proj → dropout (resid_pdrop), nothing after the activation
+    expect([c.attnDropout, c.dropout, c.actDropout]).toEqual([0.1, 0.1, 0]);
+    expect(hfToConfig({ ...load('gpt2'), attn_pdrop: 0.05, resid_pdrop: 0.2 }).config).toMatchObject({ attnDropout: 0.05, dropout: 0.2, actDropout: 0 });
+    expect(toConfigV1(resolveConfig(c))).toMatchObject({ dropout: 0.1, actDropout: 0 }); // attnDropout = dropout: left to its default
+    expect(toConfigV1(resolveConfig(c)).attnDropout).toBeUndefined();
+    expect(notes.join(' ')).not.toMatch(/approximation|one dropout rate/);
     const ev = hfToConfig(load('gpt2'), { eval: true, seqLen: 64 }).config;
-    expect(ev.dropout).toBe(0); expect(ev.input!.var).toBeCloseTo(v, 15); expect(ev.seqLen).toBe(64);
+    expect([ev.attnDropout, ev.dropout, ev.actDropout]).toEqual([0, 0, 0]); expect(ev.input!.var).toBeCloseTo(v, 15); expect(ev.seqLen).toBe(64);
   });
 
   it('BERT: Post-LN, gelu, embedding LayerNorm then dropout as the input, eps 1e-12', () => {
     const { config: c, notes } = hfToConfig(load('bert-base-uncased'), { seqLen: 128 });
-    expect(notes.join(' ')).toMatch(/after the activation, where BERT has none/);
+    // BertSelfAttention drops the probabilities (attention_probs_dropout_prob), BertSelfOutput / BertOutput
+    // drop after their dense (hidden_dropout_prob); BertIntermediate (dense → act) has no dropout
+    expect([c.attnDropout, c.dropout, c.actDropout]).toEqual([0.1, 0.1, 0]);
+    expect(hfToConfig({ ...load('bert-base-uncased'), attention_probs_dropout_prob: 0.3, hidden_dropout_prob: 0.05 }).config).toMatchObject({ attnDropout: 0.3, dropout: 0.05, actDropout: 0 });
+    expect(hfToConfig(load('bert-base-uncased'), { eval: true }).config).toMatchObject({ attnDropout: 0, dropout: 0, actDropout: 0 });
+    expect(notes.join(' ')).not.toMatch(/approximation|one dropout rate/);
     expect([c.layers, c.dModel, c.heads, c.dFF, c.seqLen]).toEqual([12, 768, 12, 3072, 128]);
     expect([c.norm, c.activation, c.causal, c.finalNorm, c.dropout, c.eps]).toEqual(['post', 'gelu', false, false, 0.1, 1e-12]);
     expect(c.init).toMatchObject({ qk: 0.02, v: 0.02, o: 0.02, ffn1: 0.02, ffn2: 0.02 });
@@ -54,6 +65,12 @@ describe('HF import reproduces the documented init', () => {
     expect(c.input!.r).toBeCloseTo(1 / 32000, 15);
     expect(notes.join(' ')).toMatch(/rotary/);
     expect(() => resolveConfig(c)).not.toThrow();
+    // LlamaAttention drops the probabilities only (attention_dropout); no hidden or MLP dropout
+    expect([c.attnDropout, c.dropout, c.actDropout]).toEqual([0, 0, 0]);
+    const dr = hfToConfig({ ...load('llama-7b-like'), attention_dropout: 0.1 });
+    expect(dr.config).toMatchObject({ attnDropout: 0.1, dropout: 0, actDropout: 0 });
+    expect(dr.notes.join(' ')).not.toMatch(/approximation/);
+    expect(hfToConfig({ ...load('llama-7b-like'), attention_dropout: 0.1 }, { eval: true }).config.attnDropout).toBe(0);
   });
 
   it('zipf tokens raise the embedding token correlation above uniform (q = H_V(2)/H_V(1)² > 1/V)', () => {
@@ -77,9 +94,13 @@ describe('HF import reproduces the documented init', () => {
     expect(c.input!.r).toBeCloseTo((s ** 2 / 50272) / (2 * s ** 2), 12);
     const all = notes.join(' ');
     expect(all).toMatch(/offset by 2/);
-    expect(all).toMatch(/attention_dropout = 0\).*within a factor 1\.111/); // v1 also drops the probabilities
-    expect(all).toMatch(/after the activation.*1\.111×/); // and after the activation
-    expect(hfToConfig(j, { eval: true }).notes.join(' ')).not.toMatch(/approximation/);
+    // OPTDecoderLayer: dropout after self_attn and after fc2, attention_dropout on the probabilities,
+    // fc1 → act → fc2 with no dropout between (activation_dropout is not used)
+    expect([c.attnDropout, c.dropout, c.actDropout]).toEqual([0, 0.1, 0]);
+    expect(all).not.toMatch(/approximation|one dropout rate/);
+    expect(hfToConfig({ ...j, attention_dropout: 0.2, activation_dropout: 0.3 }).config).toMatchObject({ attnDropout: 0.2, dropout: 0.1, actDropout: 0 });
+    expect(hfToConfig({ ...j, activation_dropout: 0.3 }).notes.join(' ')).toMatch(/activation_dropout = 0\.3 is not used/);
+    expect(hfToConfig(j, { eval: true }).config).toMatchObject({ attnDropout: 0, dropout: 0, actDropout: 0 });
     expect(hfToConfig({ ...j, init_std: 0.006 }).config.init!.ffn2).toBe(0.006);
     // do_layer_norm_before false (the 350m layout) is Post-LN without a final norm
     const post = hfToConfig({ ...j, do_layer_norm_before: false }).config;
@@ -116,10 +137,13 @@ describe('HF import reproduces the documented init', () => {
     expect(c.input!.var).toBeCloseTo(s ** 2, 15); // embed_in only (rotary positions), hidden_dropout default 0
     expect(c.input!.r).toBeCloseTo(1 / 50304, 15);
     expect(notes.join(' ')).toMatch(/rotary_pct = 0\.25/);
-    const dr = hfToConfig({ ...j, hidden_dropout: 0.1, attention_dropout: 0.1 });
-    expect(dr.config.dropout).toBe(0.1);
+    const dr = hfToConfig({ ...j, hidden_dropout: 0.1, attention_dropout: 0.2 });
+    // post_attention_dropout and post_mlp_dropout (hidden_dropout), attention_dropout on the probabilities,
+    // GPTNeoXMLP dense_h_to_4h → act → dense_4h_to_h with no dropout
+    expect(dr.config).toMatchObject({ attnDropout: 0.2, dropout: 0.1, actDropout: 0 });
     expect(dr.config.input!.var).toBeCloseTo(s ** 2 / 0.9, 15); // emb_dropout
-    expect(dr.notes.join(' ')).toMatch(/after the activation, where GPT-NeoX has none/);
+    expect(dr.notes.join(' ')).not.toMatch(/approximation|one dropout rate/);
+    expect(hfToConfig({ ...j, hidden_dropout: 0.1, attention_dropout: 0.2 }, { eval: true }).config).toMatchObject({ attnDropout: 0, dropout: 0, actDropout: 0 });
     expect(hfToConfig(j, { seqLen: 4096 }).notes.join(' ')).toMatch(/exceeds max_position_embeddings 2048 \(rotary/);
   });
 
@@ -148,8 +172,12 @@ describe('HF import reproduces the documented init', () => {
     const p = predict(c);
     expect(Math.max(...p.layers.map((l) => l.r ?? 1))).toBeLessThan(1 - 100 / d); // null (overflow) would fail
     const ev = hfToConfig(j, { eval: true });
-    expect(ev.config.dropout).toBe(0);
+    expect([ev.config.attnDropout, ev.config.dropout, ev.config.actDropout]).toEqual([0, 0, 0]);
     expect(ev.notes.join(' ')).not.toMatch(/after final_layer_norm too/);
+    // T5Attention drops the probabilities, T5LayerSelfAttention / T5LayerFF after their sub-layer, and
+    // T5DenseActDense (wi → act → dropout → wo) after the activation: dropout_rate at all three
+    expect([c.attnDropout, c.dropout, c.actDropout]).toEqual([0.1, 0.1, 0.1]);
+    expect(hfToConfig({ ...j, dropout_rate: 0.25, feed_forward_proj: 'gated-silu' }).config).toMatchObject({ activation: 'swiglu', attnDropout: 0.25, dropout: 0.25, actDropout: 0.25 });
   });
 
   it('T5 score algebra: the same Z_q, Z_k give the same score matrix in T5 and in the imported config v1', () => {

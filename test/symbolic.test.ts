@@ -76,11 +76,13 @@ describe('printed formulas are the ones the blocks compute', () => {
       expect(a.method).toBe('closed-form');
     }
   });
-  it('ReLU FFN at zero mean (composition equals the printed closed form)', () => {
-    const s = { mu: 0, s: 1, r: 0.3, g: 1, rg: 0.2, d: 64, f: 256, w1: 0.1, w2: 0.07, p: 0.1 };
-    const a = component({ block: 'ffn', params: { dModel: 64, dFF: 256, activation: 'relu', std1: 0.1, std2: 0.07, dropout: 0.1 }, input: { mean: 0, var: 1, r: 0.3 }, grad: { var: 1, r: 0.2 } });
-    close(a.var, at(fwd('ffn').var[0].expr, s)); close(a.r, at(fwd('ffn').r[0].expr, s));
-    close(a.gradVar, at(bwd('ffn').gradVar[0].expr, s)); close(a.gradR, at(bwd('ffn').gradR[0].expr, s));
+  it('ReLU FFN at zero mean (composition equals the printed closed form; p after W2, ph after the activation)', () => {
+    for (const [p, ph, extra] of [[0.1, 0.1, {}], [0.1, 0.1, { actDropout: 0.1 }], [0.2, 0, { actDropout: 0 }], [0, 0.35, { actDropout: 0.35 }]] as const) {
+      const s = { mu: 0, s: 1, r: 0.3, g: 1, rg: 0.2, d: 64, f: 256, w1: 0.1, w2: 0.07, p, ph };
+      const a = component({ block: 'ffn', params: { dModel: 64, dFF: 256, activation: 'relu', std1: 0.1, std2: 0.07, dropout: p, ...extra }, input: { mean: 0, var: 1, r: 0.3 }, grad: { var: 1, r: 0.2 } });
+      close(a.var, at(fwd('ffn').var[0].expr, s)); close(a.r, at(fwd('ffn').r[0].expr, s));
+      close(a.gradVar, at(bwd('ffn').gradVar[0].expr, s)); close(a.gradR, at(bwd('ffn').gradR[0].expr, s));
+    }
   });
 });
 

@@ -81,8 +81,8 @@ function shapeOf(block: string, p: Record<string, any>, o: ComponentOptions): Sh
 /** A 1-layer resolved config carrying the dimensions a Model branch needs. */
 function branchConfig(block: string, p: Record<string, any>, tokens: number): ResolvedConfig {
   const base: Record<string, unknown> = { layers: 1, seqLen: tokens };
-  if (block === 'attention') Object.assign(base, { dModel: p.dModel, heads: p.heads, dFF: 1, causal: p.causal ?? false, dropout: p.attnDropout ?? 0 });
-  else Object.assign(base, { dModel: p.dModel, heads: 1, dFF: p.dFF, activation: block === 'swiglu' ? 'swiglu' : p.activation, dropout: p.dropout ?? 0 });
+  if (block === 'attention') Object.assign(base, { dModel: p.dModel, heads: p.heads, dFF: 1, causal: p.causal ?? false, dropout: 0, attnDropout: p.attnDropout ?? 0 });
+  else Object.assign(base, { dModel: p.dModel, heads: 1, dFF: p.dFF, activation: block === 'swiglu' ? 'swiglu' : p.activation, dropout: p.dropout ?? 0, attnDropout: 0, actDropout: p.actDropout ?? p.dropout ?? 0 });
   return resolveConfig(base);
 }
 
@@ -131,10 +131,11 @@ function blockFn(block: string, p: Record<string, any>, sh: Shape, B: number, rn
       }
       const model = new Model(tf, cfg, [w], { batch: B, blocked });
       const masks: LayerMasks = {};
-      const pd = cfg.dropout;
-      if (pd > 0) {
-        if (block === 'attention') masks.probs = rng.dropoutMask(B * cfg.heads * T * T, pd);
-        else { masks.act = rng.dropoutMask(BT * F, pd); masks.ffnOut = rng.dropoutMask(BT * d, pd); }
+      // the same draws as before the separate rates (probs; or act then ffnOut), a place with rate 0 skipped
+      if (block === 'attention') { if (cfg.attnDropout > 0) masks.probs = rng.dropoutMask(B * cfg.heads * T * T, cfg.attnDropout); }
+      else {
+        if (cfg.actDropout > 0) masks.act = rng.dropoutMask(BT * F, cfg.actDropout);
+        if (cfg.dropout > 0) masks.ffnOut = rng.dropoutMask(BT * d, cfg.dropout);
       }
       const f = block === 'attention' ? (x: TF.Tensor) => model.attention(0, x, masks) : (x: TF.Tensor) => model.ffn(0, x, masks);
       return { f, dispose: () => model.dispose() };

@@ -3,9 +3,10 @@
  * theory engine). Residual stream kept as a [batch·tokens, dModel] matrix.
  *   pre:  x ← λ·x + β·Drop(Attn(Norm(x)));  x ← λ·x + β·FFN(Norm(x))
  *   post: x ← Norm(λ·x + β·Drop(Attn(x)));  x ← Norm(λ·x + β·FFN(x))
- *   Attn: per head softmax(Q Kᵀ/√d_h [+ causal mask]) → dropout → ·V, heads concatenated, then W_o;
- *         no biases; W_q, W_k std init.qk, W_v std init.v, W_o std init.o.
- *   FFN:  W1 → act → dropout → W2 → dropout;  SwiGLU: silu(xW1)⊙(xW3) → dropout → W2 → dropout.
+ *   Attn: per head softmax(Q Kᵀ/√d_h [+ causal mask]) → dropout attnDropout → ·V, heads concatenated,
+ *         then W_o; no biases; W_q, W_k std init.qk, W_v std init.v, W_o std init.o.
+ *   FFN:  W1 → act → dropout actDropout → W2 → dropout;  SwiGLU: silu(xW1)⊙(xW3) → dropout actDropout
+ *         → W2 → dropout (Drop and both "dropout" without a name: rate `dropout`).
  *   Norm: LayerNorm (γ=1, β=0, biased variance, eps inside the root) or RMSNorm; finalNorm after
  *         the last layer. Dropout: training mode, inverted scaling (mask 0 or 1/(1−p)).
  * Weights iid N(0, std²), drawn per seed by `drawWeights` (backend independent).
@@ -49,28 +50,30 @@ export function drawWeights(cfg: ResolvedConfig, seed: number): LayerWeights[] {
   return out;
 }
 
-/** Dropout masks of one layer (only when dropout > 0). */
+/** Dropout masks of one layer (each only where its rate is > 0: probs attnDropout, attnOut and
+ * ffnOut dropout, act actDropout). */
 export interface LayerMasks { probs?: Float32Array; attnOut?: Float32Array; act?: Float32Array; ffnOut?: Float32Array }
 
 export interface PassData { x: Float32Array; g: Float32Array; masks: LayerMasks[] | null }
 
-/** Inputs, upstream gradient G ~ iid N(0,1) and dropout masks of one pass, drawn in a fixed order. */
+/** Inputs, upstream gradient G ~ iid N(0,1) and dropout masks of one pass, drawn in a fixed order
+ * (per layer probs, attnOut, act, ffnOut, skipping a place whose rate is 0; with one rate for all
+ * four — a config without attnDropout/actDropout — that is the order of every earlier release). */
 export function drawPass(cfg: ResolvedConfig, batch: number, seed: number, pass = 0): PassData {
   const rng = new Rng(seed, 1000 + pass);
   const T = cfg.seqLen, d = cfg.dModel;
   const x = sampleSequences(rng, batch, T, d, cfg.input);
   const g = rng.normals(batch * T * d, 1);
   let masks: LayerMasks[] | null = null;
-  if (cfg.dropout > 0) {
+  const p = cfg.dropout, pa = cfg.attnDropout, ph = cfg.actDropout;
+  if (p > 0 || pa > 0 || ph > 0) {
     masks = [];
-    const p = cfg.dropout;
     for (let l = 0; l < cfg.layers; l++) {
-      masks.push({
-        probs: rng.dropoutMask(batch * cfg.heads * T * T, p),
-        attnOut: rng.dropoutMask(batch * T * d, p),
-        act: rng.dropoutMask(batch * T * cfg.dFF, p),
-        ffnOut: rng.dropoutMask(batch * T * d, p),
-      });
+      const probs = pa > 0 ? rng.dropoutMask(batch * cfg.heads * T * T, pa) : undefined;
+      const attnOut = p > 0 ? rng.dropoutMask(batch * T * d, p) : undefined;
+      const act = ph > 0 ? rng.dropoutMask(batch * T * cfg.dFF, ph) : undefined;
+      const ffnOut = p > 0 ? rng.dropoutMask(batch * T * d, p) : undefined;
+      masks.push({ probs, attnOut, act, ffnOut });
     }
   }
   return { x, g, masks };

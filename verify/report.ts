@@ -72,7 +72,7 @@ export async function reportHtml(cfg: ResolvedConfig, res: VerifyResult): Promis
 tr.bad td:first-child{color:#b00}td.out{color:#b00;font-weight:bold}.verdict{font-weight:bold;margin:12px 0}.plots svg{display:block;margin:8px 0}code{background:#f4f4f4}</style></head>
 <body><h1>${esc(title)}</h1>
 <p>Backend <b>${esc(res.backend)}</b> on ${esc(res.device)}; ${res.seeds} seed(s) × batch ${res.batch}; median pass ${res.timing.passSeconds === null ? '—' : res.timing.passSeconds.toFixed(3) + ' s'}; total ${res.timing.totalSeconds.toFixed(1)} s.</p>
-<p>Config: <code>${esc(JSON.stringify({ layers: cfg.layers, dModel: cfg.dModel, heads: cfg.heads, dFF: cfg.dFF, seqLen: cfg.seqLen, norm: cfg.norm, normKind: cfg.normKind, activation: cfg.activation, dropout: cfg.dropout, causal: cfg.causal, finalNorm: cfg.finalNorm, input: cfg.input }))}</code></p>
+<p>Config: <code>${esc(JSON.stringify({ layers: cfg.layers, dModel: cfg.dModel, heads: cfg.heads, dFF: cfg.dFF, seqLen: cfg.seqLen, norm: cfg.norm, normKind: cfg.normKind, activation: cfg.activation, dropout: cfg.dropout, ...(cfg.attnDropout !== cfg.dropout ? { attnDropout: cfg.attnDropout } : {}), ...(cfg.actDropout !== cfg.dropout ? { actDropout: cfg.actDropout } : {}), causal: cfg.causal, finalNorm: cfg.finalNorm, input: cfg.input }))}</code></p>
 <p class="verdict">${esc(res.summary.verdict)}</p>
 <div class="plots">${plots.join('\n')}</div>
 <p>Lines: theory (predict). Points: mean over seeds; bars: ±1 seed-to-seed std. Errors: var and gradVar relative, mean/r/gradR absolute. Tolerance: ${esc(TOLERANCE_RULE)}.</p>

@@ -52,8 +52,8 @@ function paramSymbols(block: string, p: Record<string, unknown>): Record<string,
     case 'layernorm': case 'rmsnorm': return pick({ d: n('d'), eps: n('eps') });
     case 'dropout': return pick({ p: n('p') });
     case 'attention': return pick({ d: n('dModel'), h: n('heads'), L: n('seqLen'), sq: n('stdQ'), sk: n('stdK'), sv: n('stdV'), so: n('stdO'), pa: n('attnDropout', 0) });
-    case 'swiglu': return pick({ d: n('dModel'), f: n('dFF'), w1: n('std1'), w3: n('std3'), w2: n('std2'), p: n('dropout', 0) });
-    case 'ffn': return pick({ d: n('dModel'), f: n('dFF'), w1: n('std1'), w2: n('std2'), p: n('dropout', 0) });
+    case 'swiglu': return pick({ d: n('dModel'), f: n('dFF'), w1: n('std1'), w3: n('std3'), w2: n('std2'), p: n('dropout', 0), ph: n('actDropout', n('dropout', 0)) });
+    case 'ffn': return pick({ d: n('dModel'), f: n('dFF'), w1: n('std1'), w2: n('std2'), p: n('dropout', 0), ph: n('actDropout', n('dropout', 0)) });
     default: return {};
   }
 }

@@ -284,13 +284,13 @@ function attentionTrial(rng: Rng, p: P, x: In, g: GradIn, s: Shape, pt?: Perturb
   return result(Y, dX, B, T, d, d, G);
 }
 
-/** FFN: W1 → act → dropout → W2 → dropout, no biases */
+/** FFN: W1 → act → dropout (actDropout, default dropout) → W2 → dropout, no biases */
 function ffnTrial(rng: Rng, p: P, x: In, g: GradIn, s: Shape, pt?: Perturb): Raw {
-  const { B, T } = s, M = B * T, d = p.dModel, F = p.dFF, pd = p.dropout ?? 0, a = ACT[p.activation];
+  const { B, T } = s, M = B * T, d = p.dModel, F = p.dFF, pd = p.dropout ?? 0, ph = p.actDropout ?? pd, a = ACT[p.activation];
   const X = inputTokens(rng, B, T, d, x, pt);
   const W1 = rng.normals(d * F, p.std1), W2 = rng.normals(F * d, p.std2);
   const H1 = matmul(X, W1, M, d, F);
-  const m1 = pd > 0 ? dropMask(rng, M * F, pd) : null, m2 = pd > 0 ? dropMask(rng, M * d, pd) : null;
+  const m1 = ph > 0 ? dropMask(rng, M * F, ph) : null, m2 = pd > 0 ? dropMask(rng, M * d, pd) : null;
   const A = new Float64Array(M * F);
   for (let i = 0; i < A.length; i++) A[i] = a.f(H1[i]) * (m1 ? m1[i] : 1);
   const Z = matmul(A, W2, M, F, d);
@@ -303,13 +303,13 @@ function ffnTrial(rng: Rng, p: P, x: In, g: GradIn, s: Shape, pt?: Perturb): Raw
   return result(Y, dX, B, T, d, d, G);
 }
 
-/** SwiGLU: h = silu(XW1) ⊙ (XW3) → dropout → W2 → dropout */
+/** SwiGLU: h = silu(XW1) ⊙ (XW3) → dropout (actDropout, default dropout) → W2 → dropout */
 function swigluTrial(rng: Rng, p: P, x: In, g: GradIn, s: Shape, pt?: Perturb): Raw {
-  const { B, T } = s, M = B * T, d = p.dModel, F = p.dFF, pd = p.dropout ?? 0, a = ACT.silu;
+  const { B, T } = s, M = B * T, d = p.dModel, F = p.dFF, pd = p.dropout ?? 0, ph = p.actDropout ?? pd, a = ACT.silu;
   const X = inputTokens(rng, B, T, d, x, pt);
   const W1 = rng.normals(d * F, p.std1), W3 = rng.normals(d * F, p.std3), W2 = rng.normals(F * d, p.std2);
   const Ha = matmul(X, W1, M, d, F), Hb = matmul(X, W3, M, d, F);
-  const m1 = pd > 0 ? dropMask(rng, M * F, pd) : null, m2 = pd > 0 ? dropMask(rng, M * d, pd) : null;
+  const m1 = ph > 0 ? dropMask(rng, M * F, ph) : null, m2 = pd > 0 ? dropMask(rng, M * d, pd) : null;
   const Hh = new Float64Array(M * F);
   for (let i = 0; i < Hh.length; i++) Hh[i] = a.f(Ha[i]) * Hb[i] * (m1 ? m1[i] : 1);
   const Z = matmul(Hh, W2, M, F, d);
