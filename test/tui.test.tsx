@@ -205,6 +205,12 @@ describe('model fields and plotting helper', () => {
     expect(bad).toMatchObject({ ok: false, field: 'dropout' });
     const arr = validate({ ...PRELN, init: { ...PRELN.init, v: [0.1, 0.2] } });
     expect(arr).toMatchObject({ ok: false, field: 'init.v' });
+    // the separate dropout rates are editable and validated like dropout
+    const att = stepField(PRELN, c, f('attnDropout'), 1);
+    expect(att.attnDropout).toBeCloseTo((c?.attnDropout ?? 0) + 0.05, 12);
+    const va = validate(att);
+    expect(va.ok && va.cfg.attnDropout).toBeCloseTo((c?.attnDropout ?? 0) + 0.05, 12);
+    expect(validate(typeField(PRELN, f('actDropout'), '1.5'))).toMatchObject({ ok: false, field: 'actDropout' });
   });
 
   it('chart: a rising line goes bottom-left to top-right; log scale; cursor column; overlay range', () => {
