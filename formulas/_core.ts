@@ -59,6 +59,10 @@ export interface Block<P = Record<string, unknown>, C = unknown> {
   source?: boolean;
   forward(p: P, x: Moments): ForwardResult<C>;
   backward(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments): GradMoments;
+  /** config v1's gradient correlation at the input (mean over token pairs of the per-pair Pearson
+   * correlation) when it differs from the `r` that backward propagates; computed only for
+   * reporting (component), so the engine never pays for it. Default: backward's rPearson ?? r. */
+  reportedGradR?(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments, back: GradMoments): number;
 }
 
 export function defineBlock<P, C>(b: Block<P, C>): Block<P, C> {

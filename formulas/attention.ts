@@ -314,11 +314,14 @@ export const attention = defineBlock<AttentionParams, Cache>({
     if (k.causalGrad) return k.causalGrad(g.var, g.r);
     const gv = g.var * (k.v0 + k.v1 * g.r);
     const cov = Math.min(g.var * (k.c0 + k.c1 * g.r), gv);
-    if (!(gv > 0)) return gmom(gv, 0);
-    // r: the pooled ratio, which is what propagates (a weighted sum of token gradients has the
-    // pooled covariance); rPearson: config v1's per-pair statistic (pairPearson)
-    const pear = pairPearson(gv - g.var * k.vq, g.var * k.vq, g.var * (k.c0 + k.cp1 * g.r), g.var * k.cq1 * g.r, k.s2);
-    return gmom(gv, Math.max(-1, Math.min(1, cov / gv)), undefined, undefined, pear);
+    // the pooled ratio, which is what propagates (a weighted sum of token gradients has the pooled
+    // covariance); config v1's per-pair statistic is reportedGradR
+    return gmom(gv, gv > 0 ? Math.max(-1, Math.min(1, cov / gv)) : 0);
+  },
+  reportedGradR(_p, _x, f, g, back) {
+    const k = f.cache;
+    if (k.causalGrad || !(back.var > 0)) return back.rPearson ?? back.r;
+    return pairPearson(back.var - g.var * k.vq, g.var * k.vq, g.var * (k.c0 + k.cp1 * g.r), g.var * k.cq1 * g.r, k.s2);
   },
 });
 

@@ -47,7 +47,8 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   const f = blk.forward(params, x);
   const b = blk.backward(params, x, f, g);
   const warnings = [...f.warnings];
-  const vals = { mean: finite(f.out.mean), var: finite(f.out.var), r: finite(f.out.r), gradVar: finite(b.var), gradR: finite(b.rPearson ?? b.r) };
+  const gradR = blk.reportedGradR ? blk.reportedGradR(params, x, f, g, b) : b.rPearson ?? b.r;
+  const vals = { mean: finite(f.out.mean), var: finite(f.out.var), r: finite(f.out.r), gradVar: finite(b.var), gradR: finite(gradR) };
   for (const [k, v] of Object.entries(vals)) if (v === null) warnings.push(`${k} overflows (exceeds 1e300): explodes`);
   return { ...(vals as unknown as Omit<ComponentAnswer, 'method' | 'warnings'>), method: f.method, warnings };
 }
