@@ -28,6 +28,13 @@ export function chainForward(stages: Stage[], x: Moments): { out: Moments; trace
   return { out: cur, trace, method, warnings };
 }
 
+/** The output moments of a chain, without recording a trace (advisor and scheme folds). */
+export function chainOut(stages: Stage[], x: Moments): Moments {
+  let cur = x;
+  for (let k = 0; k < stages.length; k++) cur = stages[k].block.forward(stages[k].params, cur).out;
+  return cur;
+}
+
 export function chainBackward(stages: Stage[], trace: StageTrace[], g: GradMoments): GradMoments {
   let cur = g;
   for (let i = stages.length - 1; i >= 0; i--) {

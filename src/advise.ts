@@ -28,7 +28,7 @@ import nerdamer from 'nerdamer-prime';
 import type { ResolvedConfig } from './config.js';
 import type { Moments } from './types.js';
 import { layerSublayers, predictResolved, type Prediction } from './engine.js';
-import { chainForward } from '../formulas/_chain.js';
+import { chainOut } from '../formulas/_chain.js';
 import { residualForward } from '../formulas/residual.js';
 import { fail, isObject, num, onlyKeys } from './errors.js';
 import { applyBasicScheme, cloneConfig, schemeInfo, type SchemeName, type SchemeOptions } from './schemes.js';
@@ -131,7 +131,7 @@ export function calibrate(cfg: ResolvedConfig, k: number): Calibration {
     c.skip[l] = Math.sqrt(1 - b2);
     const [attn, ffn] = layerSublayers(c, l);
     // attention branch at reference stds → rescale σ_v = σ_o so the output variance is the target
-    const a = chainForward(attn.stages, x).out;
+    const a = chainOut(attn.stages, x);
     if (!(a.var > 0) || !Number.isFinite(a.var)) fail('input.var', `layer ${l + 1}: the attention branch has output variance ${a.var} at unit-gain reference stds; cannot solve (input variance must be > 0)`);
     const tA = pre ? 1 : x.var;
     const gA = Math.pow(tA / a.var, 0.25);
@@ -146,7 +146,7 @@ export function calibrate(cfg: ResolvedConfig, k: number): Calibration {
     let mid = residualForward(lam, beta, x, attnOut);
     if (attn.postNorm) mid = attn.postNorm.block.forward(attn.postNorm.params, mid).out;
     // FFN branch at reference stds → rescale σ_2
-    const f = chainForward(ffn.stages, mid).out;
+    const f = chainOut(ffn.stages, mid);
     if (!(f.var > 0) || !Number.isFinite(f.var)) fail('input.var', `layer ${l + 1}: the FFN branch has output variance ${f.var}; cannot solve`);
     const tF = pre ? 1 : mid.var;
     c.init.ffn2[l] = c.init.ffn2[l] * Math.sqrt(tF / f.var);

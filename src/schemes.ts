@@ -10,7 +10,7 @@
 import type { ResolvedConfig } from './config.js';
 import type { Moments } from './types.js';
 import { layerSublayers } from './engine.js';
-import { chainForward } from '../formulas/_chain.js';
+import { chainOut } from '../formulas/_chain.js';
 import { residualForward } from '../formulas/residual.js';
 import { fail } from './errors.js';
 
@@ -69,7 +69,7 @@ function xavierAll(c: ResolvedConfig, gainVO = 1, gainFfn = 1): void {
 
 /**
  * Forward fold, layer by layer, with exactly the engine's sub-layers (layerSublayers,
- * catalogue chainForward, residualForward, post-norm). Before layer l is built, `hook(l, x)` may set
+ * catalogue chainOut, residualForward, post-norm). Before layer l is built, `hook(l, x)` may set
  * the per-layer values of `c` at index l from the state x entering layer l. Returns the states
  * entering each layer (index l) and the final state (index N, before any final norm).
  */
@@ -79,8 +79,7 @@ export function foldForward(c: ResolvedConfig, hook?: (l: number, x: Moments) =>
   for (let l = 0; l < c.layers; l++) {
     hook?.(l, x);
     for (const sl of layerSublayers(c, l)) {
-      const br = chainForward(sl.stages, x);
-      const added = residualForward(sl.skip, sl.branch, x, br.out);
+      const added = residualForward(sl.skip, sl.branch, x, chainOut(sl.stages, x));
       x = sl.postNorm ? sl.postNorm.block.forward(sl.postNorm.params, added).out : added;
       if (!Number.isFinite(x.var)) { x = { mean: x.mean, var: Infinity, r: x.r }; }
     }
