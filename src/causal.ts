@@ -102,38 +102,73 @@ export function makeGrid(L: number, maxP = L <= MAX_EXACT ? L : CLUSTERS): Grid 
 
 const clamp1 = (x: number) => (x > 1 ? 1 : x < -1 ? -1 : x);
 
-/** Position-averaged moments (config v1 statistics) of a forward state. */
-export function forwardMoments(grid: Grid, s: KState): Moments {
+/**
+ * Config-v1 statistics of a kernel over positions, centred at the sample mean of a batch of B
+ * sequences (B = ∞: at the expected mean). Per feature, C_ij is the kernel centred at the expected
+ * global mean, and ν_i the fraction of position i's variance carried by its feature mean, so that
+ * Cov(Σ_f x_if, Σ_f x_jf) = d²√(ν_iν_j) C_ij (ν = 1/d for independent features, 0 after a
+ * LayerNorm). The batch mean e = Σ_{b,i,f}(x − m̄)/(BLd) then has E[e²] = S/(BL²) and
+ * E[(x_if − m̄)e] = s_i/(BL), s_i = Σ_j √(ν_iν_j) C_ij, S = Σ_i s_i, so the measured kernel is
+ *   Ĉ_ij = C_ij − (s_i + s_j)/(BL) + S/(BL²);  var = mean_i Ĉ_ii,  r = mean_{i≠j} Ĉ_ij/√(Ĉ_ii Ĉ_jj).
+ * It matters only when most positions are far smaller than a few others (deep causal Post-LN:
+ * the gradient sits almost entirely at position 0, and the batch mean then dominates the others).
+ */
+function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number): { mean: number; var: number; r: number } {
   const { P, w, L, omega } = grid;
-  let mbar = 0, q = 0, kap = 0, nu = 0;
-  for (let g = 0; g < P; g++) { mbar += w[g] * s.m[g]; q += w[g] * s.D[g]; kap += w[g] * s.kappa[g]; if (s.nu) nu += w[g] * s.nu[g]; }
-  mbar /= L; q /= L;
-  const cd = new Float64Array(P);
-  for (let g = 0; g < P; g++) cd[g] = s.D[g] - 2 * mbar * s.m[g] + mbar * mbar;
+  let mbar = 0;
+  if (m) { for (let g = 0; g < P; g++) mbar += w[g] * m[g]; mbar /= L; }
+  const mo = (g: number) => (m ? m[g] : 0);
+  const cd = new Float64Array(P), co = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) {
+    cd[g] = D[g] - 2 * mbar * mo(g) + mbar * mbar;
+    for (let h = 0; h < P; h++) co[g * P + h] = O[g * P + h] - mbar * (mo(g) + mo(h)) + mbar * mbar;
+  }
+  if (B !== undefined && Number.isFinite(B) && B > 0) {
+    const sn = new Float64Array(P), s = new Float64Array(P);
+    for (let g = 0; g < P; g++) sn[g] = Math.sqrt(Math.max(nu ? nu[g] : nuDefault, 0));
+    // own-mean-centred covariances (the per-position means are deterministic)
+    let S = 0;
+    for (let g = 0; g < P; g++) {
+      let acc = sn[g] * (D[g] - mo(g) * mo(g)) + (w[g] - 1) * sn[g] * (O[g * P + g] - mo(g) * mo(g));
+      for (let h = 0; h < P; h++) if (h !== g) acc += w[h] * sn[h] * (O[g * P + h] - mo(g) * mo(h));
+      s[g] = sn[g] * acc; S += w[g] * s[g];
+    }
+    const BL = B * L, e2 = S / (BL * L);
+    for (let g = 0; g < P; g++) {
+      cd[g] += -2 * s[g] / BL + e2;
+      for (let h = 0; h < P; h++) co[g * P + h] += -(s[g] + s[h]) / BL + e2;
+    }
+  }
+  let v = 0;
+  for (let g = 0; g < P; g++) v += w[g] * cd[g];
   let rs = 0, ws = 0;
   for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
     const om = omega[g * P + h];
     if (om === 0) continue;
     const den = Math.sqrt(cd[g] * cd[h]);
-    rs += den > 0 ? om * clamp1((s.O[g * P + h] - mbar * (s.m[g] + s.m[h]) + mbar * mbar) / den) : 0; ws += om;
+    rs += den > 0 ? om * clamp1(co[g * P + h] / den) : 0; ws += om;
   }
-  const out: Moments = { mean: mbar, var: Math.max(q - mbar * mbar, 0), r: ws > 0 ? rs / ws : 0, kappa: kap / L };
+  return { mean: mbar, var: Math.max(v / L, 0), r: ws > 0 ? rs / ws : 0 };
+}
+
+/** Position-averaged moments (config v1 statistics) of a forward state. */
+export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Moments {
+  const { P, w, L } = grid;
+  let kap = 0, nu = 0;
+  for (let g = 0; g < P; g++) { kap += w[g] * s.kappa[g]; if (s.nu) nu += w[g] * s.nu[g]; }
+  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B), kappa: kap / L };
   if (s.nu) out.nu = nu / L;
   return out;
 }
 
-export function gradMoments(grid: Grid, g: GState): GradMoments {
-  const { P, w, L, omega } = grid;
-  let v = 0;
-  for (let a = 0; a < P; a++) v += w[a] * g.D[a];
-  let rs = 0, ws = 0;
-  for (let a = 0; a < P; a++) for (let b = 0; b < P; b++) {
-    const om = omega[a * P + b];
-    if (om === 0) continue;
-    const den = Math.sqrt(g.D[a] * g.D[b]);
-    rs += den > 0 ? om * clamp1(g.O[a * P + b] / den) : 0; ws += om;
-  }
-  const out: GradMoments = { var: v / L, r: ws > 0 ? rs / ws : 0 };
+/** Position-averaged gradient moments; the alignment b with the all-ones direction plays the role
+ * of dν (Var(Σ_f g_if) = d b_i G_ii). */
+export function gradMoments(grid: Grid, g: GState, d: number, B?: number): GradMoments {
+  const { P, w } = grid;
+  let nu: Float64Array | null = null;
+  if (g.b) { nu = new Float64Array(P); for (let a = 0; a < P; a++) nu[a] = g.b[a] / d; }
+  const st = centredStats(grid, g.D, g.O, null, nu, 1 / d, B);
+  const out: GradMoments = { var: st.var, r: st.r };
   if (g.a) { let s = 0, t = 0; for (let a = 0; a < P; a++) { s += w[a] * g.D[a] * g.a[a]; t += w[a] * g.D[a]; } out.align = t > 0 ? s / t : 0; }
   if (g.b) { let s = 0, t = 0; for (let a = 0; a < P; a++) { s += w[a] * g.D[a] * g.b[a]; t += w[a] * g.D[a]; } out.alignMean = t > 0 ? s / t : 0; }
   return out;
@@ -526,7 +561,9 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   let method: Method = 'closed-form';
   const keep = Boolean(opts.trace);
   let x = inputState(grid, cfg.input, d);
-  const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x)) }];
+  const B = opts.batch;
+  const gm = (x: GState) => gradMoments(grid, x, d, B);
+  const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x, d)) }];
   const inputs: KState[] = [];
   const runs: SubRun[] = [];
   let fwdExplode: number | undefined;
@@ -537,13 +574,13 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     if (keep) runs.push(t);
     inputs.push(x);
     x = t.out;
-    if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x));
+    if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x, d, B));
     if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
   }
   let finalRun: StageRun | undefined;
   if (fwdExplode === undefined && plan.finalNorm) {
     finalRun = stageForward(grid, plan.finalNorm, x);
-    entries[entries.length - 1] = forwardMoments(grid, finalRun.out);
+    entries[entries.length - 1] = forwardMoments(grid, finalRun.out, d, B);
   }
   const N = cfg.layers;
   const layers: LayerResult[] = [];
@@ -563,25 +600,25 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   const gTrace: { sub: { gradOut: GradMoments; gradIn?: GradMoments; post?: [GradMoments, GradMoments]; stages: [GradMoments, GradMoments][] }[]; final?: [GradMoments, GradMoments] } = { sub: [] };
   if (finalRun) {
     const gi = normBackward(grid, plan.finalNorm!, finalRun.input, g);
-    if (keep) gTrace.final = [gradMoments(grid, g), gradMoments(grid, gi)];
+    if (keep) gTrace.final = [gm(g), gm(gi)];
     g = gi;
   }
   let bwdExplode: number | undefined;
   for (let i = plan.sublayers.length - 1; i >= 0; i--) {
     const sl = plan.sublayers[i], t = keep ? runs[i] : subForward(grid, sl, inputs[i], d);
-    const rec = keep ? { gradOut: gradMoments(grid, g), stages: [] as [GradMoments, GradMoments][], post: undefined as [GradMoments, GradMoments] | undefined, gradIn: undefined as GradMoments | undefined } : null;
+    const rec = keep ? { gradOut: gm(g), stages: [] as [GradMoments, GradMoments][], post: undefined as [GradMoments, GradMoments] | undefined, gradIn: undefined as GradMoments | undefined } : null;
     let gz = g;
-    if (t.post) { gz = normBackward(grid, sl.postNorm!, t.post.input, g); if (rec) rec.post = [gradMoments(grid, g), gradMoments(grid, gz)]; }
+    if (t.post) { gz = normBackward(grid, sl.postNorm!, t.post.input, g); if (rec) rec.post = [gm(g), gm(gz)]; }
     let gb = gz;
     const sg: [GradMoments, GradMoments][] = new Array(t.stages.length);
     for (let k = t.stages.length - 1; k >= 0; k--) {
       const gi = stageBackward(grid, t.stages[k], gb);
-      if (rec) sg[k] = [gradMoments(grid, gb), gradMoments(grid, gi)];
+      if (rec) sg[k] = [gm(gb), gm(gi)];
       gb = gi;
     }
     g = residualBackwardK(grid, sl.skip, sl.branch, gz, gb, inputs[i], t.branchOut);
-    if (rec) { rec.stages = sg; rec.gradIn = gradMoments(grid, g); gTrace.sub[i] = rec; }
-    if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g);
+    if (rec) { rec.stages = sg; rec.gradIn = gm(g); gTrace.sub[i] = rec; }
+    if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
     if (bwdExplode === undefined && badState(g)) { bwdExplode = sl.layer; }
   }
   for (let l = 0; l <= N; l++) {
@@ -593,15 +630,15 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   diagnose(layers, warnings);
   const pred: Prediction = { layers, warnings, method };
   if (bwdExplode !== undefined) pred.explodesAt = { backward: bwdExplode };
-  if (keep) pred.trace = toTrace(grid, plan, runs, inputs, gTrace, finalRun);
+  if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);
   return pred;
 }
 
 function pick(m: Moments): Partial<Moments> { return { kappa: m.kappa, nu: m.nu }; }
 
 /** The trace of the fold with position-averaged moments at every stage (for --trace and the TUI). */
-function toTrace(grid: Grid, plan: Plan, runs: SubRun[], inputs: KState[], gt: { sub: { gradOut: GradMoments; gradIn?: GradMoments; post?: [GradMoments, GradMoments]; stages: [GradMoments, GradMoments][] }[]; final?: [GradMoments, GradMoments] }, finalRun?: StageRun): Prediction['trace'] {
-  const mom = (s: KState) => forwardMoments(grid, s);
+function toTrace(grid: Grid, d: number, plan: Plan, runs: SubRun[], inputs: KState[], gt: { sub: { gradOut: GradMoments; gradIn?: GradMoments; post?: [GradMoments, GradMoments]; stages: [GradMoments, GradMoments][] }[]; final?: [GradMoments, GradMoments] }, finalRun?: StageRun): Prediction['trace'] {
+  const mom = (s: KState) => forwardMoments(grid, s, d);
   const st = (r: StageRun, gg?: [GradMoments, GradMoments]): StageTrace => ({
     label: r.st.label, block: r.st.block.doc.name, params: r.st.params, input: mom(r.input),
     fwd: { out: mom(r.out), method: r.method, warnings: r.warnings, cache: null }, gradOut: gg?.[0], gradIn: gg?.[1],

@@ -129,6 +129,9 @@ export interface PredictOptions {
   trace?: boolean;
   /** 'paper': the published DSLM rows where they exist (for comparison); default 'ours' */
   formula?: FormulaSet;
+  /** sequences per measurement batch: the statistics then remove the batch's sample mean, as the
+   * harness does (causal fold only; default: infinitely many sequences) */
+  batch?: number;
 }
 
 export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
