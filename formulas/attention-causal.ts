@@ -1,8 +1,11 @@
 /**
  * Causal multi-head attention as a map of position-resolved kernels (used by the causal fold,
- * src/causal.ts). Derived here; in the homogeneous limit (every position with the same variance
- * and every pair with the same correlation) it reproduces formulas/attention.ts position by
- * position (test/causal.test.ts).
+ * src/causal.ts). Derived here; on an exchangeable input (every position with the same variance
+ * and every pair with the same correlation) it reproduces formulas/attention.ts's causal forward
+ * (per-position variance, per-pair correlation) and its V and Q paths exactly, and its K path when
+ * the tokens are uncorrelated; for correlated tokens the K path's cross-row term takes the
+ * saturation factor of the two rows it comes from, where formulas/attention.ts takes the column's
+ * own row (test/causal.test.ts).
  *
  * State. Per feature, the uncentred token-token second moment H_jl = E[x_jf x_lf] (the kernel of
  * the normalised input; its diagonal is each position's mean square). Positions are grouped into

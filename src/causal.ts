@@ -43,8 +43,10 @@
  *   causal attention: formulas/attention-causal.ts (expected weights plus the softmax
  *            fluctuation terms K2, X2, J per row; V path backward as the exact adjoint; Q and
  *            K paths; the K-path gradient sums to zero over positions).
- * In the homogeneous limit (seqLen 1, or one attention layer from an exchangeable input) every map
- * reduces to the scalar formula of its block (test/causal.test.ts).
+ * At seqLen 1 the fold is the scalar engine (to the 1e-7 quantisation of the activation
+ * quadrature); one attention layer on an exchangeable input gives formulas/attention.ts's causal
+ * numbers (see formulas/attention-causal.ts for the one K-path convention that differs);
+ * test/causal.test.ts checks both.
  *
  * Cost: O(P²) per sub-layer (prefix sums instead of O(P³) products), P = seqLen ≤ MAX_EXACT, else CLUSTERS.
  */
