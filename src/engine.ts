@@ -17,6 +17,7 @@ import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
 import { residualBackward, residualForward } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
+import { causalFoldApplies, runCausalPlan } from './causal.js';
 
 export interface SubLayer {
   layer: number; // 1-based layer index
@@ -146,6 +147,9 @@ export interface PredictOptions {
   trace?: boolean;
   /** 'paper': the published DSLM rows where they exist (for comparison); default 'ours' */
   formula?: FormulaSet;
+  /** sequences per measurement batch: the statistics then remove the batch's sample mean, as the
+   * harness does (causal fold only; default: infinitely many sequences) */
+  batch?: number;
 }
 
 interface LeanFold {
@@ -222,6 +226,8 @@ function leanBackward(plan: Plan, fold: LeanFold, g: GradMoments, grads: GradMom
 }
 
 export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
+  // causal stacks: position-resolved kernel fold (src/causal.ts)
+  if (causalFoldApplies(plan)) return runCausalPlan(plan, opts);
   const { cfg } = plan;
   const warnings: string[] = [];
   const seen = new Set<string>();
@@ -311,7 +317,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
 }
 
 /** Human warnings: explosion/vanishing over depth, rank collapse. */
-function diagnose(layers: LayerResult[], warnings: string[]): void {
+export function diagnose(layers: LayerResult[], warnings: string[]): void {
   const N = layers.length - 1;
   const v0 = layers[0].var ?? 1;
   const big = layers.find((l) => l.var !== null && v0 > 0 && l.var > 1e6 * Math.max(v0, 1e-30));

@@ -154,7 +154,8 @@ export async function verifyConfig(cfg: ResolvedConfig, o: VerifyOptions): Promi
   let workers = cpuLike ? Math.max(1, Math.min(o.workers ?? (os.availableParallelism?.() ?? os.cpus().length), o.seeds)) : 1;
   if (workers > 1 && !workerUrl()) { notes.push('worker script not found next to the harness: running all seeds in one thread'); workers = 1; }
   const device = deviceOf(info.backend, workers);
-  const pred = predictResolved(cfg);
+  // the harness centres every statistic at its batch's sample mean; the causal fold predicts that
+  const pred = predictResolved(cfg, { batch: o.batch });
   const seeds = Array.from({ length: o.seeds }, (_, i) => (o.firstSeed ?? 1) + i);
   const results: SeedResult[] = [];
   const failures: SeedFailure[] = [];

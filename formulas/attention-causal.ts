@@ -1,0 +1,275 @@
+/**
+ * Causal multi-head attention as a map of position-resolved kernels (used by the causal fold,
+ * src/causal.ts). Derived here; on an exchangeable input (every position with the same variance
+ * and every pair with the same correlation) it reproduces formulas/attention.ts's causal forward
+ * (per-position variance, per-pair correlation) and its V and Q paths exactly, and its K path when
+ * the tokens are uncorrelated; for correlated tokens the K path's cross-row term takes the
+ * saturation factor of the two rows it comes from, where formulas/attention.ts takes the column's
+ * own row (test/causal.test.ts).
+ *
+ * State. Per feature, the uncentred token-token second moment H_jl = E[x_jf x_lf] (the kernel of
+ * the normalised input; its diagonal is each position's mean square). Positions are grouped into
+ * clusters (src/causal.ts, `Grid`): singletons up to a size limit, so the map below is exact in
+ * expectation position by position; beyond it, late positions in narrow clusters treated as
+ * exchangeable (D_g their diagonal, O_gh the kernel of two distinct tokens, O_gg two distinct
+ * tokens of the same cluster). A row of cluster g (n_g = t_g + 1 keys, t_g the cluster's middle
+ * position) sees F_ga = w_a·f_ga tokens of cluster a (f = 1 before g, the fraction up to t_g in g).
+ *
+ * Softmax weights. Row i's logits s_ij = q_i·k_j/√d_h: the key part shared by the row's visible
+ * keys adds the same logit to the whole row and cancels, so the row sees n_i logits of variance
+ *   v_i = dσ_q² H_ii · dσ_k² pk_i,   pk_i = T_i/(n_i − 1),   T_i = Σ_{j≤i} H_jj − (1/n_i)Σ_{j,l≤i} H_jl
+ * (pk_i the private key variance among the visible keys; T_i = n_i × their scatter). From the
+ * softmax block (exact for n iid logits): E[P_ij] = 1/n_i, E[P_ij²] = K2_i/n_i², the Jacobian gain J_i.
+ * Fluctuations P_ij − 1/n_i sum to zero over a row; for two rows i ≤ k (nested key sets) the
+ * covariance of the weights on their common columns j, l ≤ i is
+ *   Cov(P_ij, P_kl) = γ_ik (δ_jl − 1/n_i),  γ_ii = (K2_i − 1)/(n_i(n_i − 1)),
+ *   γ_ik = c_ik √((K2_i − 1)(K2_k − 1))/(n_k (n_i − 1))   (i < k),
+ * zero outside the common columns: it sums to zero over either row, reproduces E[P_ij²] and the
+ * cross-row Σ_j E[P_ij P_kj] = (1 + c√((K2_i−1)(K2_k−1)))/max(n_i, n_k) of formulas/attention.ts;
+ * c_ik = softmax row correlation at the two rows' query correlation H_ik/√(H_ii H_kk).
+ *
+ * Forward (weights independent of the values v = x W_v, kernel dσ_v² H; then W_o: ×dσ_o²):
+ *   E[o_i o_k] = dσ_o² dσ_v² Σ_{j,l} E[P_ij P_kl] H_jl
+ *             = dσ_o² dσ_v² [ M_ik/(n_i n_k) + γ_ik T_min(i,k) + δ_ik (p_a/(1−p_a)) K2_i/n_i² S1_i ],
+ *   M_ik = Σ_{j≤i, l≤k} H_jl,  S1_i = Σ_{j≤i} H_jj  (attention dropout p_a adds the last term).
+ * Backward, upstream gradient kernel G at the attention output, G_o = dσ_o² G at the heads:
+ *   V path: dv = Pᵀ g_o, so its kernel dσ_v² E[Pᵀ G_o P] is the ADJOINT of the forward map in
+ *     H (⟨E[P H Pᵀ], G⟩ = ⟨H, E[Pᵀ G P]⟩); it is computed as that adjoint (prefix sums become
+ *     suffix sums): main term Σ_{i≥j, k≥l} G_o,ik/(n_i n_k), fluctuation Σ_m W_m (δ_jl − 1/n_m)
+ *     over j, l ≤ m, W_m = Σ_{min(i,k)=m} γ_ik G_o,ik.
+ *   Q path (dS_ij = P_ij g_o,i·(v_j − v̄_i), dq_i = Σ_j dS_ij k_j/√d_h): only private value and
+ *     key parts pass (shared parts cancel against the row's weighted mean), so
+ *     G^Q_ii = dσ_o²dσ_q²dσ_k² G_ii pk_i pv_i J_i/(1−p_a),   pv = dσ_v² pk,
+ *     G^Q_ik = dσ_o²dσ_q²dσ_k² G_ik pk_m pv_m X_ik (m the shorter row, X_ik = Σ_j E[P_ij P_kj]),
+ *     as formulas/attention.ts (its variance and its per-pair covariance).
+ *   K path (dk_j = Σ_i dS_ij q_i/√d_h): Σ_j dS_ij = 0 for every row, so Σ_j dk_j = 0 — the K-path
+ *     gradient has zero sum over positions. Row pairs (i, k) (q_i·q_k ≈ d_h dσ_q² H_ik) put
+ *     α_ik = dσ_o²dσ_q²dσ_k² G_ik H_ik pv E[P_ij P_kj (centred)] on each common column j
+ *     (α_ii: J_i/n_i/(1−p_a); α_ik: the cross-row weight × the saturation factor min(1, J/(K2/n))
+ *     of formulas/attention.ts) and, by the zero-sum over the row, −α/(n_m − 1) on every pair of
+ *     common columns: G^K = Σ_m (n_m/(n_m − 1)) Σ_{min(i,k)=m} α_ik (δ_jl − 1/n_m) over j, l ≤ m —
+ *     the adjoint of T_m, so it reuses the V path's adjoint.
+ *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
+ */
+import type { AttentionParams } from './attention.js';
+import { softmaxPowers, softmaxRowCorr } from './softmax.js';
+
+/** Position clusters (see src/causal.ts). */
+export interface Grid {
+  L: number; P: number;
+  /** tokens per cluster */ w: Float64Array;
+  /** first position */ start: Int32Array;
+  /** representative (middle) position; its row has n = t + 1 keys */ t: Int32Array;
+  n: Float64Array;
+  /** fraction of its own cluster a row of cluster g sees ((t − start + 1)/w) */ fo: Float64Array;
+  /** weights of ordered pairs of distinct tokens: w_g w_h, and w_g(w_g − 1) on the diagonal */ omega: Float64Array;
+}
+
+/** Kernel over clusters: D diagonal, O (P×P, symmetric) two distinct tokens. */
+export interface Kernel { D: Float64Array; O: Float64Array }
+
+export interface CausalAttnCache {
+  HD: Float64Array; HO: Float64Array;
+  K2: Float64Array; J: Float64Array; sq: Float64Array; pk: Float64Array; cen: Float64Array;
+  /** row correlation c_gh and γ (fluctuation coefficients), P×P; gD the diagonal γ_ii */
+  c: Float64Array; gO: Float64Array; gD: Float64Array;
+  pa: number; vGain: number; oGain: number; qk: number;
+}
+
+export interface CausalAttnOut {
+  out: Kernel;
+  cache: CausalAttnCache;
+  /** per cluster: shared fraction of the visible values, K2/n, and Q4 (for the per-token dispersion) */
+  share: Float64Array; q4: Float64Array;
+  /** largest logit variance over rows (saturation warning) */
+  maxV: number;
+}
+
+/** Prefix sums of the forward map: S1_g, M_gh (P×P) for a kernel H. */
+function prefix(grid: Grid, H: Kernel): { S1: Float64Array; M: Float64Array } {
+  const { P, w, fo } = grid, { D, O } = H;
+  const cum = new Float64Array(P), R = new Float64Array(P * P), M = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) {
+    const wf = w[g] * fo[g], wg = w[g], row = g * P;
+    for (let b = 0; b < P; b++) { const o = O[row + b]; R[row + b] = cum[b] + wf * o; cum[b] += wg * o; }
+  }
+  for (let g = 0; g < P; g++) {
+    let run = 0;
+    const row = g * P;
+    for (let h = 0; h < P; h++) { const r = R[row + h]; M[row + h] = run + w[h] * fo[h] * r; run += w[h] * r; }
+  }
+  // diagonal-count term: tokens visible to the shorter row count D_a instead of O_aa
+  const S1 = new Float64Array(P), Dc = new Float64Array(P);
+  let c1 = 0, cd = 0;
+  for (let m = 0; m < P; m++) {
+    const dd = D[m] - O[m * P + m];
+    S1[m] = c1 + w[m] * fo[m] * D[m]; c1 += w[m] * D[m];
+    Dc[m] = cd + w[m] * fo[m] * dd; cd += w[m] * dd;
+  }
+  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) M[g * P + h] += Dc[Math.min(g, h)];
+  return { S1, M };
+}
+
+export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel): CausalAttnOut {
+  const { P, n, L } = grid;
+  const d = p.dModel, pa = p.attnDropout ?? 0;
+  const vGain = d * (p.stdV ?? 0) ** 2, oGain = d * (p.stdO ?? 0) ** 2, qGain = d * p.stdQ * p.stdQ, kGain = d * p.stdK * p.stdK;
+  const { S1, M } = prefix(grid, H);
+  const HD = H.D, HO = H.O;
+  const T = new Float64Array(P), pk = new Float64Array(P), K2 = new Float64Array(P), J = new Float64Array(P), sq = new Float64Array(P), cen = new Float64Array(P), v = new Float64Array(P), q4 = new Float64Array(P), share = new Float64Array(P);
+  let maxV = 0;
+  for (let g = 0; g < P; g++) {
+    const ng = n[g];
+    T[g] = S1[g] - M[g * P + g] / ng;
+    pk[g] = ng >= 2 ? Math.max(T[g], 0) / (ng - 1) : 0;
+    v[g] = qGain * HD[g] * kGain * pk[g];
+    if (v[g] > maxV) maxV = v[g];
+    if (ng >= 2 && v[g] > 0) {
+      const pw = softmaxPowers(ng, v[g]);
+      K2[g] = ng * ng * pw.e2; J[g] = Math.max(ng * (pw.e2 - 2 * pw.e3) + pw.q4, 0); q4[g] = pw.q4;
+    } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); }
+    sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
+    cen[g] = K2[g] > 0 ? Math.min(1, J[g] / (K2[g] / ng)) : 1;
+    const meanDiag = S1[g] / ng;
+    share[g] = meanDiag > 0 ? Math.max(0, Math.min(1, 1 - pk[g] / meanDiag)) : 0;
+  }
+  // row correlations and fluctuation coefficients
+  const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P);
+  for (let g = 0; g < P; g++) {
+    gD[g] = n[g] >= 2 ? (K2[g] - 1) / (n[g] * (n[g] - 1)) : 0;
+    for (let h = g; h < P; h++) {
+      const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g;
+      let cc = 0, gg = 0;
+      if (sq[g] > 0 && sq[h] > 0 && n[lo] >= 2) {
+        const den = Math.sqrt(HD[g] * HD[h]);
+        const rho = den > 0 ? Math.max(0, Math.min(1, HO[g * P + h] / den)) : 0;
+        cc = softmaxRowCorr(Math.sqrt(v[g] * v[h]), rho, L);
+        gg = (cc * sq[g] * sq[h]) / (n[hi] * (n[lo] - 1));
+      }
+      c[g * P + h] = c[h * P + g] = cc;
+      gO[g * P + h] = gO[h * P + g] = gg;
+    }
+  }
+  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain };
+  const { D, O } = valueMap(grid, cache, S1, M);
+  return { out: { D, O }, cache, share, q4, maxV };
+}
+
+/** The value path with the softmax statistics of `cache` held fixed (linear in H). */
+function valueMap(grid: Grid, cache: CausalAttnCache, S1: Float64Array, M: Float64Array): Kernel {
+  const { P, n } = grid;
+  const { K2, gD, gO, pa, oGain, vGain } = cache;
+  const T = new Float64Array(P);
+  for (let g = 0; g < P; g++) T[g] = S1[g] - M[g * P + g] / n[g];
+  const scale = oGain * vGain;
+  const D = new Float64Array(P), O = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) {
+    D[g] = scale * (M[g * P + g] / (n[g] * n[g]) + gD[g] * T[g] + ((pa / (1 - pa)) * K2[g] * S1[g]) / (n[g] * n[g]));
+    for (let h = g; h < P; h++) {
+      const y = scale * (M[g * P + h] / (n[g] * n[h]) + gO[g * P + h] * T[Math.min(g, h)]);
+      O[g * P + h] = O[h * P + g] = y;
+    }
+  }
+  return { D, O };
+}
+
+/** The value path applied to any kernel H with the softmax statistics of `cache` fixed (its
+ * adjoint is the V path of causalAttentionBackward; used by the tests). */
+export function causalValueMap(grid: Grid, cache: CausalAttnCache, H: Kernel): Kernel {
+  const { S1, M } = prefix(grid, H);
+  return valueMap(grid, cache, S1, M);
+}
+
+/**
+ * Adjoint of the forward value map (and of T_m): given coefficients on M_gh (symmetric P×P),
+ * on S1_g and on T_m, returns the kernel H̃ with ⟨Y(H), ·⟩ = ⟨H, H̃⟩ under the pair weights
+ * (w_g on the diagonal, ω_gh off it).
+ */
+function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: Float64Array): Kernel {
+  const { P, w, fo, n, omega } = grid;
+  // T_m = S1_m − M_mm/n_m
+  for (let m = 0; m < P; m++) { coefS1[m] += coefT[m]; coefM[m * P + m] -= coefT[m] / n[m]; }
+  const HD = new Float64Array(P), HO = new Float64Array(P * P);
+  // Cmin_m = Σ_{(g,h): min(g,h) = m} coefM_gh
+  const Cmin = new Float64Array(P);
+  for (let m = 0; m < P; m++) {
+    let s = coefM[m * P + m];
+    for (let h = m + 1; h < P; h++) s += 2 * coefM[m * P + h];
+    Cmin[m] = s;
+  }
+  // suffix sums: HD_a = Σ_{g>a} coefS1_g + fo_a coefS1_a + Σ_{m>a} Cmin_m + fo_a Cmin_a
+  const diagCnt = new Float64Array(P);
+  {
+    let s1 = 0, cm = 0;
+    for (let a = P - 1; a >= 0; a--) {
+      HD[a] = s1 + fo[a] * coefS1[a] + cm + fo[a] * Cmin[a];
+      diagCnt[a] = cm + fo[a] * Cmin[a];
+      s1 += coefS1[a]; cm += Cmin[a];
+    }
+  }
+  // Z_gb = w_b (Σ_{h>b} coefM_gh + fo_b coefM_gb);  X_ab = w_a (Σ_{g>a} Z_gb + fo_a Z_ab)
+  const Z = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) {
+    let s = 0;
+    const row = g * P;
+    for (let b = P - 1; b >= 0; b--) { Z[row + b] = w[b] * (s + fo[b] * coefM[row + b]); s += coefM[row + b]; }
+  }
+  const acc = new Float64Array(P);
+  for (let a = P - 1; a >= 0; a--) {
+    const row = a * P;
+    for (let b = 0; b < P; b++) {
+      const x = w[a] * (acc[b] + fo[a] * Z[row + b]);
+      acc[b] += Z[row + b];
+      HO[row + b] = x; // X_ab, divided below
+    }
+  }
+  for (let a = 0; a < P; a++) for (let b = 0; b < P; b++) {
+    const k = a * P + b, om = omega[k];
+    if (a === b) HO[k] = om > 0 ? (HO[k] - w[a] * diagCnt[a]) / om : 0;
+    else HO[k] = om > 0 ? HO[k] / om : 0;
+  }
+  // symmetrise (X is symmetric for symmetric coefM up to rounding)
+  for (let a = 0; a < P; a++) for (let b = a + 1; b < P; b++) { const s = 0.5 * (HO[a * P + b] + HO[b * P + a]); HO[a * P + b] = HO[b * P + a] = s; }
+  return { D: HD, O: HO };
+}
+
+/** Input-gradient kernel of causal attention for the upstream gradient kernel G. */
+export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: Kernel): Kernel {
+  const { P, w, n, omega } = grid;
+  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk } = cache;
+  const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
+  const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
+  const outD = new Float64Array(P), outO = new Float64Array(P * P);
+  const pv = (g: number) => vGain * pk[g];
+  for (let g = 0; g < P; g++) {
+    const gd = oGain * G.D[g], ng = n[g];
+    // V path (×dσ_v²): M_gg carries the diagonal and same-cluster distinct rows; T_g the fluctuation; S1_g the dropout term
+    coefM[g * P + g] = vGain * (w[g] * gd + omega[g * P + g] * oGain * G.O[g * P + g]) / (ng * ng);
+    coefT[g] += vGain * w[g] * gd * gD[g];
+    coefS1[g] += vGain * w[g] * gd * ((pa / (1 - pa)) * K2[g]) / (ng * ng);
+    // K path, row pairs (i, i): α = A G_ii H_ii pv J/(n(1−p_a)) on every visible column; T-adjoint weight n/(n−1)
+    if (ng >= 2) coefT[g] += (ng / (ng - 1)) * w[g] * A * G.D[g] * HD[g] * pv(g) * J[g] / (ng * (1 - pa));
+    // Q path, diagonal
+    outD[g] += (A * G.D[g] * pk[g] * pv(g) * J[g]) / (1 - pa);
+    for (let h = g; h < P; h++) {
+      const k = g * P + h;
+      const m = n[g] <= n[h] ? g : h, nmax = Math.max(ng, n[h]);
+      const go = oGain * G.O[k];
+      const om = omega[k];
+      const mult = g === h ? 1 : 2; // ordered pairs (g,h) and (h,g)
+      if (g !== h) coefM[k] = coefM[h * P + g] = (vGain * om * go) / (ng * n[h]);
+      // V fluctuation on the shorter row's columns
+      coefT[m] += vGain * mult * om * go * gO[k];
+      const cross = 1 + c[k] * sq[g] * sq[h];
+      // K path, distinct rows
+      if (n[m] >= 2) coefT[m] += (n[m] / (n[m] - 1)) * mult * om * A * G.O[k] * HO[k] * pv(m) * (cross / (ng * n[h])) * Math.sqrt(cen[g] * cen[h]);
+      // Q path, distinct rows: Σ_j E[P_ij P_kj] = cross/max(n)
+      const q = A * G.O[k] * pk[m] * pv(m) * (cross / nmax);
+      outO[k] += q; if (g !== h) outO[h * P + g] += q;
+    }
+  }
+  const adj = adjoint(grid, coefM, coefS1, coefT);
+  for (let g = 0; g < P; g++) outD[g] += adj.D[g];
+  for (let k = 0; k < P * P; k++) outO[k] += adj.O[k];
+  return { D: outD, O: outO };
+}

@@ -1,0 +1,656 @@
+/**
+ * Position-resolved fold for causal stacks (the engine dispatches every causal config with the
+ * default formulas here; non-causal configs never reach this file).
+ *
+ * Why. Causal row i averages over i + 1 positions, so early positions keep large, private
+ * attention outputs and receive large gradients (column j is read by every row i ≥ j), and a norm
+ * divides each position by its own variance. A position-averaged state (var, r) cannot represent
+ * that; an L × L kernel can.
+ *
+ * State (derived here; NNGP-style kernel propagation, exact in expectation over the weights):
+ *   forward  K_ij = E[x_if x_jf] (uncentred, per feature; features are exchangeable), the
+ *            per-position mean m_i (the same for every feature), and per position the O(1/d)
+ *            quantities the scalar engine carries (κ: relative variance of the token's mean square,
+ *            ν: fraction of the variance in the token's feature mean);
+ *   backward G_ij = E[g_if g_jf] of dLoss/dx and the per-position gradient alignments a, b with
+ *            the token / all-ones directions (src/types.ts GradMoments).
+ * Positions are grouped into clusters (Grid): every position its own cluster up to seqLen
+ * MAX_EXACT (exact); beyond, positions are SUB-SAMPLED: the first CLUSTERS/2 stay single and the
+ * rest are split into CLUSTERS/2 geometrically growing clusters whose tokens are treated as
+ * exchangeable (a cluster holds its diagonal D_g and the kernel O_gg of two of its distinct tokens;
+ * its rows are represented by the middle one). Against the exact fold (one cluster per position)
+ * this moves var, r, gradR by < 1e-4 and gradVar by < 0.4 % at seqLen 128 and 512.
+ * Reported statistics are averages over positions (config v1): var = mean_i K_ii − m̄²,
+ * r = mean over ordered pairs i ≠ j of K̃_ij/√(K̃_ii K̃_jj) with K̃ centred at the global mean m̄.
+ *
+ * Maps (each the block's scalar formula applied per position, or per pair of positions):
+ *   linear W (dIn → dOut, σ):  K ← dIn σ² K (the mean becomes shared covariance, m ← 0); backward
+ *            G ← dOut σ² G.
+ *   activation φ after W1 (zero-mean Gaussian pairs with covariance K): K'_ij = E[φ(a_i)φ(a_j)]
+ *            (uncentred; ReLU: the arc-cosine kernel √(K_ii K_jj)(sin θ + (π−θ)cos θ)/(2π),
+ *            θ = acos ρ_ij; others: Mehler series with Hermite coefficients at each position's
+ *            variance, formulas/_activation.ts), backward G'_ij = G_ij E[φ'(a_i)φ'(a_j)]
+ *            (ReLU: (π − θ)/(2π)).
+ *   dropout p:  K_ii ← K_ii/(1−p) (masks of different tokens are independent); G_ii likewise.
+ *   residual λx + βF: K ← λ²K_x + β²K_F (the branch ends in a fresh zero-mean linear map, so the
+ *            cross terms vanish); G ← λ²G + β²G_F.
+ *   LayerNorm: per token (x − x̄)/√(v + eps): centred correlation ρ_ij = C_ij/√(C_ii C_jj)
+ *            (C = K − m mᵀ) unchanged, K'_ii = c_i/(c_i + eps) with c_i = C_ii(1 − ν_i);
+ *            backward G'_ii = G_ii f_i, f_i = (1 − (a_i+b_i)/d)/(1 − κ_i/(1−ν_i))/(c_i + eps),
+ *            G'_ij = G_ij (d − 3 + ρ_ij²)/(d − 2) √(f_i f_j) — formulas/layernorm.ts per position.
+ *   RMSNorm: K'_ij = K_ij/√((K_ii + eps)(K_jj + eps)), m'_i = m_i/√(K_ii + eps); backward as
+ *            formulas/rmsnorm.ts per position (uncentred ρ, (d − 2 + ρ²)/(d − 1)).
+ *   causal attention: formulas/attention-causal.ts (expected weights plus the softmax
+ *            fluctuation terms K2, X2, J per row; V path backward as the exact adjoint; Q and
+ *            K paths; the K-path gradient sums to zero over positions).
+ * At seqLen 1 the fold is the scalar engine (to the 1e-7 quantisation of the activation
+ * quadrature); one attention layer on an exchangeable input gives formulas/attention.ts's causal
+ * numbers (see formulas/attention-causal.ts for the one K-path convention that differs);
+ * test/causal.test.ts checks both.
+ *
+ * Cost: O(P²) per sub-layer (prefix sums instead of O(P³) products), P = seqLen ≤ MAX_EXACT, else CLUSTERS.
+ */
+import type { GradMoments, Method, Moments } from './types.js';
+import type { LayerResult, Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
+import { diagnose } from './engine.js';
+import type { Stage, StageTrace } from '../formulas/_chain.js';
+import { layernorm } from '../formulas/layernorm.js';
+import { rmsnorm } from '../formulas/rmsnorm.js';
+import { attention, type AttentionParams } from '../formulas/attention.js';
+import { dropout } from '../formulas/dropout.js';
+import { linear } from '../formulas/linear.js';
+import { relu, RELU } from '../formulas/relu.js';
+import { gelu, GELU, GELU_TANH } from '../formulas/gelu.js';
+import { silu, SILU } from '../formulas/silu.js';
+import { swiglu } from '../formulas/swiglu.js';
+import { activationDispersion, type ActivationFns } from '../formulas/_activation.js';
+import { hermiteCoefficients, normalNodes } from '../formulas/_core.js';
+import { causalAttentionBackward, causalAttentionForward, type CausalAttnCache, type Grid, type Kernel } from '../formulas/attention-causal.js';
+
+/** Positions resolved one by one up to this sequence length; above it, CLUSTERS clusters. */
+export const MAX_EXACT = 48;
+export const CLUSTERS = 32;
+
+export interface KState extends Kernel { m: Float64Array; kappa: Float64Array; nu: Float64Array | null }
+export interface GState extends Kernel { a: Float64Array | null; b: Float64Array | null }
+
+// ------------------------------------------------------------------ grid
+
+export function makeGrid(L: number, maxP = L <= MAX_EXACT ? L : CLUSTERS): Grid {
+  const bounds: number[] = [0];
+  if (L <= maxP) for (let i = 1; i <= L; i++) bounds.push(i);
+  else {
+    const S = Math.floor(maxP / 2), K = maxP - S;
+    for (let i = 1; i <= S; i++) bounds.push(i);
+    for (let k = 1; k <= K; k++) {
+      let b = k === K ? L : Math.round(S * Math.pow(L / S, k / K));
+      b = Math.max(b, bounds[bounds.length - 1] + 1);
+      if (b > L - (K - k)) b = L - (K - k);
+      bounds.push(b);
+    }
+  }
+  const P = bounds.length - 1;
+  const w = new Float64Array(P), start = new Int32Array(P), t = new Int32Array(P), n = new Float64Array(P), fo = new Float64Array(P), omega = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) {
+    start[g] = bounds[g]; w[g] = bounds[g + 1] - bounds[g];
+    t[g] = Math.floor((bounds[g] + bounds[g + 1] - 1) / 2);
+    n[g] = t[g] + 1; fo[g] = (t[g] - start[g] + 1) / w[g];
+  }
+  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) omega[g * P + h] = g === h ? w[g] * (w[g] - 1) : w[g] * w[h];
+  return { L, P, w, start, t, n, fo, omega };
+}
+
+// ------------------------------------------------------------------ statistics
+
+const clamp1 = (x: number) => (x > 1 ? 1 : x < -1 ? -1 : x);
+
+/**
+ * Config-v1 statistics of a kernel over positions, centred at the sample mean of a batch of B
+ * sequences (B = ∞: at the expected mean). Per feature, C_ij is the kernel centred at the expected
+ * global mean, and ν_i the fraction of position i's variance carried by its feature mean, so that
+ * Cov(Σ_f x_if, Σ_f x_jf) = d²√(ν_iν_j) C_ij (ν = 1/d for independent features, 0 after a
+ * LayerNorm). The batch mean e = Σ_{b,i,f}(x − m̄)/(BLd) then has E[e²] = S/(BL²) and
+ * E[(x_if − m̄)e] = s_i/(BL), s_i = Σ_j √(ν_iν_j) C_ij, S = Σ_i s_i, so the measured kernel is
+ *   Ĉ_ij = C_ij − (s_i + s_j)/(BL) + S/(BL²);  var = mean_i Ĉ_ii,  r = mean_{i≠j} Ĉ_ij/√(Ĉ_ii Ĉ_jj).
+ * It matters only when most positions are far smaller than a few others (deep causal Post-LN:
+ * the gradient sits almost entirely at position 0, and the batch mean then dominates the others).
+ */
+function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number): { mean: number; var: number; r: number } {
+  const { P, w, L, omega } = grid;
+  let mbar = 0;
+  if (m) { for (let g = 0; g < P; g++) mbar += w[g] * m[g]; mbar /= L; }
+  const mo = (g: number) => (m ? m[g] : 0);
+  const cd = new Float64Array(P), co = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) {
+    cd[g] = D[g] - 2 * mbar * mo(g) + mbar * mbar;
+    for (let h = 0; h < P; h++) co[g * P + h] = O[g * P + h] - mbar * (mo(g) + mo(h)) + mbar * mbar;
+  }
+  if (B !== undefined && Number.isFinite(B) && B > 0) {
+    const sn = new Float64Array(P), s = new Float64Array(P);
+    for (let g = 0; g < P; g++) sn[g] = Math.sqrt(Math.max(nu ? nu[g] : nuDefault, 0));
+    // own-mean-centred covariances (the per-position means are deterministic)
+    let S = 0;
+    for (let g = 0; g < P; g++) {
+      let acc = sn[g] * (D[g] - mo(g) * mo(g)) + (w[g] - 1) * sn[g] * (O[g * P + g] - mo(g) * mo(g));
+      for (let h = 0; h < P; h++) if (h !== g) acc += w[h] * sn[h] * (O[g * P + h] - mo(g) * mo(h));
+      s[g] = sn[g] * acc; S += w[g] * s[g];
+    }
+    const BL = B * L, e2 = S / (BL * L);
+    for (let g = 0; g < P; g++) {
+      cd[g] += -2 * s[g] / BL + e2;
+      for (let h = 0; h < P; h++) co[g * P + h] += -(s[g] + s[h]) / BL + e2;
+    }
+  }
+  let v = 0;
+  for (let g = 0; g < P; g++) v += w[g] * cd[g];
+  let rs = 0, ws = 0;
+  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
+    const om = omega[g * P + h];
+    if (om === 0) continue;
+    const den = Math.sqrt(cd[g] * cd[h]);
+    rs += den > 0 ? om * clamp1(co[g * P + h] / den) : 0; ws += om;
+  }
+  return { mean: mbar, var: Math.max(v / L, 0), r: ws > 0 ? rs / ws : 0 };
+}
+
+/** Position-averaged moments (config v1 statistics) of a forward state. */
+export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Moments {
+  const { P, w, L } = grid;
+  let kap = 0, nu = 0;
+  for (let g = 0; g < P; g++) { kap += w[g] * s.kappa[g]; if (s.nu) nu += w[g] * s.nu[g]; }
+  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B), kappa: kap / L };
+  if (s.nu) out.nu = nu / L;
+  return out;
+}
+
+/** Position-averaged gradient moments; the alignment b with the all-ones direction plays the role
+ * of dν (Var(Σ_f g_if) = d b_i G_ii). */
+export function gradMoments(grid: Grid, g: GState, d: number, B?: number): GradMoments {
+  const { P, w } = grid;
+  let nu: Float64Array | null = null;
+  if (g.b) { nu = new Float64Array(P); for (let a = 0; a < P; a++) nu[a] = g.b[a] / d; }
+  const st = centredStats(grid, g.D, g.O, null, nu, 1 / d, B);
+  const out: GradMoments = { var: st.var, r: st.r };
+  if (g.a) { let s = 0, t = 0; for (let a = 0; a < P; a++) { s += w[a] * g.D[a] * g.a[a]; t += w[a] * g.D[a]; } out.align = t > 0 ? s / t : 0; }
+  if (g.b) { let s = 0, t = 0; for (let a = 0; a < P; a++) { s += w[a] * g.D[a] * g.b[a]; t += w[a] * g.D[a]; } out.alignMean = t > 0 ? s / t : 0; }
+  return out;
+}
+
+// ------------------------------------------------------------------ helpers
+
+function pairMap(P: number, D: Float64Array, O: Float64Array, f: (dg: number, dh: number, o: number) => number): Float64Array {
+  const out = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const y = f(D[g], D[h], O[g * P + h]); out[g * P + h] = out[h * P + g] = y; }
+  return out;
+}
+const filled = (P: number, x: number) => new Float64Array(P).fill(x);
+const scaled = (a: Float64Array, s: number) => { const o = new Float64Array(a.length); for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
+
+// ------------------------------------------------------------------ activations on pairs of positions
+
+interface ActCoeffs { s: number; mean: number; m2: number; dm2: number; cf: Float64Array; cd: Float64Array; kf: number; kd: number }
+const actMemo = new Map<string, Map<number, ActCoeffs>>();
+const pairMemo = new Map<string, Map<number, [number, number]>>();
+const KEY_RES = 1e7; // variances are quantised to 1e-7 relative for the quadrature memo
+
+function actKey(s: number): number { return Math.round(Math.log(s) * KEY_RES); }
+
+/** last index with a coefficient above 1e-9 of the rms (the rest is left to the tail closure) */
+function lastSignificant(c: Float64Array, m2: number): number {
+  const tol = 1e-9 * Math.sqrt(Math.max(m2, 1e-300));
+  for (let k = c.length - 1; k > 0; k--) if (Math.abs(c[k]) > tol) return k;
+  return 0;
+}
+
+function actCoeffs(a: ActivationFns, s: number): ActCoeffs {
+  let byS = actMemo.get(a.name);
+  if (!byS) { byS = new Map(); actMemo.set(a.name, byS); }
+  const key = actKey(s);
+  let c = byS.get(key);
+  if (!c) {
+    const sq = Math.exp(key / KEY_RES), sigma = Math.sqrt(sq);
+    const cf = hermiteCoefficients(a.f, 0, sigma, a.kink), cd = hermiteCoefficients(a.df, 0, sigma, a.kink);
+    const { z, w } = normalNodes(a.kink !== undefined ? [a.kink / sigma] : [], 48);
+    let m2 = 0, dm2 = 0;
+    for (let i = 0; i < z.length; i++) { const x = sigma * z[i], fx = a.f(x), dx = a.df(x); m2 += w[i] * fx * fx; dm2 += w[i] * dx * dx; }
+    c = { s: sq, mean: cf[0], m2, dm2, cf, cd, kf: lastSignificant(cf, m2), kd: lastSignificant(cd, dm2) };
+    if (byS.size > 20000) byS.clear();
+    byS.set(key, c);
+  }
+  return c;
+}
+
+/** E[f(σ_g Z) f(σ_h Z)] and E[f'(σ_g Z) f'(σ_h Z)] (the Mehler series' value at correlation 1). */
+function atOne(a: ActivationFns, cg: ActCoeffs, ch: ActCoeffs): [number, number] {
+  if (cg.s === ch.s) return [cg.m2, cg.dm2];
+  let m = pairMemo.get(a.name);
+  if (!m) { m = new Map(); pairMemo.set(a.name, m); }
+  const kg = actKey(cg.s), kh = actKey(ch.s);
+  const key = Math.min(kg, kh) * 4294967296 + Math.max(kg, kh);
+  let v = m.get(key);
+  if (!v) {
+    const sg = Math.sqrt(cg.s), sh = Math.sqrt(ch.s);
+    const { z, w } = normalNodes(a.kink !== undefined ? [a.kink] : [], 48);
+    let ff = 0, dd = 0;
+    for (let i = 0; i < z.length; i++) { ff += w[i] * a.f(sg * z[i]) * a.f(sh * z[i]); dd += w[i] * a.df(sg * z[i]) * a.df(sh * z[i]); }
+    v = [ff, dd];
+    if (m.size > 20000) m.clear();
+    m.set(key, v);
+  }
+  return v;
+}
+
+/** Σ_k ρ^k a_k b_k up to the last significant term K, the rest closed so that the sum is exact at ρ = 1. */
+function mehler(a: Float64Array, b: Float64Array, K: number, rho: number, one: number): number {
+  let sum = 0, full = 0, rk = 1;
+  for (let k = 0; k <= K; k++) { const t = a[k] * b[k]; sum += rk * t; full += t; rk *= rho; }
+  return sum + (rho >= 0 ? (one - full) * rk : 0);
+}
+
+interface ActPairs { mean: Float64Array; e2: Float64Array; ff: Float64Array; dm2: Float64Array; dd: Float64Array }
+
+/** Per position and per pair moments of φ(a) (ff) or of φ'(a) (dd) for zero-mean Gaussian a with kernel (D, O). */
+function actPairs(a: ActivationFns, P: number, D: Float64Array, O: Float64Array, want: 'f' | 'd'): ActPairs {
+  const mean = new Float64Array(P), e2 = new Float64Array(P), dm2 = new Float64Array(P), out = new Float64Array(P * P);
+  const wf = want === 'f';
+  if (a === RELU) {
+    for (let g = 0; g < P; g++) { mean[g] = Math.sqrt(Math.max(D[g], 0) / (2 * Math.PI)); e2[g] = D[g] / 2; dm2[g] = D[g] > 0 ? 0.5 : 0; }
+    for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
+      const den = Math.sqrt(D[g] * D[h]);
+      const rho = den > 0 ? clamp1(O[g * P + h] / den) : 0, th = Math.acos(rho);
+      const y = wf ? (den * (Math.sin(th) + (Math.PI - th) * rho)) / (2 * Math.PI) : den > 0 ? (Math.PI - th) / (2 * Math.PI) : 0;
+      out[g * P + h] = out[h * P + g] = y;
+    }
+    return wf ? { mean, e2, ff: out, dm2, dd: new Float64Array(0) } : { mean, e2, ff: new Float64Array(0), dm2, dd: out };
+  }
+  const co: ActCoeffs[] = [];
+  for (let g = 0; g < P; g++) {
+    if (D[g] <= 0) { co.push({ s: 0, mean: a.f(0), m2: a.f(0) ** 2, dm2: a.df(0) ** 2, cf: new Float64Array(0), cd: new Float64Array(0), kf: 0, kd: 0 }); }
+    else co.push(actCoeffs(a, D[g]));
+    mean[g] = co[g].mean; e2[g] = co[g].m2; dm2[g] = co[g].dm2;
+  }
+  for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
+    const cg = co[g], ch = co[h];
+    let y: number;
+    if (cg.s <= 0 || ch.s <= 0) y = wf ? cg.mean * ch.mean : Math.sqrt(cg.dm2 * ch.dm2);
+    else {
+      const rho = clamp1(O[g * P + h] / Math.sqrt(D[g] * D[h]));
+      const one = atOne(a, cg, ch);
+      y = wf ? mehler(cg.cf, ch.cf, Math.max(cg.kf, ch.kf), rho, one[0]) : mehler(cg.cd, ch.cd, Math.max(cg.kd, ch.kd), rho, one[1]);
+    }
+    out[g * P + h] = out[h * P + g] = y;
+  }
+  return wf ? { mean, e2, ff: out, dm2, dd: new Float64Array(0) } : { mean, e2, ff: new Float64Array(0), dm2, dd: out };
+}
+
+function actKappa(a: ActivationFns, P: number, D: Float64Array, kappa: Float64Array, dOut: number): Float64Array {
+  const out = new Float64Array(P);
+  for (let g = 0; g < P; g++) {
+    if (D[g] <= 0) { out[g] = kappa[g]; continue; }
+    const { ratio, gamma } = activationDispersion(a, 0, Math.exp(actKey(D[g]) / KEY_RES));
+    out[g] = gamma * gamma * kappa[g] + ratio / dOut;
+  }
+  return out;
+}
+
+function activationOf(st: Stage): ActivationFns | null {
+  if (st.block === relu) return RELU;
+  if (st.block === silu) return SILU;
+  if (st.block === gelu) return st.params.approximate === 'tanh' ? GELU_TANH : GELU;
+  return null;
+}
+
+// ------------------------------------------------------------------ stages
+
+type StageCache = { attn?: CausalAttnCache; sw?: { A: ActPairs; q: number } };
+interface StageRun { st: Stage; input: KState; out: KState; cache: StageCache; warnings: string[]; method: Method }
+
+function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
+  const { P } = grid;
+  const p = st.params;
+  const warnings: string[] = [];
+  let method: Method = 'closed-form';
+  let out: KState;
+  const cache: StageCache = {};
+  if (st.block === linear) {
+    const gain = p.dIn * p.std * p.std, b2 = (p.biasStd ?? 0) ** 2;
+    const D = new Float64Array(P), O = new Float64Array(P * P);
+    for (let g = 0; g < P; g++) D[g] = gain * x.D[g] + b2;
+    for (let k = 0; k < P * P; k++) O[k] = gain * x.O[k] + b2;
+    const kappa = new Float64Array(P);
+    for (let g = 0; g < P; g++) kappa[g] = x.kappa[g] + 2 / p.dOut;
+    out = { D, O, m: new Float64Array(P), kappa, nu: filled(P, 1 / p.dOut) };
+  } else if (st.block === dropout) {
+    const q = 1 - p.p;
+    const D = scaled(x.D, 1 / q);
+    const kappa = new Float64Array(P);
+    for (let g = 0; g < P; g++) kappa[g] = p.d ? x.kappa[g] + (3 * p.p) / (q * p.d) : x.kappa[g];
+    let nu: Float64Array | null = x.nu;
+    if (x.nu && p.d) {
+      nu = new Float64Array(P);
+      for (let g = 0; g < P; g++) {
+        const v = x.D[g] - x.m[g] ** 2, v2 = D[g] - x.m[g] ** 2;
+        nu[g] = v2 > 0 ? (x.nu[g] * v + ((p.p / q) * x.D[g]) / p.d) / v2 : x.nu[g];
+      }
+    }
+    out = { D, O: x.O, m: x.m, kappa, nu };
+  } else if (st.block === layernorm || st.block === rmsnorm) {
+    out = normForward(grid, st, x);
+  } else if (st.block === attention) {
+    const ap = p as AttentionParams;
+    const r = causalAttentionForward(ap, grid, x);
+    cache.attn = r.cache;
+    method = 'quadrature';
+    if (r.maxV > 50) warnings.push(`${st.label}: attention saturated: logit variance (1−r)σ_s² = ${r.maxV.toPrecision(3)} (softmax close to one-hot)`);
+    // per-token dispersion (formulas/attention.ts, per row): the visible values' own κ (+ 2/d for
+    // W_v) reduced by the averaging, the row-to-row fluctuation of Σ_j P_ij², and 2/d for W_o
+    const d = ap.dModel, kappa = new Float64Array(P);
+    let kc = 0;
+    for (let g = 0; g < P; g++) {
+      const kin = (kc + grid.w[g] * grid.fo[g] * x.kappa[g]) / grid.n[g] + 2 / d;
+      kc += grid.w[g] * x.kappa[g];
+      const S2 = r.cache.K2[g] / grid.n[g], rv = r.share[g];
+      const sh = rv + (1 - rv) * S2;
+      const rowK = sh > 0 ? ((1 - rv) ** 2 * Math.max(r.q4[g] - S2 * S2, 0)) / (sh * sh) : 0;
+      kappa[g] = kin * sh + rowK + 2 / d;
+    }
+    out = { D: r.out.D, O: r.out.O, m: new Float64Array(P), kappa, nu: filled(P, 1 / d) };
+  } else if (st.block === swiglu) {
+    method = 'quadrature';
+    const q = 1 - (p.dropout ?? 0);
+    const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3, g2 = p.dFF * p.std2 * p.std2;
+    const A = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'f');
+    const D = new Float64Array(P), O = new Float64Array(P * P), kappa = new Float64Array(P);
+    for (let g = 0; g < P; g++) {
+      D[g] = (g2 * A.e2[g] * gb * x.D[g]) / (q * q);
+      for (let h = 0; h < P; h++) O[g * P + h] = g2 * A.ff[g * P + h] * gb * x.O[g * P + h];
+      const dsp = activationDispersion(SILU, 0, Math.exp(actKey(ga * x.D[g]) / KEY_RES));
+      kappa[g] = (dsp.gamma + 1) ** 2 * x.kappa[g] + (3 * (dsp.ratio + 1) - 1) / p.dFF + 2 / p.dModel;
+    }
+    cache.sw = { A, q };
+    out = { D, O, m: new Float64Array(P), kappa, nu: filled(P, 1 / p.dModel) };
+  } else {
+    const a = activationOf(st);
+    if (!a) throw new Error(`causal fold: unsupported block ${st.block.doc.name}`);
+    if (a !== RELU) method = 'quadrature';
+    const A = actPairs(a, P, x.D, x.O, 'f');
+    const D = new Float64Array(P);
+    for (let g = 0; g < P; g++) D[g] = A.e2[g];
+    out = { D, O: A.ff, m: A.mean, kappa: p.d ? actKappa(a, P, x.D, x.kappa, p.d) : x.kappa, nu: null };
+  }
+  return { st, input: x, out, cache, warnings, method };
+}
+
+function stageBackward(grid: Grid, run: StageRun, g: GState): GState {
+  const { P } = grid;
+  const { st, input: x, cache } = run;
+  const p = st.params;
+  if (st.block === linear) {
+    const s = p.dOut * p.std * p.std;
+    return { D: scaled(g.D, s), O: scaled(g.O, s), a: null, b: null };
+  }
+  if (st.block === dropout) return { D: scaled(g.D, 1 / (1 - p.p)), O: g.O, a: null, b: null };
+  if (st.block === layernorm || st.block === rmsnorm) return normBackward(grid, st, x, g);
+  if (st.block === attention) {
+    const r = causalAttentionBackward(grid, cache.attn!, g);
+    return { D: r.D, O: r.O, a: null, b: null };
+  }
+  if (st.block === swiglu) {
+    const { A, q } = cache.sw!, H = x;
+    const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3;
+    const s2 = p.dModel * p.std2 * p.std2, w1 = p.dFF * p.std1 * p.std1, w3 = p.dFF * p.std3 * p.std3;
+    const Ad = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'd');
+    const D = new Float64Array(P), O = new Float64Array(P * P);
+    for (let a = 0; a < P; a++) {
+      D[a] = ((s2 * g.D[a]) / (q * q)) * (w1 * gb * H.D[a] * A.dm2[a] + w3 * A.e2[a]);
+      for (let b = 0; b < P; b++) { const k = a * P + b; O[k] = s2 * g.O[k] * (w1 * gb * H.O[k] * Ad.dd[k] + w3 * A.ff[k]); }
+    }
+    return { D, O, a: null, b: null };
+  }
+  const A = actPairs(activationOf(st)!, P, x.D, x.O, 'd');
+  const D = new Float64Array(P), O = new Float64Array(P * P);
+  for (let a = 0; a < P; a++) D[a] = g.D[a] * A.dm2[a];
+  for (let k = 0; k < P * P; k++) O[k] = g.O[k] * A.dd[k];
+  return { D, O, a: null, b: null };
+}
+
+// ------------------------------------------------------------------ norms
+
+function normForward(grid: Grid, st: Stage, x: KState): KState {
+  const { P } = grid;
+  const eps = st.params.eps ?? 1e-5;
+  const D = new Float64Array(P), O = new Float64Array(P * P);
+  if (st.block === layernorm) {
+    const C = new Float64Array(P);
+    for (let g = 0; g < P; g++) {
+      C[g] = Math.max(x.D[g] - x.m[g] ** 2, 0);
+      const c = C[g] * (1 - (x.nu ? x.nu[g] : 1 / st.params.d));
+      D[g] = c / (c + eps);
+    }
+    for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
+      const den = Math.sqrt(C[g] * C[h]);
+      const rho = den > 0 ? clamp1((x.O[g * P + h] - x.m[g] * x.m[h]) / den) : 0;
+      O[g * P + h] = O[h * P + g] = rho * Math.sqrt(D[g] * D[h]);
+    }
+    return { D, O, m: new Float64Array(P), kappa: new Float64Array(P), nu: new Float64Array(P) };
+  }
+  const m = new Float64Array(P), sc = new Float64Array(P);
+  for (let g = 0; g < P; g++) { sc[g] = 1 / Math.sqrt(x.D[g] + eps); D[g] = x.D[g] * sc[g] * sc[g]; m[g] = x.m[g] * sc[g]; }
+  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) O[g * P + h] = x.O[g * P + h] * sc[g] * sc[h];
+  return { D, O, m, kappa: new Float64Array(P), nu: x.nu };
+}
+
+function normBackward(grid: Grid, st: Stage, x: KState, g: GState): GState {
+  const { P } = grid;
+  const d = st.params.d, eps = st.params.eps ?? 1e-5;
+  const f = new Float64Array(P), D = new Float64Array(P), O = new Float64Array(P * P);
+  if (st.block === layernorm) {
+    const C = new Float64Array(P);
+    for (let i = 0; i < P; i++) {
+      C[i] = Math.max(x.D[i] - x.m[i] ** 2, 0);
+      const nu = x.nu ? x.nu[i] : 1 / d;
+      const kc = Math.min(x.kappa[i] / (1 - nu), 0.9);
+      const ai = g.a ? g.a[i] : 1, bi = g.b ? g.b[i] : 1;
+      f[i] = (1 - (ai + bi) / d) / (1 - kc) / (C[i] * (1 - nu) + eps);
+      D[i] = g.D[i] * f[i];
+    }
+    for (let i = 0; i < P; i++) for (let j = i; j < P; j++) {
+      const den = Math.sqrt(C[i] * C[j]);
+      const rho = den > 0 ? clamp1((x.O[i * P + j] - x.m[i] * x.m[j]) / den) : 0;
+      const y = (g.O[i * P + j] * (d - 3 + rho * rho)) / (d - 2) * Math.sqrt(f[i] * f[j]);
+      O[i * P + j] = O[j * P + i] = y;
+    }
+    return { D, O, a: new Float64Array(P), b: new Float64Array(P) };
+  }
+  for (let i = 0; i < P; i++) {
+    const kq = Math.min(x.kappa[i], 0.9), ai = g.a ? g.a[i] : 1;
+    f[i] = (1 - ai / d) / (1 - kq) / (x.D[i] + eps);
+    D[i] = g.D[i] * f[i];
+  }
+  for (let i = 0; i < P; i++) for (let j = i; j < P; j++) {
+    const den = Math.sqrt(x.D[i] * x.D[j]);
+    const rho = den > 0 ? clamp1(x.O[i * P + j] / den) : 0;
+    const y = (g.O[i * P + j] * (d - 2 + rho * rho)) / (d - 1) * Math.sqrt(f[i] * f[j]);
+    O[i * P + j] = O[j * P + i] = y;
+  }
+  return { D, O, a: new Float64Array(P), b: g.b };
+}
+
+// ------------------------------------------------------------------ residual
+
+function residualForwardK(grid: Grid, l: number, b: number, x: KState, f: KState, d: number): KState {
+  const { P } = grid;
+  const l2 = l * l, b2 = b * b;
+  const D = new Float64Array(P), O = new Float64Array(P * P), m = new Float64Array(P), kappa = new Float64Array(P);
+  for (let k = 0; k < P * P; k++) O[k] = l2 * x.O[k] + b2 * f.O[k];
+  let nu: Float64Array | null = x.nu && f.nu ? new Float64Array(P) : null;
+  for (let g = 0; g < P; g++) {
+    D[g] = l2 * x.D[g] + b2 * f.D[g];
+    m[g] = l * x.m[g] + b * f.m[g];
+    const qx = x.D[g], qf = f.D[g], qz = l2 * qx + b2 * qf;
+    kappa[g] = qz > 0 ? (l2 * l2 * qx * qx * x.kappa[g] + b2 * b2 * qf * qf * f.kappa[g] + (4 * l2 * b2 * qx * qf) / d) / (qz * qz) : 0;
+    if (nu) {
+      const vx = x.D[g] - x.m[g] ** 2, vf = f.D[g] - f.m[g] ** 2, v = l2 * vx + b2 * vf;
+      nu[g] = v > 0 ? (l2 * x.nu![g] * vx + b2 * f.nu![g] * vf) / v : 0;
+    }
+  }
+  if (nu && nu.some((z) => !Number.isFinite(z))) nu = null;
+  return { D, O, m, kappa, nu };
+}
+
+function residualBackwardK(grid: Grid, l: number, b: number, gz: GState, gb: GState, x: KState, f: KState): GState {
+  const { P } = grid;
+  const l2 = l * l, b2 = b * b;
+  const D = new Float64Array(P), O = new Float64Array(P * P), a = new Float64Array(P), bb = new Float64Array(P);
+  for (let k = 0; k < P * P; k++) O[k] = l2 * gz.O[k] + b2 * gb.O[k];
+  for (let i = 0; i < P; i++) {
+    const gs = l2 * gz.D[i], gf = b2 * gb.D[i], v = gs + gf;
+    D[i] = v;
+    const sx = l2 * (x.D[i] - x.m[i] ** 2), sf = b2 * (f.D[i] - f.m[i] ** 2);
+    const cos2 = sx + sf > 0 ? sx / (sx + sf) : 1;
+    const az = gz.a ? gz.a[i] : 1, af = gb.a ? gb.a[i] : 1, bz = gz.b ? gz.b[i] : 1, bf = gb.b ? gb.b[i] : 1;
+    a[i] = v > 0 ? (gs * (cos2 * az + (1 - cos2)) + gf * af) / v : 1;
+    bb[i] = v > 0 ? (gs * bz + gf * bf) / v : 1;
+  }
+  return { D, O, a, b: bb };
+}
+
+// ------------------------------------------------------------------ the fold
+
+interface SubRun { stages: StageRun[]; branchOut: KState; added: KState; post?: StageRun; out: KState; warnings: string[]; method: Method }
+
+function subForward(grid: Grid, sl: Plan['sublayers'][number], x: KState, d: number): SubRun {
+  const stages: StageRun[] = [];
+  const warnings: string[] = [];
+  let method: Method = 'closed-form';
+  let cur = x;
+  for (const st of sl.stages) {
+    const r = stageForward(grid, st, cur);
+    stages.push(r); warnings.push(...r.warnings);
+    if (r.method !== 'closed-form') method = r.method;
+    cur = r.out;
+  }
+  const added = residualForwardK(grid, sl.skip, sl.branch, x, cur, d);
+  let out = added, post: StageRun | undefined;
+  if (sl.postNorm) { post = stageForward(grid, sl.postNorm, added); out = post.out; }
+  return { stages, branchOut: cur, added, post, out, warnings, method };
+}
+
+const HUGE = 1e300;
+const bad = (x: number) => !Number.isFinite(x) || Math.abs(x) > HUGE;
+const badState = (s: Kernel) => { for (let i = 0; i < s.D.length; i++) if (bad(s.D[i])) return true; return false; };
+
+export function inputState(grid: Grid, input: Moments, d: number): KState {
+  const { P } = grid;
+  const q0 = input.var + input.mean * input.mean;
+  const kappa0 = q0 > 0 ? (2 * (input.var ** 2 + 2 * input.mean ** 2 * input.var)) / (d * q0 * q0) : 0;
+  const O = new Float64Array(P * P).fill(input.r * input.var + input.mean * input.mean);
+  return { D: filled(P, q0), O, m: filled(P, input.mean), kappa: filled(P, kappa0), nu: filled(P, 1 / d) };
+}
+
+/** True when the plan holds the default (ours) causal attention: the causal fold applies. */
+export function causalFoldApplies(plan: Plan): boolean {
+  return plan.cfg.causal && plan.sublayers.length > 0 && plan.sublayers[0].stages.some((s) => s.block === attention);
+}
+
+export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: number): Prediction {
+  const { cfg } = plan;
+  const grid = makeGrid(cfg.seqLen, maxP);
+  const d = cfg.dModel;
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  const warnOnce = (key: string, msg: string) => { if (!seen.has(key)) { seen.add(key); warnings.push(msg); } };
+  let method: Method = 'closed-form';
+  const keep = Boolean(opts.trace);
+  let x = inputState(grid, cfg.input, d);
+  const B = opts.batch;
+  const gm = (x: GState) => gradMoments(grid, x, d, B);
+  const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x, d)) }];
+  const inputs: KState[] = [];
+  const runs: SubRun[] = [];
+  let fwdExplode: number | undefined;
+  for (const sl of plan.sublayers) {
+    const t = subForward(grid, sl, x, d);
+    if (t.method !== 'closed-form') method = t.method;
+    for (const w of t.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
+    if (keep) runs.push(t);
+    inputs.push(x);
+    x = t.out;
+    if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x, d, B));
+    if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
+  }
+  let finalRun: StageRun | undefined;
+  if (fwdExplode === undefined && plan.finalNorm) {
+    finalRun = stageForward(grid, plan.finalNorm, x);
+    entries[entries.length - 1] = forwardMoments(grid, finalRun.out, d, B);
+  }
+  const N = cfg.layers;
+  const layers: LayerResult[] = [];
+  if (fwdExplode !== undefined) {
+    warnings.unshift(`forward variance explodes at layer ${fwdExplode} (exceeds 1e300); later layers and all gradients are not reported`);
+    for (let l = 0; l <= N; l++) {
+      const e = l < fwdExplode ? entries[l] : undefined;
+      layers.push({ layer: l, mean: e ? e.mean : null, var: e ? e.var : null, r: e ? e.r : null, gradVar: null, gradR: null });
+    }
+    return { layers, warnings, method, explodesAt: { forward: fwdExplode } };
+  }
+  // ---- backward
+  const P = grid.P;
+  const grads: GradMoments[] = new Array(N + 1);
+  let g: GState = { D: filled(P, 1), O: new Float64Array(P * P), a: filled(P, 1), b: filled(P, 1) };
+  grads[N] = { var: 1, r: 0, align: 1, alignMean: 1 };
+  const gTrace: { sub: { gradOut: GradMoments; gradIn?: GradMoments; post?: [GradMoments, GradMoments]; stages: [GradMoments, GradMoments][] }[]; final?: [GradMoments, GradMoments] } = { sub: [] };
+  if (finalRun) {
+    const gi = normBackward(grid, plan.finalNorm!, finalRun.input, g);
+    if (keep) gTrace.final = [gm(g), gm(gi)];
+    g = gi;
+  }
+  let bwdExplode: number | undefined;
+  for (let i = plan.sublayers.length - 1; i >= 0; i--) {
+    const sl = plan.sublayers[i], t = keep ? runs[i] : subForward(grid, sl, inputs[i], d);
+    const rec = keep ? { gradOut: gm(g), stages: [] as [GradMoments, GradMoments][], post: undefined as [GradMoments, GradMoments] | undefined, gradIn: undefined as GradMoments | undefined } : null;
+    let gz = g;
+    if (t.post) { gz = normBackward(grid, sl.postNorm!, t.post.input, g); if (rec) rec.post = [gm(g), gm(gz)]; }
+    let gb = gz;
+    const sg: [GradMoments, GradMoments][] = new Array(t.stages.length);
+    for (let k = t.stages.length - 1; k >= 0; k--) {
+      const gi = stageBackward(grid, t.stages[k], gb);
+      if (rec) sg[k] = [gm(gb), gm(gi)];
+      gb = gi;
+    }
+    g = residualBackwardK(grid, sl.skip, sl.branch, gz, gb, inputs[i], t.branchOut);
+    if (rec) { rec.stages = sg; rec.gradIn = gm(g); gTrace.sub[i] = rec; }
+    if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
+    if (bwdExplode === undefined && badState(g)) { bwdExplode = sl.layer; }
+  }
+  for (let l = 0; l <= N; l++) {
+    const e = entries[l], gg = grads[l];
+    const gOk = !bad(gg.var);
+    layers.push({ layer: l, mean: e.mean, var: e.var, r: e.r, gradVar: gOk ? gg.var : null, gradR: gOk ? gg.r : null });
+  }
+  if (bwdExplode !== undefined) warnings.unshift(`gradient variance explodes at layer ${bwdExplode} (exceeds 1e300 going backward); gradients below it are not reported`);
+  diagnose(layers, warnings);
+  const pred: Prediction = { layers, warnings, method };
+  if (bwdExplode !== undefined) pred.explodesAt = { backward: bwdExplode };
+  if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);
+  return pred;
+}
+
+function pick(m: Moments): Partial<Moments> { return { kappa: m.kappa, nu: m.nu }; }
+
+/** The trace of the fold with position-averaged moments at every stage (for --trace and the TUI). */
+function toTrace(grid: Grid, d: number, plan: Plan, runs: SubRun[], inputs: KState[], gt: { sub: { gradOut: GradMoments; gradIn?: GradMoments; post?: [GradMoments, GradMoments]; stages: [GradMoments, GradMoments][] }[]; final?: [GradMoments, GradMoments] }, finalRun?: StageRun): Prediction['trace'] {
+  const mom = (s: KState) => forwardMoments(grid, s, d);
+  const st = (r: StageRun, gg?: [GradMoments, GradMoments]): StageTrace => ({
+    label: r.st.label, block: r.st.block.doc.name, params: r.st.params, input: mom(r.input),
+    fwd: { out: mom(r.out), method: r.method, warnings: r.warnings, cache: null }, gradOut: gg?.[0], gradIn: gg?.[1],
+  });
+  const sublayers: SubTrace[] = runs.map((t, i) => {
+    const sl = plan.sublayers[i], gg = gt.sub[i];
+    return {
+      layer: sl.layer, kind: sl.kind, input: mom(inputs[i]), branch: t.stages.map((r, k) => st(r, gg?.stages[k])), branchOut: mom(t.branchOut), added: mom(t.added),
+      post: t.post ? st(t.post, gg?.post) : undefined, out: mom(t.out), gradOut: gg?.gradOut, gradIn: gg?.gradIn,
+    };
+  });
+  return { sublayers, finalNorm: finalRun ? st(finalRun, gt.final) : undefined };
+}
