@@ -29,7 +29,7 @@ export interface SwigluParams {
 }
 
 /** (1 − p)(1 − p_h): the product of the two keep rates (output dropout, dropout after the product) */
-function keep2(p: SwigluParams): number {
+export function keep2(p: SwigluParams): number {
   const pOut = p.dropout ?? 0;
   return (1 - pOut) * (1 - (p.actDropout ?? pOut));
 }

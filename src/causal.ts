@@ -62,7 +62,7 @@ import { linear } from '../formulas/linear.js';
 import { relu, RELU } from '../formulas/relu.js';
 import { gelu, GELU, GELU_TANH } from '../formulas/gelu.js';
 import { silu, SILU } from '../formulas/silu.js';
-import { swiglu } from '../formulas/swiglu.js';
+import { keep2, swiglu } from '../formulas/swiglu.js';
 import { activationDispersion, type ActivationFns } from '../formulas/_activation.js';
 import { hermiteCoefficients, normalNodes } from '../formulas/_core.js';
 import { causalAttentionBackward, causalAttentionForward, type CausalAttnCache, type Grid, type Kernel } from '../formulas/attention-causal.js';
@@ -302,7 +302,7 @@ function activationOf(st: Stage): ActivationFns | null {
 
 // ------------------------------------------------------------------ stages
 
-type StageCache = { attn?: CausalAttnCache; sw?: { A: ActPairs; q: number } };
+type StageCache = { attn?: CausalAttnCache; sw?: { A: ActPairs; q2: number } };
 interface StageRun { st: Stage; input: KState; out: KState; cache: StageCache; warnings: string[]; method: Method }
 
 function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
@@ -357,17 +357,17 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     out = { D: r.out.D, O: r.out.O, m: new Float64Array(P), kappa, nu: filled(P, 1 / d) };
   } else if (st.block === swiglu) {
     method = 'quadrature';
-    const q = 1 - (p.dropout ?? 0);
+    const q2 = keep2(p); // (1 − p)(1 − p_h): dropout after W2 and after the product
     const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3, g2 = p.dFF * p.std2 * p.std2;
     const A = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'f');
     const D = new Float64Array(P), O = new Float64Array(P * P), kappa = new Float64Array(P);
     for (let g = 0; g < P; g++) {
-      D[g] = (g2 * A.e2[g] * gb * x.D[g]) / (q * q);
+      D[g] = (g2 * A.e2[g] * gb * x.D[g]) / q2;
       for (let h = 0; h < P; h++) O[g * P + h] = g2 * A.ff[g * P + h] * gb * x.O[g * P + h];
       const dsp = activationDispersion(SILU, 0, Math.exp(actKey(ga * x.D[g]) / KEY_RES));
       kappa[g] = (dsp.gamma + 1) ** 2 * x.kappa[g] + (3 * (dsp.ratio + 1) - 1) / p.dFF + 2 / p.dModel;
     }
-    cache.sw = { A, q };
+    cache.sw = { A, q2 };
     out = { D, O, m: new Float64Array(P), kappa, nu: filled(P, 1 / p.dModel) };
   } else {
     const a = activationOf(st);
@@ -396,13 +396,13 @@ function stageBackward(grid: Grid, run: StageRun, g: GState): GState {
     return { D: r.D, O: r.O, a: null, b: null };
   }
   if (st.block === swiglu) {
-    const { A, q } = cache.sw!, H = x;
+    const { A, q2 } = cache.sw!, H = x;
     const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3;
     const s2 = p.dModel * p.std2 * p.std2, w1 = p.dFF * p.std1 * p.std1, w3 = p.dFF * p.std3 * p.std3;
     const Ad = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'd');
     const D = new Float64Array(P), O = new Float64Array(P * P);
     for (let a = 0; a < P; a++) {
-      D[a] = ((s2 * g.D[a]) / (q * q)) * (w1 * gb * H.D[a] * A.dm2[a] + w3 * A.e2[a]);
+      D[a] = ((s2 * g.D[a]) / q2) * (w1 * gb * H.D[a] * A.dm2[a] + w3 * A.e2[a]);
       for (let b = 0; b < P; b++) { const k = a * P + b; O[k] = s2 * g.O[k] * (w1 * gb * H.O[k] * Ad.dd[k] + w3 * A.ff[k]); }
     }
     return { D, O, a: null, b: null };

@@ -156,6 +156,8 @@ describe('causal fold: reductions', () => {
     ['pre-RMSNorm swiglu final norm', { norm: 'pre', normKind: 'rmsnorm', activation: 'swiglu', finalNorm: true }],
     ['post-RMSNorm silu λ/β', { norm: 'post', normKind: 'rmsnorm', activation: 'silu', residual: { skip: 0.9, branch: 0.5 } }],
     ['pre-LN gelu_tanh', { norm: 'pre', activation: 'gelu_tanh' }],
+    ['pre-RMSNorm swiglu, three dropout rates', { norm: 'pre', normKind: 'rmsnorm', activation: 'swiglu', dropout: 0.1, attnDropout: 0.2, actDropout: 0.3 }],
+    ['post-LN relu, three dropout rates', { norm: 'post', activation: 'relu', dropout: 0.05, attnDropout: 0.15, actDropout: 0.25 }],
   ];
   for (const [name, v] of variants) {
     it(`seqLen 1: the fold equals the scalar engine (${name})`, () => {
