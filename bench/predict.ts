@@ -17,9 +17,12 @@ export async function bench(): Promise<BenchSection> {
   for (const [name, extra] of variants) {
     const cfg = resolveConfig({ ...base, ...extra });
     const cold = timeIt(() => predictResolved(cfg), 1)[0];
-    timeIt(() => predictResolved(cfg), 20); // warm-up (JIT, quadrature caches)
-    const t = median(timeIt(() => predictResolved(cfg), 200));
-    rows.push({ name: `predict, 1000 layers, ${name} (first call ${cold.toFixed(0)} ms)`, value: `${t.toFixed(3)} ms/call (median of 200)`, target: '≤ 0.5 ms', pass: t <= 0.5 });
+    // causal configs take the position-resolved fold (~1 s per call): fewer repetitions
+    const slow = cold > 300, warm = slow ? 2 : 20, reps = slow ? 7 : 200;
+    timeIt(() => predictResolved(cfg), warm); // warm-up (JIT, quadrature caches)
+    const ts = timeIt(() => predictResolved(cfg), reps);
+    const t = median(ts), lo = Math.min(...ts);
+    rows.push({ name: `predict, 1000 layers, ${name} (first call ${cold.toFixed(0)} ms)`, value: `${t.toFixed(3)} ms/call (median of ${reps}; fastest ${lo.toFixed(3)})`, target: '≤ 0.5 ms', pass: t <= 0.5 });
   }
   // 10,000 component requests: a mix of every block
   const reqs: unknown[] = [];
@@ -47,7 +50,7 @@ export async function bench(): Promise<BenchSection> {
   return {
     notes,
     title: 'Theory engine: predict and component',
-    method: 'in-process, performance.now(); predict: median of 200 calls after 20 warm-up calls on the resolved config (quadrature memo caches warm); component: whole batch through the validating API, first run (cold) and median of 3 (warm).',
+    method: 'in-process, performance.now(); predict: median of 200 calls after 20 warm-up calls on the resolved config (quadrature memo caches warm; causal: 7 calls after 2), with the fastest call (the machine is shared, so medians carry other tenants\' load); component: whole batch through the validating API, first run (cold) and median of 3 (warm).',
     rows,
   };
 }
