@@ -18,7 +18,7 @@ export async function bench(): Promise<BenchSection> {
     const cfg = resolveConfig({ ...base, ...extra });
     const cold = timeIt(() => predictResolved(cfg), 1)[0];
     // causal configs take the position-resolved fold (~1 s per call): fewer repetitions
-    const slow = cold > 300, warm = slow ? 2 : 20, reps = slow ? 7 : 200;
+    const slow = cfg.causal, warm = slow ? 2 : 20, reps = slow ? 7 : 200;
     timeIt(() => predictResolved(cfg), warm); // warm-up (JIT, quadrature caches)
     const ts = timeIt(() => predictResolved(cfg), reps);
     const t = median(ts), lo = Math.min(...ts);
