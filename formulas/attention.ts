@@ -10,8 +10,13 @@
  *   From the softmax block: S2 = Σ_j E[P_ij²] = K2(n, v)/n (exact, saturating) and the cross-row
  *   X2 = Σ_j E[P_ij P_kj] = (1 + c·√((K2_i−1)(K2_k−1)))/max(n_i, n_k), c = (e^{ρv}−1)/(e^{v}−1).
  * Forward (value v_j = x_j W_v: s_v = dσ_v² s', r_v = r'):
- *   Var(o_i) = s_v [ r_v (1 + S2 p_a/(1−p_a)) + (1 − r_v) S2/(1−p_a) ],
- *   Cov(o_i, o_k) = s_v [ r_v + (1 − r_v) X2 ];  then W_o: ×dσ_o².
+ *   Var(o_i) = s_v [ r_v (1 + S2 p_a/(1−p_a)) + (1 − r_v)(S2/(1−p_a) + τ) ],
+ *   Cov(o_i, o_k) = s_v [ r_v + (1 − r_v)(X2 + r′τ) ];  then W_o: ×dσ_o².
+ *   τ = v(1 − S2)²/d (non-causal): the weights select tokens along the row's key-space direction
+ *   a_i (logit l_ij = a_i·x_j), so the weighted mean of the private parts leans toward it — by
+ *   Stein's lemma E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2) with |a_i|²s(1−r′) = v — one direction of d.
+ *   At r = 0, L = 128, σ_s² = 1, d = 64 this is 44 % of the output variance (MC: 0.0359 vs 0.0202
+ *   without it, 0.0352 with it).
  * Backward, upstream g (corr r_g), g_h = dσ_o² g at the head outputs:
  *   V path:  g_h dσ_v² [ S2/(1−p_a) + r_g (n−1) X2 ]      (DSLM keeps only this path)
  *   Q path:  g_h s_v (1−r_v)(1−r') σ_s²/s' · J/(1−p_a)    (dS_ij = P_ij(dP_ij − Σ_k P_ik dP_ik) sums to
@@ -179,7 +184,11 @@ export const attention = defineBlock<AttentionParams, Cache>({
     if (!causal) {
       const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2(0, 1)
       const S2 = K2L / L;
-      const vv = sv * (rv * (1 + (S2 * pa) / (1 - pa)) + ((1 - rv) * S2) / (1 - pa)), cc = sv * (rv + (1 - rv) * x2);
+      // tilt: the softmax-weighted mean of the (private parts of the) tokens leans toward the row's
+      // key-space direction a_i (Stein: E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2), |a_i|² s(1−r′) = v), one
+      // direction of d: + s_v(1−r_v)·v(1 − S2)²/d per entry; two rows' directions correlate with r′
+      const tilt = (v * (1 - S2) * (1 - S2)) / d;
+      const vv = sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + tilt)), cc = sv * (rv + (1 - rv) * (x2 + r1 * tilt));
       varAvg = out * (vv - meanShift);
       const cen = vv - meanShift;
       rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
