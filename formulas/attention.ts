@@ -170,9 +170,12 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const ni = nOf(i), nk = nOf(k);
       return (1 + c * Math.sqrt(Math.max(K2(ni) - 1, 0) * Math.max(K2(nk) - 1, 0))) / Math.max(ni, nk);
     };
+    // tilt of row i's weighted mean toward its key-space direction (see the non-causal branch):
+    // √(v/d)(1 − S2_i), so Var gains its square and two rows' covariance r′ times the product
+    const tiltAmp = (i: number) => Math.sqrt(v / d) * (1 - K2(nOf(i)) / nOf(i));
     const posVar = (i: number) => {
-      const S2 = K2(nOf(i)) / nOf(i);
-      return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + ((1 - rv) * S2) / (1 - pa));
+      const S2 = K2(nOf(i)) / nOf(i), ta = tiltAmp(i);
+      return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + ta * ta));
     };
     const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
     const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
@@ -224,7 +227,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
       for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
         const i = pos[a], k = pos[b], vi = pv[i], vk = pv[k];
         const x2 = (1 + c * sq[i + 1] * sq[k + 1]) / (Math.max(i, k) + 1);
-        sr += vi > 0 && vk > 0 ? (sv * (rv + (1 - rv) * x2) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
+        sr += vi > 0 && vk > 0 ? (sv * (rv + (1 - rv) * (x2 + r1 * tiltAmp(i) * tiltAmp(k))) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
       }
       rAvg = np > 0 ? sr / np : 0;
     }
