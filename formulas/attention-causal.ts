@@ -152,6 +152,21 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   }
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain };
   const { D, O } = valueMap(grid, cache, S1, M);
+  // tilt (formulas/attention.ts): row g's weighted mean of the private parts leans toward its
+  // key-space direction, amplitude √(v_g/d)(1 − K2_g/n_g) on the private value variance vGain·pk_g;
+  // two rows' directions correlate like their queries (H_gh/√(H_gg H_hh)). Added to the forward
+  // kernel only: the backward paths are unchanged (as in formulas/attention.ts).
+  const amp = new Float64Array(P);
+  for (let g = 0; g < P; g++) amp[g] = n[g] >= 2 ? Math.sqrt(Math.max(v[g], 0) / d) * (1 - K2[g] / n[g]) * Math.sqrt(vGain * pk[g]) : 0;
+  for (let g = 0; g < P; g++) {
+    D[g] += oGain * amp[g] * amp[g];
+    for (let h = g; h < P; h++) {
+      const den = Math.sqrt(HD[g] * HD[h]);
+      const rho = den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0;
+      const y = oGain * rho * amp[g] * amp[h];
+      O[g * P + h] += y; if (h !== g) O[h * P + g] += y;
+    }
+  }
   return { out: { D, O }, cache, share, q4, maxV };
 }
 

@@ -121,15 +121,16 @@ export const attention = defineBlock<AttentionParams, Cache>({
     symbols: {
       d: 'dModel', L: 'seqLen (n = L, or i+1 for causal row i)', s: 'input variance', r: 'input token correlation', mu: 'input mean',
       sq: 'σ_q', sk: 'σ_k', sv: 'σ_v', so: 'σ_o', pa: 'attention dropout', g: 'upstream gradient variance', rg: 'upstream gradient correlation',
-      K2: 'n²E[p²] of the softmax at variance (1−r)σ_s² (exact; 1 for small scores)', c: 'softmax row correlation (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
+      K2: 'n²E[p²] of the softmax at variance (1−r)σ_s² (exact; 1 for small scores)',
+      tau: 'tilt v(1 − K2/L)²/d, v = (1−r)σ_s²: the weighted mean leans toward the row’s key-space direction', c: 'softmax row correlation (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
     },
     forward: {
       mean: [{ expr: '0', when: 'value: true' }, { expr: 'mu', when: 'value: false' }],
       var: [
-        { expr: 'd*so^2*d*sv^2*(s+mu^2)*(r + (1-r)*K2/L/(1-pa) + r*pa/(1-pa)*K2/L)', when: 'non-causal, value: true (r = uncentred r′)' },
+        { expr: 'd*so^2*d*sv^2*(s+mu^2)*(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, value: true (r = uncentred r′)' },
         { expr: 'd^2*sv^2*so^2*s*(r + (1-r)/(L*(1-pa)))', when: 'DSLM small-score limit' },
       ],
-      r: [{ expr: '(r + (1-r)*(1 + c*(K2-1))/L)/(r + (1-r)*K2/L/(1-pa) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s², r)' }],
+      r: [{ expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tau))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s², r)' }],
     },
     backward: {
       gradVar: [

@@ -67,8 +67,9 @@ function softmaxSymbols(p: AttentionParams, x: Moments): Record<string, number> 
   const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
   const v = (1 - r1) * attentionScoreVar(p, x);
   const K2 = softmaxK2(p.seqLen, v);
-  const c = softmaxRowCorr(v, r1);
-  return { K2, X2: (1 + c * Math.max(K2 - 1, 0)) / p.seqLen };
+  const c = softmaxRowCorr(v, r1, p.seqLen);
+  const tau = (v * (1 - K2 / p.seqLen) ** 2) / p.dModel;
+  return { K2, c, tau, X2: (1 + c * Math.max(K2 - 1, 0)) / p.seqLen };
 }
 
 function ioSymbols(x: Moments, g?: GradMoments): Record<string, number> {
