@@ -51,8 +51,8 @@
  * Cost: O(P²) per sub-layer (prefix sums instead of O(P³) products), P = seqLen ≤ MAX_EXACT, else CLUSTERS.
  */
 import type { GradMoments, Method, Moments } from './types.js';
-import type { LayerResult, Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
-import { diagnose } from './engine.js';
+import type { Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
+import { assemble, forwardExplosion } from './engine.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { layernorm } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
@@ -178,11 +178,6 @@ export function gradMoments(grid: Grid, g: GState, d: number, B?: number): GradM
 
 // ------------------------------------------------------------------ helpers
 
-function pairMap(P: number, D: Float64Array, O: Float64Array, f: (dg: number, dh: number, o: number) => number): Float64Array {
-  const out = new Float64Array(P * P);
-  for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const y = f(D[g], D[h], O[g * P + h]); out[g * P + h] = out[h * P + g] = y; }
-  return out;
-}
 const filled = (P: number, x: number) => new Float64Array(P).fill(x);
 const scaled = (a: Float64Array, s: number) => { const o = new Float64Array(a.length); for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
 
@@ -585,15 +580,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     entries[entries.length - 1] = forwardMoments(grid, finalRun.out, d, B);
   }
   const N = cfg.layers;
-  const layers: LayerResult[] = [];
-  if (fwdExplode !== undefined) {
-    warnings.unshift(`forward variance explodes at layer ${fwdExplode} (exceeds 1e300); later layers and all gradients are not reported`);
-    for (let l = 0; l <= N; l++) {
-      const e = l < fwdExplode ? entries[l] : undefined;
-      layers.push({ layer: l, mean: e ? e.mean : null, var: e ? e.var : null, r: e ? e.r : null, gradVar: null, gradR: null });
-    }
-    return { layers, warnings, method, explodesAt: { forward: fwdExplode } };
-  }
+  if (fwdExplode !== undefined) return forwardExplosion(N, entries, fwdExplode, warnings, method);
   // ---- backward
   const P = grid.P;
   const grads: GradMoments[] = new Array(N + 1);
@@ -623,15 +610,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
     if (bwdExplode === undefined && badState(g)) { bwdExplode = sl.layer; }
   }
-  for (let l = 0; l <= N; l++) {
-    const e = entries[l], gg = grads[l];
-    const gOk = !bad(gg.var);
-    layers.push({ layer: l, mean: e.mean, var: e.var, r: e.r, gradVar: gOk ? gg.var : null, gradR: gOk ? gg.r : null });
-  }
-  if (bwdExplode !== undefined) warnings.unshift(`gradient variance explodes at layer ${bwdExplode} (exceeds 1e300 going backward); gradients below it are not reported`);
-  diagnose(layers, warnings);
-  const pred: Prediction = { layers, warnings, method };
-  if (bwdExplode !== undefined) pred.explodesAt = { backward: bwdExplode };
+  const pred = assemble(entries, grads, bwdExplode, warnings, method);
   if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);
   return pred;
 }

@@ -267,15 +267,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
     entries[entries.length - 1] = f.out;
   }
   const N = cfg.layers;
-  const layers: LayerResult[] = [];
-  if (fwdExplode !== undefined) {
-    warnings.unshift(`forward variance explodes at layer ${fwdExplode} (exceeds 1e300); later layers and all gradients are not reported`);
-    for (let l = 0; l <= N; l++) {
-      const e = l < fwdExplode ? entries[l] : undefined;
-      layers.push({ layer: l, mean: e ? e.mean : null, var: e ? e.var : null, r: e ? e.r : null, gradVar: null, gradR: null });
-    }
-    return { layers, warnings, method, explodesAt: { forward: fwdExplode } };
-  }
+  if (fwdExplode !== undefined) return forwardExplosion(N, entries, fwdExplode, warnings, method);
   // ---- backward
   const grads: GradMoments[] = new Array(N + 1);
   let g: GradMoments = gmom(1, 0, 1, 1);
@@ -303,7 +295,16 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
     if (sl.kind === 'attn') grads[sl.layer - 1] = g;
     if (bwdExplode === undefined && bad(g.var)) bwdExplode = sl.layer;
   }
-  for (let l = 0; l <= N; l++) {
+  const pred = assemble(entries, grads, bwdExplode, warnings, method);
+  if (opts.trace) pred.trace = { sublayers: subs, finalNorm: finalTrace };
+  return pred;
+}
+
+/** The prediction from the per-entry forward moments and gradients (null where a gradient
+ * overflowed), with the backward-explosion warning and the depth diagnostics. */
+export function assemble(entries: Moments[], grads: GradMoments[], bwdExplode: number | undefined, warnings: string[], method: Method): Prediction {
+  const layers: LayerResult[] = [];
+  for (let l = 0; l < entries.length; l++) {
     const e = entries[l], gg = grads[l];
     const gOk = !bad(gg.var);
     layers.push({ layer: l, mean: e.mean, var: e.var, r: e.r, gradVar: gOk ? gg.var : null, gradR: gOk ? gg.r : null });
@@ -312,8 +313,19 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   diagnose(layers, warnings);
   const pred: Prediction = { layers, warnings, method };
   if (bwdExplode !== undefined) pred.explodesAt = { backward: bwdExplode };
-  if (opts.trace) pred.trace = { sublayers: subs, finalNorm: finalTrace };
   return pred;
+}
+
+/** The prediction of a stack whose forward variance overflowed at layer `at`: the layers below it,
+ * nulls above, no gradients, and the warning that says so. */
+export function forwardExplosion(N: number, entries: Moments[], at: number, warnings: string[], method: Method): Prediction {
+  warnings.unshift(`forward variance explodes at layer ${at} (exceeds 1e300); later layers and all gradients are not reported`);
+  const layers: LayerResult[] = [];
+  for (let l = 0; l <= N; l++) {
+    const e = l < at ? entries[l] : undefined;
+    layers.push({ layer: l, mean: e ? e.mean : null, var: e ? e.var : null, r: e ? e.r : null, gradVar: null, gradR: null });
+  }
+  return { layers, warnings, method, explodesAt: { forward: at } };
 }
 
 /** Human warnings: explosion/vanishing over depth, rank collapse. */
