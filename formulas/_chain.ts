@@ -9,7 +9,9 @@ export interface Stage { block: Block<any, any>; params: any; label: string }
 
 export interface StageTrace { label: string; block: string; params: unknown; input: Moments; fwd: ForwardResult<any>; gradOut?: GradMoments; gradIn?: GradMoments }
 
-export const METHOD_RANK: Record<Method, number> = { 'closed-form': 0, quadrature: 1, 'monte-carlo': 2 };
+/** Methods from the most to the least exact; a chain is as exact as its weakest stage. */
+export const METHODS: readonly Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
+export const METHOD_RANK = Object.fromEntries(METHODS.map((m, i) => [m, i])) as Record<Method, number>;
 export function weakest(a: Method, b: Method): Method {
   return METHOD_RANK[b] > METHOD_RANK[a] ? b : a;
 }

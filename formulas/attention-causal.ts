@@ -52,7 +52,7 @@
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
 import type { AttentionParams } from './attention.js';
-import { softmaxPowers, softmaxRowCorr } from './softmax.js';
+import { jacobianGain, softmaxPowers, softmaxRowCorr } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -126,13 +126,15 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
     if (v[g] > maxV) maxV = v[g];
     if (ng >= 2 && v[g] > 0) {
       const pw = softmaxPowers(ng, v[g]);
-      K2[g] = ng * ng * pw.e2; J[g] = Math.max(ng * (pw.e2 - 2 * pw.e3) + pw.q4, 0); q4[g] = pw.q4;
+      K2[g] = ng * ng * pw.e2; J[g] = jacobianGain(ng, pw.e2, pw.e3, pw.q4); q4[g] = pw.q4;
     } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); }
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
     cen[g] = K2[g] > 0 ? Math.min(1, J[g] / (K2[g] / ng)) : 1;
     const meanDiag = S1[g] / ng;
     share[g] = meanDiag > 0 ? Math.max(0, Math.min(1, 1 - pk[g] / meanDiag)) : 0;
   }
+  // query correlation of two rows (of their tokens' normalised inputs)
+  const qcor = (g: number, h: number) => { const den = Math.sqrt(HD[g] * HD[h]); return den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0; };
   // row correlations and fluctuation coefficients
   const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P);
   for (let g = 0; g < P; g++) {
@@ -141,8 +143,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g;
       let cc = 0, gg = 0;
       if (sq[g] > 0 && sq[h] > 0 && n[lo] >= 2) {
-        const den = Math.sqrt(HD[g] * HD[h]);
-        const rho = den > 0 ? Math.max(0, Math.min(1, HO[g * P + h] / den)) : 0;
+        const rho = Math.max(0, qcor(g, h));
         cc = softmaxRowCorr(Math.sqrt(v[g] * v[h]), rho, L);
         gg = (cc * sq[g] * sq[h]) / (n[hi] * (n[lo] - 1));
       }
@@ -161,9 +162,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   for (let g = 0; g < P; g++) {
     D[g] += oGain * amp[g] * amp[g];
     for (let h = g; h < P; h++) {
-      const den = Math.sqrt(HD[g] * HD[h]);
-      const rho = den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0;
-      const y = oGain * rho * amp[g] * amp[h];
+      const y = oGain * qcor(g, h) * amp[g] * amp[h];
       O[g * P + h] += y; if (h !== g) O[h * P + g] += y;
     }
   }

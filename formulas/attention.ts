@@ -160,8 +160,7 @@ export const attention = defineBlock<AttentionParams, Cache>({
     const nOf = (i: number) => (causal ? i + 1 : L);
     // K2(n) = n²E[p²] for every softmax length in use (n = L, or 1..L when causal)
     // J(n) = Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)]: the softmax Jacobian gain (Q/K paths; → 0 when saturated)
-    // k2arr[n] = K2(n), jarr[n] = J(n) for n = 1..L when causal; only n = L otherwise
-    // (non-causal: only n = L is used; a sparse array avoids allocating L + 1 doubles per layer)
+    // k2arr[n] = K2(n), jarr[n] = J(n) for n = 1..L when causal; non-causal rows only use n = L
     let k2arr: Float64Array | null = null, jarr: Float64Array | null = null;
     softmaxStatsInto(L, v, SM);
     const K2L = SM[0], JL = SM[1], Q4L = SM[2];
@@ -171,9 +170,11 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const ni = nOf(i), nk = nOf(k);
       return (1 + c * Math.sqrt(Math.max(K2(ni) - 1, 0) * Math.max(K2(nk) - 1, 0))) / Math.max(ni, nk);
     };
-    // tilt of row i's weighted mean toward its key-space direction (see the non-causal branch):
-    // √(v/d)(1 − S2_i), so Var gains its square and two rows' covariance r′ times the product
+    // tilt: the softmax-weighted mean of a row's (private) tokens leans toward the row's key-space
+    // direction a_i (Stein: E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2), |a_i|² s(1−r′) = v), one direction
+    // of d: amplitude √(v/d)(1 − S2_i); Var gains its square, two rows' covariance r′ times the product
     const tiltAmp = (i: number) => Math.sqrt(v / d) * (1 - K2(nOf(i)) / nOf(i));
+    // uncentred output variance of row i: shared part (+ its attention-dropout term), private part
     const posVar = (i: number) => {
       const S2 = K2(nOf(i)) / nOf(i), ta = tiltAmp(i);
       return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + ta * ta));
@@ -187,12 +188,8 @@ export const attention = defineBlock<AttentionParams, Cache>({
     let v0 = 0, v1 = 0, c0 = 0, c1 = 0, vq = 0, cp1 = 0, cq1 = 0, s2 = 0;
     if (!causal) {
       const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2(0, 1)
-      const S2 = K2L / L;
-      // tilt: the softmax-weighted mean of the (private parts of the) tokens leans toward the row's
-      // key-space direction a_i (Stein: E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2), |a_i|² s(1−r′) = v), one
-      // direction of d: + s_v(1−r_v)·v(1 − S2)²/d per entry; two rows' directions correlate with r′
-      const tilt = (v * (1 - S2) * (1 - S2)) / d;
-      const vv = sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + tilt)), cc = sv * (rv + (1 - rv) * (x2 + r1 * tilt));
+      const ta = tiltAmp(0);
+      const vv = posVar(0), cc = sv * (rv + (1 - rv) * (x2 + r1 * ta * ta));
       varAvg = out * (vv - meanShift);
       const cen = vv - meanShift;
       rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
@@ -232,12 +229,13 @@ export const attention = defineBlock<AttentionParams, Cache>({
       }
       rAvg = np > 0 ? sr / np : 0;
     }
-    // ---- causal backward closure (needs the same per-position softmax statistics)
-    const k2c = k2arr!, jc = jarr!;
+    // ---- causal backward closure (needs the same per-position softmax statistics). Causal stacks
+    // are folded position by position (src/causal.ts); this per-position average serves component
+    // requests and the advisor's calibration fold.
     const causalGrad = !causal ? null : (g: number, rg: number): GradMoments => {
+      const k2c = k2arr!, jc = jarr!;
       const gh = value ? out * g : g; // gradient variance at the head outputs
       // per column j (V and K paths sum over rows i that see j), per row i (Q path)
-      const nCols = L;
       // suffix sums over rows i >= j (causal column statistics)
       const suf = { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1), w2: new Float64Array(L + 1) };
       const colVar = new Float64Array(L);
@@ -251,13 +249,12 @@ export const attention = defineBlock<AttentionParams, Cache>({
       }
       // gradR: the statistic is the mean over token pairs of the Pearson correlation; causal columns
       // have very different gradient sizes, so it is averaged per pair, not pooled (ΣCov/ΣVar).
-      let vSum = 0, covSum = 0;
-      for (let j = 0; j < nCols; j++) {
+      let vSum = 0;
+      for (let j = 0; j < L; j++) {
         // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
         // (sumJ: Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)], sumP2: Σ_i E[P'_ij²], cross: Σ_{i≠k} E[P_ij P_kj])
-        const S = suf;
-        const s2 = S.s2[j], s1r = S.s1[j], s1sq = S.s1sq[j], sd1 = S.sd1[j], sdsq = S.sdsq[j];
-        const sumJ = S.sj[j] / (1 - pa);
+        const s2 = suf.s2[j], s1r = suf.s1[j], s1sq = suf.s1sq[j], sd1 = suf.sd1[j], sdsq = suf.sdsq[j];
+        const sumJ = suf.sj[j] / (1 - pa);
         const sumP2 = s2 / (1 - pa);
         const meanCross = s1r * s1r - s1sq;
         const cross = meanCross + c * (sd1 * sd1 - sdsq);
@@ -270,17 +267,11 @@ export const attention = defineBlock<AttentionParams, Cache>({
         // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
         const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
         const Kp = gh * priv * qk * (sumJ + r1 * rg * cross * cen);
-        const Xrow = nRow > 1 ? X2(j, Math.min(j + 1, L - 1)) : 1;
-        // V path: Σ_i E[P_ij P_il] (same row, two columns) + r_g Σ_{i≠k} E[P_ij P_kl]
-        const within = nRow > 1 ? (1 - (k2n - 1) / (nRow - 1)) / nRow : 0;
-        const covV = gh * vGain * (within + rg * meanCross);
-        const covQ = gh * priv * (1 - r1) * qk * rg * Xrow;
-        const vj = Vp + Qp + Kp, cj = Math.min(covV + covQ, vj);
-        vSum += vj; covSum += cj;
+        const vj = Vp + Qp + Kp;
+        vSum += vj;
         colVar[j] = vj;
       }
-      const gv = vSum / nCols;
-      void covSum; // the pooled ratio is not what propagates in causal stacks (see below)
+      const gv = vSum / L;
       let grPearson: number;
       {
         // mean over column pairs (j < l) of Cov_jl/√(Var_j Var_l): V path
@@ -297,11 +288,10 @@ export const attention = defineBlock<AttentionParams, Cache>({
         }
         grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
       }
-      // Causal: propagate the per-pair mean as well. The state between layers is position-averaged,
-      // and the pooled ratio, dominated by the few early positions with very large gradients,
-      // over-states the correlation the next layer's column sums see: measured on 48-layer causal
-      // Pre-LN stacks (d = 64, L = 32, FIDELITY.md), layer-0 gradVar 52 (per-pair) vs 129 (pooled)
-      // against 48 ± 17 measured. A position-resolved state is the proper fix (issue 4).
+      // Propagate the per-pair mean as well: the pooled ratio, dominated by the few early positions
+      // with very large gradients, over-states the correlation a following block's column sums see
+      // (with a position-averaged state on 48-layer causal Pre-LN stacks, d = 64, L = 32: layer-0
+      // gradVar 52 per-pair vs 129 pooled against 48 ± 17 measured).
       return gmom(gv, grPearson, undefined, undefined, grPearson);
     };
     // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),

@@ -8,7 +8,7 @@
  * The block reads no activation. Backward: the gradient at the embedding output is the upstream
  * gradient (reported unchanged).
  */
-import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
+import { compile, defineBlock, NO_WARNINGS } from './_core.js';
 
 export interface EmbeddingParams {
   vocab: number; std: number; posStd?: number; typeStd?: number;

@@ -17,7 +17,7 @@
  *   Two rows' input gradients: Cov = r_g σ_g² E[p_aj p_bj](1 − …) ⇒ r_g,in = r_g·C/K2 with
  *   C = n²E[p_a p_b] = 1 + r_out(K2 − 1) (for independent rows C = 1: r_g,in = r_g/K2).
  */
-import { defineBlock, gaussLegendre, normCdf, normPdf, NO_WARNINGS, mom, gmom } from './_core.js';
+import { defineBlock, gaussLegendre, normCdf, normPdf, NO_WARNINGS } from './_core.js';
 
 export interface SoftmaxParams { n: number }
 
@@ -171,40 +171,45 @@ export function powersInto(n: number, v: number, out: Float64Array): void {
     return;
   }
   const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
-  const g0 = stencil(t);
+  interpPowers(n, stencil(t), t, out);
+}
+
+/** [E[p²], E[p³], Q4] for n logits at t = ln v, interpolated with the stencil that stencil(t) left
+ * in ST_C (first grid index g0), into out. */
+function interpPowers(n: number, g0: number, t: number, out: Float64Array): void {
   let f2 = 0, f3 = 0, fq = 0;
   for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp); f2 += ST_C[k] * tmp[0]; f3 += ST_C[k] * tmp[1]; fq += ST_C[k] * tmp[2]; }
   const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t), kq = 1 + Math.exp(fq + t);
   out[0] = Math.min(k2, n) / (n * n); out[1] = Math.min(k3, n * n) / (n * n * n); out[2] = Math.min(kq, n * n) / (n * n);
 }
 
-/** K2 = n²E[p²], the Jacobian gain J (softmaxJacobianGain) and Q4 for one row length from one
- * stencil, without allocation: out = [K2, J, Q4]. */
+/** Σ_j E[p_j² (1 − 2p_j + Σ_k p_k²)] = n(E[p²] − 2E[p³]) + Q4: the factor by which a softmax row of
+ * n entries passes an iid upstream gradient (dx_j = p_j(dp_j − Σ_k p_k dp_k)). → 0 as the softmax
+ * saturates. */
+export function jacobianGain(n: number, e2: number, e3: number, q4: number): number {
+  return Math.max(n * (e2 - 2 * e3) + q4, 0);
+}
+
+/** K2 = n²E[p²], the Jacobian gain J (jacobianGain) and Q4 for one row length, without
+ * allocation: out = [K2, J, Q4]. */
 export function softmaxStatsInto(n: number, v: number, out: Float64Array): void {
   if (n === 1) { out[0] = 1; out[1] = 0; out[2] = 1; return; }
   powersInto(n, v, PW);
   const e2 = PW[0], e3 = PW[1], q4 = PW[2];
-  out[0] = n * n * e2; out[1] = Math.max(n * (e2 - 2 * e3) + q4, 0); out[2] = q4;
+  out[0] = n * n * e2; out[1] = jacobianGain(n, e2, e3, q4); out[2] = q4;
 }
 
 /** softmaxPowers for every n = 1..nMax at one logit variance (causal rows), sharing the stencil:
- * returns K2[n] = n²E[p²] and the Jacobian gain J[n] (see softmaxJacobianGain). */
+ * returns K2[n] = n²E[p²] and the Jacobian gain J[n] (jacobianGain). */
 export function softmaxRows(v: number, nMax: number): { k2: Float64Array; jac: Float64Array } {
   const k2 = new Float64Array(nMax + 1), jac = new Float64Array(nMax + 1);
   if (nMax >= 1) { k2[1] = 1; jac[1] = 0; }
-  if (v < 1e-6) {
-    for (let n = 2; n <= nMax; n++) { const p = softmaxPowers(n, v); k2[n] = n * n * p.e2; jac[n] = Math.max(n * (p.e2 - 2 * p.e3) + p.q4, 0); }
-    return { k2, jac };
-  }
+  const small = v < 1e-6;
   const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
-  const g0 = stencil(t), c = ST_C;
-  const et = Math.exp(t);
+  const g0 = small ? 0 : stencil(t);
   for (let n = 2; n <= nMax; n++) {
-    let f2 = 0, f3 = 0, fq = 0;
-    for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp); f2 += c[k] * tmp[0]; f3 += c[k] * tmp[1]; fq += c[k] * tmp[2]; }
-    const kk2 = Math.min(1 + Math.exp(f2) * et, n), kk3 = Math.min(1 + Math.exp(f3) * et, n * n), kq = Math.min(1 + Math.exp(fq) * et, n * n);
-    const e2 = kk2 / (n * n), e3 = kk3 / (n * n * n), q4 = kq / (n * n);
-    k2[n] = kk2; jac[n] = Math.max(n * (e2 - 2 * e3) + q4, 0);
+    if (small) powersInto(n, v, PW); else interpPowers(n, g0, t, PW);
+    k2[n] = n * n * PW[0]; jac[n] = jacobianGain(n, PW[0], PW[1], PW[2]);
   }
   return { k2, jac };
 }
@@ -214,14 +219,6 @@ export function softmaxRows(v: number, nMax: number): { k2: Float64Array; jac: F
 export function softmaxPowersDirect(n: number, v: number): SoftmaxPowers {
   const [e2, e3, q4] = integrals(buildUData(v), n);
   return { e2, e3, q4 };
-}
-
-/** Σ_j E[p_j² (1 − 2p_j + Σ_k p_k²)] = n(E[p²] − 2E[p³]) + Q4: the factor by which a softmax row
- * passes an iid upstream gradient (dx_j = p_j(dp_j − Σ_k p_k dp_k)). → 0 as the softmax saturates. */
-export function softmaxJacobianGain(n: number, v: number): number {
-  if (n === 1) return 0;
-  powersInto(n, v, PW);
-  return Math.max(n * (PW[0] - 2 * PW[1]) + PW[2], 0);
 }
 
 /** n²E[p²] (≥ 1): the "effective averaging" factor: a softmax average of n iid values keeps

@@ -5,10 +5,8 @@
  */
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
-import { chainBackward, chainForward, weakest, METHOD_RANK, type Stage, type StageTrace } from '../formulas/_chain.js';
+import { METHODS, METHOD_RANK, type Stage, type StageTrace } from '../formulas/_chain.js';
 import { gmom, mom, type ForwardResult } from '../formulas/_core.js';
-
-const METHODS: Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
 import { layernorm } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
@@ -130,19 +128,6 @@ export interface Prediction {
 const HUGE = 1e300;
 const bad = (x: number) => !Number.isFinite(x) || Math.abs(x) > HUGE;
 
-/** One sub-layer's forward: branch chain, residual add, post-norm. */
-function subForward(sl: SubLayer, x: Moments, d: number): { sub: SubTrace; method: Method; warnings: string[] } {
-  const br = chainForward(sl.stages, x);
-  const added = residualForward(sl.skip, sl.branch, x, br.out, d);
-  let out = added, post: StageTrace | undefined;
-  if (sl.postNorm) {
-    const f = sl.postNorm.block.forward(sl.postNorm.params, added);
-    post = { label: sl.postNorm.label, block: sl.postNorm.block.doc.name, params: sl.postNorm.params, input: added, fwd: f };
-    out = f.out;
-  }
-  return { sub: { layer: sl.layer, kind: sl.kind, input: x, branch: br.trace, branchOut: br.out, added, post, out }, method: br.method, warnings: br.warnings };
-}
-
 export interface PredictOptions {
   trace?: boolean;
   /** 'paper': the published DSLM rows where they exist (for comparison); default 'ours' */
@@ -152,7 +137,8 @@ export interface PredictOptions {
   batch?: number;
 }
 
-interface LeanFold {
+/** The fold's record of a forward pass: what the backward pass reads, and what a trace shows. */
+interface Fold {
   /** forward result of every branch stage, sub-layer after sub-layer (offsets in `off`) */
   fw: ForwardResult<any>[];
   off: number[];
@@ -168,10 +154,12 @@ interface LeanFold {
   count: number;
 }
 
-/** The forward fold without traces: the same block calls in the same order as subForward. */
-function leanForward(plan: Plan, input: Moments, warnOnce: (key: string, msg: string) => void): LeanFold {
+/** The forward fold: per sub-layer the branch stages, the residual add and the post-norm. It keeps
+ * each stage's forward result in one flat array and builds no per-stage objects of its own (a
+ * trace, when asked for, is assembled from the record afterwards: traceOf). */
+function foldForward(plan: Plan, input: Moments, warnOnce: (key: string, msg: string) => void): Fold {
   const S = plan.sublayers, d = plan.cfg.dModel;
-  const fold: LeanFold = { fw: [], off: new Array(S.length + 1), ins: new Array(S.length), added: new Array(S.length), post: new Array(S.length), entries: [], x: input, method: 'closed-form', count: 0 };
+  const fold: Fold = { fw: [], off: new Array(S.length + 1), ins: new Array(S.length), added: new Array(S.length), post: new Array(S.length), entries: [], x: input, method: 'closed-form', count: 0 };
   let x = input, rank = 0, pos = 0;
   for (let i = 0; i < S.length; i++) {
     const sl = S[i], st = sl.stages;
@@ -203,22 +191,45 @@ function leanForward(plan: Plan, input: Moments, warnOnce: (key: string, msg: st
   return fold;
 }
 
-/** The backward fold over a lean forward fold; returns the first layer whose gradient overflows. */
-function leanBackward(plan: Plan, fold: LeanFold, g: GradMoments, grads: GradMoments[]): number | undefined {
+/** The per-sub-layer trace of a forward fold (for `predict` with `trace`). */
+function traceOf(plan: Plan, fold: Fold): SubTrace[] {
+  const subs: SubTrace[] = [];
+  for (let i = 0; i < fold.count; i++) {
+    const sl = plan.sublayers[i], base = fold.off[i], x = fold.ins[i];
+    const branch: StageTrace[] = sl.stages.map((st, k) => ({ label: st.label, block: st.block.doc.name, params: st.params, input: k === 0 ? x : fold.fw[base + k - 1].out, fwd: fold.fw[base + k] }));
+    const branchOut = branch.length ? branch[branch.length - 1].fwd.out : x;
+    const added = fold.added[i], pf = fold.post[i];
+    const post: StageTrace | undefined = sl.postNorm && pf ? { label: sl.postNorm.label, block: sl.postNorm.block.doc.name, params: sl.postNorm.params, input: added, fwd: pf } : undefined;
+    subs.push({ layer: sl.layer, kind: sl.kind, input: x, branch, branchOut, added, post, out: pf ? pf.out : added });
+  }
+  return subs;
+}
+
+/** The backward fold over a forward fold (recording each gradient into `subs` when a trace is
+ * kept); returns the first layer whose gradient overflows. */
+function foldBackward(plan: Plan, fold: Fold, g: GradMoments, grads: GradMoments[], subs?: SubTrace[]): number | undefined {
   const S = plan.sublayers;
   let explode: number | undefined;
   for (let i = fold.count - 1; i >= 0; i--) {
-    const sl = S[i], st = sl.stages, base = fold.off[i];
+    const sl = S[i], st = sl.stages, base = fold.off[i], t = subs?.[i];
+    if (t) t.gradOut = g;
     let gz = g;
     const pf = fold.post[i];
-    if (sl.postNorm && pf) gz = sl.postNorm.block.backward(sl.postNorm.params, fold.added[i], pf, g);
+    if (sl.postNorm && pf) {
+      gz = sl.postNorm.block.backward(sl.postNorm.params, fold.added[i], pf, g);
+      if (t?.post) { t.post.gradOut = g; t.post.gradIn = gz; }
+    }
     let gb = gz;
     for (let k = st.length - 1; k >= 0; k--) {
       const xin = k === 0 ? fold.ins[i] : fold.fw[base + k - 1].out;
+      const tr = t?.branch[k];
+      if (tr) tr.gradOut = gb;
       gb = st[k].block.backward(st[k].params, xin, fold.fw[base + k], gb);
+      if (tr) tr.gradIn = gb;
     }
     const branchOut = st.length ? fold.fw[base + st.length - 1].out : fold.ins[i];
     g = residualBackward(sl.skip, sl.branch, gz, gb, fold.ins[i], branchOut);
+    if (t) t.gradIn = g;
     if (sl.kind === 'attn') grads[sl.layer - 1] = g;
     if (explode === undefined && bad(g.var)) explode = sl.layer;
   }
@@ -232,42 +243,21 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const warnings: string[] = [];
   const seen = new Set<string>();
   const warnOnce = (key: string, msg: string) => { if (!seen.has(key)) { seen.add(key); warnings.push(msg); } };
-  let method: Method = 'closed-form';
-  const subs: SubTrace[] = [];
   // the input is iid Gaussian per feature: per-token mean-square dispersion (2σ⁴ + 4μ²σ²)/(d(σ²+μ²)²)
   const q0 = cfg.input.var + cfg.input.mean * cfg.input.mean;
   const input: Moments = mom(cfg.input.mean, cfg.input.var, cfg.input.r, q0 > 0 ? (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (cfg.dModel * q0 * q0) : 0, 1 / cfg.dModel);
-  const entries: Moments[] = [input];
-  let x = input;
-  let fwdExplode: number | undefined;
-  const keep = Boolean(opts.trace);
-  // Without a requested trace the fold keeps only what the backward pass reads — each stage's
-  // forward result in one flat array, each sub-layer's input and residual sum — and builds no
-  // per-stage trace objects (see leanForward).
-  const lean = keep ? null : leanForward(plan, input, warnOnce);
-  if (lean) {
-    method = lean.method;
-    fwdExplode = lean.explode;
-    x = lean.x;
-    for (const e of lean.entries) entries.push(e);
-  } else for (const sl of plan.sublayers) {
-    const t = subForward(sl, x, cfg.dModel);
-    method = weakest(method, t.method);
-    for (const w of t.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
-    const { added, out } = t.sub;
-    subs.push(t.sub);
-    x = out;
-    if (sl.kind === 'ffn') entries.push(x);
-    if (fwdExplode === undefined && (bad(x.var) || bad(x.mean) || bad(added.var))) { fwdExplode = sl.layer; break; }
-  }
+  const fold = foldForward(plan, input, warnOnce);
+  const { method } = fold;
+  const entries: Moments[] = [input, ...fold.entries];
   let finalTrace: StageTrace | undefined;
-  if (fwdExplode === undefined && plan.finalNorm) {
-    const f = plan.finalNorm.block.forward(plan.finalNorm.params, x);
-    finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: x, fwd: f };
+  if (fold.explode === undefined && plan.finalNorm) {
+    const f = plan.finalNorm.block.forward(plan.finalNorm.params, fold.x);
+    finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: fold.x, fwd: f };
     entries[entries.length - 1] = f.out;
   }
   const N = cfg.layers;
-  if (fwdExplode !== undefined) return forwardExplosion(N, entries, fwdExplode, warnings, method);
+  if (fold.explode !== undefined) return forwardExplosion(N, entries, fold.explode, warnings, method);
+  const subs = opts.trace ? traceOf(plan, fold) : undefined;
   // ---- backward
   const grads: GradMoments[] = new Array(N + 1);
   let g: GradMoments = gmom(1, 0, 1, 1);
@@ -277,26 +267,9 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
     g = plan.finalNorm.block.backward(plan.finalNorm.params, finalTrace.input, finalTrace.fwd, g);
     finalTrace.gradIn = g;
   }
-  let bwdExplode: number | undefined;
-  if (lean) {
-    bwdExplode = leanBackward(plan, lean, g, grads);
-  } else for (let i = plan.sublayers.length - 1; i >= 0; i--) {
-    const sl = plan.sublayers[i], t = subs[i];
-    t.gradOut = g;
-    let gz = g;
-    if (sl.postNorm && t.post) {
-      t.post.gradOut = g;
-      gz = sl.postNorm.block.backward(sl.postNorm.params, t.post.input, t.post.fwd, g);
-      t.post.gradIn = gz;
-    }
-    const gb = chainBackward(sl.stages, t.branch, gz);
-    g = residualBackward(sl.skip, sl.branch, gz, gb, t.input, t.branchOut);
-    t.gradIn = g;
-    if (sl.kind === 'attn') grads[sl.layer - 1] = g;
-    if (bwdExplode === undefined && bad(g.var)) bwdExplode = sl.layer;
-  }
+  const bwdExplode = foldBackward(plan, fold, g, grads, subs);
   const pred = assemble(entries, grads, bwdExplode, warnings, method);
-  if (opts.trace) pred.trace = { sublayers: subs, finalNorm: finalTrace };
+  if (subs) pred.trace = { sublayers: subs, finalNorm: finalTrace };
   return pred;
 }
 
@@ -329,7 +302,7 @@ export function forwardExplosion(N: number, entries: Moments[], at: number, warn
 }
 
 /** Human warnings: explosion/vanishing over depth, rank collapse. */
-export function diagnose(layers: LayerResult[], warnings: string[]): void {
+function diagnose(layers: LayerResult[], warnings: string[]): void {
   const N = layers.length - 1;
   const v0 = layers[0].var ?? 1;
   const big = layers.find((l) => l.var !== null && v0 > 0 && l.var > 1e6 * Math.max(v0, 1e-30));
