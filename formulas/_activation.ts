@@ -18,6 +18,9 @@ export interface ActivationFns {
   df: (x: number) => number;
   /** where f' jumps (ReLU: 0) */
   kink?: number;
+  /** closed-form dispersion at zero input mean, where f is positively homogeneous (f(cx) = c^k f(x),
+   * c > 0): γ = k and E[f⁴]/E[f²]² − 1 do not depend on the input variance */
+  zeroMeanDispersion?: { ratio: number; gamma: number };
 }
 
 interface Coeffs { mean: number; m2: number; cf: Float64Array; dm2: number; cd: Float64Array }
@@ -71,18 +74,27 @@ function computeCoeffs(a: ActivationFns, mu: number, s: number): Coeffs {
 
 export interface ActivationMoments { mean: number; var: number; r: number; e2: number; dm2: number; dcross: number }
 
-/** All moments needed forward and backward at input (μ, σ², r). */
-export function activationMoments(a: ActivationFns, mu: number, s: number, r: number): ActivationMoments {
+/** All moments needed forward and backward at input (μ, σ², r), into S[o…o+5] as
+ * [mean, var, r, E f², E f'², E f'(X)f'(Y)] (no allocation: the engine's kernels). */
+export function activationMomentsInto(a: ActivationFns, mu: number, s: number, r: number, S: Float64Array, o: number): void {
   if (s <= 0) {
     const v = a.f(mu), d = a.df(mu);
-    return { mean: v, var: 0, r: 0, e2: v * v, dm2: d * d, dcross: d * d };
+    S[o] = v; S[o + 1] = 0; S[o + 2] = 0; S[o + 3] = v * v; S[o + 4] = d * d; S[o + 5] = d * d;
+    return;
   }
   const c = coeffs(a, mu, s);
   const cross = mehlerSum(c.cf, c.cf, r, c.m2); // E f(X) f(Y)
   const dcross = mehlerSum(c.cd, c.cd, r, c.dm2); // E f'(X) f'(Y)
   const v = Math.max(c.m2 - c.mean * c.mean, 0);
   const rr = v > 0 ? (cross - c.mean * c.mean) / v : 0;
-  return { mean: c.mean, var: v, r: Math.max(-1, Math.min(1, rr)), e2: c.m2, dm2: c.dm2, dcross };
+  S[o] = c.mean; S[o + 1] = v; S[o + 2] = Math.max(-1, Math.min(1, rr)); S[o + 3] = c.m2; S[o + 4] = c.dm2; S[o + 5] = dcross;
+}
+
+const AM = new Float64Array(6);
+/** activationMomentsInto as an object. */
+export function activationMoments(a: ActivationFns, mu: number, s: number, r: number): ActivationMoments {
+  activationMomentsInto(a, mu, s, r, AM, 0);
+  return { mean: AM[0], var: AM[1], r: AM[2], e2: AM[3], dm2: AM[4], dcross: AM[5] };
 }
 
 export const QUADRATURE_NOTE = `Mehler–Hermite series (${HERMITE_TERMS} terms, tail closed at r=1) with piecewise Gauss–Legendre coefficients`;
@@ -94,6 +106,7 @@ const dispMemo = new MomentMemo<{ ratio: number; gamma: number }>();
  *   κ_out = γ² κ_in + Var(φ²)/(d E[φ²]²),   γ = d ln E[φ²] / d ln s
  * (first order in 1/d; quadrature for E[φ²], E[φ⁴], γ by a central difference in s). */
 export function activationDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
+  if (mu === 0 && a.zeroMeanDispersion) return a.zeroMeanDispersion;
   return dispMemo.get(a.name, mu, s, () => computeDispersion(a, mu, s));
 }
 
@@ -111,9 +124,10 @@ function computeDispersion(a: ActivationFns, mu: number, s: number): { ratio: nu
   return { ratio: m2 > 0 ? Math.max(m4 / (m2 * m2) - 1, 0) : 0, gamma };
 }
 
-/** κ of an activation output given the input κ and the width d (undefined when either is unknown). */
-export function activationKappa(a: ActivationFns, x: { mean: number; var: number; kappa?: number }, d?: number): number | undefined {
-  if (x.kappa === undefined || !d || x.var <= 0) return undefined;
-  const { ratio, gamma } = activationDispersion(a, x.mean, x.var);
-  return gamma * gamma * x.kappa + ratio / d;
+/** κ of an activation output given the input κ and the width d (NaN when either is unknown:
+ * κ NaN, d absent). */
+export function activationKappa(a: ActivationFns, mu: number, s: number, kappa: number, d?: number): number {
+  if (!(kappa === kappa) || !d || s <= 0) return NaN;
+  const { ratio, gamma } = activationDispersion(a, mu, s);
+  return gamma * gamma * kappa + ratio / d;
 }

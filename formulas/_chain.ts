@@ -3,15 +3,14 @@
  * that the backward fold can run in reverse. Used by composite blocks (ffn, swiglu) and the engine.
  */
 import type { GradMoments, Method, Moments } from '../src/types.js';
-import type { Block, ForwardResult } from './_core.js';
+import { kernelFor, METHOD_RANK, putMoments, readMoments, RW, type Block, type ForwardResult } from './_core.js';
+
+export { METHODS, METHOD_RANK } from './_core.js';
 
 export interface Stage { block: Block<any, any>; params: any; label: string }
 
 export interface StageTrace { label: string; block: string; params: unknown; input: Moments; fwd: ForwardResult<any>; gradOut?: GradMoments; gradIn?: GradMoments }
 
-/** Methods from the most to the least exact; a chain is as exact as its weakest stage. */
-export const METHODS: readonly Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
-export const METHOD_RANK = Object.fromEntries(METHODS.map((m, i) => [m, i])) as Record<Method, number>;
 export function weakest(a: Method, b: Method): Method {
   return METHOD_RANK[b] > METHOD_RANK[a] ? b : a;
 }
@@ -30,12 +29,20 @@ export function chainForward(stages: Stage[], x: Moments): { out: Moments; trace
   return { out: cur, trace, method, warnings };
 }
 
-/** The output moments of a chain, without recording a trace (advisor and scheme folds). */
+/** The output moments of a chain, without recording a trace (advisor and scheme folds): through
+ * the stages' kernels in a module scratch (two records, ping-pong), no per-stage objects. */
 export function chainOut(stages: Stage[], x: Moments): Moments {
-  let cur = x;
-  for (let k = 0; k < stages.length; k++) cur = stages[k].block.forward(stages[k].params, cur).out;
-  return cur;
+  let i = 0;
+  putMoments(CH, 0, x);
+  for (let k = 0; k < stages.length; k++) {
+    const st = stages[k], o = i === 0 ? RW : 0, kern = kernelFor(st.block, st.params);
+    if (kern) kern.fwd(st.params, CH, i, o);
+    else putMoments(CH, o, st.block.forward(st.params, readMoments(CH, i)).out);
+    i = o;
+  }
+  return readMoments(CH, i);
 }
+const CH = new Float64Array(2 * RW);
 
 export function chainBackward(stages: Stage[], trace: StageTrace[], g: GradMoments): GradMoments {
   let cur = g;

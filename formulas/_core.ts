@@ -63,10 +63,102 @@ export interface Block<P = Record<string, unknown>, C = unknown> {
    * correlation) when it differs from the `r` that backward propagates; computed only for
    * reporting (component), so the engine never pays for it. Default: backward's rPearson ?? r. */
   reportedGradR?(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments, back: GradMoments): number;
+  /** the block's formulas over typed-array records (see Kernel): what the engine folds with.
+   * Blocks without one are folded through their object API. */
+  kernel?: Kernel<P>;
+  /** whether `kernel` covers these params (default: always) */
+  kernelApplies?(p: P): boolean;
 }
 
 export function defineBlock<P, C>(b: Block<P, C>): Block<P, C> {
   return b;
+}
+
+// ---------------------------------------------------------------- kernels over typed arrays
+//
+// A block's formulas are written once, as a kernel that reads its input moments from a
+// Float64Array and writes its output record into it (no objects, no allocation): the engine folds
+// whole stacks through one buffer of such records. The object API (forward/backward) of the
+// block is derived from the same kernel (kernelForward/kernelBackward), so the two cannot differ.
+
+/** Methods from the most to the least exact; a chain is as exact as its weakest stage. */
+export const METHODS: readonly Method[] = ['closed-form', 'quadrature', 'monte-carlo'];
+export const METHOD_RANK = Object.fromEntries(METHODS.map((m, i) => [m, i])) as Record<Method, number>;
+
+/** Forward record layout: the output moments (unknown κ/ν: NaN), the method's rank (METHODS), a
+ * warning flag (non-zero: the object forward has warnings for this input), then the block's own
+ * cache for its backward kernel (R_C … RW − 1). */
+export const R_MEAN = 0, R_VAR = 1, R_R = 2, R_KAPPA = 3, R_NU = 4, R_METHOD = 5, R_WARN = 6, R_C = 7;
+export const RW = 16;
+/** Gradient record layout: var, r, alignment with the token direction and with the all-ones
+ * direction, per-pair Pearson gradR (unknown: NaN). */
+export const G_VAR = 0, G_R = 1, G_ALIGN = 2, G_ALIGNM = 3, G_RP = 4;
+export const GW = 5;
+
+export interface Kernel<P> {
+  /** input moments at S[i…], output record at S[o…] (o ≠ i) */
+  fwd(p: P, S: Float64Array, i: number, o: number): void;
+  /** the forward input record at S[i…] and output record at S[o…]; upstream gradient at G[gi…],
+   * input gradient written to G[go…] (go may equal gi: read before writing) */
+  bwd(p: P, S: Float64Array, i: number, o: number, G: Float64Array, gi: number, go: number): void;
+}
+
+const orNaN = (v: number | undefined): number => (v === undefined ? NaN : v);
+const orUndef = (v: number): number | undefined => (v === v ? v : undefined);
+
+/** Write an output record's moments, method rank and a cleared warning flag. */
+export function setM(S: Float64Array, o: number, mean: number, v: number, r: number, kappa: number, nu: number, method = 0): void {
+  S[o] = mean; S[o + 1] = v; S[o + 2] = r; S[o + 3] = kappa; S[o + 4] = nu; S[o + 5] = method; S[o + 6] = 0;
+}
+/** Write a gradient record. */
+export function setG(G: Float64Array, o: number, v: number, r: number, align = NaN, alignMean = NaN, rPearson = NaN): void {
+  G[o] = v; G[o + 1] = r; G[o + 2] = align; G[o + 3] = alignMean; G[o + 4] = rPearson;
+}
+export function putMoments(S: Float64Array, o: number, x: Moments): void {
+  setM(S, o, x.mean, x.var, x.r, orNaN(x.kappa), orNaN(x.nu));
+}
+export function readMoments(S: Float64Array, o: number): Moments {
+  return mom(S[o], S[o + 1], S[o + 2], orUndef(S[o + 3]), orUndef(S[o + 4]));
+}
+export function putGrad(G: Float64Array, o: number, g: GradMoments): void {
+  setG(G, o, g.var, g.r, orNaN(g.align), orNaN(g.alignMean), orNaN(g.rPearson));
+}
+export function readGrad(G: Float64Array, o: number): GradMoments {
+  return gmom(G[o], G[o + 1], orUndef(G[o + 2]), orUndef(G[o + 3]), orUndef(G[o + 4]));
+}
+
+/** The object forward of a kernel: the cache is the two-record buffer (input at 0, output at RW);
+ * `warn` turns a raised warning flag into messages. */
+export function kernelForward<P>(k: Kernel<P>, p: P, x: Moments, warn?: (p: P, x: Moments) => string[]): ForwardResult<Float64Array> {
+  const S = new Float64Array(2 * RW);
+  putMoments(S, 0, x);
+  k.fwd(p, S, 0, RW);
+  return { out: readMoments(S, RW), method: METHODS[S[RW + R_METHOD]], warnings: S[RW + R_WARN] !== 0 && warn ? warn(p, x) : NO_WARNINGS, cache: S };
+}
+
+/** The object backward of a kernel (over kernelForward's cache). */
+export function kernelBackward<P>(k: Kernel<P>, p: P, x: Moments, f: ForwardResult<Float64Array>, g: GradMoments): GradMoments {
+  const S = f.cache;
+  putMoments(S, 0, x);
+  const G = new Float64Array(2 * GW);
+  putGrad(G, 0, g);
+  k.bwd(p, S, 0, RW, G, 0, GW);
+  return readGrad(G, GW);
+}
+
+/** The block's kernel when it covers these params. */
+export function kernelFor<P>(b: Block<P, any>, p: P): Kernel<P> | undefined {
+  return b.kernel && (!b.kernelApplies || b.kernelApplies(p)) ? b.kernel : undefined;
+}
+
+/** A block whose formulas are a kernel: forward and backward are derived from it. */
+export function kernelBlock<P>(b: Omit<Block<P, Float64Array>, 'forward' | 'backward'> & { kernel: Kernel<P>; warn?: (p: P, x: Moments) => string[] }): Block<P, Float64Array> {
+  const { kernel, warn } = b;
+  return {
+    ...b,
+    forward: (p, x) => kernelForward(kernel, p, x, warn),
+    backward: (p, x, f, g) => kernelBackward(kernel, p, x, f, g),
+  };
 }
 
 /** The warnings of a forward result that has none (shared; never mutated). */

@@ -35,7 +35,8 @@
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
  * config v1 are averages over positions.
  */
-import { defineBlock, NO_WARNINGS, mom, gmom, normalNodes } from './_core.js';
+import { defineBlock, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, RW, setG, setM, type Block, type ForwardResult } from './_core.js';
+import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
 import { softmaxRowCorr, softmaxRows, softmaxStatsInto } from './softmax.js';
 
@@ -44,17 +45,13 @@ export interface AttentionParams {
   value?: boolean; seqLen: number; causal?: boolean; attnDropout?: number;
 }
 
-/** Backward data. Non-causal: the input-gradient variance and token covariance are linear in the
- * upstream (σ_g², r_g): gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g) — the four
- * coefficients are computed in the forward pass. Causal: a closure over the per-position sums. */
-interface Cache {
-  v0: number; v1: number; c0: number; c1: number;
-  /** parts for the per-pair statistic: Q-path variance (no column dependence), V+K variance and V
-   * covariance (scale with the column sums), Q covariance; s2 the effective log-variance of a
-   * token's column sum (heads averaged) */
-  vq: number; cp1: number; cq1: number; s2: number;
-  causalGrad: ((g: number, rg: number) => GradMoments) | null;
-}
+/** Causal rows (object path only: component requests and the advisor's calibration; stacks are
+ * folded position by position in src/causal.ts): the backward closure over the per-position sums.
+ * Non-causal attention is a kernel whose record cache holds the four linear backward coefficients
+ * (gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g)), then vq, cp1, cq1 (Q-path variance, V
+ * covariance, Q covariance: the parts of the per-pair statistic) and s2 (the effective
+ * log-variance of a token's column sum, heads averaged). */
+interface CausalCache { causalGrad: (g: number, rg: number) => GradMoments }
 const SM = new Float64Array(3);
 /** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
 const PN = normalNodes([], 4);
@@ -88,12 +85,162 @@ function samplePositions(L: number): number[] {
   return Array.from({ length: 64 }, (_, i) => Math.round((i * (L - 1)) / 63));
 }
 
-export function attentionScoreVar(p: AttentionParams, x: { mean: number; var: number }): number {
-  const s1 = x.var + x.mean * x.mean;
+/** Row logit variance above which the softmax is reported as saturated (close to one-hot). */
+const SATURATED = 50;
+
+/** σ_s² = d²σ_q²σ_k² s′² for the uncentred input variance s′ = σ² + μ². */
+function scoreVar(p: AttentionParams, s1: number): number {
   return p.dModel * p.dModel * p.stdQ * p.stdQ * p.stdK * p.stdK * s1 * s1;
 }
 
-export const attention = defineBlock<AttentionParams, Cache>({
+export function attentionScoreVar(p: AttentionParams, x: { mean: number; var: number }): number {
+  return scoreVar(p, x.var + x.mean * x.mean);
+}
+
+function saturationWarnings(p: AttentionParams, x: { mean: number; var: number; r: number }): string[] {
+  const s1 = x.var + x.mean * x.mean;
+  const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
+  const v = (1 - r1) * scoreVar(p, s1);
+  return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`] : NO_WARNINGS;
+}
+
+/** Tilt: the softmax-weighted mean of a row's (private) tokens leans toward the row's key-space
+ * direction a_i (Stein: E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2), |a_i|² s(1−r′) = v), one direction of
+ * d: amplitude √(v/d)(1 − S2) for a row of n keys with K2 = n²E[p²]; Var gains its square, two
+ * rows' covariance r′ times the product. */
+function tiltAmp(v: number, d: number, n: number, k2: number): number {
+  return Math.sqrt(v / d) * (1 - k2 / n);
+}
+
+/** Uncentred output variance of a row (before W_o): shared part (+ its attention-dropout term),
+ * private part (S2 = Σ_j E[P_ij²], ta the row's tilt amplitude). */
+function posVar(sv: number, rv: number, S2: number, pa: number, ta: number): number {
+  return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + ta * ta));
+}
+
+/** Per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
+ * reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation of
+ * Σ_j P_ij² (Var = Q4 − S2², exact from the softmax block), plus 2/d for W_o. κ_in NaN: iid (2/d). */
+function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number, q4: number): number {
+  const share = rv + (1 - rv) * S2;
+  const rowK = share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share) : 0;
+  const kin = (kIn === kIn ? kIn : 2 / d) + (value ? 2 / d : 0);
+  return kin * share + rowK + (value ? 2 / d : 0);
+}
+
+/** Causal attention as an object (row i has n_i = i + 1 keys; every quantity per position,
+ * averaged over positions, pairs of positions for r) with its backward closure. */
+function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCache> {
+  const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false;
+  const mu = x.mean;
+  const s1 = x.var + mu * mu;
+  const r1 = s1 > 0 ? (x.r * x.var + mu * mu) / s1 : 0;
+  const sigS = scoreVar(p, s1);
+  const v = (1 - r1) * sigS;
+  const c = softmaxRowCorr(v, r1, L);
+  const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
+  const rv = r1;
+  // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated), n = 1..L
+  const { k2: k2arr, jac: jarr } = softmaxRows(v, L);
+  softmaxStatsInto(L, v, SM);
+  const K2L = SM[0], Q4L = SM[2];
+  const X2 = (i: number, k: number) => (1 + c * Math.sqrt(Math.max(k2arr[i + 1] - 1, 0) * Math.max(k2arr[k + 1] - 1, 0))) / (Math.max(i, k) + 1);
+  const tilt = (i: number) => tiltAmp(v, d, i + 1, k2arr[i + 1]);
+  const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
+  const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
+  const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
+  const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
+  const priv = sv * (1 - rv); // private value variance
+  // per-position variances (all L) and the mean over position pairs of the correlation
+  // Cov_ik/√(Var_i Var_k) (64 evenly spaced positions when L > 64)
+  const pv = new Float64Array(L), sq = new Float64Array(L + 1);
+  let sv2 = 0;
+  for (let i = 0; i < L; i++) { pv[i] = posVar(sv, rv, k2arr[i + 1] / (i + 1), pa, tilt(i)) - meanShift; sv2 += pv[i]; }
+  for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr[n] - 1, 0));
+  const varAvg = (out * sv2) / L;
+  const pos = samplePositions(L);
+  let sr = 0, np = 0;
+  for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+    const i = pos[a], k = pos[b], vi = pv[i], vk = pv[k];
+    const x2 = (1 + c * sq[i + 1] * sq[k + 1]) / (Math.max(i, k) + 1);
+    sr += vi > 0 && vk > 0 ? (sv * (rv + (1 - rv) * (x2 + r1 * tilt(i) * tilt(k))) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
+  }
+  const rAvg = np > 0 ? sr / np : 0;
+    // ---- causal backward closure (needs the same per-position softmax statistics). Causal stacks
+  // are folded position by position (src/causal.ts); this per-position average serves component
+  // requests and the advisor's calibration fold.
+  const causalGrad = (g: number, rg: number): GradMoments => {
+    const k2c = k2arr, jc = jarr;
+    const gh = value ? out * g : g; // gradient variance at the head outputs
+    // per column j (V and K paths sum over rows i that see j), per row i (Q path)
+    // suffix sums over rows i >= j (causal column statistics)
+    const suf = { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1), w2: new Float64Array(L + 1) };
+    const colVar = new Float64Array(L);
+    for (let i = L - 1; i >= 0; i--) {
+    const n = i + 1, k2 = k2c[n], ex = Math.max(k2 - 1, 0);
+    suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
+    suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
+    suf.sj[i] = suf.sj[i + 1] + jc[n] / n;
+    // E[P_ij P_il] for two columns of row i: (1 − (K2−1)/(n−1))/n²
+    suf.w2[i] = suf.w2[i + 1] + (n > 1 ? (1 - (k2 - 1) / (n - 1)) / (n * n) : 0);
+    }
+    // gradR: the statistic is the mean over token pairs of the Pearson correlation; causal columns
+    // have very different gradient sizes, so it is averaged per pair, not pooled (ΣCov/ΣVar).
+    let vSum = 0;
+    for (let j = 0; j < L; j++) {
+    // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
+    // (sumJ: Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)], sumP2: Σ_i E[P'_ij²], cross: Σ_{i≠k} E[P_ij P_kj])
+    const s2 = suf.s2[j], s1r = suf.s1[j], s1sq = suf.s1sq[j], sd1 = suf.sd1[j], sdsq = suf.sdsq[j];
+    const sumJ = suf.sj[j] / (1 - pa);
+    const sumP2 = s2 / (1 - pa);
+    const meanCross = s1r * s1r - s1sq;
+    const cross = meanCross + c * (sd1 * sd1 - sdsq);
+    const nRow = j + 1;
+    const k2n = k2c[nRow], jn = jc[nRow];
+    const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
+    const Vp = gh * vGain * (sumP2 + rg * cross);
+    const Qp = gh * priv * (1 - r1) * qk * Jrow;
+    // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
+    // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
+    const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
+    const Kp = gh * priv * qk * (sumJ + r1 * rg * cross * cen);
+    const vj = Vp + Qp + Kp;
+    vSum += vj;
+    colVar[j] = vj;
+    }
+    const gv = vSum / L;
+    let grPearson: number;
+    {
+    // mean over column pairs (j < l) of Cov_jl/√(Var_j Var_l): V path
+    //   (1 − r_g) Σ_{i ≥ l} E[P_ij P_il] + r_g (Σ_{i ≥ j} 1/n_i)(Σ_{k ≥ l} 1/n_k) (minus the i = k terms),
+    // Q path r_g·X2(j, l) (rows j and l share their keys); K path ≈ 0
+    const S = suf, cv = colVar;
+    const pos = samplePositions(L);
+    let sr = 0, np = 0;
+    for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+      const j = pos[a], l = pos[b];
+      const vjl = (1 - rg) * S.w2[l] + rg * (S.s1[j] * S.s1[l] - S.s1sq[l]);
+      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * X2(j, l);
+      sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
+    }
+    grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
+    }
+    // Propagate the per-pair mean as well: the pooled ratio, dominated by the few early positions
+    // with very large gradients, over-states the correlation a following block's column sums see
+    // (with a position-averaged state on 48-layer causal Pre-LN stacks, d = 64, L = 32: layer-0
+    // gradVar 52 per-pair vs 129 pooled against 48 ± 17 measured).
+    return gmom(gv, grPearson, undefined, undefined, grPearson);
+  };
+  const kappa = outKappa(x.kappa ?? NaN, d, value, rv, K2L / L, Q4L);
+  return {
+    out: mom(value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : x.nu),
+    method: 'quadrature',
+    warnings: saturationWarnings(p, x),
+    cache: { causalGrad },
+  };
+}
+
+export const attention: Block<AttentionParams, Float64Array | CausalCache> = defineBlock<AttentionParams, Float64Array | CausalCache>({
   params: [
     { name: 'dModel', kind: 'integer', min: 1, doc: 'model width d' },
     { name: 'heads', kind: 'integer', min: 1, doc: 'number of heads (divides dModel)' },
@@ -143,57 +290,32 @@ export const attention = defineBlock<AttentionParams, Cache>({
       ],
     },
   },
-  forward(p, x) {
-    let warnings = NO_WARNINGS;
-    const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false;
-    const mu = x.mean;
-    const s1 = x.var + mu * mu;
-    const r1 = s1 > 0 ? (x.r * x.var + mu * mu) / s1 : 0;
-    const sigS = attentionScoreVar(p, x);
-    const v = (1 - r1) * sigS;
-    if (v > 50) warnings = [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`];
-    const c = softmaxRowCorr(v, r1, L);
-    // value vectors
-    const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
-    const rv = r1;
-    const causal = p.causal === true;
-    const nOf = (i: number) => (causal ? i + 1 : L);
-    // K2(n) = n²E[p²] for every softmax length in use (n = L, or 1..L when causal)
-    // J(n) = Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)]: the softmax Jacobian gain (Q/K paths; → 0 when saturated)
-    // k2arr[n] = K2(n), jarr[n] = J(n) for n = 1..L when causal; non-causal rows only use n = L
-    let k2arr: Float64Array | null = null, jarr: Float64Array | null = null;
-    softmaxStatsInto(L, v, SM);
-    const K2L = SM[0], JL = SM[1], Q4L = SM[2];
-    if (causal) ({ k2: k2arr, jac: jarr } = softmaxRows(v, L));
-    const K2 = (n: number) => (k2arr ? k2arr[n] : K2L);
-    const X2 = (i: number, k: number) => {
-      const ni = nOf(i), nk = nOf(k);
-      return (1 + c * Math.sqrt(Math.max(K2(ni) - 1, 0) * Math.max(K2(nk) - 1, 0))) / Math.max(ni, nk);
-    };
-    // tilt: the softmax-weighted mean of a row's (private) tokens leans toward the row's key-space
-    // direction a_i (Stein: E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2), |a_i|² s(1−r′) = v), one direction
-    // of d: amplitude √(v/d)(1 − S2_i); Var gains its square, two rows' covariance r′ times the product
-    const tiltAmp = (i: number) => Math.sqrt(v / d) * (1 - K2(nOf(i)) / nOf(i));
-    // uncentred output variance of row i: shared part (+ its attention-dropout term), private part
-    const posVar = (i: number) => {
-      const S2 = K2(nOf(i)) / nOf(i), ta = tiltAmp(i);
-      return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + ta * ta));
-    };
-    const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
-    const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
-    const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
-    const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
-    const priv = sv * (1 - rv); // private value variance
-    let varAvg: number, rAvg: number;
-    let v0 = 0, v1 = 0, c0 = 0, c1 = 0, vq = 0, cp1 = 0, cq1 = 0, s2 = 0;
-    if (!causal) {
-      const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2(0, 1)
-      const ta = tiltAmp(0);
-      const vv = posVar(0), cc = sv * (rv + (1 - rv) * (x2 + r1 * ta * ta));
-      varAvg = out * (vv - meanShift);
+  kernelApplies: (p) => p.causal !== true,
+  kernel: {
+    fwd(p, S, i, o) {
+      const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false;
+      const mu = S[i], s = S[i + 1];
+      const s1 = s + mu * mu;
+      const r1 = s1 > 0 ? (S[i + 2] * s + mu * mu) / s1 : 0;
+      const sigS = scoreVar(p, s1);
+      const v = (1 - r1) * sigS;
+      const c = softmaxRowCorr(v, r1, L);
+      const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
+      const rv = r1;
+      softmaxStatsInto(L, v, SM); // K2 = L²E[p²], J the softmax Jacobian gain, Q4
+      const K2L = SM[0], JL = SM[1], Q4L = SM[2];
+      const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
+      const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
+      const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
+      const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
+      const priv = sv * (1 - rv); // private value variance
+      const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2: cross-row Σ_j E[P_ij P_kj]
+      const ta = tiltAmp(v, d, L, K2L);
+      const vv = posVar(sv, rv, K2L / L, pa, ta), cc = sv * (rv + (1 - rv) * (x2 + r1 * ta * ta));
       const cen = vv - meanShift;
-      rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
-      // backward coefficients (the causal loop below with one column, n = L everywhere):
+      const varAvg = out * cen;
+      const rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
+      // backward coefficients (the causal closure with one column, n = L everywhere):
       //   V: g_h dσ_v² [S2/(1−p) + r_g (L−1) X2]; Q: g_h s_priv (1−r′) σ_s²/s′ J/(1−p);
       //   K: g_h s_priv σ_s²/s′ [J/(1−p) + r′ r_g (L−1) X2 · min(1, J/(K2/L))];
       //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g (L−1)/L], Q g_h s_priv (1−r′) σ_s²/s′ r_g X2
@@ -202,129 +324,44 @@ export const attention = defineBlock<AttentionParams, Cache>({
       const cenJ = K2L > 0 ? Math.min(1, JL / (K2L / L)) : 1;
       // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] carries the
       // same centring as the K path's cross-row part (→ 0 as rows saturate): X2 · min(1, J/(K2/L))
-      vq = gh * priv * (1 - r1) * qk * Jr;
-      v0 = gh * (vGain * (K2L / L / (1 - pa)) + priv * qk * Jr) + vq;
-      v1 = gh * (vGain * cross + priv * qk * r1 * cross * cenJ);
-      c0 = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0);
-      cp1 = gh * vGain * ((L - 1) / L);
-      cq1 = gh * priv * (1 - r1) * qk * (L > 1 ? x2 * cenJ : 1);
-      c1 = cp1 + cq1;
+      const C = o + R_C;
+      const vq = gh * priv * (1 - r1) * qk * Jr;
+      const cp1 = gh * vGain * ((L - 1) / L);
+      const cq1 = gh * priv * (1 - r1) * qk * (L > 1 ? x2 * cenJ : 1);
+      S[C] = gh * (vGain * (K2L / L / (1 - pa)) + priv * qk * Jr) + vq; // v0
+      S[C + 1] = gh * (vGain * cross + priv * qk * r1 * cross * cenJ); // v1
+      S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0); // c0
+      S[C + 3] = cp1 + cq1; // c1
+      S[C + 4] = vq; S[C + 5] = cp1; S[C + 6] = cq1;
+      // effective log-variance of a token's column sum, heads averaged (pairPearson)
       const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
       const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
-      s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
-    } else {
-      // per-position variances (all L) and the mean over position pairs of the correlation
-      // Cov_ik/√(Var_i Var_k) (64 evenly spaced positions when L > 64)
-      const pv = new Float64Array(L), sq = new Float64Array(L + 1);
-      let sv2 = 0;
-      for (let i = 0; i < L; i++) { pv[i] = posVar(i) - meanShift; sv2 += pv[i]; }
-      for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr![n] - 1, 0));
-      varAvg = (out * sv2) / L;
-      const pos = samplePositions(L);
-      let sr = 0, np = 0;
-      for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
-        const i = pos[a], k = pos[b], vi = pv[i], vk = pv[k];
-        const x2 = (1 + c * sq[i + 1] * sq[k + 1]) / (Math.max(i, k) + 1);
-        sr += vi > 0 && vk > 0 ? (sv * (rv + (1 - rv) * (x2 + r1 * tiltAmp(i) * tiltAmp(k))) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
-      }
-      rAvg = np > 0 ? sr / np : 0;
-    }
-    // ---- causal backward closure (needs the same per-position softmax statistics). Causal stacks
-    // are folded position by position (src/causal.ts); this per-position average serves component
-    // requests and the advisor's calibration fold.
-    const causalGrad = !causal ? null : (g: number, rg: number): GradMoments => {
-      const k2c = k2arr!, jc = jarr!;
-      const gh = value ? out * g : g; // gradient variance at the head outputs
-      // per column j (V and K paths sum over rows i that see j), per row i (Q path)
-      // suffix sums over rows i >= j (causal column statistics)
-      const suf = { s2: new Float64Array(L + 1), s1: new Float64Array(L + 1), s1sq: new Float64Array(L + 1), sd1: new Float64Array(L + 1), sdsq: new Float64Array(L + 1), sj: new Float64Array(L + 1), w2: new Float64Array(L + 1) };
-      const colVar = new Float64Array(L);
-      for (let i = L - 1; i >= 0; i--) {
-        const n = i + 1, k2 = k2c[n], ex = Math.max(k2 - 1, 0);
-        suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
-        suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
-        suf.sj[i] = suf.sj[i + 1] + jc[n] / n;
-        // E[P_ij P_il] for two columns of row i: (1 − (K2−1)/(n−1))/n²
-        suf.w2[i] = suf.w2[i + 1] + (n > 1 ? (1 - (k2 - 1) / (n - 1)) / (n * n) : 0);
-      }
-      // gradR: the statistic is the mean over token pairs of the Pearson correlation; causal columns
-      // have very different gradient sizes, so it is averaged per pair, not pooled (ΣCov/ΣVar).
-      let vSum = 0;
-      for (let j = 0; j < L; j++) {
-        // rows i >= j see column j; E[P_ij²] = K2(n_i)/n_i², std(P_ij) ≈ √(K2−1)/n_i
-        // (sumJ: Σ_i E[P'_ij²(1 − 2P_ij + Σ_k P_ik²)], sumP2: Σ_i E[P'_ij²], cross: Σ_{i≠k} E[P_ij P_kj])
-        const s2 = suf.s2[j], s1r = suf.s1[j], s1sq = suf.s1sq[j], sd1 = suf.sd1[j], sdsq = suf.sdsq[j];
-        const sumJ = suf.sj[j] / (1 - pa);
-        const sumP2 = s2 / (1 - pa);
-        const meanCross = s1r * s1r - s1sq;
-        const cross = meanCross + c * (sd1 * sd1 - sdsq);
-        const nRow = nOf(j);
-        const k2n = k2c[nRow], jn = jc[nRow];
-        const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
-        const Vp = gh * vGain * (sumP2 + rg * cross);
-        const Qp = gh * priv * (1 - r1) * qk * Jrow;
-        // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
-        // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
-        const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
-        const Kp = gh * priv * qk * (sumJ + r1 * rg * cross * cen);
-        const vj = Vp + Qp + Kp;
-        vSum += vj;
-        colVar[j] = vj;
-      }
-      const gv = vSum / L;
-      let grPearson: number;
-      {
-        // mean over column pairs (j < l) of Cov_jl/√(Var_j Var_l): V path
-        //   (1 − r_g) Σ_{i ≥ l} E[P_ij P_il] + r_g (Σ_{i ≥ j} 1/n_i)(Σ_{k ≥ l} 1/n_k) (minus the i = k terms),
-        // Q path r_g·X2(j, l) (rows j and l share their keys); K path ≈ 0
-        const S = suf, cv = colVar;
-        const pos = samplePositions(L);
-        let sr = 0, np = 0;
-        for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
-          const j = pos[a], l = pos[b];
-          const vjl = (1 - rg) * S.w2[l] + rg * (S.s1[j] * S.s1[l] - S.s1sq[l]);
-          const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * X2(j, l);
-          sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
-        }
-        grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
-      }
-      // Propagate the per-pair mean as well: the pooled ratio, dominated by the few early positions
-      // with very large gradients, over-states the correlation a following block's column sums see
-      // (with a position-averaged state on 48-layer causal Pre-LN stacks, d = 64, L = 32: layer-0
-      // gradVar 52 per-pair vs 129 pooled against 48 ± 17 measured).
-      return gmom(gv, grPearson, undefined, undefined, grPearson);
-    };
-    // per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
-    // reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation
-    // of Σ_j P_ij² (Var = Q4 − S2², exact from the softmax block), plus 2/d for W_o
-    let kappa: number | undefined;
-    {
-      const S2 = K2L / L, q4 = Q4L;
-      const share = rv + (1 - rv) * S2;
-      const rowK = share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share) : 0;
-      const kin = (x.kappa ?? 2 / d) + (value ? 2 / d : 0);
-      kappa = kin * share + rowK + (value ? 2 / d : 0);
-    }
-    return {
-      out: mom(value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : x.nu),
-      method: 'quadrature',
-      warnings,
-      cache: { v0, v1, c0, c1, vq, cp1, cq1, s2, causalGrad },
-    };
+      S[C + 7] = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
+      const kappa = outKappa(S[i + 3], d, value, rv, K2L / L, Q4L);
+      setM(S, o, value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : S[i + 4], 1);
+      S[o + R_WARN] = v > SATURATED ? 1 : 0;
+    },
+    bwd(_p, S, _i, o, G, gi, go) {
+      const C = o + R_C, g = G[gi], rg = G[gi + 1];
+      const gv = g * (S[C] + S[C + 1] * rg);
+      const cov = Math.min(g * (S[C + 2] + S[C + 3] * rg), gv);
+      // the pooled ratio, which is what propagates (a weighted sum of token gradients has the pooled
+      // covariance); config v1's per-pair statistic is reportedGradR
+      setG(G, go, gv, gv > 0 ? Math.max(-1, Math.min(1, cov / gv)) : 0);
+    },
   },
-  backward(_p, _x, f, g) {
+  forward(p, x) {
+    return p.causal === true ? causalForward(p, x) : kernelForward(attention.kernel!, p, x, saturationWarnings);
+  },
+  backward(p, x, f, g) {
     const k = f.cache;
-    if (k.causalGrad) return k.causalGrad(g.var, g.r);
-    const gv = g.var * (k.v0 + k.v1 * g.r);
-    const cov = Math.min(g.var * (k.c0 + k.c1 * g.r), gv);
-    // the pooled ratio, which is what propagates (a weighted sum of token gradients has the pooled
-    // covariance); config v1's per-pair statistic is reportedGradR
-    return gmom(gv, gv > 0 ? Math.max(-1, Math.min(1, cov / gv)) : 0);
+    return k instanceof Float64Array ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<Float64Array>, g) : k.causalGrad(g.var, g.r);
   },
   reportedGradR(_p, _x, f, g, back) {
     const k = f.cache;
-    if (k.causalGrad || !(back.var > 0)) return back.rPearson ?? back.r;
-    return pairPearson(back.var - g.var * k.vq, g.var * k.vq, g.var * (k.c0 + k.cp1 * g.r), g.var * k.cq1 * g.r, k.s2);
+    if (!(k instanceof Float64Array) || !(back.var > 0)) return back.rPearson ?? back.r;
+    const C = RW + R_C, vq = k[C + 4];
+    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (k[C + 2] + k[C + 5] * g.r), g.var * k[C + 6] * g.r, k[C + 7]);
   },
 });
 

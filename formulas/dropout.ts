@@ -6,7 +6,7 @@
  * are independent, so the token covariance rσ² is unchanged. Backward uses the same mask:
  * Var(dx) = σ_g²/(1−p), covariance unchanged ⇒ r_g,in = (1−p) r_g.
  */
-import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
+import { compile, kernelBlock, setG, setM } from './_core.js';
 
 export interface DropoutParams { p: number; /** width, for the per-token dispersion only */ d?: number }
 
@@ -22,7 +22,7 @@ const fVar = compile(E.var, V);
 const fGV = compile(E.gradVar, V);
 const fGR = compile(E.gradR, V);
 
-export const dropout = defineBlock<DropoutParams, null>({
+export const dropout = kernelBlock<DropoutParams>({
   params: [
     { name: 'p', kind: 'number', min: 0, max: 1, maxExclusive: true, doc: 'drop probability' },
     { name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' },
@@ -38,15 +38,20 @@ export const dropout = defineBlock<DropoutParams, null>({
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
     backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
   },
-  forward(p, x) {
-    const v = fVar(x.mean, x.var, x.r, 0, 0, p.p);
-    // per-token dispersion: the mask adds Var((1/d)Σx²m/(1−p)) = p/((1−p)d)·E[x⁴]/E[x²]² (Gaussian kurtosis 3)
-    const kappa = x.kappa !== undefined && p.d ? x.kappa + (3 * p.p) / ((1 - p.p) * p.d) : x.kappa;
-    // per-token mean: the mask adds Σ_f x_f(m_f/(1−p) − 1)/d, variance p/(1−p)·E[x²]/d
-    const nu = x.nu !== undefined && p.d && v > 0 ? (x.nu * x.var + ((p.p / (1 - p.p)) * (x.var + x.mean * x.mean)) / p.d) / v : x.nu;
-    return { out: mom(x.mean, v, v > 0 ? (x.r * x.var) / v : 0, kappa, nu), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
-  },
-  backward(p, _x, _f, g) {
-    return gmom(fGV(0, 0, 0, g.var, g.r, p.p), fGR(0, 0, 0, g.var, g.r, p.p));
+  kernel: {
+    fwd(p, S, i, o) {
+      const mu = S[i], s = S[i + 1], r = S[i + 2], k = S[i + 3], nu = S[i + 4], q = p.p;
+      const v = fVar(mu, s, r, 0, 0, q);
+      // per-token dispersion: the mask adds Var((1/d)Σx²m/(1−p)) = p/((1−p)d)·E[x⁴]/E[x²]² (Gaussian
+      // kurtosis 3); per-token mean: the mask adds Σ_f x_f(m_f/(1−p) − 1)/d, variance p/(1−p)·E[x²]/d.
+      // Unknown κ/ν (NaN) stay unknown.
+      const kappa = p.d ? k + (3 * q) / ((1 - q) * p.d) : k;
+      const nuOut = p.d && v > 0 ? (nu * s + ((q / (1 - q)) * (s + mu * mu)) / p.d) / v : nu;
+      setM(S, o, mu, v, v > 0 ? (r * s) / v : 0, kappa, nuOut);
+    },
+    bwd(p, _S, _i, _o, G, gi, go) {
+      const g = G[gi], rg = G[gi + 1];
+      setG(G, go, fGV(0, 0, 0, g, rg, p.p), fGR(0, 0, 0, g, rg, p.p));
+    },
   },
 });

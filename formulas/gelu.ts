@@ -8,8 +8,8 @@
  * The gradient correlation (no closed form in DSLM), non-zero means and the tanh variant use
  * quadrature (see _activation.ts).
  */
-import { compile, defineBlock, erf, normPdf, NO_WARNINGS, mom, gmom } from './_core.js';
-import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+import { compile, defineBlock, erf, kernelBlock, normPdf, NO_WARNINGS, R_C, setG, setM } from './_core.js';
+import { activationKappa, activationMoments, activationMomentsInto, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 export interface GeluParams { approximate?: 'none' | 'tanh'; d?: number }
 
@@ -40,7 +40,7 @@ export const GELU_TANH: ActivationFns = {
 
 interface Cache { m: ReturnType<typeof activationMoments> }
 
-export const gelu = defineBlock<GeluParams, Cache>({
+export const gelu = kernelBlock<GeluParams>({
   params: [{ name: 'approximate', kind: 'enum', values: ['none', 'tanh'], optional: true, default: 'none', doc: "'none' = x·Φ(x), 'tanh' = GPT-2 gelu_new" }, { name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
   doc: {
     name: 'gelu',
@@ -61,20 +61,21 @@ export const gelu = defineBlock<GeluParams, Cache>({
     },
     notes: [`quadrature elsewhere: ${QUADRATURE_NOTE}`],
   },
-  forward(p, x) {
-    const tanh = p.approximate === 'tanh';
-    const m = activationMoments(tanh ? GELU_TANH : GELU, x.mean, x.var, x.r);
-    const kappa = activationKappa(tanh ? GELU_TANH : GELU, x, p.d);
-    if (!tanh && x.mean === 0 && x.var > 0) {
-      const v = fVar(0, x.var, x.r, 0, 0);
-      return { out: mom(fMean(0, x.var, x.r, 0, 0), v, fCov(0, x.var, x.r, 0, 0) / v, kappa), method: 'closed-form', warnings: NO_WARNINGS, cache: { m } };
-    }
-    return { out: mom(m.mean, m.var, m.r, kappa), method: 'quadrature', warnings: NO_WARNINGS, cache: { m } };
-  },
-  backward(p, x, f, g) {
-    const m = f.cache.m;
-    const gv = p.approximate !== 'tanh' && x.mean === 0 && x.var > 0 ? fGV(0, x.var, x.r, g.var, g.r) : g.var * m.dm2;
-    return gmom(gv, m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0);
+  kernel: {
+    fwd(p, S, i, o) {
+      const tanh = p.approximate === 'tanh', A = tanh ? GELU_TANH : GELU, mu = S[i], s = S[i + 1], r = S[i + 2], c = o + R_C;
+      activationMomentsInto(A, mu, s, r, S, c); // [mean, var, r, E f², E f'², E f'f'] (quadrature)
+      const kappa = activationKappa(A, mu, s, S[i + 3], p.d);
+      if (!tanh && mu === 0 && s > 0) {
+        const v = fVar(0, s, r, 0, 0);
+        setM(S, o, fMean(0, s, r, 0, 0), v, fCov(0, s, r, 0, 0) / v, kappa, NaN);
+      } else setM(S, o, S[c], S[c + 1], S[c + 2], kappa, NaN, 1);
+    },
+    bwd(p, S, i, o, G, gi, go) {
+      const mu = S[i], s = S[i + 1], g = G[gi], rg = G[gi + 1], dm2 = S[o + R_C + 4], dcross = S[o + R_C + 5];
+      const gv = p.approximate !== 'tanh' && mu === 0 && s > 0 ? fGV(0, s, S[i + 2], g, rg) : g * dm2;
+      setG(G, go, gv, dm2 > 0 ? (rg * dcross) / dm2 : 0);
+    },
   },
 });
 

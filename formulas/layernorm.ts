@@ -22,7 +22,7 @@
  * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
  * so r_g,in = r_g (d − 3 + r²)/(d − 2). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
-import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
+import { compile, defineBlock, kernelBlock, NO_WARNINGS, setG, setM } from './_core.js';
 
 export interface NormParams { d: number; eps?: number }
 
@@ -45,7 +45,7 @@ export const normParams = [
   { name: 'eps', kind: 'number' as const, min: 0, optional: true, default: 1e-5, doc: 'epsilon inside the square root' },
 ];
 
-export const layernorm = defineBlock<NormParams, null>({
+export const layernorm = kernelBlock<NormParams>({
   params: [{ ...normParams[0], min: 4 }, normParams[1]],
   doc: {
     name: 'layernorm',
@@ -58,16 +58,19 @@ export const layernorm = defineBlock<NormParams, null>({
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r }] },
     backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }], gradR: [{ expr: E.gradR }] },
   },
-  forward(p, x) {
-    const v = x.nu !== undefined ? fVs(x.var, p.eps ?? 1e-5, x.nu) : fVar(x.mean, x.var, x.r, 0, 0, p.d, p.eps ?? 1e-5);
-    return { out: mom(0, v, x.r, 0, 0), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
-  },
-  backward(p, x, _f, g) {
-    const d = p.d;
-    const nu = x.nu ?? 1 / d;
-    const kc = Math.min(x.kappa !== undefined ? x.kappa / (1 - nu) : 2 / (d - 1), 0.9);
-    const v = fGVs(x.var, g.var, d, p.eps ?? 1e-5, g.align ?? 1, g.alignMean ?? 1, kc, nu);
-    return gmom(v, fGR(x.mean, x.var, x.r, g.var, g.r, d, p.eps ?? 1e-5), 0, 0);
+  kernel: {
+    fwd(p, S, i, o) {
+      const nu = S[i + 4], eps = p.eps ?? 1e-5;
+      const v = nu === nu ? fVs(S[i + 1], eps, nu) : fVar(S[i], S[i + 1], S[i + 2], 0, 0, p.d, eps);
+      setM(S, o, 0, v, S[i + 2], 0, 0);
+    },
+    bwd(p, S, i, _o, G, gi, go) {
+      const d = p.d, eps = p.eps ?? 1e-5, k = S[i + 3], nu0 = S[i + 4], g = G[gi], rg = G[gi + 1], a = G[gi + 2], b = G[gi + 3];
+      const nu = nu0 === nu0 ? nu0 : 1 / d;
+      const kc = Math.min(k === k ? k / (1 - nu) : 2 / (d - 1), 0.9);
+      const v = fGVs(S[i + 1], g, d, eps, a === a ? a : 1, b === b ? b : 1, kc, nu);
+      setG(G, go, v, fGR(S[i], S[i + 1], S[i + 2], g, rg, d, eps), 0, 0);
+    },
   },
 });
 

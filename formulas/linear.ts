@@ -8,7 +8,7 @@
  *   every token of the sequence, so they act as correlation, not mean).
  * Backward: dx = dy Wᵀ ⇒ Var = dOut σ_w² σ_g², token covariance scales by the same factor.
  */
-import { compile, defineBlock, type ParamSpec, NO_WARNINGS, mom, gmom } from './_core.js';
+import { compile, kernelBlock, setG, setM, type ParamSpec } from './_core.js';
 
 export interface LinearParams { dIn: number; dOut: number; std: number; biasStd?: number }
 
@@ -31,7 +31,7 @@ const params: ParamSpec[] = [
   { name: 'biasStd', kind: 'number', min: 0, optional: true, default: 0, doc: 'bias std (0: no bias)' },
 ];
 
-export const linear = defineBlock<LinearParams, null>({
+export const linear = kernelBlock<LinearParams>({
   params,
   doc: {
     name: 'linear',
@@ -44,16 +44,18 @@ export const linear = defineBlock<LinearParams, null>({
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
     backward: { gradVar: [{ expr: E.gradVar }], gradR: [{ expr: E.gradR }] },
   },
-  forward(p, x) {
-    const b = p.biasStd ?? 0;
-    const v = fVar(x.mean, x.var, x.r, 0, 0, p.dIn, p.dOut, p.std, b);
-    const c = fCov(x.mean, x.var, x.r, 0, 0, p.dIn, p.dOut, p.std, b);
-    // per-token dispersion: for fixed x the dOut outputs are iid N(0, |x|²σ²/…): + 2/dOut
-    const kappa = (x.kappa ?? 2 / p.dIn) + 2 / p.dOut;
-    // per-token feature mean Σ_k x_k·mean_j(W_kj) (+ mean_j b_j): a fraction 1/dOut of the variance
-    return { out: mom(0, v, v > 0 ? c / v : 0, kappa, 1 / p.dOut), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
-  },
-  backward(p, _x, _f, g) {
-    return gmom(fGrad(0, 0, 0, g.var, g.r, p.dIn, p.dOut, p.std, 0), g.r);
+  kernel: {
+    fwd(p, S, i, o) {
+      const b = p.biasStd ?? 0, mu = S[i], s = S[i + 1], r = S[i + 2], k = S[i + 3];
+      const v = fVar(mu, s, r, 0, 0, p.dIn, p.dOut, p.std, b);
+      const c = fCov(mu, s, r, 0, 0, p.dIn, p.dOut, p.std, b);
+      // per-token dispersion: for fixed x the dOut outputs are iid N(0, |x|²σ²/…): + 2/dOut;
+      // per-token feature mean Σ_k x_k·mean_j(W_kj) (+ mean_j b_j): a fraction 1/dOut of the variance
+      setM(S, o, 0, v, v > 0 ? c / v : 0, (k === k ? k : 2 / p.dIn) + 2 / p.dOut, 1 / p.dOut);
+    },
+    bwd(p, _S, _i, _o, G, gi, go) {
+      const rg = G[gi + 1];
+      setG(G, go, fGrad(0, 0, 0, G[gi], rg, p.dIn, p.dOut, p.std, 0), rg);
+    },
   },
 });

@@ -6,8 +6,8 @@
  *   μΦ(a) + σφ(a), the second moment (μ²+σ²)Φ(a) + μσφ(a) and gradVar σ_g² Φ(a) (derived here);
  *   the two-token terms by quadrature (DSLM's zero-mean rows give 50–240% errors there).
  */
-import { compile, defineBlock, integrate, normCdf, normPdf, NO_WARNINGS, mom, gmom } from './_core.js';
-import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+import { compile, defineBlock, integrate, kernelBlock, normCdf, normPdf, NO_WARNINGS, R_C, setG, setM } from './_core.js';
+import { activationKappa, activationMomentsInto, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg'];
 const E = {
@@ -19,7 +19,9 @@ const E = {
 };
 const fMean = compile(E.mean, V), fVar = compile(E.var, V), fR = compile(E.r, V), fGV = compile(E.gradVar, V), fGR = compile(E.gradR, V);
 
-export const RELU: ActivationFns = { name: 'relu', f: (x) => (x > 0 ? x : 0), df: (x) => (x > 0 ? 1 : 0), kink: 0 };
+/** ReLU is homogeneous of degree 1: at zero mean E[relu²] = s/2, E[relu⁴] = 3s²/2, so γ = 1 and
+ * E[relu⁴]/E[relu²]² − 1 = 6 − 1 = 5 for every s. */
+export const RELU: ActivationFns = { name: 'relu', f: (x) => (x > 0 ? x : 0), df: (x) => (x > 0 ? 1 : 0), kink: 0, zeroMeanDispersion: Object.freeze({ ratio: 5, gamma: 1 }) };
 
 /** P(X > 0, Y > 0) for standard-normal-shifted pair (a = μ/σ, correlation r), Plackett's identity
  * dΦ₂/dr = φ₂: Φ(a)² + ∫_0^{asin r} exp(−a²/(1+sin θ))/(2π) dθ (smooth after t = sin θ). */
@@ -29,10 +31,7 @@ export function bothPositive(a: number, r: number): number {
   return pa * pa + integrate((t) => Math.exp((-a * a) / (1 + Math.sin(t))), 0, th, 24) / (2 * Math.PI);
 }
 
-interface Cache { m: ReturnType<typeof activationMoments> | null }
-const NO_CACHE: Cache = Object.freeze({ m: null });
-
-export const relu = defineBlock<{ d?: number }, Cache>({
+export const relu = kernelBlock<{ d?: number }>({
   params: [{ name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
   doc: {
     name: 'relu',
@@ -53,29 +52,35 @@ export const relu = defineBlock<{ d?: number }, Cache>({
     },
     notes: [`mu != 0: two-token moments by ${QUADRATURE_NOTE}`],
   },
-  forward(p, x) {
-    const kappa = activationKappa(RELU, x, p.d);
-    if (x.mean === 0 || x.var <= 0) {
-      if (x.var <= 0) return { out: mom(Math.max(x.mean, 0), 0, 0, kappa), method: 'closed-form', warnings: NO_WARNINGS, cache: NO_CACHE };
-      return { out: mom(fMean(0, x.var, x.r, 0, 0), fVar(0, x.var, x.r, 0, 0), fR(0, x.var, x.r, 0, 0), kappa), method: 'closed-form', warnings: NO_WARNINGS, cache: NO_CACHE };
-    }
-    const m = activationMoments(RELU, x.mean, x.var, x.r);
-    // closed-form first and second moments (exact), quadrature only for the two-token term
-    const sd = Math.sqrt(x.var), a = x.mean / sd;
-    const mean = x.mean * normCdf(a) + sd * normPdf(a);
-    const m2 = (x.mean * x.mean + x.var) * normCdf(a) + x.mean * sd * normPdf(a);
-    const v = Math.max(m2 - mean * mean, 0);
-    const cov = m.r * m.var;
-    return { out: mom(mean, v, v > 0 ? Math.max(-1, Math.min(1, cov / v)) : 0, kappa), method: 'quadrature', warnings: NO_WARNINGS, cache: { m } };
-  },
-  backward(_p, x, f, g) {
-    if (f.cache.m === null) {
-      if (x.var <= 0) return gmom(x.mean > 0 ? g.var : 0, g.r);
-      return gmom(fGV(0, x.var, x.r, g.var, g.r), fGR(0, x.var, x.r, g.var, g.r));
-    }
-    const a = x.mean / Math.sqrt(x.var);
-    const pa = normCdf(a);
-    return gmom(g.var * pa, pa > 0 ? (g.r * bothPositive(a, x.r)) / pa : 0);
+  kernel: {
+    fwd(p, S, i, o) {
+      const mu = S[i], s = S[i + 1], r = S[i + 2];
+      const kappa = activationKappa(RELU, mu, s, S[i + 3], p.d);
+      if (mu === 0 || s <= 0) {
+        if (s <= 0) setM(S, o, Math.max(mu, 0), 0, 0, kappa, NaN);
+        else setM(S, o, fMean(0, s, r, 0, 0), fVar(0, s, r, 0, 0), fR(0, s, r, 0, 0), kappa, NaN);
+        return;
+      }
+      // non-zero mean: rectified-Gaussian closed forms for mean and variance, the two-token
+      // moment by quadrature
+      activationMomentsInto(RELU, mu, s, r, S, o + R_C);
+      const sd = Math.sqrt(s), a = mu / sd;
+      const mean = mu * normCdf(a) + sd * normPdf(a);
+      const m2 = (mu * mu + s) * normCdf(a) + mu * sd * normPdf(a);
+      const v = Math.max(m2 - mean * mean, 0);
+      const cov = S[o + R_C + 2] * S[o + R_C + 1];
+      setM(S, o, mean, v, v > 0 ? Math.max(-1, Math.min(1, cov / v)) : 0, kappa, NaN, 1);
+    },
+    bwd(_p, S, i, _o, G, gi, go) {
+      const mu = S[i], s = S[i + 1], g = G[gi], rg = G[gi + 1];
+      if (mu === 0 || s <= 0) {
+        if (s <= 0) setG(G, go, mu > 0 ? g : 0, rg);
+        else setG(G, go, fGV(0, s, S[i + 2], g, rg), fGR(0, s, S[i + 2], g, rg));
+        return;
+      }
+      const pa = normCdf(mu / Math.sqrt(s));
+      setG(G, go, g * pa, pa > 0 ? (rg * bothPositive(mu / Math.sqrt(s), S[i + 2])) / pa : 0);
+    },
   },
 });
 

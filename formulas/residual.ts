@@ -9,7 +9,7 @@
  * Component form: `residual {skip, branch, branchMean?, branchVar, branchR, branchGradGain?, branchGradR?}`
  * with the branch output moments and the branch backward gain G_b = σ_{g,F}²/σ_g² given directly.
  */
-import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
+import { defineBlock, GW, NO_WARNINGS, putGrad, putMoments, readGrad, readMoments, RW, setG, setM } from './_core.js';
 import type { GradMoments, Moments } from '../src/types.js';
 
 const E = {
@@ -27,15 +27,25 @@ const E = {
  * A Post-LN norm therefore sees κ ≈ 4β²q_F/d per layer — far below the 2/d of an iid input.
  */
 export function residualForward(l: number, b: number, x: Moments, f: Moments, d?: number): Moments {
-  const v = l * l * x.var + b * b * f.var;
-  const c = l * l * x.r * x.var + b * b * f.r * f.var;
-  const nu = x.nu !== undefined && f.nu !== undefined && v > 0 ? (l * l * x.nu * x.var + b * b * f.nu * f.var) / v : undefined;
-  let kappa: number | undefined;
-  if (d && x.kappa !== undefined && f.kappa !== undefined) {
-    const qx = x.var + x.mean * x.mean, qf = f.var + f.mean * f.mean, qz = l * l * qx + b * b * qf;
-    kappa = qz > 0 ? (l ** 4 * qx * qx * x.kappa + b ** 4 * qf * qf * f.kappa + (4 * l * l * b * b * qx * qf) / d) / (qz * qz) : 0;
+  putMoments(RS, 0, x); putMoments(RS, RW, f);
+  residualFwdInto(l, b, RS, 0, RW, 2 * RW, d);
+  return readMoments(RS, 2 * RW);
+}
+const RS = new Float64Array(3 * RW);
+
+/** residualForward over records: skip input at S[xi…], branch output at S[fi…], sum to S[o…]
+ * (unknown κ/ν: NaN). */
+export function residualFwdInto(l: number, b: number, S: Float64Array, xi: number, fi: number, o: number, d?: number): void {
+  const xm = S[xi], xv = S[xi + 1], fm = S[fi], fv = S[fi + 1], xk = S[xi + 3], fk = S[fi + 3];
+  const v = l * l * xv + b * b * fv;
+  const c = l * l * S[xi + 2] * xv + b * b * S[fi + 2] * fv;
+  const nu = v > 0 ? (l * l * S[xi + 4] * xv + b * b * S[fi + 4] * fv) / v : NaN;
+  let kappa = NaN;
+  if (d && xk === xk && fk === fk) {
+    const l2 = l * l, b2 = b * b, qx = xv + xm * xm, qf = fv + fm * fm, qz = l2 * qx + b2 * qf;
+    kappa = qz > 0 ? (l2 * l2 * qx * qx * xk + b2 * b2 * qf * qf * fk + (4 * l2 * b2 * qx * qf) / d) / (qz * qz) : 0;
   }
-  return mom(l * x.mean + b * f.mean, v, v > 0 ? c / v : 0, kappa, nu);
+  setM(S, o, l * xm + b * fm, v, v > 0 ? c / v : 0, kappa, nu);
 }
 
 /**
@@ -46,17 +56,30 @@ export function residualForward(l: number, b: number, x: Moments, f: Moments, d?
  * keeps b_z. Without forward moments (component use) the alignments are left out.
  */
 export function residualBackward(l: number, b: number, g: GradMoments, gBranch: GradMoments, x?: Moments, f?: Moments): GradMoments {
-  const gs = l * l * g.var, gb = b * b * gBranch.var;
+  putGrad(RG, 0, g); putGrad(RG, GW, gBranch);
+  if (x && f) { putMoments(RS, 0, x); putMoments(RS, RW, f); }
+  residualBwdInto(l, b, RG, 0, GW, 2 * GW, x && f ? RS : null, 0, RW);
+  return readGrad(RG, 2 * GW);
+}
+const RG = new Float64Array(3 * GW);
+
+/** residualBackward over records: upstream at G[gi…], the branch's input gradient at G[gbi…],
+ * result to G[go…] (go may be gi); S[xi…], S[fi…] the skip input and branch output (S null:
+ * alignments left out). */
+export function residualBwdInto(l: number, b: number, G: Float64Array, gi: number, gbi: number, go: number, S: Float64Array | null, xi: number, fi: number): void {
+  const gv = G[gi], gr = G[gi + 1], ga = G[gi + 2], gam = G[gi + 3];
+  const bv = G[gbi], br = G[gbi + 1], ba = G[gbi + 2], bam = G[gbi + 3];
+  const gs = l * l * gv, gb = b * b * bv;
   const v = gs + gb;
-  const c = l * l * g.r * g.var + b * b * gBranch.r * gBranch.var;
-  let align: number | undefined, alignMean: number | undefined;
-  if (x && f && v > 0) {
-    const sx = l * l * x.var, sf = b * b * f.var;
+  const c = l * l * gr * gv + b * b * br * bv;
+  let align = NaN, alignMean = NaN;
+  if (S && v > 0) {
+    const sx = l * l * S[xi + 1], sf = b * b * S[fi + 1];
     const cos2 = sx + sf > 0 ? sx / (sx + sf) : 1;
-    align = (gs * (cos2 * (g.align ?? 1) + (1 - cos2)) + gb * (gBranch.align ?? 1)) / v;
-    alignMean = (gs * (g.alignMean ?? 1) + gb * (gBranch.alignMean ?? 1)) / v;
+    align = (gs * (cos2 * (ga === ga ? ga : 1) + (1 - cos2)) + gb * (ba === ba ? ba : 1)) / v;
+    alignMean = (gs * (gam === gam ? gam : 1) + gb * (bam === bam ? bam : 1)) / v;
   }
-  return gmom(v, v > 0 ? c / v : 0, align, alignMean);
+  setG(G, go, v, v > 0 ? c / v : 0, align, alignMean);
 }
 
 export interface ResidualParams {

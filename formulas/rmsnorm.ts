@@ -11,7 +11,7 @@
  *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
-import { compile, defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
+import { compile, kernelBlock, setG, setM } from './_core.js';
 import { normParams, type NormParams } from './layernorm.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
@@ -26,7 +26,7 @@ const E = {
 const fMean = compile(E.mean, V), fVar = compile(E.var, V), fGR = compile(E.gradR, V);
 const fGVs = compile(E.gradVarState, ['mu', 's', 'g', 'd', 'eps', 'a', 'kq']);
 
-export const rmsnorm = defineBlock<NormParams, null>({
+export const rmsnorm = kernelBlock<NormParams>({
   params: [{ ...normParams[0], min: 3 }, normParams[1]],
   doc: {
     name: 'rmsnorm',
@@ -39,14 +39,17 @@ export const rmsnorm = defineBlock<NormParams, null>({
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
     backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }], gradR: [{ expr: E.gradR }] },
   },
-  forward(p, x) {
-    const eps = p.eps ?? 1e-5;
-    return { out: mom(fMean(x.mean, x.var, x.r, 0, 0, p.d, eps), fVar(x.mean, x.var, x.r, 0, 0, p.d, eps), x.r, 0, x.nu), method: 'closed-form', warnings: NO_WARNINGS, cache: null };
-  },
-  backward(p, x, _f, g) {
-    const q = x.var + x.mean * x.mean;
-    const kq = Math.min(x.kappa ?? (q > 0 ? (2 * (x.var * x.var + 2 * x.mean * x.mean * x.var)) / (p.d * q * q) : 0), 0.9);
-    const v = fGVs(x.mean, x.var, g.var, p.d, p.eps ?? 1e-5, g.align ?? 1, kq);
-    return gmom(v, q > 0 ? fGR(x.mean, x.var, x.r, g.var, g.r, p.d, p.eps ?? 1e-5) : g.r, 0, g.alignMean);
+  kernel: {
+    fwd(p, S, i, o) {
+      const eps = p.eps ?? 1e-5, mu = S[i], s = S[i + 1], r = S[i + 2];
+      setM(S, o, fMean(mu, s, r, 0, 0, p.d, eps), fVar(mu, s, r, 0, 0, p.d, eps), r, 0, S[i + 4]);
+    },
+    bwd(p, S, i, _o, G, gi, go) {
+      const mu = S[i], s = S[i + 1], k = S[i + 3], eps = p.eps ?? 1e-5, g = G[gi], rg = G[gi + 1], a = G[gi + 2];
+      const q = s + mu * mu;
+      const kq = Math.min(k === k ? k : q > 0 ? (2 * (s * s + 2 * mu * mu * s)) / (p.d * q * q) : 0, 0.9);
+      const v = fGVs(mu, s, g, p.d, eps, a === a ? a : 1, kq);
+      setG(G, go, v, q > 0 ? fGR(mu, s, S[i + 2], g, rg, p.d, eps) : rg, 0, G[gi + 3]);
+    },
   },
 });

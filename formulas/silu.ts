@@ -2,8 +2,8 @@
  * SiLU / swish x·sigmoid(x). No closed form for Gaussian moments: quadrature (Mehler–Hermite,
  * see _activation.ts) for mean, variance, token correlation, gradient variance and correlation.
  */
-import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
-import { activationKappa, activationMoments, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
+import { kernelBlock, R_C, setG, setM } from './_core.js';
+import { activationKappa, activationMomentsInto, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const sig = (x: number): number => 1 / (1 + Math.exp(-x));
 export const SILU: ActivationFns = {
@@ -12,9 +12,7 @@ export const SILU: ActivationFns = {
   df: (x) => { const s = sig(x); return s * (1 + x * (1 - s)); },
 };
 
-interface Cache { m: ReturnType<typeof activationMoments> }
-
-export const silu = defineBlock<{ d?: number }, Cache>({
+export const silu = kernelBlock<{ d?: number }>({
   params: [{ name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
   doc: {
     name: 'silu',
@@ -35,12 +33,15 @@ export const silu = defineBlock<{ d?: number }, Cache>({
     },
     notes: [QUADRATURE_NOTE],
   },
-  forward(p, x) {
-    const m = activationMoments(SILU, x.mean, x.var, x.r);
-    return { out: mom(m.mean, m.var, m.r, activationKappa(SILU, x, p.d)), method: 'quadrature', warnings: NO_WARNINGS, cache: { m } };
-  },
-  backward(_p, _x, f, g) {
-    const m = f.cache.m;
-    return gmom(g.var * m.dm2, m.dm2 > 0 ? (g.r * m.dcross) / m.dm2 : 0);
+  kernel: {
+    fwd(p, S, i, o) {
+      const mu = S[i], s = S[i + 1], c = o + R_C;
+      activationMomentsInto(SILU, mu, s, S[i + 2], S, c); // [mean, var, r, E f², E f'², E f'f']
+      setM(S, o, S[c], S[c + 1], S[c + 2], activationKappa(SILU, mu, s, S[i + 3], p.d), NaN, 1);
+    },
+    bwd(_p, S, _i, o, G, gi, go) {
+      const dm2 = S[o + R_C + 4], dcross = S[o + R_C + 5];
+      setG(G, go, G[gi] * dm2, dm2 > 0 ? (G[gi + 1] * dcross) / dm2 : 0);
+    },
   },
 });

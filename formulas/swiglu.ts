@@ -16,8 +16,8 @@
  *   Cov(dx) = r_gh g_h [dFF σ1² r′ s_b E[silu′ silu′] + dFF σ3² E[silu silu]].
  * The silu expectations are by quadrature (Mehler–Hermite, _activation.ts).
  */
-import { defineBlock, NO_WARNINGS, mom, gmom } from './_core.js';
-import { activationDispersion, activationMoments } from './_activation.js';
+import { kernelBlock, R_C, setG, setM } from './_core.js';
+import { activationDispersion, activationMomentsInto } from './_activation.js';
 import { SILU } from './silu.js';
 
 export interface SwigluParams {
@@ -34,9 +34,7 @@ export function keep2(p: SwigluParams): number {
   return (1 - pOut) * (1 - (p.actDropout ?? pOut));
 }
 
-interface Cache { a: ReturnType<typeof activationMoments>; sb: number; r1: number }
-
-export const swiglu = defineBlock<SwigluParams, Cache>({
+export const swiglu = kernelBlock<SwigluParams>({
   params: [
     { name: 'dModel', kind: 'integer', min: 1, doc: 'model width d' },
     { name: 'dFF', kind: 'integer', min: 1, doc: 'hidden width' },
@@ -64,31 +62,34 @@ export const swiglu = defineBlock<SwigluParams, Cache>({
       gradR: [{ expr: 'rg*(1-p)*(1-ph)*(f*w1^2*d*w3^2*s*r*Edd + f*w3^2*Ess)/(f*w1^2*d*w3^2*s*Ed2 + f*w3^2*Es2)' }],
     },
   },
-  forward(p, x) {
-    const s1 = x.var + x.mean * x.mean;
-    const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
-    const sa = p.dModel * p.std1 * p.std1 * s1, sb = p.dModel * p.std3 * p.std3 * s1;
-    const a = activationMoments(SILU, 0, sa, r1);
-    const q2 = keep2(p);
-    const ess = a.var * a.r + a.mean * a.mean; // E[silu(a_i) silu(a_j)]
-    const v = (p.dFF * p.std2 * p.std2 * a.e2 * sb) / q2;
-    const cov = p.dFF * p.std2 * p.std2 * ess * r1 * sb;
-    // per-token dispersion: h² = silu(a)²b² with a, b iid over the dFF features given the token:
-    // κ_h = (γ+1)²κ_in + (E[silu⁴]E[b⁴]/(E[silu²]E[b²])² − 1)/dFF (E[b⁴] = 3E[b²]²), then W2 adds 2/d
-    const dsp = activationDispersion(SILU, 0, sa);
-    const kin = x.kappa ?? 2 / p.dModel;
-    const kappa = (dsp.gamma + 1) ** 2 * kin + (3 * (dsp.ratio + 1) - 1) / p.dFF + 2 / p.dModel;
-    return { out: mom(0, v, v > 0 ? cov / v : 0, kappa, 1 / p.dModel), method: 'quadrature', warnings: NO_WARNINGS, cache: { a, sb, r1 } };
-  },
-  backward(p, _x, f, g) {
-    const { a, sb, r1 } = f.cache;
-    const q2 = keep2(p);
-    const gh = (g.var * p.dModel * p.std2 * p.std2) / q2;
-    const rgh = g.r * q2;
-    const ess = a.var * a.r + a.mean * a.mean;
-    const vA = p.dFF * p.std1 * p.std1 * sb * a.dm2, vB = p.dFF * p.std3 * p.std3 * a.e2;
-    const cA = p.dFF * p.std1 * p.std1 * r1 * sb * a.dcross, cB = p.dFF * p.std3 * p.std3 * ess;
-    const v = gh * (vA + vB);
-    return gmom(v, vA + vB > 0 ? (rgh * (cA + cB)) / (vA + vB) : 0);
+  kernel: {
+    fwd(p, S, i, o) {
+      const mu = S[i], s = S[i + 1], k = S[i + 3], c = o + R_C;
+      const s1 = s + mu * mu;
+      const r1 = s1 > 0 ? (S[i + 2] * s + mu * mu) / s1 : 0;
+      const sa = p.dModel * p.std1 * p.std1 * s1, sb = p.dModel * p.std3 * p.std3 * s1;
+      activationMomentsInto(SILU, 0, sa, r1, S, c); // a = silu(xW1): [mean, var, r, E a², E silu′², E silu′silu′]
+      S[c + 6] = sb; S[c + 7] = r1;
+      const q2 = keep2(p);
+      const ess = S[c + 1] * S[c + 2] + S[c] * S[c]; // E[silu(a_i) silu(a_j)]
+      const v = (p.dFF * p.std2 * p.std2 * S[c + 3] * sb) / q2;
+      const cov = p.dFF * p.std2 * p.std2 * ess * r1 * sb;
+      // per-token dispersion: h² = silu(a)²b² with a, b iid over the dFF features given the token:
+      // κ_h = (γ+1)²κ_in + (E[silu⁴]E[b⁴]/(E[silu²]E[b²])² − 1)/dFF (E[b⁴] = 3E[b²]²), then W2 adds 2/d
+      const dsp = activationDispersion(SILU, 0, sa);
+      const kin = k === k ? k : 2 / p.dModel;
+      const kappa = (dsp.gamma + 1) ** 2 * kin + (3 * (dsp.ratio + 1) - 1) / p.dFF + 2 / p.dModel;
+      setM(S, o, 0, v, v > 0 ? cov / v : 0, kappa, 1 / p.dModel, 1);
+    },
+    bwd(p, S, _i, o, G, gi, go) {
+      const c = o + R_C, sb = S[c + 6], r1 = S[c + 7];
+      const q2 = keep2(p);
+      const gh = (G[gi] * p.dModel * p.std2 * p.std2) / q2;
+      const rgh = G[gi + 1] * q2;
+      const ess = S[c + 1] * S[c + 2] + S[c] * S[c];
+      const vA = p.dFF * p.std1 * p.std1 * sb * S[c + 4], vB = p.dFF * p.std3 * p.std3 * S[c + 3];
+      const cA = p.dFF * p.std1 * p.std1 * r1 * sb * S[c + 5], cB = p.dFF * p.std3 * p.std3 * ess;
+      setG(G, go, gh * (vA + vB), vA + vB > 0 ? (rgh * (cA + cB)) / (vA + vB) : 0);
+    },
   },
 });

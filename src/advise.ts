@@ -144,7 +144,7 @@ export function calibrate(cfg: ResolvedConfig, k: number): Calibration {
     const lam = Math.sqrt(lam2);
     c.skip[l] = lam;
     let mid = residualForward(lam, beta, x, attnOut);
-    if (attn.postNorm) mid = attn.postNorm.block.forward(attn.postNorm.params, mid).out;
+    if (attn.postNorm) mid = chainOut([attn.postNorm], mid);
     // FFN branch at reference stds → rescale σ_2
     const f = chainOut(ffn.stages, mid);
     if (!(f.var > 0) || !Number.isFinite(f.var)) fail('input.var', `layer ${l + 1}: the FFN branch has output variance ${f.var}; cannot solve`);
@@ -152,7 +152,7 @@ export function calibrate(cfg: ResolvedConfig, k: number): Calibration {
     c.init.ffn2[l] = c.init.ffn2[l] * Math.sqrt(tF / f.var);
     ffnRef.push(f.var);
     let out = residualForward(lam, beta, mid, { mean: 0, var: tF, r: f.r });
-    if (ffn.postNorm) out = ffn.postNorm.block.forward(ffn.postNorm.params, out).out;
+    if (ffn.postNorm) out = chainOut([ffn.postNorm], out);
     x = out;
   }
   return { config: c, attnRef, ffnRef, r: rs };

@@ -5,15 +5,15 @@
  */
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
-import { METHODS, METHOD_RANK, type Stage, type StageTrace } from '../formulas/_chain.js';
-import { gmom, mom, type ForwardResult } from '../formulas/_core.js';
+import type { Stage, StageTrace } from '../formulas/_chain.js';
+import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
 import { layernorm } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
-import { residualBackward, residualForward } from '../formulas/residual.js';
+import { residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
 import { causalFoldApplies, runCausalPlan } from './causal.js';
 
@@ -137,103 +137,181 @@ export interface PredictOptions {
   batch?: number;
 }
 
-/** The fold's record of a forward pass: what the backward pass reads, and what a trace shows. */
-interface Fold {
-  /** forward result of every branch stage, sub-layer after sub-layer (offsets in `off`) */
-  fw: ForwardResult<any>[];
-  off: number[];
-  /** each sub-layer's input, residual sum and post-norm result */
-  ins: Moments[];
-  added: Moments[];
-  post: (ForwardResult<any> | undefined)[];
-  entries: Moments[];
-  x: Moments;
-  method: Method;
-  explode?: number;
-  /** number of sub-layers folded (all unless the forward pass exploded) */
-  count: number;
+/** A plan compiled for the fold: every branch stage's kernel, params and output record, and per
+ * sub-layer the records of its input, residual sum and post-norm. All moment state of a predict
+ * lives in one Float64Array of RW-wide records (formulas/_core.ts: the kernel contract); nothing
+ * is allocated per stage. Built once per plan. */
+interface Compiled {
+  /** the kernels' functions in flat arrays (one monomorphic element load per call instead of a
+   * megamorphic property load on kernel objects of different shapes) */
+  fwd: Kernel<unknown>['fwd'][];
+  bwd: Kernel<unknown>['bwd'][];
+  prm: unknown[];
+  src: Stage[];
+  /** output record of each branch stage (flattened over sub-layers) */
+  rec: Int32Array;
+  /** sub-layer i's stages are first[i] … first[i+1] − 1 */
+  first: Int32Array;
+  /** per sub-layer: input record, residual-sum record, post-norm record (−1: none), output record */
+  rin: Int32Array; add: Int32Array; post: Int32Array; out: Int32Array;
+  postK: (Kernel<unknown> | null)[];
+  final: number; finalK: Kernel<unknown> | null;
+  records: number;
 }
 
-/** The forward fold: per sub-layer the branch stages, the residual add and the post-norm. It keeps
- * each stage's forward result in one flat array and builds no per-stage objects of its own (a
- * trace, when asked for, is assembled from the record afterwards: traceOf). */
-function foldForward(plan: Plan, input: Moments, warnOnce: (key: string, msg: string) => void): Fold {
-  const S = plan.sublayers, d = plan.cfg.dModel;
-  const fold: Fold = { fw: [], off: new Array(S.length + 1), ins: new Array(S.length), added: new Array(S.length), post: new Array(S.length), entries: [], x: input, method: 'closed-form', count: 0 };
-  let x = input, rank = 0, pos = 0;
-  for (let i = 0; i < S.length; i++) {
-    const sl = S[i], st = sl.stages;
-    fold.ins[i] = x; fold.off[i] = pos;
-    let cur = x;
-    for (let k = 0; k < st.length; k++) {
-      const f = st[k].block.forward(st[k].params, cur);
-      fold.fw[pos++] = f;
-      const mr = METHOD_RANK[f.method];
-      if (mr > rank) rank = mr;
-      for (let w = 0; w < f.warnings.length; w++) {
-        const msg = `${st[k].label}: ${f.warnings[w]}`;
-        warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
-      }
-      cur = f.out;
-    }
-    const added = residualForward(sl.skip, sl.branch, x, cur, d);
-    fold.added[i] = added;
-    let out = added;
-    if (sl.postNorm) { const f = sl.postNorm.block.forward(sl.postNorm.params, added); fold.post[i] = f; out = f.out; }
-    x = out;
-    fold.count = i + 1;
-    if (sl.kind === 'ffn') fold.entries.push(x);
-    if (bad(x.var) || bad(x.mean) || bad(added.var)) { fold.explode = sl.layer; break; }
+/** The kernel a stage is folded with: the block's own, or (published-formula variants, composite
+ * blocks, params the kernel does not cover) an adapter over its object API that keeps each
+ * forward result beside the record it wrote. */
+function kernelOf(st: Stage): Kernel<unknown> {
+  const b = st.block, own = kernelFor(b, st.params);
+  if (own) return own;
+  const side = new Map<number, ForwardResult<unknown>>();
+  return {
+    fwd(p, S, i, o) {
+      const f = b.forward(p, readMoments(S, i));
+      side.set(o, f);
+      putMoments(S, o, f.out);
+      S[o + R_METHOD] = METHOD_RANK[f.method];
+      S[o + R_WARN] = f.warnings.length;
+    },
+    bwd(p, S, i, o, G, gi, go) {
+      putGrad(G, go, b.backward(p, readMoments(S, i), side.get(o)!, readGrad(G, gi)));
+    },
+  };
+}
+
+const compiledCache = new WeakMap<Plan, Compiled>();
+function compiled(plan: Plan): Compiled {
+  const hit = compiledCache.get(plan);
+  if (hit) return hit;
+  const S = plan.sublayers, n = S.length;
+  let stages = 0;
+  for (const sl of S) stages += sl.stages.length;
+  const c: Compiled = {
+    fwd: [], bwd: [], prm: [], src: [], rec: new Int32Array(stages), first: new Int32Array(n + 1),
+    rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: [],
+    final: -1, finalK: null, records: 0,
+  };
+  let r = 1, k = 0, x = 0; // record 0: the input
+  for (let i = 0; i < n; i++) {
+    const sl = S[i];
+    c.first[i] = k; c.rin[i] = x;
+    for (const st of sl.stages) { const kk = kernelOf(st); c.fwd.push(kk.fwd); c.bwd.push(kk.bwd); c.prm.push(st.params); c.src.push(st); c.rec[k++] = r++; }
+    c.add[i] = r++;
+    c.post[i] = sl.postNorm ? r++ : -1;
+    c.postK.push(sl.postNorm ? kernelOf(sl.postNorm) : null);
+    x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
-  fold.off[fold.count] = pos;
-  fold.x = x;
-  fold.method = METHODS[rank];
-  return fold;
+  c.first[n] = k;
+  if (plan.finalNorm) { c.final = r++; c.finalK = kernelOf(plan.finalNorm); }
+  c.records = r;
+  compiledCache.set(plan, c);
+  return c;
+}
+
+/** One fold buffer, reused across calls (a predict is synchronous; a nested one gets its own). */
+let pool: Float64Array | null = null;
+function takeBuffer(n: number): Float64Array {
+  const b = pool !== null && pool.length >= n ? pool : new Float64Array(Math.max(n, 1024));
+  pool = null;
+  return b;
+}
+function giveBack(b: Float64Array): void { pool = b; }
+
+/** The forward fold over the compiled records: per sub-layer the branch stages, the residual add
+ * and the post-norm. Returns the number of sub-layers folded, the weakest method's rank and the
+ * layer whose forward variance overflowed (if any). */
+function foldForward(plan: Plan, c: Compiled, S: Float64Array, entries: Moments[], warnOnce: (key: string, msg: string) => void): { count: number; rank: number; explode?: number } {
+  const subs = plan.sublayers, d = plan.cfg.dModel;
+  let rank = 0, count = 0, explode: number | undefined;
+  for (let i = 0; i < subs.length; i++) {
+    const sl = subs[i], xi = c.rin[i] * RW;
+    let cur = xi;
+    for (let k = c.first[i]; k < c.first[i + 1]; k++) {
+      const o = c.rec[k] * RW;
+      c.fwd[k](c.prm[k], S, cur, o);
+      if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
+      if (S[o + R_WARN] !== 0) {
+        const st = c.src[k];
+        for (const w of st.block.forward(st.params, readMoments(S, cur)).warnings) {
+          const msg = `${st.label}: ${w}`;
+          warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
+        }
+      }
+      cur = o;
+    }
+    const a = c.add[i] * RW;
+    residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
+    const pk = c.postK[i];
+    if (pk) pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+    const out = c.out[i] * RW;
+    count = i + 1;
+    if (sl.kind === 'ffn') entries.push(readMoments(S, out));
+    if (bad(S[out + 1]) || bad(S[out]) || bad(S[a + 1])) { explode = sl.layer; break; }
+  }
+  return { count, rank, explode };
+}
+
+/** Gradient scratch: the sub-layer's upstream (and, after the residual, input) gradient at 0, the
+ * post-norm's input gradient at GW, the branch stages ping-pong between 2GW and 3GW. */
+const GZ = GW, GA = 2 * GW, GB = 3 * GW;
+
+/** The backward fold over `count` folded sub-layers (recording each gradient into `subs` when a
+ * trace is kept); the upstream gradient is in G[0…]. Returns the first layer whose gradient
+ * overflows. */
+function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array, count: number, grads: GradMoments[], subs?: SubTrace[]): number | undefined {
+  const L = plan.sublayers;
+  let explode: number | undefined;
+  for (let i = count - 1; i >= 0; i--) {
+    const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
+    if (t) t.gradOut = readGrad(G, 0);
+    let gz = 0;
+    const pk = c.postK[i];
+    if (pk) {
+      pk.bwd(sl.postNorm!.params, S, c.add[i] * RW, c.post[i] * RW, G, 0, GZ);
+      gz = GZ;
+      if (t?.post) { t.post.gradOut = readGrad(G, 0); t.post.gradIn = readGrad(G, GZ); }
+    }
+    let gb = gz, nxt = GA;
+    const k0 = c.first[i];
+    for (let k = c.first[i + 1] - 1; k >= k0; k--) {
+      const tr = t?.branch[k - k0];
+      if (tr) tr.gradOut = readGrad(G, gb);
+      c.bwd[k](c.prm[k], S, k === k0 ? xi : c.rec[k - 1] * RW, c.rec[k] * RW, G, gb, nxt);
+      if (tr) tr.gradIn = readGrad(G, nxt);
+      gb = nxt; nxt = nxt === GA ? GB : GA;
+    }
+    const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
+    residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo);
+    if (t) t.gradIn = readGrad(G, 0);
+    if (sl.kind === 'attn') grads[sl.layer - 1] = readGrad(G, 0);
+    if (explode === undefined && bad(G[0])) explode = sl.layer;
+  }
+  return explode;
+}
+
+/** The forward result of a folded stage, for a trace. */
+function stageResult(st: Stage, S: Float64Array, i: number, o: number): ForwardResult<null> {
+  const warnings = S[o + R_WARN] !== 0 ? st.block.forward(st.params, readMoments(S, i)).warnings : NO_WARNINGS;
+  return { out: readMoments(S, o), method: METHODS[S[o + R_METHOD]], warnings, cache: null };
 }
 
 /** The per-sub-layer trace of a forward fold (for `predict` with `trace`). */
-function traceOf(plan: Plan, fold: Fold): SubTrace[] {
+function traceOf(plan: Plan, c: Compiled, S: Float64Array, count: number): SubTrace[] {
   const subs: SubTrace[] = [];
-  for (let i = 0; i < fold.count; i++) {
-    const sl = plan.sublayers[i], base = fold.off[i], x = fold.ins[i];
-    const branch: StageTrace[] = sl.stages.map((st, k) => ({ label: st.label, block: st.block.doc.name, params: st.params, input: k === 0 ? x : fold.fw[base + k - 1].out, fwd: fold.fw[base + k] }));
+  for (let i = 0; i < count; i++) {
+    const sl = plan.sublayers[i], xi = c.rin[i] * RW, k0 = c.first[i];
+    const branch: StageTrace[] = sl.stages.map((st, k) => {
+      const ii = k === 0 ? xi : c.rec[k0 + k - 1] * RW;
+      return { label: st.label, block: st.block.doc.name, params: st.params, input: readMoments(S, ii), fwd: stageResult(st, S, ii, c.rec[k0 + k] * RW) };
+    });
+    const x = readMoments(S, xi);
     const branchOut = branch.length ? branch[branch.length - 1].fwd.out : x;
-    const added = fold.added[i], pf = fold.post[i];
-    const post: StageTrace | undefined = sl.postNorm && pf ? { label: sl.postNorm.label, block: sl.postNorm.block.doc.name, params: sl.postNorm.params, input: added, fwd: pf } : undefined;
-    subs.push({ layer: sl.layer, kind: sl.kind, input: x, branch, branchOut, added, post, out: pf ? pf.out : added });
+    const added = readMoments(S, c.add[i] * RW);
+    const post: StageTrace | undefined = sl.postNorm ? { label: sl.postNorm.label, block: sl.postNorm.block.doc.name, params: sl.postNorm.params, input: added, fwd: stageResult(sl.postNorm, S, c.add[i] * RW, c.post[i] * RW) } : undefined;
+    subs.push({ layer: sl.layer, kind: sl.kind, input: x, branch, branchOut, added, post, out: post ? post.fwd.out : added });
   }
   return subs;
-}
-
-/** The backward fold over a forward fold (recording each gradient into `subs` when a trace is
- * kept); returns the first layer whose gradient overflows. */
-function foldBackward(plan: Plan, fold: Fold, g: GradMoments, grads: GradMoments[], subs?: SubTrace[]): number | undefined {
-  const S = plan.sublayers;
-  let explode: number | undefined;
-  for (let i = fold.count - 1; i >= 0; i--) {
-    const sl = S[i], st = sl.stages, base = fold.off[i], t = subs?.[i];
-    if (t) t.gradOut = g;
-    let gz = g;
-    const pf = fold.post[i];
-    if (sl.postNorm && pf) {
-      gz = sl.postNorm.block.backward(sl.postNorm.params, fold.added[i], pf, g);
-      if (t?.post) { t.post.gradOut = g; t.post.gradIn = gz; }
-    }
-    let gb = gz;
-    for (let k = st.length - 1; k >= 0; k--) {
-      const xin = k === 0 ? fold.ins[i] : fold.fw[base + k - 1].out;
-      const tr = t?.branch[k];
-      if (tr) tr.gradOut = gb;
-      gb = st[k].block.backward(st[k].params, xin, fold.fw[base + k], gb);
-      if (tr) tr.gradIn = gb;
-    }
-    const branchOut = st.length ? fold.fw[base + st.length - 1].out : fold.ins[i];
-    g = residualBackward(sl.skip, sl.branch, gz, gb, fold.ins[i], branchOut);
-    if (t) t.gradIn = g;
-    if (sl.kind === 'attn') grads[sl.layer - 1] = g;
-    if (explode === undefined && bad(g.var)) explode = sl.layer;
-  }
-  return explode;
 }
 
 export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
@@ -246,31 +324,40 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   // the input is iid Gaussian per feature: per-token mean-square dispersion (2σ⁴ + 4μ²σ²)/(d(σ²+μ²)²)
   const q0 = cfg.input.var + cfg.input.mean * cfg.input.mean;
   const input: Moments = mom(cfg.input.mean, cfg.input.var, cfg.input.r, q0 > 0 ? (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (cfg.dModel * q0 * q0) : 0, 1 / cfg.dModel);
-  const fold = foldForward(plan, input, warnOnce);
-  const { method } = fold;
-  const entries: Moments[] = [input, ...fold.entries];
-  let finalTrace: StageTrace | undefined;
-  if (fold.explode === undefined && plan.finalNorm) {
-    const f = plan.finalNorm.block.forward(plan.finalNorm.params, fold.x);
-    finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: fold.x, fwd: f };
-    entries[entries.length - 1] = f.out;
+  const c = compiled(plan);
+  const S = takeBuffer(c.records * RW);
+  try {
+    putMoments(S, 0, input);
+    const entries: Moments[] = [input];
+    const fold = foldForward(plan, c, S, entries, warnOnce);
+    const method = METHODS[fold.rank];
+    const last = fold.count > 0 ? c.out[fold.count - 1] * RW : 0;
+    let finalTrace: StageTrace | undefined;
+    if (fold.explode === undefined && plan.finalNorm) {
+      c.finalK!.fwd(plan.finalNorm.params, S, last, c.final * RW);
+      entries[entries.length - 1] = readMoments(S, c.final * RW);
+      if (opts.trace) finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: readMoments(S, last), fwd: stageResult(plan.finalNorm, S, last, c.final * RW) };
+    }
+    const N = cfg.layers;
+    if (fold.explode !== undefined) return forwardExplosion(N, entries, fold.explode, warnings, method);
+    const subs = opts.trace ? traceOf(plan, c, S, fold.count) : undefined;
+    // ---- backward
+    const grads: GradMoments[] = new Array(N + 1);
+    const G = new Float64Array(4 * GW);
+    setG(G, 0, 1, 0, 1, 1);
+    grads[N] = readGrad(G, 0);
+    if (plan.finalNorm) {
+      setG(G, GZ, 1, 0, 1, 1);
+      c.finalK!.bwd(plan.finalNorm.params, S, last, c.final * RW, G, GZ, 0);
+      if (finalTrace) { finalTrace.gradOut = readGrad(G, GZ); finalTrace.gradIn = readGrad(G, 0); }
+    }
+    const bwdExplode = foldBackward(plan, c, S, G, fold.count, grads, subs);
+    const pred = assemble(entries, grads, bwdExplode, warnings, method);
+    if (subs) pred.trace = { sublayers: subs, finalNorm: finalTrace };
+    return pred;
+  } finally {
+    giveBack(S);
   }
-  const N = cfg.layers;
-  if (fold.explode !== undefined) return forwardExplosion(N, entries, fold.explode, warnings, method);
-  const subs = opts.trace ? traceOf(plan, fold) : undefined;
-  // ---- backward
-  const grads: GradMoments[] = new Array(N + 1);
-  let g: GradMoments = gmom(1, 0, 1, 1);
-  grads[N] = g;
-  if (plan.finalNorm && finalTrace) {
-    finalTrace.gradOut = g;
-    g = plan.finalNorm.block.backward(plan.finalNorm.params, finalTrace.input, finalTrace.fwd, g);
-    finalTrace.gradIn = g;
-  }
-  const bwdExplode = foldBackward(plan, fold, g, grads, subs);
-  const pred = assemble(entries, grads, bwdExplode, warnings, method);
-  if (subs) pred.trace = { sublayers: subs, finalNorm: finalTrace };
-  return pred;
 }
 
 /** The prediction from the per-entry forward moments and gradients (null where a gradient

@@ -80,7 +80,7 @@ export function foldForward(c: ResolvedConfig, hook?: (l: number, x: Moments) =>
     hook?.(l, x);
     for (const sl of layerSublayers(c, l)) {
       const added = residualForward(sl.skip, sl.branch, x, chainOut(sl.stages, x));
-      x = sl.postNorm ? sl.postNorm.block.forward(sl.postNorm.params, added).out : added;
+      x = sl.postNorm ? chainOut([sl.postNorm], added) : added;
       if (!Number.isFinite(x.var)) { x = { mean: x.mean, var: Infinity, r: x.r }; }
     }
     states.push(x);
