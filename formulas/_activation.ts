@@ -76,17 +76,17 @@ export interface ActivationMoments { mean: number; var: number; r: number; e2: n
 
 /** All moments needed forward and backward at input (μ, σ², r), into S[o…o+5] as
  * [mean, var, r, E f², E f'², E f'(X)f'(Y)] (no allocation: the engine's kernels). */
-export function activationMomentsInto(a: ActivationFns, mu: number, s: number, r: number, S: Float64Array, o: number): void {
+export function activationMomentsInto(a: ActivationFns, mu: number, s: number, r: number, S: Float64Array, o: number, withR = true): void {
   if (s <= 0) {
     const v = a.f(mu), d = a.df(mu);
     S[o] = v; S[o + 1] = 0; S[o + 2] = 0; S[o + 3] = v * v; S[o + 4] = d * d; S[o + 5] = d * d;
     return;
   }
   const c = coeffs(a, mu, s);
-  const cross = mehlerSum(c.cf, c.cf, r, c.m2); // E f(X) f(Y)
   const dcross = mehlerSum(c.cd, c.cd, r, c.dm2); // E f'(X) f'(Y)
   const v = Math.max(c.m2 - c.mean * c.mean, 0);
-  const rr = v > 0 ? (cross - c.mean * c.mean) / v : 0;
+  // withR false: the caller has the output correlation in closed form (NaN left in its slot)
+  const rr = !withR ? NaN : v > 0 ? (mehlerSum(c.cf, c.cf, r, c.m2) - c.mean * c.mean) / v : 0; // E f(X) f(Y)
   S[o] = c.mean; S[o + 1] = v; S[o + 2] = Math.max(-1, Math.min(1, rr)); S[o + 3] = c.m2; S[o + 4] = c.dm2; S[o + 5] = dcross;
 }
 

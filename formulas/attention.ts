@@ -49,8 +49,8 @@ export interface AttentionParams {
  * folded position by position in src/causal.ts): the backward closure over the per-position sums.
  * Non-causal attention is a kernel whose record cache holds the four linear backward coefficients
  * (gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g)), then vq, cp1, cq1 (Q-path variance, V
- * covariance, Q covariance: the parts of the per-pair statistic) and s2 (the effective
- * log-variance of a token's column sum, heads averaged). */
+ * covariance, Q covariance: the parts of the per-pair statistic) and K2, c (the softmax's n²E[p²]
+ * and row correlation, from which reportedGradR builds the column-sum spread). */
 interface CausalCache { causalGrad: (g: number, rg: number) => GradMoments }
 const SM = new Float64Array(3);
 /** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
@@ -333,10 +333,7 @@ export const attention: Block<AttentionParams, Float64Array | CausalCache> = def
       S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0); // c0
       S[C + 3] = cp1 + cq1; // c1
       S[C + 4] = vq; S[C + 5] = cp1; S[C + 6] = cq1;
-      // effective log-variance of a token's column sum, heads averaged (pairPearson)
-      const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
-      const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
-      S[C + 7] = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
+      S[C + 7] = K2L; S[C + 8] = c; // for the per-pair statistic (reportedGradR: only when reported)
       const kappa = outKappa(S[i + 3], d, value, rv, K2L / L, Q4L);
       setM(S, o, value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : S[i + 4], 1);
       S[o + R_WARN] = v > SATURATED ? 1 : 0;
@@ -357,11 +354,15 @@ export const attention: Block<AttentionParams, Float64Array | CausalCache> = def
     const k = f.cache;
     return k instanceof Float64Array ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<Float64Array>, g) : k.causalGrad(g.var, g.r);
   },
-  reportedGradR(_p, _x, f, g, back) {
+  reportedGradR(p, _x, f, g, back) {
     const k = f.cache;
     if (!(k instanceof Float64Array) || !(back.var > 0)) return back.rPearson ?? back.r;
-    const C = RW + R_C, vq = k[C + 4];
-    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (k[C + 2] + k[C + 5] * g.r), g.var * k[C + 6] * g.r, k[C + 7]);
+    const C = RW + R_C, vq = k[C + 4], K2L = k[C + 7], c = k[C + 8], L = p.seqLen;
+    // effective log-variance of a token's column sum, heads averaged
+    const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
+    const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
+    const s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
+    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (k[C + 2] + k[C + 5] * g.r), g.var * k[C + 6] * g.r, s2);
   },
 });
 

@@ -64,9 +64,10 @@ export const gelu = kernelBlock<GeluParams>({
   kernel: {
     fwd(p, S, i, o) {
       const tanh = p.approximate === 'tanh', A = tanh ? GELU_TANH : GELU, mu = S[i], s = S[i + 1], r = S[i + 2], c = o + R_C;
-      activationMomentsInto(A, mu, s, r, S, c); // [mean, var, r, E f², E f'², E f'f'] (quadrature)
+      const closed = !tanh && mu === 0 && s > 0;
+      activationMomentsInto(A, mu, s, r, S, c, !closed); // [mean, var, r, E f², E f'², E f'f'] (quadrature)
       const kappa = activationKappa(A, mu, s, S[i + 3], p.d);
-      if (!tanh && mu === 0 && s > 0) {
+      if (closed) {
         const v = fVar(0, s, r, 0, 0);
         setM(S, o, fMean(0, s, r, 0, 0), v, fCov(0, s, r, 0, 0) / v, kappa, NaN);
       } else setM(S, o, S[c], S[c + 1], S[c + 2], kappa, NaN, 1);

@@ -178,7 +178,14 @@ export function powersInto(n: number, v: number, out: Float64Array): void {
  * in ST_C (first grid index g0), into out. */
 function interpPowers(n: number, g0: number, t: number, out: Float64Array): void {
   let f2 = 0, f3 = 0, fq = 0;
-  for (let k = 0; k < 4; k++) { gridValues(n, g0 + k, tmp); f2 += ST_C[k] * tmp[0]; f3 += ST_C[k] * tmp[1]; fq += ST_C[k] * tmp[2]; }
+  const j = NV * n;
+  for (let k = 0; k < 4; k++) {
+    // the memoised row directly when it holds n (gridValues fills it otherwise)
+    let row = gridMemo[g0 + k];
+    if (row === undefined || row.length <= j + 2 || row[j] !== row[j]) { gridValues(n, g0 + k, tmp); row = gridMemo[g0 + k]!; }
+    const w = ST_C[k];
+    f2 += w * row[j]; f3 += w * row[j + 1]; fq += w * row[j + 2];
+  }
   const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t), kq = 1 + Math.exp(fq + t);
   out[0] = Math.min(k2, n) / (n * n); out[1] = Math.min(k3, n * n) / (n * n * n); out[2] = Math.min(kq, n * n) / (n * n);
 }
@@ -259,10 +266,15 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** the tables of the last row length asked for, by grid index (a stack asks for one n) */
+let rowLastN = -1, rowLast: (Float64Array | undefined)[] = [];
 function rowTable(n: number, gi: number): Float64Array {
+  if (n !== rowLastN) { rowLastN = n; rowLast = new Array(N_GRID); }
+  const near = rowLast[gi];
+  if (near) return near;
   const key = n * N_GRID + gi;
   const hit = rowMemo.get(key);
-  if (hit) return hit;
+  if (hit) { rowLast[gi] = hit; return hit; }
   const v = Math.exp(T_MIN + gi * T_STEP), sd = Math.sqrt(v);
   const M = Math.max(64, Math.ceil(16384 / n));
   const rnd = mulberry32(0x5eed + n * 7919);
@@ -288,6 +300,7 @@ function rowTable(n: number, gi: number): Float64Array {
   for (let k = 0; k <= RHO_K; k++) r[k] = hi > lo ? (C[k] - lo) / (hi - lo) : k / RHO_K;
   if (rowMemo.size > 5000) rowMemo.clear();
   rowMemo.set(key, r);
+  rowLast[gi] = r;
   return r;
 }
 

@@ -27,7 +27,7 @@
 import nerdamer from 'nerdamer-prime';
 import type { ResolvedConfig } from './config.js';
 import type { Moments } from './types.js';
-import { layerSublayers, predictResolved, type Prediction } from './engine.js';
+import { layerSublayers, predictResolved, sharedStages, type Prediction } from './engine.js';
 import { chainOut } from '../formulas/_chain.js';
 import { residualForward } from '../formulas/residual.js';
 import { fail, isObject, num, onlyKeys } from './errors.js';
@@ -125,11 +125,12 @@ export function calibrate(cfg: ResolvedConfig, k: number): Calibration {
   c.init.qk.fill(ref); c.branch.fill(beta);
   const attnRef: number[] = [], ffnRef: number[] = [], rs: number[] = [];
   let x: Moments = c.input;
+  const shared = sharedStages(c); // stages without per-layer values, built once
   for (let l = 0; l < N; l++) {
     rs.push(x.r);
     c.init.v[l] = ref; c.init.o[l] = ref; c.init.ffn1[l] = ref; c.init.ffn3[l] = ref; c.init.ffn2[l] = 1 / Math.sqrt(c.dFF);
     c.skip[l] = Math.sqrt(1 - b2);
-    const [attn, ffn] = layerSublayers(c, l);
+    const [attn, ffn] = layerSublayers(c, l, shared);
     // attention branch at reference stds → rescale σ_v = σ_o so the output variance is the target
     const a = chainOut(attn.stages, x);
     if (!(a.var > 0) || !Number.isFinite(a.var)) fail('input.var', `layer ${l + 1}: the attention branch has output variance ${a.var} at unit-gain reference stds; cannot solve (input variance must be > 0)`);

@@ -52,7 +52,7 @@
  */
 import type { GradMoments, Method, Moments } from './types.js';
 import type { Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
-import { assemble, forwardExplosion } from './engine.js';
+import { assemble, forwardExplosion, packEntries, packGrads } from './engine.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { layernorm } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
@@ -580,7 +580,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     entries[entries.length - 1] = forwardMoments(grid, finalRun.out, d, B);
   }
   const N = cfg.layers;
-  if (fwdExplode !== undefined) return forwardExplosion(N, entries, fwdExplode, warnings, method);
+  if (fwdExplode !== undefined) return forwardExplosion(N, packEntries(entries, N), fwdExplode, warnings, method);
   // ---- backward
   const P = grid.P;
   const grads: GradMoments[] = new Array(N + 1);
@@ -610,7 +610,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
     if (bwdExplode === undefined && badState(g)) { bwdExplode = sl.layer; }
   }
-  const pred = assemble(entries, grads, bwdExplode, warnings, method);
+  const pred = assemble(packEntries(entries, N), packGrads(grads), bwdExplode, warnings, method);
   if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);
   return pred;
 }

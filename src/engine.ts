@@ -11,6 +11,7 @@ import { layernorm } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
+import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
 import { residualBwdInto, residualFwdInto } from '../formulas/residual.js';
@@ -55,36 +56,61 @@ export function buildPlan(cfg: ResolvedConfig, formula: FormulaSet = 'ours'): Pl
 function makePlan(cfg: ResolvedConfig): Plan {
   const subs: SubLayer[] = [];
   const shared = sharedStages(cfg);
-  for (let l = 0; l < cfg.layers; l++) subs.push(...layerSublayers(cfg, l, shared));
+  for (let l = 0; l < cfg.layers; l++) { const [a, f] = layerSublayers(cfg, l, shared); subs.push(a, f); }
   return { cfg, sublayers: subs, finalNorm: cfg.finalNorm ? normStage(cfg, 'final norm') : undefined };
 }
 
-/** Stages that are the same in every layer (immutable, shared by all sub-layers of a plan). */
-interface SharedStages { norm: Stage; dropout?: Stage }
-function sharedStages(cfg: ResolvedConfig): SharedStages {
+/** Stages that are the same in every layer (immutable, shared by all sub-layers of a plan), and
+ * the last layer's branch stages: a layer whose stds equal the previous layer's reuses its
+ * (immutable) stage lists, so a plan of a uniform-init stack holds two small objects per layer,
+ * and one with per-layer stds shares every stage that does not depend on them. */
+export interface SharedStages {
+  norm: Stage; dropout?: Stage;
+  attn?: { q: number; v: number; o: number; stages: Stage[] };
+  ffn?: { k: [number, number, number]; stages: Stage[] };
+  /** the FFN stages that carry no per-layer std (activation, dropouts), by position */
+  ffnFixed?: (Stage | null)[];
+}
+export function sharedStages(cfg: ResolvedConfig): SharedStages {
   return { norm: normStage(cfg), dropout: cfg.dropout > 0 ? { block: dropout, params: { p: cfg.dropout, d: cfg.dModel }, label: 'dropout' } : undefined };
 }
 
 /** The two sub-layers (attention, FFN) of layer l (0-based) of a config, exactly as config v1
- * defines them; uncached (the advisor builds layer by layer while it sets the stds). */
+ * defines them (the advisor builds layer by layer while it sets the stds). */
 export function layerSublayers(cfg: ResolvedConfig, l: number, shared: SharedStages = sharedStages(cfg)): [SubLayer, SubLayer] {
   const pre = cfg.norm === 'pre';
-  const attnStages: Stage[] = [];
-  if (pre) attnStages.push(shared.norm);
-  attnStages.push({
-    block: attention,
-    params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: cfg.init.qk[l], stdK: cfg.init.qk[l], stdV: cfg.init.v[l], stdO: cfg.init.o[l], value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.attnDropout },
-    label: 'attention',
-  });
-  if (shared.dropout) attnStages.push(shared.dropout);
-  const ffnSt: Stage[] = [];
-  if (pre) ffnSt.push(shared.norm);
-  // the activation dropout only where it differs from its default (dropout): stage params, and so traces, stay as they were
-  const actP = cfg.actDropout !== cfg.dropout ? { actDropout: cfg.actDropout } : {};
-  if (cfg.activation === 'swiglu') {
-    ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: cfg.init.ffn1[l], std3: cfg.init.ffn3[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout, ...actP }, label: 'swiglu' });
-  } else {
-    ffnSt.push(...ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation, std1: cfg.init.ffn1[l], std2: cfg.init.ffn2[l], dropout: cfg.dropout, ...actP }));
+  const q = cfg.init.qk[l], v = cfg.init.v[l], o = cfg.init.o[l];
+  let attnStages: Stage[];
+  if (shared.attn && shared.attn.q === q && shared.attn.v === v && shared.attn.o === o) attnStages = shared.attn.stages;
+  else {
+    attnStages = [];
+    if (pre) attnStages.push(shared.norm);
+    attnStages.push({
+      block: attention,
+      params: { dModel: cfg.dModel, heads: cfg.heads, stdQ: q, stdK: q, stdV: v, stdO: o, value: true, seqLen: cfg.seqLen, causal: cfg.causal, attnDropout: cfg.attnDropout },
+      label: 'attention',
+    });
+    if (shared.dropout) attnStages.push(shared.dropout);
+    shared.attn = { q, v, o, stages: attnStages };
+  }
+  const swi = cfg.activation === 'swiglu';
+  const f1 = cfg.init.ffn1[l], f2 = cfg.init.ffn2[l], f3 = swi ? cfg.init.ffn3[l] : 0;
+  let ffnSt: Stage[];
+  if (shared.ffn && shared.ffn.k[0] === f1 && shared.ffn.k[1] === f2 && shared.ffn.k[2] === f3) ffnSt = shared.ffn.stages;
+  else {
+    ffnSt = [];
+    if (pre) ffnSt.push(shared.norm);
+    // the activation dropout only where it differs from its default (dropout): stage params, and so traces, stay as they were
+    const actP = cfg.actDropout !== cfg.dropout ? { actDropout: cfg.actDropout } : {};
+    if (swi) {
+      ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: f1, std3: f3, std2: f2, dropout: cfg.dropout, ...actP }, label: 'swiglu' });
+    } else {
+      const st = ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation as Exclude<typeof cfg.activation, 'swiglu'>, std1: f1, std2: f2, dropout: cfg.dropout, ...actP });
+      // stages without a per-layer std are the same objects in every layer
+      const fixed = (shared.ffnFixed ??= st.map((x) => (x.block === linear ? null : x)));
+      for (let k = 0; k < st.length; k++) ffnSt.push(fixed[k] ?? st[k]);
+    }
+    shared.ffn = { k: [f1, f2, f3], stages: ffnSt };
   }
   const post = pre ? undefined : shared.norm;
   return [
@@ -157,16 +183,58 @@ interface Compiled {
   postK: (Kernel<unknown> | null)[];
   final: number; finalK: Kernel<unknown> | null;
   records: number;
+  /** per sub-layer its specialised fold functions (null: some stage folds through the object API) */
+  spec: (Specialised | null)[];
+}
+
+type SubForward = (S: Float64Array, P: unknown[], R: Int32Array, k0: number, xi: number, a: number, po: number, skip: number, branch: number, d: number, postP: unknown) => number;
+type SubBackward = (S: Float64Array, G: Float64Array, P: unknown[], R: Int32Array, k0: number, xi: number, a: number, po: number, skip: number, branch: number, postP: unknown) => void;
+/** One sub-layer's forward (stages, residual add, post-norm; returns the weakest method's rank,
+ * + 16 when a stage raised its warning flag) and backward (into G[0…]), generated once per
+ * sequence of kernels: straight-line code in which every kernel call site has a single target,
+ * so that V8 inlines the small kernels (a generic loop over the stages calls them through one
+ * megamorphic site). Same kernels, same order, same records as the generic loop. */
+interface Specialised { fwd: SubForward; bwd: SubBackward }
+
+const kernelIds = new Map<Kernel<unknown>, number>(); // block-owned kernels only (a handful)
+const specialisedCache = new Map<string, Specialised>();
+function specialise(kerns: Kernel<unknown>[], post: Kernel<unknown> | null): Specialised {
+  const id = (k: Kernel<unknown>) => { let v = kernelIds.get(k); if (v === undefined) { v = kernelIds.size; kernelIds.set(k, v); } return v; };
+  const key = `${kerns.map(id).join(',')}|${post ? id(post) : '-'}`;
+  const hit = specialisedCache.get(key);
+  if (hit) return hit;
+  const n = kerns.length, M = R_METHOD, W = R_WARN;
+  let f = 'let m = 0, w = 0;\n', prev = 'xi';
+  for (let k = 0; k < n; k++) {
+    f += `const o${k} = R[k0 + ${k}] * ${RW}; F${k}(P[k0 + ${k}], S, ${prev}, o${k}); if (S[o${k} + ${M}] > m) m = S[o${k} + ${M}]; w += S[o${k} + ${W}];\n`;
+    prev = `o${k}`;
+  }
+  f += `RES(skip, branch, S, xi, ${prev}, a, d);\n${post ? 'PF(postP, S, a, po);\n' : ''}return w !== 0 ? m + 16 : m;`;
+  const gz = post ? GZ : 0;
+  let b = post ? `PB(postP, S, a, po, G, 0, ${GZ});\n` : '', gin = gz, nxt = GA;
+  for (let k = n - 1; k >= 0; k--) {
+    b += `B${k}(P[k0 + ${k}], S, ${k === 0 ? 'xi' : `R[k0 + ${k - 1}] * ${RW}`}, R[k0 + ${k}] * ${RW}, G, ${gin}, ${nxt});\n`;
+    gin = nxt; nxt = nxt === GA ? GB : GA;
+  }
+  b += `RESB(skip, branch, G, ${gz}, ${gin}, 0, S, xi, ${n ? `R[k0 + ${n - 1}] * ${RW}` : 'xi'});`;
+  const names = [...kerns.map((_, k) => `F${k}`), ...kerns.map((_, k) => `B${k}`), 'PF', 'PB', 'RES', 'RESB'];
+  const values = [...kerns.map((k) => k.fwd), ...kerns.map((k) => k.bwd), post?.fwd, post?.bwd, residualFwdInto, residualBwdInto];
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const make = new Function(...names, `return { fwd: function (S, P, R, k0, xi, a, po, skip, branch, d, postP) {\n${f}\n}, bwd: function (S, G, P, R, k0, xi, a, po, skip, branch, postP) {\n${b}\n} };`);
+  const sp = make(...values) as Specialised;
+  specialisedCache.set(key, sp);
+  return sp;
 }
 
 /** The kernel a stage is folded with: the block's own, or (published-formula variants, composite
  * blocks, params the kernel does not cover) an adapter over its object API that keeps each
  * forward result beside the record it wrote. */
-function kernelOf(st: Stage): Kernel<unknown> {
+function kernelOf(st: Stage): Kernel<unknown> & { adapter?: true } {
   const b = st.block, own = kernelFor(b, st.params);
   if (own) return own;
   const side = new Map<number, ForwardResult<unknown>>();
   return {
+    adapter: true,
     fwd(p, S, i, o) {
       const f = b.forward(p, readMoments(S, i));
       side.set(o, f);
@@ -188,18 +256,33 @@ function compiled(plan: Plan): Compiled {
   let stages = 0;
   for (const sl of S) stages += sl.stages.length;
   const c: Compiled = {
-    fwd: [], bwd: [], prm: [], src: [], rec: new Int32Array(stages), first: new Int32Array(n + 1),
-    rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: [],
-    final: -1, finalK: null, records: 0,
+    fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
+    rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
+    final: -1, finalK: null, records: 0, spec: new Array(n),
   };
   let r = 1, k = 0, x = 0; // record 0: the input
+  // consecutive sub-layers of a kind fold the same kernels: reuse the last specialisation
+  const last: Record<string, { kerns: (Kernel<unknown> & { adapter?: true })[]; post: Kernel<unknown> | null; spec: Specialised | null }> = {};
   for (let i = 0; i < n; i++) {
-    const sl = S[i];
+    const sl = S[i], st = sl.stages, prev = last[sl.kind];
     c.first[i] = k; c.rin[i] = x;
-    for (const st of sl.stages) { const kk = kernelOf(st); c.fwd.push(kk.fwd); c.bwd.push(kk.bwd); c.prm.push(st.params); c.src.push(st); c.rec[k++] = r++; }
+    let same = prev !== undefined && prev.kerns.length === st.length;
+    for (let j = 0; j < st.length; j++) {
+      const kk = kernelOf(st[j]);
+      if (same && prev.kerns[j] !== kk) same = false;
+      c.fwd[k] = kk.fwd; c.bwd[k] = kk.bwd; c.prm[k] = st[j].params; c.src[k] = st[j]; c.rec[k++] = r++;
+    }
     c.add[i] = r++;
     c.post[i] = sl.postNorm ? r++ : -1;
-    c.postK.push(sl.postNorm ? kernelOf(sl.postNorm) : null);
+    const pk = sl.postNorm ? kernelOf(sl.postNorm) : null;
+    c.postK[i] = pk;
+    if (same && prev.post === pk) c.spec[i] = prev.spec;
+    else {
+      const kerns = st.map(kernelOf);
+      const spec = kerns.some((kk) => kk.adapter) || pk?.adapter ? null : specialise(kerns, pk);
+      last[sl.kind] = { kerns, post: pk, spec };
+      c.spec[i] = spec;
+    }
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
@@ -221,32 +304,44 @@ function giveBack(b: Float64Array): void { pool = b; }
 /** The forward fold over the compiled records: per sub-layer the branch stages, the residual add
  * and the post-norm. Returns the number of sub-layers folded, the weakest method's rank and the
  * layer whose forward variance overflowed (if any). */
-function foldForward(plan: Plan, c: Compiled, S: Float64Array, entries: Moments[], warnOnce: (key: string, msg: string) => void): { count: number; rank: number; explode?: number } {
+function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array, warnOnce: (key: string, msg: string) => void): { count: number; rank: number; explode?: number } {
   const subs = plan.sublayers, d = plan.cfg.dModel;
-  let rank = 0, count = 0, explode: number | undefined;
+  let rank = 0, count = 0, explode: number | undefined, e = 1;
   for (let i = 0; i < subs.length; i++) {
-    const sl = subs[i], xi = c.rin[i] * RW;
-    let cur = xi;
-    for (let k = c.first[i]; k < c.first[i + 1]; k++) {
-      const o = c.rec[k] * RW;
-      c.fwd[k](c.prm[k], S, cur, o);
-      if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
-      if (S[o + R_WARN] !== 0) {
+    const sl = subs[i], xi = c.rin[i] * RW, a = c.add[i] * RW, sp = c.spec[i];
+    let warned = false;
+    if (sp) {
+      const m = sp.fwd(S, c.prm, c.rec, c.first[i], xi, a, c.post[i] * RW, sl.skip, sl.branch, d, sl.postNorm?.params);
+      warned = m >= 16;
+      const mr = warned ? m - 16 : m;
+      if (mr > rank) rank = mr;
+    } else {
+      let cur = xi;
+      for (let k = c.first[i]; k < c.first[i + 1]; k++) {
+        const o = c.rec[k] * RW;
+        c.fwd[k](c.prm[k], S, cur, o);
+        if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
+        if (S[o + R_WARN] !== 0) warned = true;
+        cur = o;
+      }
+      residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
+      const pk = c.postK[i];
+      if (pk) pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+    }
+    if (warned) {
+      for (let k = c.first[i]; k < c.first[i + 1]; k++) {
+        const o = c.rec[k] * RW;
+        if (S[o + R_WARN] === 0) continue;
         const st = c.src[k];
-        for (const w of st.block.forward(st.params, readMoments(S, cur)).warnings) {
+        for (const w of st.block.forward(st.params, readMoments(S, k === c.first[i] ? xi : c.rec[k - 1] * RW)).warnings) {
           const msg = `${st.label}: ${w}`;
           warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
         }
       }
-      cur = o;
     }
-    const a = c.add[i] * RW;
-    residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
-    const pk = c.postK[i];
-    if (pk) pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
     const out = c.out[i] * RW;
     count = i + 1;
-    if (sl.kind === 'ffn') entries.push(readMoments(S, out));
+    if (sl.kind === 'ffn') putEntry(fw, e++, S, out);
     if (bad(S[out + 1]) || bad(S[out]) || bad(S[a + 1])) { explode = sl.layer; break; }
   }
   return { count, rank, explode };
@@ -259,11 +354,17 @@ const GZ = GW, GA = 2 * GW, GB = 3 * GW;
 /** The backward fold over `count` folded sub-layers (recording each gradient into `subs` when a
  * trace is kept); the upstream gradient is in G[0…]. Returns the first layer whose gradient
  * overflows. */
-function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array, count: number, grads: GradMoments[], subs?: SubTrace[]): number | undefined {
+function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array, count: number, gw: Float64Array, subs?: SubTrace[]): number | undefined {
   const L = plan.sublayers;
   let explode: number | undefined;
   for (let i = count - 1; i >= 0; i--) {
-    const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
+    const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW, sp = c.spec[i];
+    if (sp && !t) {
+      sp.bwd(S, G, c.prm, c.rec, c.first[i], xi, c.add[i] * RW, c.post[i] * RW, sl.skip, sl.branch, sl.postNorm?.params);
+      if (sl.kind === 'attn') { gw[GE * (sl.layer - 1)] = G[0]; gw[GE * (sl.layer - 1) + 1] = G[1]; }
+      if (explode === undefined && bad(G[0])) explode = sl.layer;
+      continue;
+    }
     if (t) t.gradOut = readGrad(G, 0);
     let gz = 0;
     const pk = c.postK[i];
@@ -284,7 +385,7 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
     const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
     residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo);
     if (t) t.gradIn = readGrad(G, 0);
-    if (sl.kind === 'attn') grads[sl.layer - 1] = readGrad(G, 0);
+    if (sl.kind === 'attn') { gw[GE * (sl.layer - 1)] = G[0]; gw[GE * (sl.layer - 1) + 1] = G[1]; }
     if (explode === undefined && bad(G[0])) explode = sl.layer;
   }
   return explode;
@@ -328,31 +429,32 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   const S = takeBuffer(c.records * RW);
   try {
     putMoments(S, 0, input);
-    const entries: Moments[] = [input];
-    const fold = foldForward(plan, c, S, entries, warnOnce);
+    const N = cfg.layers;
+    const fw = new Float64Array(FE * (N + 1));
+    putEntry(fw, 0, S, 0);
+    const fold = foldForward(plan, c, S, fw, warnOnce);
     const method = METHODS[fold.rank];
     const last = fold.count > 0 ? c.out[fold.count - 1] * RW : 0;
     let finalTrace: StageTrace | undefined;
     if (fold.explode === undefined && plan.finalNorm) {
       c.finalK!.fwd(plan.finalNorm.params, S, last, c.final * RW);
-      entries[entries.length - 1] = readMoments(S, c.final * RW);
+      putEntry(fw, N, S, c.final * RW);
       if (opts.trace) finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: readMoments(S, last), fwd: stageResult(plan.finalNorm, S, last, c.final * RW) };
     }
-    const N = cfg.layers;
-    if (fold.explode !== undefined) return forwardExplosion(N, entries, fold.explode, warnings, method);
+    if (fold.explode !== undefined) return forwardExplosion(N, fw, fold.explode, warnings, method);
     const subs = opts.trace ? traceOf(plan, c, S, fold.count) : undefined;
     // ---- backward
-    const grads: GradMoments[] = new Array(N + 1);
+    const gw = new Float64Array(GE * (N + 1));
     const G = new Float64Array(4 * GW);
     setG(G, 0, 1, 0, 1, 1);
-    grads[N] = readGrad(G, 0);
+    gw[GE * N] = 1; gw[GE * N + 1] = 0;
     if (plan.finalNorm) {
       setG(G, GZ, 1, 0, 1, 1);
       c.finalK!.bwd(plan.finalNorm.params, S, last, c.final * RW, G, GZ, 0);
       if (finalTrace) { finalTrace.gradOut = readGrad(G, GZ); finalTrace.gradIn = readGrad(G, 0); }
     }
-    const bwdExplode = foldBackward(plan, c, S, G, fold.count, grads, subs);
-    const pred = assemble(entries, grads, bwdExplode, warnings, method);
+    const bwdExplode = foldBackward(plan, c, S, G, fold.count, gw, subs);
+    const pred = assemble(fw, gw, bwdExplode, warnings, method);
     if (subs) pred.trace = { sublayers: subs, finalNorm: finalTrace };
     return pred;
   } finally {
@@ -360,14 +462,32 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   }
 }
 
-/** The prediction from the per-entry forward moments and gradients (null where a gradient
+/** Entries of a prediction packed FE numbers each (mean, var, r), and their gradients GE numbers
+ * each (var, r): the folds write them without building an object per entry. */
+export const FE = 3, GE = 2;
+function putEntry(fw: Float64Array, l: number, S: Float64Array, o: number): void {
+  fw[FE * l] = S[o]; fw[FE * l + 1] = S[o + 1]; fw[FE * l + 2] = S[o + 2];
+}
+/** Pack per-entry moments / gradients (folds that keep objects: src/causal.ts). */
+export function packEntries(entries: readonly Moments[], N: number): Float64Array {
+  const fw = new Float64Array(FE * (N + 1));
+  for (let l = 0; l < entries.length; l++) { fw[FE * l] = entries[l].mean; fw[FE * l + 1] = entries[l].var; fw[FE * l + 2] = entries[l].r; }
+  return fw;
+}
+export function packGrads(grads: readonly GradMoments[]): Float64Array {
+  const gw = new Float64Array(GE * grads.length);
+  for (let l = 0; l < grads.length; l++) { gw[GE * l] = grads[l].var; gw[GE * l + 1] = grads[l].r; }
+  return gw;
+}
+
+/** The prediction from the packed per-entry forward moments and gradients (null where a gradient
  * overflowed), with the backward-explosion warning and the depth diagnostics. */
-export function assemble(entries: Moments[], grads: GradMoments[], bwdExplode: number | undefined, warnings: string[], method: Method): Prediction {
-  const layers: LayerResult[] = [];
-  for (let l = 0; l < entries.length; l++) {
-    const e = entries[l], gg = grads[l];
-    const gOk = !bad(gg.var);
-    layers.push({ layer: l, mean: e.mean, var: e.var, r: e.r, gradVar: gOk ? gg.var : null, gradR: gOk ? gg.r : null });
+export function assemble(fw: Float64Array, gw: Float64Array, bwdExplode: number | undefined, warnings: string[], method: Method): Prediction {
+  const n = fw.length / FE;
+  const layers: LayerResult[] = new Array(n);
+  for (let l = 0; l < n; l++) {
+    const gv = gw[GE * l], gOk = !bad(gv);
+    layers[l] = { layer: l, mean: fw[FE * l], var: fw[FE * l + 1], r: fw[FE * l + 2], gradVar: gOk ? gv : null, gradR: gOk ? gw[GE * l + 1] : null };
   }
   if (bwdExplode !== undefined) warnings.unshift(`gradient variance explodes at layer ${bwdExplode} (exceeds 1e300 going backward); gradients below it are not reported`);
   diagnose(layers, warnings);
@@ -376,14 +496,14 @@ export function assemble(entries: Moments[], grads: GradMoments[], bwdExplode: n
   return pred;
 }
 
-/** The prediction of a stack whose forward variance overflowed at layer `at`: the layers below it,
- * nulls above, no gradients, and the warning that says so. */
-export function forwardExplosion(N: number, entries: Moments[], at: number, warnings: string[], method: Method): Prediction {
+/** The prediction of a stack whose forward variance overflowed at layer `at`: the layers below it
+ * (packed as for assemble), nulls above, no gradients, and the warning that says so. */
+export function forwardExplosion(N: number, fw: Float64Array, at: number, warnings: string[], method: Method): Prediction {
   warnings.unshift(`forward variance explodes at layer ${at} (exceeds 1e300); later layers and all gradients are not reported`);
   const layers: LayerResult[] = [];
   for (let l = 0; l <= N; l++) {
-    const e = l < at ? entries[l] : undefined;
-    layers.push({ layer: l, mean: e ? e.mean : null, var: e ? e.var : null, r: e ? e.r : null, gradVar: null, gradR: null });
+    const ok = l < at;
+    layers.push({ layer: l, mean: ok ? fw[FE * l] : null, var: ok ? fw[FE * l + 1] : null, r: ok ? fw[FE * l + 2] : null, gradVar: null, gradR: null });
   }
   return { layers, warnings, method, explodesAt: { forward: at } };
 }

@@ -9,7 +9,7 @@
  */
 import type { ResolvedConfig } from './config.js';
 import type { Moments } from './types.js';
-import { layerSublayers } from './engine.js';
+import { layerSublayers, sharedStages } from './engine.js';
 import { chainOut } from '../formulas/_chain.js';
 import { residualForward } from '../formulas/residual.js';
 import { fail } from './errors.js';
@@ -76,9 +76,10 @@ function xavierAll(c: ResolvedConfig, gainVO = 1, gainFfn = 1): void {
 export function foldForward(c: ResolvedConfig, hook?: (l: number, x: Moments) => void): Moments[] {
   const states: Moments[] = [c.input];
   let x = c.input;
+  const shared = sharedStages(c);
   for (let l = 0; l < c.layers; l++) {
     hook?.(l, x);
-    for (const sl of layerSublayers(c, l)) {
+    for (const sl of layerSublayers(c, l, shared)) {
       const added = residualForward(sl.skip, sl.branch, x, chainOut(sl.stages, x));
       x = sl.postNorm ? chainOut([sl.postNorm], added) : added;
       if (!Number.isFinite(x.var)) { x = { mean: x.mean, var: Infinity, r: x.r }; }
