@@ -34,12 +34,14 @@ export interface FfnParams {
   actDropout?: number;
 }
 
-export function ffnStages(p: FfnParams): Stage[] {
-  const st: Stage[] = [{ block: linear, params: { dIn: p.dModel, dOut: p.dFF, std: p.std1 }, label: 'W1' }, activationStage(p.activation, 'act', p.dFF)];
+export function ffnStages(p: FfnParams, reuse?: readonly (Stage | null)[]): Stage[] {
+  // `reuse`: stages of an earlier call with the same activation and dropouts, by position (the
+  // engine shares them between layers); the linears carry the per-layer stds and are always new
+  const st: Stage[] = [{ block: linear, params: { dIn: p.dModel, dOut: p.dFF, std: p.std1 }, label: 'W1' }, reuse?.[1] ?? activationStage(p.activation, 'act', p.dFF)];
   const pAct = p.actDropout ?? p.dropout;
-  if (pAct) st.push({ block: dropout, params: { p: pAct, d: p.dFF }, label: 'dropout' });
+  if (pAct) st.push(reuse?.[2] ?? { block: dropout, params: { p: pAct, d: p.dFF }, label: 'dropout' });
   st.push({ block: linear, params: { dIn: p.dFF, dOut: p.dModel, std: p.std2 }, label: 'W2' });
-  if (p.dropout) st.push({ block: dropout, params: { p: p.dropout, d: p.dModel }, label: 'dropout' });
+  if (p.dropout) st.push(reuse?.[st.length] ?? { block: dropout, params: { p: p.dropout, d: p.dModel }, label: 'dropout' });
   return st;
 }
 

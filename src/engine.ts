@@ -66,13 +66,14 @@ function makePlan(cfg: ResolvedConfig): Plan {
  * and one with per-layer stds shares every stage that does not depend on them. */
 export interface SharedStages {
   norm: Stage; dropout?: Stage;
-  attn?: { q: number; v: number; o: number; stages: Stage[] };
-  ffn?: { k: [number, number, number]; stages: Stage[] };
+  /** the stds the last attention / FFN stage list was built for (NaN: none yet) */
+  aq: number; av: number; ao: number; attn?: Stage[];
+  f1: number; f2: number; f3: number; ffn?: Stage[];
   /** the FFN stages that carry no per-layer std (activation, dropouts), by position */
   ffnFixed?: (Stage | null)[];
 }
 export function sharedStages(cfg: ResolvedConfig): SharedStages {
-  return { norm: normStage(cfg), dropout: cfg.dropout > 0 ? { block: dropout, params: { p: cfg.dropout, d: cfg.dModel }, label: 'dropout' } : undefined };
+  return { norm: normStage(cfg), dropout: cfg.dropout > 0 ? { block: dropout, params: { p: cfg.dropout, d: cfg.dModel }, label: 'dropout' } : undefined, aq: NaN, av: NaN, ao: NaN, f1: NaN, f2: NaN, f3: NaN };
 }
 
 /** The two sub-layers (attention, FFN) of layer l (0-based) of a config, exactly as config v1
@@ -81,7 +82,7 @@ export function layerSublayers(cfg: ResolvedConfig, l: number, shared: SharedSta
   const pre = cfg.norm === 'pre';
   const q = cfg.init.qk[l], v = cfg.init.v[l], o = cfg.init.o[l];
   let attnStages: Stage[];
-  if (shared.attn && shared.attn.q === q && shared.attn.v === v && shared.attn.o === o) attnStages = shared.attn.stages;
+  if (shared.attn && shared.aq === q && shared.av === v && shared.ao === o) attnStages = shared.attn;
   else {
     attnStages = [];
     if (pre) attnStages.push(shared.norm);
@@ -91,12 +92,12 @@ export function layerSublayers(cfg: ResolvedConfig, l: number, shared: SharedSta
       label: 'attention',
     });
     if (shared.dropout) attnStages.push(shared.dropout);
-    shared.attn = { q, v, o, stages: attnStages };
+    shared.attn = attnStages; shared.aq = q; shared.av = v; shared.ao = o;
   }
   const swi = cfg.activation === 'swiglu';
   const f1 = cfg.init.ffn1[l], f2 = cfg.init.ffn2[l], f3 = swi ? cfg.init.ffn3[l] : 0;
   let ffnSt: Stage[];
-  if (shared.ffn && shared.ffn.k[0] === f1 && shared.ffn.k[1] === f2 && shared.ffn.k[2] === f3) ffnSt = shared.ffn.stages;
+  if (shared.ffn && shared.f1 === f1 && shared.f2 === f2 && shared.f3 === f3) ffnSt = shared.ffn;
   else {
     ffnSt = [];
     if (pre) ffnSt.push(shared.norm);
@@ -105,12 +106,12 @@ export function layerSublayers(cfg: ResolvedConfig, l: number, shared: SharedSta
     if (swi) {
       ffnSt.push({ block: swiglu, params: { dModel: cfg.dModel, dFF: cfg.dFF, std1: f1, std3: f3, std2: f2, dropout: cfg.dropout, ...actP }, label: 'swiglu' });
     } else {
-      const st = ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation as Exclude<typeof cfg.activation, 'swiglu'>, std1: f1, std2: f2, dropout: cfg.dropout, ...actP });
-      // stages without a per-layer std are the same objects in every layer
-      const fixed = (shared.ffnFixed ??= st.map((x) => (x.block === linear ? null : x)));
-      for (let k = 0; k < st.length; k++) ffnSt.push(fixed[k] ?? st[k]);
+      // stages without a per-layer std (activation, dropouts) are the same objects in every layer
+      const st = ffnStages({ dModel: cfg.dModel, dFF: cfg.dFF, activation: cfg.activation as Exclude<typeof cfg.activation, 'swiglu'>, std1: f1, std2: f2, dropout: cfg.dropout, ...actP }, shared.ffnFixed);
+      shared.ffnFixed ??= st.map((x) => (x.block === linear ? null : x));
+      for (let k = 0; k < st.length; k++) ffnSt.push(st[k]);
     }
-    shared.ffn = { k: [f1, f2, f3], stages: ffnSt };
+    shared.ffn = ffnSt; shared.f1 = f1; shared.f2 = f2; shared.f3 = f3;
   }
   const post = pre ? undefined : shared.norm;
   return [
@@ -183,58 +184,16 @@ interface Compiled {
   postK: (Kernel<unknown> | null)[];
   final: number; finalK: Kernel<unknown> | null;
   records: number;
-  /** per sub-layer its specialised fold functions (null: some stage folds through the object API) */
-  spec: (Specialised | null)[];
-}
-
-type SubForward = (S: Float64Array, P: unknown[], R: Int32Array, k0: number, xi: number, a: number, po: number, skip: number, branch: number, d: number, postP: unknown) => number;
-type SubBackward = (S: Float64Array, G: Float64Array, P: unknown[], R: Int32Array, k0: number, xi: number, a: number, po: number, skip: number, branch: number, postP: unknown) => void;
-/** One sub-layer's forward (stages, residual add, post-norm; returns the weakest method's rank,
- * + 16 when a stage raised its warning flag) and backward (into G[0…]), generated once per
- * sequence of kernels: straight-line code in which every kernel call site has a single target,
- * so that V8 inlines the small kernels (a generic loop over the stages calls them through one
- * megamorphic site). Same kernels, same order, same records as the generic loop. */
-interface Specialised { fwd: SubForward; bwd: SubBackward }
-
-const kernelIds = new Map<Kernel<unknown>, number>(); // block-owned kernels only (a handful)
-const specialisedCache = new Map<string, Specialised>();
-function specialise(kerns: Kernel<unknown>[], post: Kernel<unknown> | null): Specialised {
-  const id = (k: Kernel<unknown>) => { let v = kernelIds.get(k); if (v === undefined) { v = kernelIds.size; kernelIds.set(k, v); } return v; };
-  const key = `${kerns.map(id).join(',')}|${post ? id(post) : '-'}`;
-  const hit = specialisedCache.get(key);
-  if (hit) return hit;
-  const n = kerns.length, M = R_METHOD, W = R_WARN;
-  let f = 'let m = 0, w = 0;\n', prev = 'xi';
-  for (let k = 0; k < n; k++) {
-    f += `const o${k} = R[k0 + ${k}] * ${RW}; F${k}(P[k0 + ${k}], S, ${prev}, o${k}); if (S[o${k} + ${M}] > m) m = S[o${k} + ${M}]; w += S[o${k} + ${W}];\n`;
-    prev = `o${k}`;
-  }
-  f += `RES(skip, branch, S, xi, ${prev}, a, d);\n${post ? 'PF(postP, S, a, po);\n' : ''}return w !== 0 ? m + 16 : m;`;
-  const gz = post ? GZ : 0;
-  let b = post ? `PB(postP, S, a, po, G, 0, ${GZ});\n` : '', gin = gz, nxt = GA;
-  for (let k = n - 1; k >= 0; k--) {
-    b += `B${k}(P[k0 + ${k}], S, ${k === 0 ? 'xi' : `R[k0 + ${k - 1}] * ${RW}`}, R[k0 + ${k}] * ${RW}, G, ${gin}, ${nxt});\n`;
-    gin = nxt; nxt = nxt === GA ? GB : GA;
-  }
-  b += `RESB(skip, branch, G, ${gz}, ${gin}, 0, S, xi, ${n ? `R[k0 + ${n - 1}] * ${RW}` : 'xi'});`;
-  const names = [...kerns.map((_, k) => `F${k}`), ...kerns.map((_, k) => `B${k}`), 'PF', 'PB', 'RES', 'RESB'];
-  const values = [...kerns.map((k) => k.fwd), ...kerns.map((k) => k.bwd), post?.fwd, post?.bwd, residualFwdInto, residualBwdInto];
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const make = new Function(...names, `return { fwd: function (S, P, R, k0, xi, a, po, skip, branch, d, postP) {\n${f}\n}, bwd: function (S, G, P, R, k0, xi, a, po, skip, branch, postP) {\n${b}\n} };`);
-  const sp = make(...values) as Specialised;
-  specialisedCache.set(key, sp);
-  return sp;
 }
 
 /** The kernel a stage is folded with: the block's own, or (published-formula variants, composite
  * blocks, params the kernel does not cover) an adapter over its object API that keeps each
  * forward result beside the record it wrote. */
-function kernelOf(st: Stage): Kernel<unknown> & { adapter?: true } {
+function kernelOf(st: Stage): Kernel<unknown> {
   const b = st.block, own = kernelFor(b, st.params);
   if (own) return own;
   const side = new Map<number, ForwardResult<unknown>>();
   return {
-    adapter: true,
     fwd(p, S, i, o) {
       const f = b.forward(p, readMoments(S, i));
       side.set(o, f);
@@ -258,31 +217,19 @@ function compiled(plan: Plan): Compiled {
   const c: Compiled = {
     fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
     rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
-    final: -1, finalK: null, records: 0, spec: new Array(n),
+    final: -1, finalK: null, records: 0,
   };
   let r = 1, k = 0, x = 0; // record 0: the input
-  // consecutive sub-layers of a kind fold the same kernels: reuse the last specialisation
-  const last: Record<string, { kerns: (Kernel<unknown> & { adapter?: true })[]; post: Kernel<unknown> | null; spec: Specialised | null }> = {};
   for (let i = 0; i < n; i++) {
-    const sl = S[i], st = sl.stages, prev = last[sl.kind];
+    const sl = S[i], st = sl.stages;
     c.first[i] = k; c.rin[i] = x;
-    let same = prev !== undefined && prev.kerns.length === st.length;
     for (let j = 0; j < st.length; j++) {
       const kk = kernelOf(st[j]);
-      if (same && prev.kerns[j] !== kk) same = false;
       c.fwd[k] = kk.fwd; c.bwd[k] = kk.bwd; c.prm[k] = st[j].params; c.src[k] = st[j]; c.rec[k++] = r++;
     }
     c.add[i] = r++;
     c.post[i] = sl.postNorm ? r++ : -1;
-    const pk = sl.postNorm ? kernelOf(sl.postNorm) : null;
-    c.postK[i] = pk;
-    if (same && prev.post === pk) c.spec[i] = prev.spec;
-    else {
-      const kerns = st.map(kernelOf);
-      const spec = kerns.some((kk) => kk.adapter) || pk?.adapter ? null : specialise(kerns, pk);
-      last[sl.kind] = { kerns, post: pk, spec };
-      c.spec[i] = spec;
-    }
+    c.postK[i] = sl.postNorm ? kernelOf(sl.postNorm) : null;
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
@@ -308,26 +255,18 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
   const subs = plan.sublayers, d = plan.cfg.dModel;
   let rank = 0, count = 0, explode: number | undefined, e = 1;
   for (let i = 0; i < subs.length; i++) {
-    const sl = subs[i], xi = c.rin[i] * RW, a = c.add[i] * RW, sp = c.spec[i];
-    let warned = false;
-    if (sp) {
-      const m = sp.fwd(S, c.prm, c.rec, c.first[i], xi, a, c.post[i] * RW, sl.skip, sl.branch, d, sl.postNorm?.params);
-      warned = m >= 16;
-      const mr = warned ? m - 16 : m;
-      if (mr > rank) rank = mr;
-    } else {
-      let cur = xi;
-      for (let k = c.first[i]; k < c.first[i + 1]; k++) {
-        const o = c.rec[k] * RW;
-        c.fwd[k](c.prm[k], S, cur, o);
-        if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
-        if (S[o + R_WARN] !== 0) warned = true;
-        cur = o;
-      }
-      residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
-      const pk = c.postK[i];
-      if (pk) pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+    const sl = subs[i], xi = c.rin[i] * RW, a = c.add[i] * RW;
+    let warned = false, cur = xi;
+    for (let k = c.first[i]; k < c.first[i + 1]; k++) {
+      const o = c.rec[k] * RW;
+      c.fwd[k](c.prm[k], S, cur, o);
+      if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
+      if (S[o + R_WARN] !== 0) warned = true;
+      cur = o;
     }
+    residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
+    const pk = c.postK[i];
+    if (pk) pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
         const o = c.rec[k] * RW;
@@ -358,13 +297,7 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
   const L = plan.sublayers;
   let explode: number | undefined;
   for (let i = count - 1; i >= 0; i--) {
-    const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW, sp = c.spec[i];
-    if (sp && !t) {
-      sp.bwd(S, G, c.prm, c.rec, c.first[i], xi, c.add[i] * RW, c.post[i] * RW, sl.skip, sl.branch, sl.postNorm?.params);
-      if (sl.kind === 'attn') { gw[GE * (sl.layer - 1)] = G[0]; gw[GE * (sl.layer - 1) + 1] = G[1]; }
-      if (explode === undefined && bad(G[0])) explode = sl.layer;
-      continue;
-    }
+    const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
     if (t) t.gradOut = readGrad(G, 0);
     let gz = 0;
     const pk = c.postK[i];

@@ -1,0 +1,92 @@
+/**
+ * The engine folds a stack through typed-array records (formulas/_core.ts kernels, src/engine.ts).
+ * This checks that wiring — record offsets, the gradient ping-pong, residual adds, post-norms, the
+ * final norm, which entries and gradients are reported — against an independent, deliberately
+ * naive fold written here over the blocks' object API (block.forward / block.backward and the
+ * object residualForward / residualBackward), sub-layer by sub-layer exactly as config v1 states:
+ * pre:  x ← λx + β·Branch(x) (the branch starts with the norm), post: x ← Norm(λx + β·Branch(x)).
+ * Both evaluate the same formulas, so they must agree to rounding (1e-12 relative); a wiring slip
+ * (a stage reading the wrong record, a gradient slot overwritten early) shows up as O(1) errors.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildPlan, predictResolved } from '../src/engine.js';
+import { resolveConfig } from '../src/config.js';
+import { residualBackward, residualForward } from '../formulas/residual.js';
+import type { GradMoments, Moments } from '../src/types.js';
+import type { ForwardResult } from '../formulas/_core.js';
+
+function naive(cfgIn: Record<string, unknown>): { fwd: [number, number, number][]; grad: [number, number][] } {
+  const cfg = resolveConfig(cfgIn);
+  const plan = buildPlan(cfg);
+  const d = cfg.dModel, N = cfg.layers;
+  const q0 = cfg.input.var + cfg.input.mean ** 2;
+  let x: Moments = { mean: cfg.input.mean, var: cfg.input.var, r: cfg.input.r, kappa: (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (d * q0 * q0), nu: 1 / d };
+  const fwd: [number, number, number][] = [[x.mean, x.var, x.r]];
+  const rec: { x: Moments; st: { x: Moments; f: ForwardResult<unknown> }[]; bo: Moments; added: Moments; post?: ForwardResult<unknown> }[] = [];
+  for (const sl of plan.sublayers) {
+    const st: { x: Moments; f: ForwardResult<unknown> }[] = [];
+    let cur = x;
+    for (const s of sl.stages) { const f = s.block.forward(s.params, cur); st.push({ x: cur, f }); cur = f.out; }
+    const added = residualForward(sl.skip, sl.branch, x, cur, d);
+    const post = sl.postNorm ? sl.postNorm.block.forward(sl.postNorm.params, added) : undefined;
+    rec.push({ x, st, bo: cur, added, post });
+    x = post ? post.out : added;
+    if (sl.kind === 'ffn') fwd.push([x.mean, x.var, x.r]);
+  }
+  let g: GradMoments = { var: 1, r: 0, align: 1, alignMean: 1 };
+  const grad: [number, number][] = new Array(N + 1);
+  grad[N] = [1, 0];
+  if (plan.finalNorm) {
+    const f = plan.finalNorm.block.forward(plan.finalNorm.params, x);
+    fwd[N] = [f.out.mean, f.out.var, f.out.r];
+    g = plan.finalNorm.block.backward(plan.finalNorm.params, x, f, g);
+  }
+  for (let i = plan.sublayers.length - 1; i >= 0; i--) {
+    const sl = plan.sublayers[i], t = rec[i];
+    const gz = t.post ? sl.postNorm!.block.backward(sl.postNorm!.params, t.added, t.post, g) : g;
+    let gb = gz;
+    for (let k = sl.stages.length - 1; k >= 0; k--) gb = sl.stages[k].block.backward(sl.stages[k].params, t.st[k].x, t.st[k].f, gb);
+    g = residualBackward(sl.skip, sl.branch, gz, gb, t.x, t.bo);
+    if (sl.kind === 'attn') grad[sl.layer - 1] = [g.var, g.r];
+  }
+  return { fwd, grad };
+}
+
+const CASES: Record<string, unknown>[] = [];
+for (const norm of ['pre', 'post']) for (const normKind of ['layernorm', 'rmsnorm']) for (const activation of ['relu', 'gelu', 'gelu_tanh', 'silu', 'swiglu']) {
+  CASES.push({
+    layers: 7, dModel: 64, heads: 4, dFF: 256, seqLen: 16, norm, normKind, activation, dropout: activation === 'silu' ? 0 : 0.1,
+    finalNorm: activation !== 'relu', attnDropout: activation === 'gelu' ? 0.2 : undefined,
+    // per-layer arrays, so that every layer has its own stages (and skip/branch)
+    residual: { skip: [1, 0.9, 1.1, 1, 0.8, 1, 1.2], branch: [1, 0.5, 0.7, 1, 0.3, 0.6, 1] },
+    init: { qk: [0.1, 0.2, 0.3, 0.1, 0.15, 0.25, 0.05], v: 0.1, o: [0.1, 0.12, 0.08, 0.1, 0.1, 0.1, 0.2], ffn1: 0.1, ffn2: [0.05, 0.1, 0.15, 0.1, 0.05, 0.1, 0.1] },
+    input: { mean: norm === 'pre' ? 0.3 : 0, var: 2, r: 0.2 },
+  });
+}
+
+describe('engine fold (typed-array records) = a naive object fold', () => {
+  it.each(CASES.map((c, i) => [`${c.norm} ${c.normKind} ${c.activation}`, i] as const))('%s', (_name, i) => {
+    const cfg = CASES[i];
+    const got = predictResolved(resolveConfig(cfg));
+    const want = naive(cfg);
+    const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
+    for (let l = 0; l < got.layers.length; l++) {
+      const L = got.layers[l];
+      expect(rel(L.mean!, want.fwd[l][0]) < 1e-12 || Math.abs(L.mean! - want.fwd[l][0]) < 1e-15).toBe(true);
+      expect(rel(L.var!, want.fwd[l][1])).toBeLessThan(1e-12);
+      expect(Math.abs(L.r! - want.fwd[l][2])).toBeLessThan(1e-12);
+      expect(rel(L.gradVar!, want.grad[l][0])).toBeLessThan(1e-12);
+      expect(Math.abs(L.gradR! - want.grad[l][1])).toBeLessThan(1e-12);
+    }
+  });
+
+  it('uniform layers share their stage lists; per-layer stds get their own (and the fold reads each layer’s)', () => {
+    const base = { layers: 4, dModel: 64, heads: 4, dFF: 256, seqLen: 16, norm: 'pre', activation: 'relu', dropout: 0 };
+    const uni = buildPlan(resolveConfig({ ...base, init: { qk: 0.1, v: 0.1, o: 0.1, ffn1: 0.1, ffn2: 0.1 } }));
+    expect(uni.sublayers[0].stages).toBe(uni.sublayers[2].stages);
+    const per = buildPlan(resolveConfig({ ...base, init: { qk: 0.1, v: [0.1, 0.2, 0.1, 0.2], o: 0.1, ffn1: 0.1, ffn2: 0.1 } }));
+    expect(per.sublayers[0].stages).not.toBe(per.sublayers[2].stages);
+    const p = (per.sublayers[2].stages.find((s) => s.label === 'attention')!.params as { stdV: number }).stdV;
+    expect(p).toBe(0.2);
+  });
+});
