@@ -27,7 +27,7 @@
 import nerdamer from 'nerdamer-prime';
 import type { ResolvedConfig } from './config.js';
 import type { Moments } from './types.js';
-import { layerSublayers, predictResolved, sharedStages, type Prediction } from './engine.js';
+import { layerSublayers, predictOnce, predictResolved, sharedStages, type Prediction } from './engine.js';
 import { chainOut } from '../formulas/_chain.js';
 import { residualForward } from '../formulas/residual.js';
 import { fail, isObject, num, onlyKeys } from './errors.js';
@@ -271,7 +271,7 @@ export function advise(cfg: ResolvedConfig, opts: AdviseOptions = {}): Advice {
   const tries: Try[] = [];
   const evalK = (kk: number): Try => {
     const cal = calibrate(cfg, kk);
-    const pred = predictResolved(cal.config);
+    const pred = predictOnce(cal.config);
     const range = logRatioRange(pred, from);
     const excess = range === null ? Infinity : Math.max(0, lnLo - range[0], range[1] - lnHi);
     const t = { k: kk, cal, pred, range, excess };

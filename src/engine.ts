@@ -458,6 +458,12 @@ function diagnose(layers: LayerResult[], warnings: string[]): void {
   }
 }
 
+/** predictResolved without keeping the plan for later calls (a search that predicts many configs
+ * once each: the plans die young instead of living as long as their configs). */
+export function predictOnce(cfg: ResolvedConfig): Prediction {
+  return runPlan(makePlan(cfg));
+}
+
 export function predictResolved(cfg: ResolvedConfig, opts: PredictOptions = {}): Prediction {
   return runPlan(buildPlan(cfg, opts.formula ?? 'ours'), opts);
 }
