@@ -7,7 +7,8 @@
  *  - one causal attention layer on an exchangeable input gives formulas/attention.ts's causal
  *    numbers (per-position variance averaged, per-pair correlation averaged; its V-path gradient);
  *  - seqLen 1 (causal = non-causal): the fold equals the scalar engine for every norm placement,
- *    norm kind and activation;
+ *    norm kind and activation — the backward with the fold's Post-LN homogeneous-branch terms
+ *    switched off (the scalar engine does not have them yet; test/causal-postln.test.ts checks them);
  *  - clustering the positions of long sequences moves the statistics by < 0.5 % (gradVar) / 1e-3;
  *  - non-causal configs never reach the fold (the scalar engine's numbers are unchanged);
  *  - statistics centred at a batch's sample mean: the textbook Var(mean) correction for
@@ -16,7 +17,7 @@
 import { describe, expect, it } from 'vitest';
 import { attention, type AttentionParams } from '../formulas/attention.js';
 import { causalAttentionBackward, causalAttentionForward, causalValueMap, type Grid, type Kernel } from '../formulas/attention-causal.js';
-import { causalFoldApplies, forwardMoments, gradMoments, inputState, makeGrid, runCausalPlan } from '../src/causal.js';
+import { causalFoldApplies, causalFoldOptions, forwardMoments, gradMoments, inputState, makeGrid, runCausalPlan } from '../src/causal.js';
 import { resolveConfig, type ConfigV1 } from '../src/config.js';
 import { buildPlan, predictResolved } from '../src/engine.js';
 
@@ -162,8 +163,14 @@ describe('causal fold: reductions', () => {
   for (const [name, v] of variants) {
     it(`seqLen 1: the fold equals the scalar engine (${name})`, () => {
       const c = { ...base, ...v, seqLen: 1 } as ConfigV1;
-      const fold = predictResolved(resolveConfig({ ...c, causal: true }));
+      causalFoldOptions.postHomogeneous = false;
+      let fold;
+      try { fold = predictResolved(resolveConfig({ ...c, causal: true })); } finally { causalFoldOptions.postHomogeneous = true; }
+      const withTerms = predictResolved(resolveConfig({ ...c, causal: true }));
       const scalar = predictResolved(resolveConfig({ ...c, causal: false }));
+      // the Post-LN terms act on the backward pass only
+      for (let l = 0; l <= c.layers; l++) expect(withTerms.layers[l].var).toBe(fold.layers[l].var);
+      if (v.norm === 'pre') for (let l = 0; l <= c.layers; l++) expect(withTerms.layers[l].gradVar).toBe(fold.layers[l].gradVar);
       expect(causalFoldApplies(buildPlan(resolveConfig({ ...c, causal: true })))).toBe(true);
       for (let l = 0; l <= c.layers; l++) {
         const a = fold.layers[l], b = scalar.layers[l];
