@@ -304,13 +304,17 @@ function rowTable(n: number, gi: number): Float64Array {
   return r;
 }
 
-function interpRho(tab: Float64Array, rho: number): number {
+/** Cubic interpolation in ρ (grid ρ = k/RHO_K) of two tables at once, blended linearly with
+ * weight w on the second (the stencil is shared; one function, so that it inlines whole). */
+function interpRho2(ta: Float64Array, tb: Float64Array, w: number, rho: number): number {
   const x = rho * RHO_K;
   let i = Math.floor(x) - 1;
   i = Math.max(0, Math.min(RHO_K - 3, i));
   const u = x - i;
   const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
-  return c0 * tab[i] + c1 * tab[i + 1] + c2 * tab[i + 2] + c3 * tab[i + 3];
+  const a = c0 * ta[i] + c1 * ta[i + 1] + c2 * ta[i + 2] + c3 * ta[i + 3];
+  const b = c0 * tb[i] + c1 * tb[i + 1] + c2 * tb[i + 2] + c3 * tb[i + 3];
+  return (1 - w) * a + w * b;
 }
 
 /** Correlation between two rows' softmax outputs whose iid logits (variance v) correlate with ρ,
@@ -321,9 +325,7 @@ export function softmaxRowCorr(v: number, rho: number, n?: number): number {
   const x = (t - T_MIN) / T_STEP;
   const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
   const w = x - g;
-  const a = interpRho(rowTable(n, g), rho), b = interpRho(rowTable(n, g + 1), rho);
-  // below the grid's first QMC point blend into the lognormal form
-  return Math.max(0, Math.min(1, (1 - w) * a + w * b));
+  return Math.max(0, Math.min(1, interpRho2(rowTable(n, g), rowTable(n, g + 1), w, rho)));
 }
 
 // ------------------------------------------------------------------ block
