@@ -22,7 +22,18 @@
  * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
  * so r_g,in = r_g (d − 3 + r²)/(d − 2). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
-import { compile, defineBlock, kernelBlock, NO_WARNINGS, setG, setM } from './_core.js';
+import { compile, defineBlock, kernelBlock, NO_WARNINGS, R_C, setG, setM } from './_core.js';
+
+/**
+ * Backward factor of a Post-LN norm whose sub-layer has a degree-1 homogeneous branch (src/causal.ts
+ * postHomogeneous, formulas/residual.ts): the output direction the norm projects out carries ε more
+ * backward gain than an isotropic direction, so of the `keep` directions that survive the projection
+ * (d − 2 LayerNorm, d − 1 RMSNorm) the gradient keeps 1 − ε/keep. The engine's fold writes ε into the
+ * norm's output record at R_C (forward writes 0: no excess).
+ */
+export function excessFactor(e: number, keep: number): number {
+  return Math.max(1 - Math.min(e, keep - 1) / keep, 0);
+}
 
 export interface NormParams { d: number; eps?: number }
 
@@ -34,6 +45,7 @@ const E = {
   gradVar: 'g*(1-2/d)*((d-1)/(d-3))/(s*(1-1/d)+eps)',
   gradVarState: 'g*(1-(a+b)/d)/(1-kc)/(s*(1-nu)+eps)',
   varState: 's*(1-nu)/(s*(1-nu)+eps)',
+  gradVarPost: 'g*(1-(a+b)/d)/(1-kc)/(s*(1-nu)+eps)*(1-e/(d-2))',
   gradR: 'rg*(d-3+r^2)/(d-2)',
 };
 const fVar = compile(E.var, V), fGR = compile(E.gradR, V);
@@ -54,21 +66,23 @@ export const layernorm = kernelBlock<NormParams>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 4 (E[1/v] is infinite for d = 3); eps small against the per-token variance',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)' },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)' },
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r }] },
-    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }], gradR: [{ expr: E.gradR }] },
+    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (ReLU FFN, attention; excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR }] },
   },
   kernel: {
     fwd(p, S, i, o) {
       const nu = S[i + 4], eps = p.eps ?? 1e-5;
       const v = nu === nu ? fVs(S[i + 1], eps, nu) : fVar(S[i], S[i + 1], S[i + 2], 0, 0, p.d, eps);
       setM(S, o, 0, v, S[i + 2], 0, 0);
+      S[o + R_C] = 0; // excess ε (excessFactor): set by the fold for a Post-LN homogeneous sub-layer
     },
-    bwd(p, S, i, _o, G, gi, go) {
+    bwd(p, S, i, o, G, gi, go) {
       const d = p.d, eps = p.eps ?? 1e-5, k = S[i + 3], nu0 = S[i + 4], g = G[gi], rg = G[gi + 1], a = G[gi + 2], b = G[gi + 3];
       const nu = nu0 === nu0 ? nu0 : 1 / d;
       const kc = Math.min(k === k ? k / (1 - nu) : 2 / (d - 1), 0.9);
-      const v = fGVs(S[i + 1], g, d, eps, a === a ? a : 1, b === b ? b : 1, kc, nu);
+      const v0 = fGVs(S[i + 1], g, d, eps, a === a ? a : 1, b === b ? b : 1, kc, nu), e = S[o + R_C];
+      const v = e > 0 ? v0 * excessFactor(e, d - 2) : v0;
       setG(G, go, v, fGR(S[i], S[i + 1], S[i + 2], g, rg, d, eps), 0, 0);
     },
   },

@@ -11,8 +11,8 @@
  *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
-import { compile, kernelBlock, setG, setM } from './_core.js';
-import { normParams, type NormParams } from './layernorm.js';
+import { compile, kernelBlock, R_C, setG, setM } from './_core.js';
+import { excessFactor, normParams, type NormParams } from './layernorm.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
 const E = {
@@ -21,6 +21,7 @@ const E = {
   r: 'r',
   gradVar: 'g*(1-1/d)/(1 - 2*(s^2 + 2*mu^2*s)/(d*(s+mu^2)^2))/(s+mu^2+eps)',
   gradVarState: 'g*(1-a/d)/(1-kq)/(s+mu^2+eps)',
+  gradVarPost: 'g*(1-a/d)/(1-kq)/(s+mu^2+eps)*(1-e/(d-1))',
   gradR: 'rg*(d-2+((r*s+mu^2)/(s+mu^2))^2)/(d-1)',
 };
 const fMean = compile(E.mean, V), fVar = compile(E.var, V), fGR = compile(E.gradR, V);
@@ -35,20 +36,22 @@ export const rmsnorm = kernelBlock<NormParams>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 3; eps small against the mean square',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction', kq: 'per-token dispersion of the mean square' },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction', kq: 'per-token dispersion of the mean square', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)' },
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
-    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }], gradR: [{ expr: E.gradR }] },
+    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR }] },
   },
   kernel: {
     fwd(p, S, i, o) {
       const eps = p.eps ?? 1e-5, mu = S[i], s = S[i + 1], r = S[i + 2];
       setM(S, o, fMean(mu, s, r, 0, 0, p.d, eps), fVar(mu, s, r, 0, 0, p.d, eps), r, 0, S[i + 4]);
+      S[o + R_C] = 0; // excess ε (layernorm.ts excessFactor): set by the fold for a Post-LN homogeneous sub-layer
     },
-    bwd(p, S, i, _o, G, gi, go) {
+    bwd(p, S, i, o, G, gi, go) {
       const mu = S[i], s = S[i + 1], k = S[i + 3], eps = p.eps ?? 1e-5, g = G[gi], rg = G[gi + 1], a = G[gi + 2];
       const q = s + mu * mu;
       const kq = Math.min(k === k ? k : q > 0 ? (2 * (s * s + 2 * mu * mu * s)) / (p.d * q * q) : 0, 0.9);
-      const v = fGVs(mu, s, g, p.d, eps, a === a ? a : 1, kq);
+      const v0 = fGVs(mu, s, g, p.d, eps, a === a ? a : 1, kq), e = S[o + R_C];
+      const v = e > 0 ? v0 * excessFactor(e, p.d - 1) : v0;
       setG(G, go, v, q > 0 ? fGR(mu, s, S[i + 2], g, rg, p.d, eps) : rg, 0, G[gi + 3]);
     },
   },

@@ -6,7 +6,7 @@
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
+import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
 import { layernorm } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
@@ -14,9 +14,13 @@ import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
-import { residualBwdInto, residualFwdInto } from '../formulas/residual.js';
+import { relu } from '../formulas/relu.js';
+import { softmaxStatsInto } from '../formulas/softmax.js';
+import type { AttentionParams } from '../formulas/attention.js';
+import type { LinearParams } from '../formulas/linear.js';
+import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
-import { causalFoldApplies, runCausalPlan } from './causal.js';
+import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
 
 export interface SubLayer {
   layer: number; // 1-based layer index
@@ -182,6 +186,10 @@ interface Compiled {
   /** per sub-layer: input record, residual-sum record, post-norm record (−1: none), output record */
   rin: Int32Array; add: Int32Array; post: Int32Array; out: Int32Array;
   postK: (Kernel<unknown> | null)[];
+  /** per sub-layer: Post-LN with a degree-1 homogeneous branch (HOM_ATTN: attention then only
+   * dropouts; HOM_FFN: linears, ReLU, dropouts), else 0; for HOM_FFN without dropout and with two
+   * bias-free linears its G_b and W₄ (homGb NaN: ε not derived, alignment only) */
+  hom: Int8Array; homGb: Float64Array; homW4: Float64Array;
   final: number; finalK: Kernel<unknown> | null;
   records: number;
 }
@@ -217,6 +225,7 @@ function compiled(plan: Plan): Compiled {
   const c: Compiled = {
     fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
     rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
+    hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN),
     final: -1, finalK: null, records: 0,
   };
   let r = 1, k = 0, x = 0; // record 0: the input
@@ -230,6 +239,7 @@ function compiled(plan: Plan): Compiled {
     c.add[i] = r++;
     c.post[i] = sl.postNorm ? r++ : -1;
     c.postK[i] = sl.postNorm ? kernelOf(sl.postNorm) : null;
+    if (sl.postNorm) homogeneous(sl, c, i);
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
@@ -237,6 +247,53 @@ function compiled(plan: Plan): Compiled {
   c.records = r;
   compiledCache.set(plan, c);
   return c;
+}
+
+const HOM_ATTN = 1, HOM_FFN = 2;
+const H3 = new Float64Array(3), SMH = new Float64Array(3);
+
+/** Classify a Post-LN sub-layer's branch as degree-1 homogeneous in its token (src/causal.ts,
+ * postHomogeneous: the same blocks, non-causal rows) and keep the FFN's parameter-only gains. */
+function homogeneous(sl: SubLayer, c: Compiled, i: number): void {
+  const st = sl.stages;
+  if (st.length === 0 || (sl.postNorm!.block !== layernorm && sl.postNorm!.block !== rmsnorm)) return;
+  const hasDrop = st.some((s) => s.block === dropout);
+  if (st[0].block === attention && st.slice(1).every((s) => s.block === dropout) && (st[0].params as AttentionParams).value !== false) { c.hom[i] = HOM_ATTN; return; }
+  if (st.every((s) => s.block === linear || s.block === relu || s.block === dropout) && st.some((s) => s.block === relu)) {
+    c.hom[i] = HOM_FFN;
+    const lin = st.filter((s) => s.block === linear).map((s) => s.params as LinearParams);
+    if (!hasDrop && lin.length === 2 && !lin.some((p) => p.biasStd)) {
+      ffnHomogGains(lin[0].dIn, lin[0].dOut, lin[0].std, lin[1].dOut, lin[1].std, H3);
+      c.homGb[i] = H3[0]; c.homW4[i] = H3[1];
+    }
+  }
+}
+
+/**
+ * The Post-LN homogeneous-branch terms of sub-layer i (formulas/residual.ts; every row has n = L
+ * keys), after its forward fold: the excess ε into the post-norm's record at R_C (its backward reads
+ * it), and for attention the alignment parts su, own and q at R_C + 1 … R_C + 3 (foldBackward).
+ */
+function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): void {
+  const xi = c.rin[i] * RW, pr = c.post[i] * RW, bo = c.rec[c.first[i + 1] - 1] * RW;
+  const l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch;
+  const mu = S[xi], s = S[xi + 1], q = s + mu * mu;
+  if (c.hom[i] === HOM_FFN) {
+    const Gb = c.homGb[i];
+    if (Gb === Gb) S[pr + R_C] = ffnPostExcess(l2, b2, q, S[bo + 1] + S[bo] * S[bo], Gb, c.homW4[i]);
+    return;
+  }
+  const k0 = c.first[i], p = c.prm[k0] as AttentionParams, ao = c.rec[k0] * RW;
+  const sF = S[ao + 1] + S[ao] * S[ao]; // the attention output (before a dropout)
+  const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0;
+  const vGain = d * (p.stdV ?? 0) ** 2, oGain = d * (p.stdO ?? 0) ** 2, qk = d * p.stdQ * p.stdQ * d * p.stdK * p.stdK;
+  const hO = S[xi + 2] * s + mu * mu; // E[x_if x_jf], two distinct tokens
+  const pk = Math.max(q - hO, 0); // private key variance
+  const K2 = S[ao + R_C + 7]; // the attention kernel's K2 = L²E[p²]
+  softmaxStatsInto(L, qk * q * pk, SMH);
+  const noDrop = c.first[i + 1] - k0 === 1 && pa === 0;
+  attnHomog(l2, b2, vGain, oGain, qk, q, q + (L - 1) * hO, K2, L, sF, pk, SMH[1], pa, noDrop, H3);
+  S[pr + R_C] = H3[0]; S[pr + R_C + 1] = H3[1]; S[pr + R_C + 2] = H3[2]; S[pr + R_C + 3] = q;
 }
 
 /** One fold buffer, reused across calls (a predict is synchronous; a nested one gets its own). */
@@ -266,7 +323,10 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
     }
     residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
     const pk = c.postK[i];
-    if (pk) pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+    if (pk) {
+      pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
+    }
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
         const o = c.rec[k] * RW;
@@ -299,7 +359,7 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
     if (t) t.gradOut = readGrad(G, 0);
-    let gz = 0;
+    let gz = 0, align = NaN;
     const pk = c.postK[i];
     if (pk) {
       pk.bwd(sl.postNorm!.params, S, c.add[i] * RW, c.post[i] * RW, G, 0, GZ);
@@ -316,7 +376,12 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
       gb = nxt; nxt = nxt === GA ? GB : GA;
     }
     const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
-    residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo);
+    if (pk && c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) {
+      // Euler: g_x·x = g_z·z = 0; FFN exactly 0, attention what breaks homogeneity at the token
+      const pr = c.post[i] * RW;
+      align = c.hom[i] === HOM_FFN ? 0 : homogAlign(sl.skip * sl.skip, sl.branch * sl.branch, G[GZ], G[gb], S[pr + R_C + 3], S[pr + R_C + 1], S[pr + R_C + 2]);
+    }
+    residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo, align);
     if (t) t.gradIn = readGrad(G, 0);
     if (sl.kind === 'attn') { gw[GE * (sl.layer - 1)] = G[0]; gw[GE * (sl.layer - 1) + 1] = G[1]; }
     if (explode === undefined && bad(G[0])) explode = sl.layer;
