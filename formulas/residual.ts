@@ -160,16 +160,18 @@ export function ffnPostExcess(l2: number, b2: number, q: number, sF: number, Gb:
  *           share e_i orthogonal to z_i, plus the logit-scale defect 4 dσ_o² J v pv (v = qk q pk
  *           the logit variance, pv = dσ_v² pk);
  *  out[2] = own: the share of the branch's input gradient that comes back through the row's own
- *           softmax weight (P_ii, and the Q path), the rest coming from the rows that read x_i.
+ *           softmax weight (P_ii, and the Q path), the rest coming from the rows that read x_i;
+ *  out[3] = R/s_z, out[4] = σ_A² (NaN without ε), for the scalar engine's shared-mode mix.
  */
 export function attnHomog(l2: number, b2: number, vGain: number, oGain: number, qk: number, q: number, rowH: number, K2: number, n: number, sF: number, pk: number, J: number, pa: number, withExcess: boolean, out: Float64Array): void {
   const vo = vGain * oGain;
   const sz = l2 * q + b2 * sF;
-  out[0] = 0;
+  out[0] = 0; out[3] = NaN; out[4] = NaN;
   if (withExcess && sz > 0) {
     const sA = l2 + (b2 * K2 * vo) / n;
     const R = l2 * sz + (2 * l2 * b2 * vo * rowH) / (n * n) + ((b2 * K2) / n) * (l2 * vo * q + 3 * b2 * vo * sF);
     out[0] = Math.max(R / (sz * sA) - 1, 0);
+    out[3] = R / sz; out[4] = sA;
   }
   // own token's share of the row (P_ii x_i W_vW_o) and its covariance with the other tokens' share
   const so = (vo * K2 * q) / (n * n);

@@ -565,7 +565,7 @@ function postHomogeneous(grid: Grid, sl: Plan['sublayers'][number], t: SubRun, x
   const l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch;
   const hasDrop = st.some((r) => r.st.block === dropout);
   const F = t.branchOut;
-  const H3 = new Float64Array(3);
+  const H3 = new Float64Array(5);
   if (st[0].st.block === attention && st.slice(1).every((r) => r.st.block === dropout)) {
     const c = st[0].cache.attn!;
     const { w, fo, n } = grid;

@@ -250,7 +250,7 @@ function compiled(plan: Plan): Compiled {
 }
 
 const HOM_ATTN = 1, HOM_FFN = 2;
-const H3 = new Float64Array(3), SMH = new Float64Array(3);
+const H3 = new Float64Array(5), SMH = new Float64Array(3);
 
 /** Classify a Post-LN sub-layer's branch as degree-1 homogeneous in its token (src/causal.ts,
  * postHomogeneous: the same blocks, non-causal rows) and keep the FFN's parameter-only gains. */
@@ -270,9 +270,23 @@ function homogeneous(sl: SubLayer, c: Compiled, i: number): void {
 }
 
 /**
- * The Post-LN homogeneous-branch terms of sub-layer i (formulas/residual.ts; every row has n = L
- * keys), after its forward fold: the excess ε into the post-norm's record at R_C (its backward reads
- * it), and for attention the alignment parts su, own and q at R_C + 1 … R_C + 3 (foldBackward).
+ * The Post-LN homogeneous-branch terms of sub-layer i (formulas/residual.ts), after its forward
+ * fold. FFN: the excess ε into the post-norm's record at R_C (its backward reads it).
+ * Attention (non-causal: every row has n = L keys). The per-row terms (attnHomog at n = L) hold for
+ * a gradient whose tokens are independent; a gradient correlated across tokens is not. Derived
+ * here, exact in the rank-collapsed limit (all tokens equal: P = 11ᵀ/L exactly, and the Q/K paths
+ * vanish since every value is the same), where the sequence map is 𝒜 = λI + β(11ᵀ/L)⊗B: the
+ * shared mode (1⊗·) sees the single-token map λ + βB (attnHomog at n = 1: K2 = 1, ΣH = q, J = 0,
+ * the gradient orthogonal to the input by Euler), every private mode only λ. A gradient with token
+ * correlation r_g puts the fraction w = (1 + (L−1)r_g)/L of its variance in the shared mode, so the
+ * per-token removed gain and isotropic gain are R = R_L + ρ(R_1 − R_L), σ_A² = σ_L² + ρ(σ_1² − σ_L²)
+ * with ρ = r_g (R_L = λ²s_z + (R_1 − λ²s_z)/L there: the per-row value is the r_g = 0 end), and the
+ * alignment likewise a = a_L + ρ(a_1 − a_L). Away from the collapse the cross-token terms carry the
+ * overlap of the removed directions ŷ_i·ŷ_k ≈ r (the post-norm's token correlation), which makes
+ * ρ = r_g·r: exact at r = 1 and at r_g·r = 0, linear in between (not derived there). r_g is the
+ * upstream gradient's, known only in the backward pass: foldBackward mixes the two ends.
+ * Post-norm record: R_C ε (written by foldBackward), R_C + 1 … + 4: R_L/s_z, σ_L², R_1/s_z, σ_1²
+ * (NaN: ε not derived, dropout); residual-sum record: R_C … + 4: su_L, own_L, su_1, own_1, q.
  */
 function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): void {
   const xi = c.rin[i] * RW, pr = c.post[i] * RW, bo = c.rec[c.first[i + 1] - 1] * RW;
@@ -292,8 +306,19 @@ function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): vo
   const K2 = S[ao + R_C + 7]; // the attention kernel's K2 = L²E[p²]
   softmaxStatsInto(L, qk * q * pk, SMH);
   const noDrop = c.first[i + 1] - k0 === 1 && pa === 0;
+  const a = c.add[i] * RW;
   attnHomog(l2, b2, vGain, oGain, qk, q, q + (L - 1) * hO, K2, L, sF, pk, SMH[1], pa, noDrop, H3);
-  S[pr + R_C] = H3[0]; S[pr + R_C + 1] = H3[1]; S[pr + R_C + 2] = H3[2]; S[pr + R_C + 3] = q;
+  S[pr + R_C + 1] = H3[3]; S[pr + R_C + 2] = H3[4]; S[a + R_C] = H3[1]; S[a + R_C + 1] = H3[2];
+  attnHomog(l2, b2, vGain, oGain, qk, q, q, 1, 1, sF, pk, 0, pa, noDrop, H3);
+  S[pr + R_C + 3] = H3[3]; S[pr + R_C + 4] = H3[4]; S[a + R_C + 2] = H3[1]; S[a + R_C + 3] = H3[2];
+  S[a + R_C + 4] = q;
+}
+
+/** The attention sub-layer's mix weight ρ = r_g·r between the per-row and the shared-mode terms
+ * (homogForward), from the upstream gradient's correlation and the post-norm output's. */
+function homogRho(rg: number, r: number): number {
+  const x = rg * r;
+  return x > 0 ? (x < 1 ? x : 1) : 0;
 }
 
 /** One fold buffer, reused across calls (a predict is synchronous; a nested one gets its own). */
@@ -359,8 +384,13 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
     if (t) t.gradOut = readGrad(G, 0);
-    let gz = 0, align = NaN;
-    const pk = c.postK[i];
+    let gz = 0, align = NaN, rho = 0;
+    const pk = c.postK[i], homOn = c.hom[i] !== 0 && causalFoldOptions.postHomogeneous;
+    if (pk && homOn && c.hom[i] === HOM_ATTN) {
+      const pr = c.post[i] * RW, RL = S[pr + R_C + 1];
+      rho = homogRho(G[1], S[pr + 2]);
+      if (RL === RL) S[pr + R_C] = Math.max((RL + rho * (S[pr + R_C + 3] - RL)) / (S[pr + R_C + 2] + rho * (S[pr + R_C + 4] - S[pr + R_C + 2])) - 1, 0);
+    }
     if (pk) {
       pk.bwd(sl.postNorm!.params, S, c.add[i] * RW, c.post[i] * RW, G, 0, GZ);
       gz = GZ;
@@ -376,10 +406,15 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
       gb = nxt; nxt = nxt === GA ? GB : GA;
     }
     const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
-    if (pk && c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) {
+    if (pk && homOn) {
       // Euler: g_x·x = g_z·z = 0; FFN exactly 0, attention what breaks homogeneity at the token
-      const pr = c.post[i] * RW;
-      align = c.hom[i] === HOM_FFN ? 0 : homogAlign(sl.skip * sl.skip, sl.branch * sl.branch, G[GZ], G[gb], S[pr + R_C + 3], S[pr + R_C + 1], S[pr + R_C + 2]);
+      // (per row, and in the shared mode: homogForward)
+      if (c.hom[i] === HOM_FFN) align = 0;
+      else {
+        const a = c.add[i] * RW, l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch, q = S[a + R_C + 4];
+        const aL = homogAlign(l2, b2, G[GZ], G[gb], q, S[a + R_C], S[a + R_C + 1]);
+        align = aL + rho * (homogAlign(l2, b2, G[GZ], G[gb], q, S[a + R_C + 2], S[a + R_C + 3]) - aL);
+      }
     }
     residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo, align);
     if (t) t.gradIn = readGrad(G, 0);

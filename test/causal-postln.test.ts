@@ -84,8 +84,8 @@ function subLayerGrowth(kind: 'attn' | 'ffn', d: number, dFF: number, draws: num
 
 /** The fold's per-layer growth of gradVar in the stationary middle of a seqLen-1 Post-LN stack
  * (causal: the position-resolved fold, src/causal.ts; non-causal: the scalar engine, src/engine.ts). */
-function foldGrowth(d: number, on: boolean, causal = true): number {
-  const cfg: ConfigV1 = { layers: 40, dModel: d, heads: 4, dFF: 4 * d, seqLen: 1, norm: 'post', activation: 'relu', causal, init: { qk: 1 / Math.sqrt(d), v: 1 / Math.sqrt(d), o: 1 / Math.sqrt(d), ffn1: 1 / Math.sqrt(d), ffn2: 1 / Math.sqrt(4 * d) } };
+function foldGrowth(d: number, on: boolean, causal = true, seqLen = 1): number {
+  const cfg: ConfigV1 = { layers: 40, dModel: d, heads: 4, dFF: 4 * d, seqLen, input: { r: 1 }, norm: 'post', activation: 'relu', causal, init: { qk: 1 / Math.sqrt(d), v: 1 / Math.sqrt(d), o: 1 / Math.sqrt(d), ffn1: 1 / Math.sqrt(d), ffn2: 1 / Math.sqrt(4 * d) } };
   causalFoldOptions.postHomogeneous = on;
   try {
     const L = predict(cfg).layers;
@@ -111,6 +111,14 @@ describe('causal fold: Post-LN with a homogeneous branch', () => {
     expect(Math.abs(ncWith - mc)).toBeLessThan(3 * se);
     expect(ncWithout - mc).toBeGreaterThan(3 * se);
     expect(Math.abs(ncWith / withTerms - 1)).toBeLessThan(1e-6);
+    // non-causal rows over identical tokens (input r = 1: the rank-collapsed limit, P = 11ᵀ/L exactly,
+    // no Q/K paths): the gradient becomes the shared mode (r_g → 1), which is this same single-token
+    // chain, so the growth is the MC's; the per-row terms alone (ρ = 0, a gradient independent across
+    // tokens) had 1.1265 at L = 8 (d = 64: 1.02879 vs 1.02690 at L = 1)
+    const coll = foldGrowth(d, true, false, 8);
+    expect(Math.abs(coll - mc)).toBeLessThan(3 * se);
+    expect(Math.abs(coll / ncWith - 1)).toBeLessThan(1e-4);
+    expect(foldGrowth(d, false, false, 8) - mc).toBeGreaterThan(3 * se);
   }, 120_000);
 
   it('ReLU FFN sub-layer: the input gradient has zero alignment with the input (Euler)', () => {

@@ -26,8 +26,10 @@ import { relu } from '../formulas/relu.js';
 import { softmaxStatsInto } from '../formulas/softmax.js';
 
 /** ε and the alignment parts (su, own, q) of a Post-LN sub-layer with a homogeneous branch, from object moments. */
-function homog(sl: ReturnType<typeof buildPlan>['sublayers'][number], x: Moments, st: { x: Moments; f: ForwardResult<unknown> }[], bo: Moments): { e: number; align?: [number, number, number] } | null {
-  const s = sl.stages, l2 = sl.skip ** 2, b2 = sl.branch ** 2, q = x.var + x.mean ** 2, H = new Float64Array(3);
+interface Homog { e: number; attn?: { L: number[]; one: number[]; q: number } }
+/** ε (FFN) or the per-row (n = L) and shared-mode (n = 1) attention parts [ε, su, own, R/s_z, σ_A²]. */
+function homog(sl: ReturnType<typeof buildPlan>['sublayers'][number], x: Moments, st: { x: Moments; f: ForwardResult<unknown> }[], bo: Moments): Homog | null {
+  const s = sl.stages, l2 = sl.skip ** 2, b2 = sl.branch ** 2, q = x.var + x.mean ** 2, H = new Float64Array(5);
   const drop = s.some((t) => t.block === dropout);
   if (s[0].block === attention && s.slice(1).every((t) => t.block === dropout)) {
     const p = s[0].params as AttentionParams, d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0;
@@ -36,7 +38,9 @@ function homog(sl: ReturnType<typeof buildPlan>['sublayers'][number], x: Moments
     softmaxStatsInto(L, qk * q * pk, SM);
     const out = st[0].f.out, k2 = (st[0].f.cache as Float64Array)[16 + 7 + 7];
     attnHomog(l2, b2, d * p.stdV! ** 2, d * p.stdO! ** 2, qk, q, q + (L - 1) * hO, k2, L, out.var + out.mean ** 2, pk, SM[1], pa, !drop && pa === 0, H);
-    return { e: H[0], align: [H[1], H[2], q] };
+    const atL = [...H];
+    attnHomog(l2, b2, d * p.stdV! ** 2, d * p.stdO! ** 2, qk, q, q, 1, 1, out.var + out.mean ** 2, pk, 0, pa, !drop && pa === 0, H);
+    return { e: 0, attn: { L: atL, one: [...H], q } };
   }
   if (s.every((t) => t.block === linear || t.block === relu || t.block === dropout) && s.some((t) => t.block === relu)) {
     const lin = s.filter((t) => t.block === linear).map((t) => t.params as LinearParams);
@@ -77,11 +81,18 @@ function naive(cfgIn: Record<string, unknown>): { fwd: [number, number, number][
     const sl = plan.sublayers[i], t = rec[i];
     let gz = t.post ? sl.postNorm!.block.backward(sl.postNorm!.params, t.added, t.post, g) : g;
     const h = t.post ? homog(sl, t.x, t.st, t.bo) : null;
-    if (h && h.e > 0) gz = { ...gz, var: gz.var * excessFactor(h.e, sl.postNorm!.block === layernorm ? d - 2 : d - 1) };
+    // attention: mix per-row and shared-mode parts with ρ = r_g·r (src/engine.ts homogForward)
+    const rho = h?.attn ? Math.min(Math.max(g.r * t.post!.out.r, 0), 1) : 0;
+    const mix = (a: number, b: number) => a + rho * (b - a);
+    const e = h?.attn ? (Number.isNaN(h.attn.L[3]) ? 0 : Math.max(mix(h.attn.L[3], h.attn.one[3]) / mix(h.attn.L[4], h.attn.one[4]) - 1, 0)) : h?.e ?? 0;
+    if (e > 0) gz = { ...gz, var: gz.var * excessFactor(e, sl.postNorm!.block === layernorm ? d - 2 : d - 1) };
     let gb = gz;
     for (let k = sl.stages.length - 1; k >= 0; k--) gb = sl.stages[k].block.backward(sl.stages[k].params, t.st[k].x, t.st[k].f, gb);
     g = residualBackward(sl.skip, sl.branch, gz, gb, t.x, t.bo);
-    if (h) g = { ...g, align: h.align ? homogAlign(sl.skip ** 2, sl.branch ** 2, gz.var, gb.var, h.align[2], h.align[0], h.align[1]) : 0 };
+    if (h) {
+      const A = h.attn, al = (v: number[]) => homogAlign(sl.skip ** 2, sl.branch ** 2, gz.var, gb.var, A!.q, v[1], v[2]);
+      g = { ...g, align: A ? mix(al(A.L), al(A.one)) : 0 };
+    }
     if (sl.kind === 'attn') grad[sl.layer - 1] = [g.var, g.r];
   }
   return { fwd, grad };
