@@ -552,8 +552,10 @@ function residualBackwardK(grid: Grid, l: number, b: number, gz: GState, gb: GSt
  * Check (test/causal-postln.test.ts): one token, d = 64, λ = β = 1, σ = 1/√d: float64 Monte-Carlo
  * of one sub-layer (20 000 draws) gives per-layer growth 1.0242 ± 0.0017; the fold had 1.0326.
  */
-/** Switches of the fold. postHomogeneous: the Post-LN homogeneous-branch terms above (on; the
- * scalar engine does not have them yet, so the seqLen-1 reduction tests compare with them off). */
+/** Switches of the fold. postHomogeneous: the Post-LN homogeneous-branch terms above (on). The
+ * scalar engine (src/engine.ts, homogForward) reads the same switch: it has the same terms for
+ * non-causal rows (the algebra shared through formulas/residual.ts), plus the shared-mode mix that a
+ * gradient correlated across tokens needs; at seqLen 1 both folds agree (test/causal.test.ts). */
 export const causalFoldOptions = { postHomogeneous: true };
 
 interface PostHomog { excess?: Float64Array; align: (gz: GState, gb: GState) => Float64Array }

@@ -15,7 +15,6 @@ import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
 import { relu } from '../formulas/relu.js';
-import { softmaxStatsInto } from '../formulas/softmax.js';
 import type { AttentionParams } from '../formulas/attention.js';
 import type { LinearParams } from '../formulas/linear.js';
 import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
@@ -250,7 +249,7 @@ function compiled(plan: Plan): Compiled {
 }
 
 const HOM_ATTN = 1, HOM_FFN = 2;
-const H3 = new Float64Array(5), SMH = new Float64Array(3);
+const H3 = new Float64Array(5);
 
 /** Classify a Post-LN sub-layer's branch as degree-1 homogeneous in its token (src/causal.ts,
  * postHomogeneous: the same blocks, non-causal rows) and keep the FFN's parameter-only gains. */
@@ -304,10 +303,11 @@ function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): vo
   const hO = S[xi + 2] * s + mu * mu; // E[x_if x_jf], two distinct tokens
   const pk = Math.max(q - hO, 0); // private key variance
   const K2 = S[ao + R_C + 7]; // the attention kernel's K2 = L²E[p²]
-  softmaxStatsInto(L, qk * q * pk, SMH);
+  // the softmax Jacobian gain J from the kernel's Q-path variance vq = dσ_o² qk pk (dσ_v² pk) J/(1 − p_a)
+  const jd = oGain * qk * pk * vGain * pk, J = jd > 0 ? (S[ao + R_C + 4] * (1 - pa)) / jd : 0;
   const noDrop = c.first[i + 1] - k0 === 1 && pa === 0;
   const a = c.add[i] * RW;
-  attnHomog(l2, b2, vGain, oGain, qk, q, q + (L - 1) * hO, K2, L, sF, pk, SMH[1], pa, noDrop, H3);
+  attnHomog(l2, b2, vGain, oGain, qk, q, q + (L - 1) * hO, K2, L, sF, pk, J, pa, noDrop, H3);
   S[pr + R_C + 1] = H3[3]; S[pr + R_C + 2] = H3[4]; S[a + R_C] = H3[1]; S[a + R_C + 1] = H3[2];
   attnHomog(l2, b2, vGain, oGain, qk, q, q, 1, 1, sF, pk, 0, pa, noDrop, H3);
   S[pr + R_C + 3] = H3[3]; S[pr + R_C + 4] = H3[4]; S[a + R_C + 2] = H3[1]; S[a + R_C + 3] = H3[2];
