@@ -22,14 +22,15 @@
  * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
  * so r_g,in = r_g (d − 3 + r²)/(d − 2). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
-import { compile, defineBlock, kernelBlock, NO_WARNINGS, R_C, setG, setM } from './_core.js';
+import { compile, defineBlock, kernelBlock, NO_WARNINGS, setG, setM } from './_core.js';
 
 /**
  * Backward factor of a Post-LN norm whose sub-layer has a degree-1 homogeneous branch (src/causal.ts
  * postHomogeneous, formulas/residual.ts): the output direction the norm projects out carries ε more
  * backward gain than an isotropic direction, so of the `keep` directions that survive the projection
- * (d − 2 LayerNorm, d − 1 RMSNorm) the gradient keeps 1 − ε/keep. The engine's fold writes ε into the
- * norm's output record at R_C (forward writes 0: no excess).
+ * (d − 2 LayerNorm, d − 1 RMSNorm) the gradient keeps 1 − ε/keep. Applied by the folds to such a
+ * post-norm's input gradient (src/engine.ts: ε in the norm's output record at R_C; src/causal.ts per
+ * position); every other norm runs its plain kernel.
  */
 export function excessFactor(e: number, keep: number): number {
   return Math.max(1 - Math.min(e, keep - 1) / keep, 0);
@@ -75,14 +76,12 @@ export const layernorm = kernelBlock<NormParams>({
       const nu = S[i + 4], eps = p.eps ?? 1e-5;
       const v = nu === nu ? fVs(S[i + 1], eps, nu) : fVar(S[i], S[i + 1], S[i + 2], 0, 0, p.d, eps);
       setM(S, o, 0, v, S[i + 2], 0, 0);
-      S[o + R_C] = 0; // excess ε (excessFactor): set by the fold for a Post-LN homogeneous sub-layer
     },
-    bwd(p, S, i, o, G, gi, go) {
+    bwd(p, S, i, _o, G, gi, go) {
       const d = p.d, eps = p.eps ?? 1e-5, k = S[i + 3], nu0 = S[i + 4], g = G[gi], rg = G[gi + 1], a = G[gi + 2], b = G[gi + 3];
       const nu = nu0 === nu0 ? nu0 : 1 / d;
       const kc = Math.min(k === k ? k / (1 - nu) : 2 / (d - 1), 0.9);
-      const v0 = fGVs(S[i + 1], g, d, eps, a === a ? a : 1, b === b ? b : 1, kc, nu), e = S[o + R_C];
-      const v = e > 0 ? v0 * excessFactor(e, d - 2) : v0;
+      const v = fGVs(S[i + 1], g, d, eps, a === a ? a : 1, b === b ? b : 1, kc, nu);
       setG(G, go, v, fGR(S[i], S[i + 1], S[i + 2], g, rg, d, eps), 0, 0);
     },
   },

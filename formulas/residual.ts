@@ -65,9 +65,10 @@ const RG = new Float64Array(3 * GW);
 
 /** residualBackward over records: upstream at G[gi…], the branch's input gradient at G[gbi…],
  * result to G[go…] (go may be gi); S[xi…], S[fi…] the skip input and branch output (S null:
- * alignments left out; alignOverride, when not NaN, replaces the alignment with the skip input's
- * direction). */
-export function residualBwdInto(l: number, b: number, G: Float64Array, gi: number, gbi: number, go: number, S: Float64Array | null, xi: number, fi: number, alignOverride = NaN): void {
+ * alignments left out). A Post-LN sub-layer with a homogeneous branch replaces the alignment with
+ * the skip input's direction afterwards (homogAlign: the skip and branch parts are not independent,
+ * Euler: g_x·x = g_z·z = 0). */
+export function residualBwdInto(l: number, b: number, G: Float64Array, gi: number, gbi: number, go: number, S: Float64Array | null, xi: number, fi: number): void {
   const gv = G[gi], gr = G[gi + 1], ga = G[gi + 2], gam = G[gi + 3];
   const bv = G[gbi], br = G[gbi + 1], ba = G[gbi + 2], bam = G[gbi + 3];
   const gs = l * l * gv, gb = b * b * bv;
@@ -77,9 +78,7 @@ export function residualBwdInto(l: number, b: number, G: Float64Array, gi: numbe
   if (S && v > 0) {
     const sx = l * l * S[xi + 1], sf = b * b * S[fi + 1];
     const cos2 = sx + sf > 0 ? sx / (sx + sf) : 1;
-    // alignOverride: a Post-LN sub-layer with a homogeneous branch (homogAlign), where the skip and
-    // branch parts are not independent (Euler: g_x·x = g_z·z = 0)
-    align = alignOverride === alignOverride ? alignOverride : (gs * (cos2 * (ga === ga ? ga : 1) + (1 - cos2)) + gb * (ba === ba ? ba : 1)) / v;
+    align = (gs * (cos2 * (ga === ga ? ga : 1) + (1 - cos2)) + gb * (ba === ba ? ba : 1)) / v;
     alignMean = (gs * (gam === gam ? gam : 1) + gb * (bam === bam ? bam : 1)) / v;
   }
   setG(G, go, v, v > 0 ? c / v : 0, align, alignMean);

@@ -11,8 +11,8 @@
  *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
-import { compile, kernelBlock, R_C, setG, setM } from './_core.js';
-import { excessFactor, normParams, type NormParams } from './layernorm.js';
+import { compile, kernelBlock, setG, setM } from './_core.js';
+import { normParams, type NormParams } from './layernorm.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
 const E = {
@@ -44,14 +44,12 @@ export const rmsnorm = kernelBlock<NormParams>({
     fwd(p, S, i, o) {
       const eps = p.eps ?? 1e-5, mu = S[i], s = S[i + 1], r = S[i + 2];
       setM(S, o, fMean(mu, s, r, 0, 0, p.d, eps), fVar(mu, s, r, 0, 0, p.d, eps), r, 0, S[i + 4]);
-      S[o + R_C] = 0; // excess ε (layernorm.ts excessFactor): set by the fold for a Post-LN homogeneous sub-layer
     },
-    bwd(p, S, i, o, G, gi, go) {
+    bwd(p, S, i, _o, G, gi, go) {
       const mu = S[i], s = S[i + 1], k = S[i + 3], eps = p.eps ?? 1e-5, g = G[gi], rg = G[gi + 1], a = G[gi + 2];
       const q = s + mu * mu;
       const kq = Math.min(k === k ? k : q > 0 ? (2 * (s * s + 2 * mu * mu * s)) / (p.d * q * q) : 0, 0.9);
-      const v0 = fGVs(mu, s, g, p.d, eps, a === a ? a : 1, kq), e = S[o + R_C];
-      const v = e > 0 ? v0 * excessFactor(e, p.d - 1) : v0;
+      const v = fGVs(mu, s, g, p.d, eps, a === a ? a : 1, kq);
       setG(G, go, v, q > 0 ? fGR(mu, s, S[i + 2], g, rg, p.d, eps) : rg, 0, G[gi + 3]);
     },
   },

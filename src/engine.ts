@@ -7,7 +7,7 @@ import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
-import { layernorm } from '../formulas/layernorm.js';
+import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
@@ -189,6 +189,8 @@ interface Compiled {
    * dropouts; HOM_FFN: linears, ReLU, dropouts), else 0; for HOM_FFN without dropout and with two
    * bias-free linears its G_b and W₄ (homGb NaN: ε not derived, alignment only) */
   hom: Int8Array; homGb: Float64Array; homW4: Float64Array;
+  /** directions that survive the post-norm's projection (d − 2 LayerNorm, d − 1 RMSNorm) */
+  homKeep: Float64Array;
   final: number; finalK: Kernel<unknown> | null;
   records: number;
 }
@@ -224,7 +226,7 @@ function compiled(plan: Plan): Compiled {
   const c: Compiled = {
     fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
     rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
-    hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN),
+    hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN), homKeep: new Float64Array(n),
     final: -1, finalK: null, records: 0,
   };
   let r = 1, k = 0, x = 0; // record 0: the input
@@ -239,6 +241,8 @@ function compiled(plan: Plan): Compiled {
     c.post[i] = sl.postNorm ? r++ : -1;
     c.postK[i] = sl.postNorm ? kernelOf(sl.postNorm) : null;
     if (sl.postNorm) homogeneous(sl, c, i);
+    // the post-norm of a homogeneous sub-layer keeps 1 − ε/keep of its input gradient (excessFactor)
+    if (c.hom[i] !== 0) c.homKeep[i] = (sl.postNorm!.params as NormParams).d - (sl.postNorm!.block === layernorm ? 2 : 1);
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
@@ -270,7 +274,8 @@ function homogeneous(sl: SubLayer, c: Compiled, i: number): void {
 
 /**
  * The Post-LN homogeneous-branch terms of sub-layer i (formulas/residual.ts), after its forward
- * fold. FFN: the excess ε into the post-norm's record at R_C (its backward reads it).
+ * fold. FFN: the excess ε into the post-norm's record at R_C (foldBackward scales the norm's input
+ * gradient by excessFactor(ε, homKeep) after its plain kernel: no other norm pays for it).
  * Attention (non-causal: every row has n = L keys). The per-row terms (attnHomog at n = L) hold for
  * a gradient whose tokens are independent; a gradient correlated across tokens is not. Derived
  * here, exact in the rank-collapsed limit (all tokens equal: P = 11ᵀ/L exactly, and the Q/K paths
@@ -291,6 +296,7 @@ function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): vo
   const xi = c.rin[i] * RW, pr = c.post[i] * RW, bo = c.rec[c.first[i + 1] - 1] * RW;
   const l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch;
   const mu = S[xi], s = S[xi + 1], q = s + mu * mu;
+  S[pr + R_C] = 0;
   if (c.hom[i] === HOM_FFN) {
     const Gb = c.homGb[i];
     if (Gb === Gb) S[pr + R_C] = ffnPostExcess(l2, b2, q, S[bo + 1] + S[bo] * S[bo], Gb, c.homW4[i]);
@@ -384,15 +390,16 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
     if (t) t.gradOut = readGrad(G, 0);
-    let gz = 0, align = NaN, rho = 0;
-    const pk = c.postK[i], homOn = c.hom[i] !== 0 && causalFoldOptions.postHomogeneous;
-    if (pk && homOn && c.hom[i] === HOM_ATTN) {
+    let gz = 0, rho = 0;
+    const pk = c.postK[i];
+    if (pk && c.hom[i] === HOM_ATTN && causalFoldOptions.postHomogeneous) {
       const pr = c.post[i] * RW, RL = S[pr + R_C + 1];
       rho = homogRho(G[1], S[pr + 2]);
       if (RL === RL) S[pr + R_C] = Math.max((RL + rho * (S[pr + R_C + 3] - RL)) / (S[pr + R_C + 2] + rho * (S[pr + R_C + 4] - S[pr + R_C + 2])) - 1, 0);
     }
     if (pk) {
       pk.bwd(sl.postNorm!.params, S, c.add[i] * RW, c.post[i] * RW, G, 0, GZ);
+      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) { const e = S[c.post[i] * RW + R_C]; if (e > 0) G[GZ] *= excessFactor(e, c.homKeep[i]); }
       gz = GZ;
       if (t?.post) { t.post.gradOut = readGrad(G, 0); t.post.gradIn = readGrad(G, GZ); }
     }
@@ -406,7 +413,8 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
       gb = nxt; nxt = nxt === GA ? GB : GA;
     }
     const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
-    if (pk && homOn) {
+    let align = NaN;
+    if (pk && c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) {
       // Euler: g_x·x = g_z·z = 0; FFN exactly 0, attention what breaks homogeneity at the token
       // (per row, and in the shared mode: homogForward)
       if (c.hom[i] === HOM_FFN) align = 0;
@@ -416,7 +424,8 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
         align = aL + rho * (homogAlign(l2, b2, G[GZ], G[gb], q, S[a + R_C + 2], S[a + R_C + 3]) - aL);
       }
     }
-    residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo, align);
+    residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo);
+    if (align === align && G[0] > 0) G[2] = align;
     if (t) t.gradIn = readGrad(G, 0);
     if (sl.kind === 'attn') { gw[GE * (sl.layer - 1)] = G[0]; gw[GE * (sl.layer - 1) + 1] = G[1]; }
     if (explode === undefined && bad(G[0])) explode = sl.layer;
