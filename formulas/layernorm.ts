@@ -24,6 +24,18 @@
  */
 import { compile, defineBlock, kernelBlock, NO_WARNINGS, setG, setM } from './_core.js';
 
+/**
+ * Backward factor of a Post-LN norm whose sub-layer has a degree-1 homogeneous branch (src/causal.ts
+ * postHomogeneous, formulas/residual.ts): the output direction the norm projects out carries ε more
+ * backward gain than an isotropic direction, so of the `keep` directions that survive the projection
+ * (d − 2 LayerNorm, d − 1 RMSNorm) the gradient keeps 1 − ε/keep. Applied by the folds to such a
+ * post-norm's input gradient (src/engine.ts: ε in the norm's output record at R_C; src/causal.ts per
+ * position); every other norm runs its plain kernel.
+ */
+export function excessFactor(e: number, keep: number): number {
+  return Math.max(1 - Math.min(e, keep - 1) / keep, 0);
+}
+
 export interface NormParams { d: number; eps?: number }
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
@@ -34,6 +46,7 @@ const E = {
   gradVar: 'g*(1-2/d)*((d-1)/(d-3))/(s*(1-1/d)+eps)',
   gradVarState: 'g*(1-(a+b)/d)/(1-kc)/(s*(1-nu)+eps)',
   varState: 's*(1-nu)/(s*(1-nu)+eps)',
+  gradVarPost: 'g*(1-(a+b)/d)/(1-kc)/(s*(1-nu)+eps)*(1-e/(d-2))',
   gradR: 'rg*(d-3+r^2)/(d-2)',
 };
 const fVar = compile(E.var, V), fGR = compile(E.gradR, V);
@@ -54,9 +67,9 @@ export const layernorm = kernelBlock<NormParams>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 4 (E[1/v] is infinite for d = 3); eps small against the per-token variance',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)' },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)' },
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r }] },
-    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }], gradR: [{ expr: E.gradR }] },
+    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (ReLU FFN, attention; excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR }] },
   },
   kernel: {
     fwd(p, S, i, o) {

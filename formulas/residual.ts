@@ -65,7 +65,9 @@ const RG = new Float64Array(3 * GW);
 
 /** residualBackward over records: upstream at G[gi…], the branch's input gradient at G[gbi…],
  * result to G[go…] (go may be gi); S[xi…], S[fi…] the skip input and branch output (S null:
- * alignments left out). */
+ * alignments left out). A Post-LN sub-layer with a homogeneous branch replaces the alignment with
+ * the skip input's direction afterwards (homogAlign: the skip and branch parts are not independent,
+ * Euler: g_x·x = g_z·z = 0). */
 export function residualBwdInto(l: number, b: number, G: Float64Array, gi: number, gbi: number, go: number, S: Float64Array | null, xi: number, fi: number): void {
   const gv = G[gi], gr = G[gi + 1], ga = G[gi + 2], gam = G[gi + 3];
   const bv = G[gbi], br = G[gbi + 1], ba = G[gbi + 2], bam = G[gbi + 3];
@@ -117,3 +119,75 @@ export const residual = defineBlock<ResidualParams, null>({
     return residualBackward(p.skip, p.branch, g, { var: g.var * G, r: p.branchGradR ?? g.r });
   },
 });
+
+// ---------------------------------------------------------------- Post-LN with a homogeneous branch
+//
+// A Post-LN sub-layer z = λx + βF(x), y = Norm(z), whose branch is positively homogeneous of degree
+// 1 in its own token (ReLU FFN, linear maps, dropout; attention's value path for the query's own
+// token). Derived in src/causal.ts (postHomogeneous); the algebra below is shared by the causal fold
+// (per position, n_i = i + 1 keys) and the scalar engine (src/engine.ts: every row has n = L keys,
+// q, s_F the per-token mean squares, ΣH_ik = q + (L − 1)(rσ² + μ²)). Per entry, q = E x² (input),
+// s_F = E F² (branch output), s_z = λ²q + β²s_F:
+//  excess ε = R/(s_z σ_A²) − 1 of the output direction's backward gain over an isotropic direction
+//    (the norm's backward then keeps a factor 1 − ε/(d − 2), LayerNorm, or 1 − ε/(d − 1), RMSNorm);
+//  the alignment of the input gradient with the input (Euler: 0 for the FFN; attention: homogAlign).
+
+/** W_1 (dIn → dFF, σ₁), ReLU, W_2 (dFF → dOut, σ₂), no bias: the branch's backward gain
+ * G_b = (d_outσ₂²)(d_FFσ₁²)/2 and W₄ = E|J_F F|²/|x|² (Stein for the coherent part, Wishart moments
+ * for the rest). out[0] = G_b, out[1] = W₄. */
+export function ffnHomogGains(dIn: number, dFF: number, std1: number, dOut: number, std2: number, out: Float64Array): void {
+  const g1f = dIn * std1 * std1, g1b = dFF * std1 * std1, g2f = dFF * std2 * std2, g2b = dOut * std2 * std2;
+  out[0] = (g2b * g1b) / 2;
+  out[1] = g2b * g2b * ((g1b * g1b) / 4 + (g1b * g1f) / 2) + g1f * g1f * g2f * g2f * (0.25 + 1 / (2 * dFF));
+}
+
+/** ReLU FFN: ε = R/(s_z σ_A²) − 1 (≥ 0), R = λ⁴q + λ²β²(3s_F + G_b q) + β⁴W₄q, σ_A² = λ² + β²G_b. */
+export function ffnPostExcess(l2: number, b2: number, q: number, sF: number, Gb: number, W4: number): number {
+  const sz = l2 * q + b2 * sF, sA = l2 + b2 * Gb;
+  if (!(sz > 0)) return 0;
+  const R = l2 * l2 * q + l2 * b2 * (3 * sF + Gb * q) + b2 * b2 * W4 * q;
+  return Math.max(R / (sz * sA) - 1, 0);
+}
+
+/**
+ * Attention row with n keys (value path; vo = (dσ_v²)(dσ_o²), K2 = n²E[P_ii²], rowH = Σ_k H_ik
+ * over the row's keys, q = H_ii, s_F the row's output mean square, pk the private key variance,
+ * qk = (dσ_q²)(dσ_k²), J the softmax Jacobian gain, pa the attention dropout):
+ *  out[0] = ε (no dropout): R = λ²s_z + 2λ²β² vo rowH/n² + β²(K2/n)(λ² vo q + 3β² vo s_F),
+ *           σ_A² = λ² + β²(K2/n)vo (3: Fuss–Catalan, E σ⁴ of the product of two square Gaussian maps);
+ *  out[1] = su: variance (per entry, × D_z) of g_z·h_i = −g_z·e_i, the part of the other tokens'
+ *           share e_i orthogonal to z_i, plus the logit-scale defect 4 dσ_o² J v pv (v = qk q pk
+ *           the logit variance, pv = dσ_v² pk);
+ *  out[2] = own: the share of the branch's input gradient that comes back through the row's own
+ *           softmax weight (P_ii, and the Q path), the rest coming from the rows that read x_i;
+ *  out[3] = R/s_z, out[4] = σ_A² (NaN without ε), for the scalar engine's shared-mode mix.
+ */
+export function attnHomog(l2: number, b2: number, vGain: number, oGain: number, qk: number, q: number, rowH: number, K2: number, n: number, sF: number, pk: number, J: number, pa: number, withExcess: boolean, out: Float64Array): void {
+  const vo = vGain * oGain;
+  const sz = l2 * q + b2 * sF;
+  out[0] = 0; out[3] = NaN; out[4] = NaN;
+  if (withExcess && sz > 0) {
+    const sA = l2 + (b2 * K2 * vo) / n;
+    const R = l2 * sz + (2 * l2 * b2 * vo * rowH) / (n * n) + ((b2 * K2) / n) * (l2 * vo * q + 3 * b2 * vo * sF);
+    out[0] = Math.max(R / (sz * sA) - 1, 0);
+    out[3] = R / sz; out[4] = sA;
+  }
+  // own token's share of the row (P_ii x_i W_vW_o) and its covariance with the other tokens' share
+  const so = (vo * K2 * q) / (n * n);
+  const cOE = n >= 2 ? ((vo * (1 - K2 / n)) / (n * (n - 1))) * (rowH - q) : 0;
+  const se = Math.max(sF - so - 2 * cOE, 0);
+  let su = sz > 0 ? Math.max(b2 * se - (b2 * (se + cOE)) ** 2 / sz, 0) : 0;
+  const pv = vGain * pk, lv = qk * q * pk;
+  su += b2 * 4 * oGain * J * lv * pv;
+  out[1] = su;
+  out[2] = (vo * K2) / (n * n) + (oGain * qk * pk * pv * J) / (1 - pa);
+}
+
+/** The input gradient's alignment with the input of a Post-LN attention sub-layer (attnHomog's su,
+ * own): (D_z su/q + β²(D_b − D_z own))/D_x, D_x = λ²D_z + β²D_b (D_z the residual sum's gradient
+ * variance, D_b the branch's input gradient). */
+export function homogAlign(l2: number, b2: number, Dz: number, Db: number, q: number, su: number, own: number): number {
+  const Dx = l2 * Dz + b2 * Db;
+  const other = Math.max(Db - Dz * own, 0);
+  return Dx > 0 && q > 0 ? ((Dz * su) / q + b2 * other) / Dx : 0;
+}

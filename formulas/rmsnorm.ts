@@ -21,6 +21,7 @@ const E = {
   r: 'r',
   gradVar: 'g*(1-1/d)/(1 - 2*(s^2 + 2*mu^2*s)/(d*(s+mu^2)^2))/(s+mu^2+eps)',
   gradVarState: 'g*(1-a/d)/(1-kq)/(s+mu^2+eps)',
+  gradVarPost: 'g*(1-a/d)/(1-kq)/(s+mu^2+eps)*(1-e/(d-1))',
   gradR: 'rg*(d-2+((r*s+mu^2)/(s+mu^2))^2)/(d-1)',
 };
 const fMean = compile(E.mean, V), fVar = compile(E.var, V), fGR = compile(E.gradR, V);
@@ -35,9 +36,9 @@ export const rmsnorm = kernelBlock<NormParams>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 3; eps small against the mean square',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction', kq: 'per-token dispersion of the mean square' },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction', kq: 'per-token dispersion of the mean square', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)' },
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
-    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }], gradR: [{ expr: E.gradR }] },
+    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR }] },
   },
   kernel: {
     fwd(p, S, i, o) {

@@ -54,7 +54,8 @@ import type { GradMoments, Method, Moments } from './types.js';
 import type { Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
 import { assemble, forwardExplosion, packEntries, packGrads } from './engine.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { layernorm } from '../formulas/layernorm.js';
+import { excessFactor, layernorm } from '../formulas/layernorm.js';
+import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign } from '../formulas/residual.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention, type AttentionParams } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
@@ -441,7 +442,7 @@ function normBackward(grid: Grid, st: Stage, x: KState, g: GState, excess?: Floa
   // excess ε_i of a Post-LN sub-layer with a homogeneous branch (postHomogeneous): the removed
   // output direction carries ε_i more backward gain than an isotropic one; (d − 2) (LayerNorm) or
   // (d − 1) (RMSNorm) directions survive the projection
-  const ex = (i: number, keep: number) => (excess ? Math.max(1 - Math.min(excess[i], keep - 1) / keep, 0) : 1);
+  const ex = (i: number, keep: number) => (excess ? excessFactor(excess[i], keep) : 1);
   const f = new Float64Array(P), D = new Float64Array(P), O = new Float64Array(P * P);
   if (st.block === layernorm) {
     const C = new Float64Array(P);
@@ -551,8 +552,10 @@ function residualBackwardK(grid: Grid, l: number, b: number, gz: GState, gb: GSt
  * Check (test/causal-postln.test.ts): one token, d = 64, λ = β = 1, σ = 1/√d: float64 Monte-Carlo
  * of one sub-layer (20 000 draws) gives per-layer growth 1.0242 ± 0.0017; the fold had 1.0326.
  */
-/** Switches of the fold. postHomogeneous: the Post-LN homogeneous-branch terms above (on; the
- * scalar engine does not have them yet, so the seqLen-1 reduction tests compare with them off). */
+/** Switches of the fold. postHomogeneous: the Post-LN homogeneous-branch terms above (on). The
+ * scalar engine (src/engine.ts, homogForward) reads the same switch: it has the same terms for
+ * non-causal rows (the algebra shared through formulas/residual.ts), plus the shared-mode mix that a
+ * gradient correlated across tokens needs; at seqLen 1 both folds agree (test/causal.test.ts). */
 export const causalFoldOptions = { postHomogeneous: true };
 
 interface PostHomog { excess?: Float64Array; align: (gz: GState, gb: GState) => Float64Array }
@@ -564,41 +567,25 @@ function postHomogeneous(grid: Grid, sl: Plan['sublayers'][number], t: SubRun, x
   const l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch;
   const hasDrop = st.some((r) => r.st.block === dropout);
   const F = t.branchOut;
+  const H3 = new Float64Array(5);
   if (st[0].st.block === attention && st.slice(1).every((r) => r.st.block === dropout)) {
     const c = st[0].cache.attn!;
     const { w, fo, n } = grid;
-    const vo = c.vGain * c.oGain;
     const excess = hasDrop || c.pa > 0 ? undefined : new Float64Array(P);
     const su = new Float64Array(P), own = new Float64Array(P), q = new Float64Array(P);
     for (let g = 0; g < P; g++) {
       q[g] = x.D[g];
       let rowH = c.HD[g] + (w[g] * fo[g] - 1) * c.HO[g * P + g];
       for (let h = 0; h < g; h++) rowH += w[h] * c.HO[g * P + h];
-      const ng = n[g], K2 = c.K2[g], sF = st[0].out.D[g];
-      const sz = l2 * q[g] + b2 * sF;
-      if (excess && sz > 0) {
-        const sA = l2 + (b2 * K2 * vo) / ng;
-        const R = l2 * sz + (2 * l2 * b2 * vo * rowH) / (ng * ng) + ((b2 * K2) / ng) * (l2 * vo * q[g] + 3 * b2 * vo * sF);
-        excess[g] = Math.max(R / (sz * sA) - 1, 0);
-      }
-      // own token's share of the row (P_ii x_i W_vW_o) and its covariance with the other tokens' share
-      const so = (vo * K2 * q[g]) / (ng * ng);
-      const cOE = ng >= 2 ? ((vo * (1 - K2 / ng)) / (ng * (ng - 1))) * (rowH - c.HD[g]) : 0;
-      const se = Math.max(sF - so - 2 * cOE, 0);
-      su[g] = sz > 0 ? Math.max(b2 * se - (b2 * (se + cOE)) ** 2 / sz, 0) : 0;
-      const pv = c.vGain * c.pk[g], lv = c.qk * c.HD[g] * c.pk[g];
-      su[g] += b2 * 4 * c.oGain * c.J[g] * lv * pv;
-      own[g] = (vo * K2) / (ng * ng) + (c.oGain * c.qk * c.pk[g] * pv * c.J[g]) / (1 - c.pa);
+      attnHomog(l2, b2, c.vGain, c.oGain, c.qk, q[g], rowH, c.K2[g], n[g], st[0].out.D[g], c.pk[g], c.J[g], c.pa, excess !== undefined, H3);
+      if (excess) excess[g] = H3[0];
+      su[g] = H3[1]; own[g] = H3[2];
     }
     return {
       excess,
       align: (gz, gb) => {
         const a = new Float64Array(P);
-        for (let g = 0; g < P; g++) {
-          const Dx = l2 * gz.D[g] + b2 * gb.D[g];
-          const other = Math.max(gb.D[g] - gz.D[g] * own[g], 0);
-          a[g] = Dx > 0 && q[g] > 0 ? ((gz.D[g] * su[g]) / q[g] + b2 * other) / Dx : 0;
-        }
+        for (let g = 0; g < P; g++) a[g] = homogAlign(l2, b2, gz.D[g], gb.D[g], q[g], su[g], own[g]);
         return a;
       },
     };
@@ -607,17 +594,11 @@ function postHomogeneous(grid: Grid, sl: Plan['sublayers'][number], t: SubRun, x
     const lin = st.filter((r) => r.st.block === linear);
     let excess: Float64Array | undefined;
     if (!hasDrop && lin.length === 2 && !lin.some((r) => r.st.params.biasStd)) {
-      const p1 = lin[0].st.params, p2 = lin[1].st.params, dFF = p1.dOut;
-      const g1f = p1.dIn * p1.std * p1.std, g1b = dFF * p1.std * p1.std, g2f = dFF * p2.std * p2.std, g2b = p2.dOut * p2.std * p2.std;
-      const Gb = (g2b * g1b) / 2;
-      const W4 = g2b * g2b * ((g1b * g1b) / 4 + (g1b * g1f) / 2) + g1f * g1f * g2f * g2f * (0.25 + 1 / (2 * dFF));
+      const p1 = lin[0].st.params, p2 = lin[1].st.params;
+      ffnHomogGains(p1.dIn, p1.dOut, p1.std, p2.dOut, p2.std, H3);
+      const Gb = H3[0], W4 = H3[1];
       excess = new Float64Array(P);
-      for (let g = 0; g < P; g++) {
-        const qg = x.D[g], sF = F.D[g], sz = l2 * qg + b2 * sF, sA = l2 + b2 * Gb;
-        if (sz <= 0) continue;
-        const R = l2 * l2 * qg + l2 * b2 * (3 * sF + Gb * qg) + b2 * b2 * W4 * qg;
-        excess[g] = Math.max(R / (sz * sA) - 1, 0);
-      }
+      for (let g = 0; g < P; g++) excess[g] = ffnPostExcess(l2, b2, x.D[g], F.D[g], Gb, W4);
     }
     return { excess, align: () => new Float64Array(P) };
   }

@@ -6,17 +6,20 @@
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
-import { layernorm } from '../formulas/layernorm.js';
+import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
+import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
-import { residualBwdInto, residualFwdInto } from '../formulas/residual.js';
+import { relu } from '../formulas/relu.js';
+import type { AttentionParams } from '../formulas/attention.js';
+import type { LinearParams } from '../formulas/linear.js';
+import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
-import { causalFoldApplies, runCausalPlan } from './causal.js';
+import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
 
 export interface SubLayer {
   layer: number; // 1-based layer index
@@ -182,6 +185,12 @@ interface Compiled {
   /** per sub-layer: input record, residual-sum record, post-norm record (−1: none), output record */
   rin: Int32Array; add: Int32Array; post: Int32Array; out: Int32Array;
   postK: (Kernel<unknown> | null)[];
+  /** per sub-layer: Post-LN with a degree-1 homogeneous branch (HOM_ATTN: attention then only
+   * dropouts; HOM_FFN: linears, ReLU, dropouts), else 0; for HOM_FFN without dropout and with two
+   * bias-free linears its G_b and W₄ (homGb NaN: ε not derived, alignment only) */
+  hom: Int8Array; homGb: Float64Array; homW4: Float64Array;
+  /** directions that survive the post-norm's projection (d − 2 LayerNorm, d − 1 RMSNorm) */
+  homKeep: Float64Array;
   final: number; finalK: Kernel<unknown> | null;
   records: number;
 }
@@ -217,6 +226,7 @@ function compiled(plan: Plan): Compiled {
   const c: Compiled = {
     fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
     rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
+    hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN), homKeep: new Float64Array(n),
     final: -1, finalK: null, records: 0,
   };
   let r = 1, k = 0, x = 0; // record 0: the input
@@ -230,6 +240,9 @@ function compiled(plan: Plan): Compiled {
     c.add[i] = r++;
     c.post[i] = sl.postNorm ? r++ : -1;
     c.postK[i] = sl.postNorm ? kernelOf(sl.postNorm) : null;
+    if (sl.postNorm) homogeneous(sl, c, i);
+    // the post-norm of a homogeneous sub-layer keeps 1 − ε/keep of its input gradient (excessFactor)
+    if (c.hom[i] !== 0) c.homKeep[i] = (sl.postNorm!.params as NormParams).d - (sl.postNorm!.block === layernorm ? 2 : 1);
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
@@ -237,6 +250,81 @@ function compiled(plan: Plan): Compiled {
   c.records = r;
   compiledCache.set(plan, c);
   return c;
+}
+
+const HOM_ATTN = 1, HOM_FFN = 2;
+const H3 = new Float64Array(5);
+
+/** Classify a Post-LN sub-layer's branch as degree-1 homogeneous in its token (src/causal.ts,
+ * postHomogeneous: the same blocks, non-causal rows) and keep the FFN's parameter-only gains. */
+function homogeneous(sl: SubLayer, c: Compiled, i: number): void {
+  const st = sl.stages;
+  if (st.length === 0 || (sl.postNorm!.block !== layernorm && sl.postNorm!.block !== rmsnorm)) return;
+  const hasDrop = st.some((s) => s.block === dropout);
+  if (st[0].block === attention && st.slice(1).every((s) => s.block === dropout) && (st[0].params as AttentionParams).value !== false) { c.hom[i] = HOM_ATTN; return; }
+  if (st.every((s) => s.block === linear || s.block === relu || s.block === dropout) && st.some((s) => s.block === relu)) {
+    c.hom[i] = HOM_FFN;
+    const lin = st.filter((s) => s.block === linear).map((s) => s.params as LinearParams);
+    if (!hasDrop && lin.length === 2 && !lin.some((p) => p.biasStd)) {
+      ffnHomogGains(lin[0].dIn, lin[0].dOut, lin[0].std, lin[1].dOut, lin[1].std, H3);
+      c.homGb[i] = H3[0]; c.homW4[i] = H3[1];
+    }
+  }
+}
+
+/**
+ * The Post-LN homogeneous-branch terms of sub-layer i (formulas/residual.ts), after its forward
+ * fold. FFN: the excess ε into the post-norm's record at R_C (foldBackward scales the norm's input
+ * gradient by excessFactor(ε, homKeep) after its plain kernel: no other norm pays for it).
+ * Attention (non-causal: every row has n = L keys). The per-row terms (attnHomog at n = L) hold for
+ * a gradient whose tokens are independent; a gradient correlated across tokens is not. Derived
+ * here, exact in the rank-collapsed limit (all tokens equal: P = 11ᵀ/L exactly, and the Q/K paths
+ * vanish since every value is the same), where the sequence map is 𝒜 = λI + β(11ᵀ/L)⊗B: the
+ * shared mode (1⊗·) sees the single-token map λ + βB (attnHomog at n = 1: K2 = 1, ΣH = q, J = 0,
+ * the gradient orthogonal to the input by Euler), every private mode only λ. A gradient with token
+ * correlation r_g puts the fraction w = (1 + (L−1)r_g)/L of its variance in the shared mode, so the
+ * per-token removed gain and isotropic gain are R = R_L + ρ(R_1 − R_L), σ_A² = σ_L² + ρ(σ_1² − σ_L²)
+ * with ρ = r_g (R_L = λ²s_z + (R_1 − λ²s_z)/L there: the per-row value is the r_g = 0 end), and the
+ * alignment likewise a = a_L + ρ(a_1 − a_L). Away from the collapse the cross-token terms carry the
+ * overlap of the removed directions ŷ_i·ŷ_k ≈ r (the post-norm's token correlation), which makes
+ * ρ = r_g·r: exact at r = 1 and at r_g·r = 0, linear in between (not derived there). r_g is the
+ * upstream gradient's, known only in the backward pass: foldBackward mixes the two ends.
+ * Post-norm record: R_C ε (written by foldBackward), R_C + 1 … + 4: R_L/s_z, σ_L², R_1/s_z, σ_1²
+ * (NaN: ε not derived, dropout); residual-sum record: R_C … + 4: su_L, own_L, su_1, own_1, q.
+ */
+function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): void {
+  const xi = c.rin[i] * RW, pr = c.post[i] * RW, bo = c.rec[c.first[i + 1] - 1] * RW;
+  const l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch;
+  const mu = S[xi], s = S[xi + 1], q = s + mu * mu;
+  S[pr + R_C] = 0;
+  if (c.hom[i] === HOM_FFN) {
+    const Gb = c.homGb[i];
+    if (Gb === Gb) S[pr + R_C] = ffnPostExcess(l2, b2, q, S[bo + 1] + S[bo] * S[bo], Gb, c.homW4[i]);
+    return;
+  }
+  const k0 = c.first[i], p = c.prm[k0] as AttentionParams, ao = c.rec[k0] * RW;
+  const sF = S[ao + 1] + S[ao] * S[ao]; // the attention output (before a dropout)
+  const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0;
+  const vGain = d * (p.stdV ?? 0) ** 2, oGain = d * (p.stdO ?? 0) ** 2, qk = d * p.stdQ * p.stdQ * d * p.stdK * p.stdK;
+  const hO = S[xi + 2] * s + mu * mu; // E[x_if x_jf], two distinct tokens
+  const pk = Math.max(q - hO, 0); // private key variance
+  const K2 = S[ao + R_C + 7]; // the attention kernel's K2 = L²E[p²]
+  // the softmax Jacobian gain J from the kernel's Q-path variance vq = dσ_o² qk pk (dσ_v² pk) J/(1 − p_a)
+  const jd = oGain * qk * pk * vGain * pk, J = jd > 0 ? (S[ao + R_C + 4] * (1 - pa)) / jd : 0;
+  const noDrop = c.first[i + 1] - k0 === 1 && pa === 0;
+  const a = c.add[i] * RW;
+  attnHomog(l2, b2, vGain, oGain, qk, q, q + (L - 1) * hO, K2, L, sF, pk, J, pa, noDrop, H3);
+  S[pr + R_C + 1] = H3[3]; S[pr + R_C + 2] = H3[4]; S[a + R_C] = H3[1]; S[a + R_C + 1] = H3[2];
+  attnHomog(l2, b2, vGain, oGain, qk, q, q, 1, 1, sF, pk, 0, pa, noDrop, H3);
+  S[pr + R_C + 3] = H3[3]; S[pr + R_C + 4] = H3[4]; S[a + R_C + 2] = H3[1]; S[a + R_C + 3] = H3[2];
+  S[a + R_C + 4] = q;
+}
+
+/** The attention sub-layer's mix weight ρ = r_g·r between the per-row and the shared-mode terms
+ * (homogForward), from the upstream gradient's correlation and the post-norm output's. */
+function homogRho(rg: number, r: number): number {
+  const x = rg * r;
+  return x > 0 ? (x < 1 ? x : 1) : 0;
 }
 
 /** One fold buffer, reused across calls (a predict is synchronous; a nested one gets its own). */
@@ -266,7 +354,10 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
     }
     residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
     const pk = c.postK[i];
-    if (pk) pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+    if (pk) {
+      pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
+    }
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
         const o = c.rec[k] * RW;
@@ -299,10 +390,16 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
     if (t) t.gradOut = readGrad(G, 0);
-    let gz = 0;
+    let gz = 0, rho = 0;
     const pk = c.postK[i];
+    if (pk && c.hom[i] === HOM_ATTN && causalFoldOptions.postHomogeneous) {
+      const pr = c.post[i] * RW, RL = S[pr + R_C + 1];
+      rho = homogRho(G[1], S[pr + 2]);
+      if (RL === RL) S[pr + R_C] = Math.max((RL + rho * (S[pr + R_C + 3] - RL)) / (S[pr + R_C + 2] + rho * (S[pr + R_C + 4] - S[pr + R_C + 2])) - 1, 0);
+    }
     if (pk) {
       pk.bwd(sl.postNorm!.params, S, c.add[i] * RW, c.post[i] * RW, G, 0, GZ);
+      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) { const e = S[c.post[i] * RW + R_C]; if (e > 0) G[GZ] *= excessFactor(e, c.homKeep[i]); }
       gz = GZ;
       if (t?.post) { t.post.gradOut = readGrad(G, 0); t.post.gradIn = readGrad(G, GZ); }
     }
@@ -316,7 +413,19 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
       gb = nxt; nxt = nxt === GA ? GB : GA;
     }
     const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
+    let align = NaN;
+    if (pk && c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) {
+      // Euler: g_x·x = g_z·z = 0; FFN exactly 0, attention what breaks homogeneity at the token
+      // (per row, and in the shared mode: homogForward)
+      if (c.hom[i] === HOM_FFN) align = 0;
+      else {
+        const a = c.add[i] * RW, l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch, q = S[a + R_C + 4];
+        const aL = homogAlign(l2, b2, G[GZ], G[gb], q, S[a + R_C], S[a + R_C + 1]);
+        align = aL + rho * (homogAlign(l2, b2, G[GZ], G[gb], q, S[a + R_C + 2], S[a + R_C + 3]) - aL);
+      }
+    }
     residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo);
+    if (align === align && G[0] > 0) G[2] = align;
     if (t) t.gradIn = readGrad(G, 0);
     if (sl.kind === 'attn') { gw[GE * (sl.layer - 1)] = G[0]; gw[GE * (sl.layer - 1) + 1] = G[1]; }
     if (explode === undefined && bad(G[0])) explode = sl.layer;

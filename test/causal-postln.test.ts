@@ -82,9 +82,10 @@ function subLayerGrowth(kind: 'attn' | 'ffn', d: number, dFF: number, draws: num
   return { c: mean, se: Math.sqrt(Math.max(s2 / draws - mean * mean, 0) / draws), euler };
 }
 
-/** The fold's per-layer growth of gradVar in the stationary middle of a seqLen-1 Post-LN stack. */
-function foldGrowth(d: number, on: boolean): number {
-  const cfg: ConfigV1 = { layers: 40, dModel: d, heads: 4, dFF: 4 * d, seqLen: 1, norm: 'post', activation: 'relu', causal: true, init: { qk: 1 / Math.sqrt(d), v: 1 / Math.sqrt(d), o: 1 / Math.sqrt(d), ffn1: 1 / Math.sqrt(d), ffn2: 1 / Math.sqrt(4 * d) } };
+/** The fold's per-layer growth of gradVar in the stationary middle of a seqLen-1 Post-LN stack
+ * (causal: the position-resolved fold, src/causal.ts; non-causal: the scalar engine, src/engine.ts). */
+function foldGrowth(d: number, on: boolean, causal = true, seqLen = 1): number {
+  const cfg: ConfigV1 = { layers: 40, dModel: d, heads: 4, dFF: 4 * d, seqLen, input: { r: 1 }, norm: 'post', activation: 'relu', causal, init: { qk: 1 / Math.sqrt(d), v: 1 / Math.sqrt(d), o: 1 / Math.sqrt(d), ffn1: 1 / Math.sqrt(d), ffn2: 1 / Math.sqrt(4 * d) } };
   causalFoldOptions.postHomogeneous = on;
   try {
     const L = predict(cfg).layers;
@@ -105,6 +106,19 @@ describe('causal fold: Post-LN with a homogeneous branch', () => {
     // (d = 32: 1.0519 ± 0.0026; fold 1.0546, without 1.0681)
     expect(Math.abs(withTerms - mc)).toBeLessThan(3 * se);
     expect(without - mc).toBeGreaterThan(3 * se);
+    // the scalar engine (non-causal rows; at seqLen 1 the same sub-layer): the same terms, the same check
+    const ncWith = foldGrowth(d, true, false), ncWithout = foldGrowth(d, false, false);
+    expect(Math.abs(ncWith - mc)).toBeLessThan(3 * se);
+    expect(ncWithout - mc).toBeGreaterThan(3 * se);
+    expect(Math.abs(ncWith / withTerms - 1)).toBeLessThan(1e-6);
+    // non-causal rows over identical tokens (input r = 1: the rank-collapsed limit, P = 11ᵀ/L exactly,
+    // no Q/K paths): the gradient becomes the shared mode (r_g → 1), which is this same single-token
+    // chain, so the growth is the MC's; the per-row terms alone (ρ = 0, a gradient independent across
+    // tokens) had 1.1265 at L = 8 (d = 64: 1.02879 vs 1.02690 at L = 1)
+    const coll = foldGrowth(d, true, false, 8);
+    expect(Math.abs(coll - mc)).toBeLessThan(3 * se);
+    expect(Math.abs(coll / ncWith - 1)).toBeLessThan(1e-4);
+    expect(foldGrowth(d, false, false, 8) - mc).toBeGreaterThan(3 * se);
   }, 120_000);
 
   it('ReLU FFN sub-layer: the input gradient has zero alignment with the input (Euler)', () => {
@@ -122,6 +136,25 @@ describe('causal fold: Post-LN with a homogeneous branch', () => {
     const g = (L: typeof causal, a: number, b: number) => Math.pow(L[a].gradVar! / L[b].gradVar!, 1 / (b - a));
     expect(Math.abs(g(causal, 12, 24) / g(single, 12, 24) - 1)).toBeLessThan(3e-3);
   }, 60_000);
+
+  it('scalar engine: Pre-LN stacks are bit-identical to before the Post-LN terms (switch on and off, golden values)', () => {
+    const base: ConfigV1 = { layers: 48, dModel: 64, heads: 4, dFF: 256, seqLen: 32, norm: 'pre', activation: 'relu', input: { r: 0.2 }, init: { qk: 0.125, v: 0.125, o: 0.125, ffn1: 0.125, ffn2: 0.0625 } };
+    const swi: ConfigV1 = { ...base, layers: 12, normKind: 'rmsnorm', activation: 'swiglu', dropout: 0.1, init: { ...base.init, ffn3: 0.125 } };
+    const on = predict(base).layers, onS = predict(swi).layers;
+    causalFoldOptions.postHomogeneous = false;
+    let off, offS;
+    try { off = predict(base).layers; offS = predict(swi).layers; } finally { causalFoldOptions.postHomogeneous = true; }
+    expect(on).toEqual(off);
+    expect(onS).toEqual(offS);
+    // the engine's numbers before the terms existed (commit 7b0ec0b), to the last bit
+    expect(on[0].gradVar).toBe(15.671694815962589);
+    expect(on[24].gradVar).toBe(1.3264034022533577);
+    expect(on[0].gradR).toBe(0.33950971239181255);
+    expect(on[48].var).toBe(66.12807205615488);
+    expect(on[30].r).toBe(0.921987039970364);
+    expect(onS[0].gradVar).toBe(19.2369643126573);
+    expect(onS[6].gradR).toBe(0.0264979447478069);
+  });
 
   it('Pre-LN causal stacks are untouched by the switch', () => {
     const cfg: ConfigV1 = { layers: 6, dModel: 32, heads: 4, dFF: 128, seqLen: 8, norm: 'pre', activation: 'relu', causal: true };

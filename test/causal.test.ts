@@ -7,8 +7,8 @@
  *  - one causal attention layer on an exchangeable input gives formulas/attention.ts's causal
  *    numbers (per-position variance averaged, per-pair correlation averaged; its V-path gradient);
  *  - seqLen 1 (causal = non-causal): the fold equals the scalar engine for every norm placement,
- *    norm kind and activation — the backward with the fold's Post-LN homogeneous-branch terms
- *    switched off (the scalar engine does not have them yet; test/causal-postln.test.ts checks them);
+ *    norm kind and activation, the Post-LN homogeneous-branch terms included (both have them;
+ *    test/causal-postln.test.ts checks them against a Monte-Carlo), and with them switched off;
  *  - clustering the positions of long sequences moves the statistics by < 0.5 % (gradVar) / 1e-3;
  *  - non-causal configs never reach the fold (the scalar engine's numbers are unchanged);
  *  - statistics centred at a batch's sample mean: the textbook Var(mean) correction for
@@ -164,16 +164,19 @@ describe('causal fold: reductions', () => {
     it(`seqLen 1: the fold equals the scalar engine (${name})`, () => {
       const c = { ...base, ...v, seqLen: 1 } as ConfigV1;
       causalFoldOptions.postHomogeneous = false;
-      let fold;
-      try { fold = predictResolved(resolveConfig({ ...c, causal: true })); } finally { causalFoldOptions.postHomogeneous = true; }
-      const withTerms = predictResolved(resolveConfig({ ...c, causal: true }));
+      let foldOff, scalarOff;
+      try {
+        foldOff = predictResolved(resolveConfig({ ...c, causal: true }));
+        scalarOff = predictResolved(resolveConfig({ ...c, causal: false }));
+      } finally { causalFoldOptions.postHomogeneous = true; }
+      const fold = predictResolved(resolveConfig({ ...c, causal: true }));
       const scalar = predictResolved(resolveConfig({ ...c, causal: false }));
       // the Post-LN terms act on the backward pass only
-      for (let l = 0; l <= c.layers; l++) expect(withTerms.layers[l].var).toBe(fold.layers[l].var);
-      if (v.norm === 'pre') for (let l = 0; l <= c.layers; l++) expect(withTerms.layers[l].gradVar).toBe(fold.layers[l].gradVar);
+      for (let l = 0; l <= c.layers; l++) expect(fold.layers[l].var).toBe(foldOff.layers[l].var);
+      if (v.norm === 'pre') for (let l = 0; l <= c.layers; l++) expect(fold.layers[l].gradVar).toBe(foldOff.layers[l].gradVar);
       expect(causalFoldApplies(buildPlan(resolveConfig({ ...c, causal: true })))).toBe(true);
-      for (let l = 0; l <= c.layers; l++) {
-        const a = fold.layers[l], b = scalar.layers[l];
+      for (const [f, e] of [[fold, scalar], [foldOff, scalarOff]]) for (let l = 0; l <= c.layers; l++) {
+        const a = f.layers[l], b = e.layers[l];
         // activations: quadrature at variances quantised to 1e-7 (fold) vs closed forms (engine)
         expect(Math.abs(a.var! / b.var! - 1)).toBeLessThan(1e-6);
         expect(Math.abs(a.mean! - b.mean!)).toBeLessThan(1e-6 * Math.sqrt(b.var!));

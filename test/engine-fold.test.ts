@@ -7,6 +7,9 @@
  * pre:  x ← λx + β·Branch(x) (the branch starts with the norm), post: x ← Norm(λx + β·Branch(x)).
  * Both evaluate the same formulas, so they must agree to rounding (1e-12 relative); a wiring slip
  * (a stage reading the wrong record, a gradient slot overwritten early) shows up as O(1) errors.
+ * Post-LN sub-layers with a homogeneous branch (attention, ReLU FFN) carry two more terms
+ * (formulas/residual.ts: the norm's excess ε and the input gradient's alignment); the naive fold
+ * applies them from the object moments, so their record slots are checked too.
  */
 import { describe, expect, it } from 'vitest';
 import { buildPlan, predictResolved } from '../src/engine.js';
@@ -14,6 +17,39 @@ import { resolveConfig } from '../src/config.js';
 import { residualBackward, residualForward } from '../formulas/residual.js';
 import type { GradMoments, Moments } from '../src/types.js';
 import type { ForwardResult } from '../formulas/_core.js';
+import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign } from '../formulas/residual.js';
+import { excessFactor, layernorm } from '../formulas/layernorm.js';
+import { attention, type AttentionParams } from '../formulas/attention.js';
+import { dropout } from '../formulas/dropout.js';
+import { linear, type LinearParams } from '../formulas/linear.js';
+import { relu } from '../formulas/relu.js';
+import { softmaxStatsInto } from '../formulas/softmax.js';
+
+/** ε and the alignment parts (su, own, q) of a Post-LN sub-layer with a homogeneous branch, from object moments. */
+interface Homog { e: number; attn?: { L: number[]; one: number[]; q: number } }
+/** ε (FFN) or the per-row (n = L) and shared-mode (n = 1) attention parts [ε, su, own, R/s_z, σ_A²]. */
+function homog(sl: ReturnType<typeof buildPlan>['sublayers'][number], x: Moments, st: { x: Moments; f: ForwardResult<unknown> }[], bo: Moments): Homog | null {
+  const s = sl.stages, l2 = sl.skip ** 2, b2 = sl.branch ** 2, q = x.var + x.mean ** 2, H = new Float64Array(5);
+  const drop = s.some((t) => t.block === dropout);
+  if (s[0].block === attention && s.slice(1).every((t) => t.block === dropout)) {
+    const p = s[0].params as AttentionParams, d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0;
+    const hO = x.r * x.var + x.mean ** 2, pk = Math.max(q - hO, 0), qk = d * p.stdQ ** 2 * d * p.stdK ** 2;
+    const SM = new Float64Array(3);
+    softmaxStatsInto(L, qk * q * pk, SM);
+    const out = st[0].f.out, k2 = (st[0].f.cache as Float64Array)[16 + 7 + 7];
+    attnHomog(l2, b2, d * p.stdV! ** 2, d * p.stdO! ** 2, qk, q, q + (L - 1) * hO, k2, L, out.var + out.mean ** 2, pk, SM[1], pa, !drop && pa === 0, H);
+    const atL = [...H];
+    attnHomog(l2, b2, d * p.stdV! ** 2, d * p.stdO! ** 2, qk, q, q, 1, 1, out.var + out.mean ** 2, pk, 0, pa, !drop && pa === 0, H);
+    return { e: 0, attn: { L: atL, one: [...H], q } };
+  }
+  if (s.every((t) => t.block === linear || t.block === relu || t.block === dropout) && s.some((t) => t.block === relu)) {
+    const lin = s.filter((t) => t.block === linear).map((t) => t.params as LinearParams);
+    if (drop || lin.length !== 2 || lin.some((p) => p.biasStd)) return { e: 0 };
+    ffnHomogGains(lin[0].dIn, lin[0].dOut, lin[0].std, lin[1].dOut, lin[1].std, H);
+    return { e: ffnPostExcess(l2, b2, q, bo.var + bo.mean ** 2, H[0], H[1]) };
+  }
+  return null;
+}
 
 function naive(cfgIn: Record<string, unknown>): { fwd: [number, number, number][]; grad: [number, number][] } {
   const cfg = resolveConfig(cfgIn);
@@ -43,10 +79,20 @@ function naive(cfgIn: Record<string, unknown>): { fwd: [number, number, number][
   }
   for (let i = plan.sublayers.length - 1; i >= 0; i--) {
     const sl = plan.sublayers[i], t = rec[i];
-    const gz = t.post ? sl.postNorm!.block.backward(sl.postNorm!.params, t.added, t.post, g) : g;
+    let gz = t.post ? sl.postNorm!.block.backward(sl.postNorm!.params, t.added, t.post, g) : g;
+    const h = t.post ? homog(sl, t.x, t.st, t.bo) : null;
+    // attention: mix per-row and shared-mode parts with ρ = r_g·r (src/engine.ts homogForward)
+    const rho = h?.attn ? Math.min(Math.max(g.r * t.post!.out.r, 0), 1) : 0;
+    const mix = (a: number, b: number) => a + rho * (b - a);
+    const e = h?.attn ? (Number.isNaN(h.attn.L[3]) ? 0 : Math.max(mix(h.attn.L[3], h.attn.one[3]) / mix(h.attn.L[4], h.attn.one[4]) - 1, 0)) : h?.e ?? 0;
+    if (e > 0) gz = { ...gz, var: gz.var * excessFactor(e, sl.postNorm!.block === layernorm ? d - 2 : d - 1) };
     let gb = gz;
     for (let k = sl.stages.length - 1; k >= 0; k--) gb = sl.stages[k].block.backward(sl.stages[k].params, t.st[k].x, t.st[k].f, gb);
     g = residualBackward(sl.skip, sl.branch, gz, gb, t.x, t.bo);
+    if (h) {
+      const A = h.attn, al = (v: number[]) => homogAlign(sl.skip ** 2, sl.branch ** 2, gz.var, gb.var, A!.q, v[1], v[2]);
+      g = { ...g, align: A ? mix(al(A.L), al(A.one)) : 0 };
+    }
     if (sl.kind === 'attn') grad[sl.layer - 1] = [g.var, g.r];
   }
   return { fwd, grad };
@@ -63,6 +109,9 @@ for (const norm of ['pre', 'post']) for (const normKind of ['layernorm', 'rmsnor
     input: { mean: norm === 'pre' ? 0.3 : 0, var: 2, r: 0.2 },
   });
 }
+
+// Post-LN ReLU without dropout: the FFN's excess ε applies as well (the cases above have dropout there)
+for (const normKind of ['layernorm', 'rmsnorm']) CASES.push({ ...CASES.find((c) => c.norm === 'post' && c.activation === 'relu')!, normKind, dropout: 0, attnDropout: undefined, finalNorm: true });
 
 describe('engine fold (typed-array records) = a naive object fold', () => {
   it.each(CASES.map((c, i) => [`${c.norm} ${c.normKind} ${c.activation}`, i] as const))('%s', (_name, i) => {
