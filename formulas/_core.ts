@@ -127,23 +127,31 @@ export function readGrad(G: Float64Array, o: number): GradMoments {
   return gmom(G[o], G[o + 1], orUndef(G[o + 2]), orUndef(G[o + 3]), orUndef(G[o + 4]));
 }
 
-/** The object forward of a kernel: the cache is the two-record buffer (input at 0, output at RW);
- * `warn` turns a raised warning flag into messages. */
-export function kernelForward<P>(k: Kernel<P>, p: P, x: Moments, warn?: (p: P, x: Moments) => string[]): ForwardResult<Float64Array> {
-  const S = new Float64Array(2 * RW);
-  putMoments(S, 0, x);
-  k.fwd(p, S, 0, RW);
-  return { out: readMoments(S, RW), method: METHODS[S[RW + R_METHOD]], warnings: S[RW + R_WARN] !== 0 && warn ? warn(p, x) : NO_WARNINGS, cache: S };
+/** The cache of a kernel's object forward: its output record (RW numbers; R_C onward is what its
+ * backward needs), as a plain array (cheaper to allocate than a typed array). */
+export type KernelCache = number[];
+
+/** Scratch records for the object API (a kernel call never nests another object call). */
+const OS = new Float64Array(2 * RW), OG = new Float64Array(2 * GW);
+
+/** The object forward of a kernel: it runs in a module scratch; the cache is a copy of the output
+ * record; `warn` turns a raised warning flag into messages. */
+export function kernelForward<P>(k: Kernel<P>, p: P, x: Moments, warn?: (p: P, x: Moments) => string[]): ForwardResult<KernelCache> {
+  putMoments(OS, 0, x);
+  k.fwd(p, OS, 0, RW);
+  const cache: KernelCache = new Array(RW);
+  for (let j = 0; j < RW; j++) cache[j] = OS[RW + j];
+  return { out: readMoments(OS, RW), method: METHODS[OS[RW + R_METHOD]], warnings: OS[RW + R_WARN] !== 0 && warn ? warn(p, x) : NO_WARNINGS, cache };
 }
 
 /** The object backward of a kernel (over kernelForward's cache). */
-export function kernelBackward<P>(k: Kernel<P>, p: P, x: Moments, f: ForwardResult<Float64Array>, g: GradMoments): GradMoments {
-  const S = f.cache;
-  putMoments(S, 0, x);
-  const G = new Float64Array(2 * GW);
-  putGrad(G, 0, g);
-  k.bwd(p, S, 0, RW, G, 0, GW);
-  return readGrad(G, GW);
+export function kernelBackward<P>(k: Kernel<P>, p: P, x: Moments, f: ForwardResult<KernelCache>, g: GradMoments): GradMoments {
+  putMoments(OS, 0, x);
+  const c = f.cache;
+  for (let j = 0; j < RW; j++) OS[RW + j] = c[j];
+  putGrad(OG, 0, g);
+  k.bwd(p, OS, 0, RW, OG, 0, GW);
+  return readGrad(OG, GW);
 }
 
 /** The block's kernel when it covers these params. */
@@ -152,7 +160,7 @@ export function kernelFor<P>(b: Block<P, any>, p: P): Kernel<P> | undefined {
 }
 
 /** A block whose formulas are a kernel: forward and backward are derived from it. */
-export function kernelBlock<P>(b: Omit<Block<P, Float64Array>, 'forward' | 'backward'> & { kernel: Kernel<P>; warn?: (p: P, x: Moments) => string[] }): Block<P, Float64Array> {
+export function kernelBlock<P>(b: Omit<Block<P, KernelCache>, 'forward' | 'backward'> & { kernel: Kernel<P>; warn?: (p: P, x: Moments) => string[] }): Block<P, KernelCache> {
   const { kernel, warn } = b;
   return {
     ...b,

@@ -35,7 +35,7 @@
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
  * config v1 are averages over positions.
  */
-import { defineBlock, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, RW, setG, setM, type Block, type ForwardResult } from './_core.js';
+import { defineBlock, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
 import { softmaxRowCorr, softmaxRows, softmaxStatsInto } from './softmax.js';
@@ -240,7 +240,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   };
 }
 
-export const attention: Block<AttentionParams, Float64Array | CausalCache> = defineBlock<AttentionParams, Float64Array | CausalCache>({
+export const attention: Block<AttentionParams, KernelCache | CausalCache> = defineBlock<AttentionParams, KernelCache | CausalCache>({
   params: [
     { name: 'dModel', kind: 'integer', min: 1, doc: 'model width d' },
     { name: 'heads', kind: 'integer', min: 1, doc: 'number of heads (divides dModel)' },
@@ -352,12 +352,12 @@ export const attention: Block<AttentionParams, Float64Array | CausalCache> = def
   },
   backward(p, x, f, g) {
     const k = f.cache;
-    return k instanceof Float64Array ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<Float64Array>, g) : k.causalGrad(g.var, g.r);
+    return Array.isArray(k) ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<KernelCache>, g) : k.causalGrad(g.var, g.r);
   },
   reportedGradR(p, _x, f, g, back) {
     const k = f.cache;
-    if (!(k instanceof Float64Array) || !(back.var > 0)) return back.rPearson ?? back.r;
-    const C = RW + R_C, vq = k[C + 4], K2L = k[C + 7], c = k[C + 8], L = p.seqLen;
+    if (!Array.isArray(k) || !(back.var > 0)) return back.rPearson ?? back.r;
+    const C = R_C, vq = k[C + 4], K2L = k[C + 7], c = k[C + 8], L = p.seqLen;
     // effective log-variance of a token's column sum, heads averaged
     const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
     const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);

@@ -16,7 +16,7 @@ import { buildPlan, predictResolved } from '../src/engine.js';
 import { resolveConfig } from '../src/config.js';
 import { residualBackward, residualForward } from '../formulas/residual.js';
 import type { GradMoments, Moments } from '../src/types.js';
-import type { ForwardResult } from '../formulas/_core.js';
+import { R_C, type ForwardResult } from '../formulas/_core.js';
 import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign } from '../formulas/residual.js';
 import { excessFactor, layernorm } from '../formulas/layernorm.js';
 import { attention, type AttentionParams } from '../formulas/attention.js';
@@ -36,7 +36,7 @@ function homog(sl: ReturnType<typeof buildPlan>['sublayers'][number], x: Moments
     const hO = x.r * x.var + x.mean ** 2, pk = Math.max(q - hO, 0), qk = d * p.stdQ ** 2 * d * p.stdK ** 2;
     const SM = new Float64Array(3);
     softmaxStatsInto(L, qk * q * pk, SM);
-    const out = st[0].f.out, k2 = (st[0].f.cache as Float64Array)[16 + 7 + 7];
+    const out = st[0].f.out, k2 = (st[0].f.cache as number[])[R_C + 7]; // the attention record's K2 (formulas/attention.ts)
     attnHomog(l2, b2, d * p.stdV! ** 2, d * p.stdO! ** 2, qk, q, q + (L - 1) * hO, k2, L, out.var + out.mean ** 2, pk, SM[1], pa, !drop && pa === 0, H);
     const atL = [...H];
     attnHomog(l2, b2, d * p.stdV! ** 2, d * p.stdO! ** 2, qk, q, q, 1, 1, out.var + out.mean ** 2, pk, 0, pa, !drop && pa === 0, H);
