@@ -3,14 +3,13 @@
  * numbers). Each module exports `bench(): Promise<BenchSection>`.
  */
 import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { bench as predictBench } from './predict.js';
 
 export interface BenchSection { title: string; method: string; rows: { name: string; value: string; target?: string; pass?: boolean }[]; notes?: string[] }
 
-// the engine sections first: the harness section loads TF.js and its wasm backend into this
-// process (a larger heap, slower scavenges), which made the advise section measured after it ~1.7×
-// slower than measured alone (21 vs 12.8 ms median on the same machine minutes apart)
 const MODULES: { name: string; run: () => Promise<BenchSection> }[] = [
   { name: 'predict', run: predictBench },
   { name: 'advise', run: async () => (await import('./advise.js')).bench() },
@@ -19,11 +18,23 @@ const MODULES: { name: string; run: () => Promise<BenchSection> }[] = [
 
 async function main(): Promise<void> {
   const only = process.argv[2];
+  // child mode: one section, its result as JSON on stdout
+  if (process.argv[3] === '--json') {
+    const m = MODULES.find((x) => x.name === only);
+    if (!m) throw new Error(`unknown bench section ${only}`);
+    process.stdout.write(JSON.stringify(await m.run()));
+    return;
+  }
   const sections: BenchSection[] = [];
   for (const m of MODULES) {
     if (only && m.name !== only) continue;
     process.stderr.write(`bench: ${m.name}…\n`);
-    sections.push(await m.run());
+    // each section in a fresh process: what one section leaves in the heap (10,000 component
+    // requests fill the quadrature memos; TF.js) changed the next section's GC pauses, e.g. advise
+    // 22 / 29 ms median after the predict section vs 13.6 / 11.2 ms alone, minutes apart
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), m.name, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(`bench section ${m.name} failed (exit ${r.status})`);
+    sections.push(JSON.parse(r.stdout) as BenchSection);
   }
   const cpu = os.cpus();
   const head = [
