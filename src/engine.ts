@@ -217,7 +217,7 @@ function kernelOf(st: Stage): Kernel<unknown> {
 }
 
 const compiledCache = new WeakMap<Plan, Compiled>();
-function compiled(plan: Plan): Compiled {
+function compiled(plan: Plan, keep = true): Compiled {
   const hit = compiledCache.get(plan);
   if (hit) return hit;
   const S = plan.sublayers, n = S.length;
@@ -248,7 +248,7 @@ function compiled(plan: Plan): Compiled {
   c.first[n] = k;
   if (plan.finalNorm) { c.final = r++; c.finalK = kernelOf(plan.finalNorm); }
   c.records = r;
-  compiledCache.set(plan, c);
+  if (keep) compiledCache.set(plan, c);
   return c;
 }
 
@@ -457,7 +457,9 @@ function traceOf(plan: Plan, c: Compiled, S: Float64Array, count: number): SubTr
   return subs;
 }
 
-export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
+/** `keep` false: the compiled plan is not remembered (a plan predicted once; a WeakMap entry would
+ * keep it alive through young-generation collections until the next full one). */
+export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Prediction {
   // causal stacks: position-resolved kernel fold (src/causal.ts)
   if (causalFoldApplies(plan)) return runCausalPlan(plan, opts);
   const { cfg } = plan;
@@ -467,7 +469,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}): Prediction {
   // the input is iid Gaussian per feature: per-token mean-square dispersion (2σ⁴ + 4μ²σ²)/(d(σ²+μ²)²)
   const q0 = cfg.input.var + cfg.input.mean * cfg.input.mean;
   const input: Moments = mom(cfg.input.mean, cfg.input.var, cfg.input.r, q0 > 0 ? (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (cfg.dModel * q0 * q0) : 0, 1 / cfg.dModel);
-  const c = compiled(plan);
+  const c = compiled(plan, keep);
   const S = takeBuffer(c.records * RW);
   try {
     putMoments(S, 0, input);
@@ -570,7 +572,7 @@ function diagnose(layers: LayerResult[], warnings: string[]): void {
 /** predictResolved without keeping the plan for later calls (a search that predicts many configs
  * once each: the plans die young instead of living as long as their configs). */
 export function predictOnce(cfg: ResolvedConfig): Prediction {
-  return runPlan(makePlan(cfg));
+  return runPlan(makePlan(cfg), {}, false);
 }
 
 export function predictResolved(cfg: ResolvedConfig, opts: PredictOptions = {}): Prediction {
