@@ -24,7 +24,7 @@ export async function bench(): Promise<BenchSection> {
     rows.push({ name: `advise, 1000 layers, ${name} (k = ${a.k?.toPrecision(3)}, ${a.iterations} engine runs, first call ${cold.toFixed(0)} ms)`, value: `${t.toFixed(1)} ms/call (median of 15; fastest ${lo.toFixed(1)})`, target: '≤ 20 ms', pass: t <= 20 });
     rows.push({ name: `  of which: one engine predict of the advised config / one calibration fold`, value: `${eng.toFixed(1)} ms / ${cal.toFixed(1)} ms` });
   }
-  notes.push('advise = (calibration fold + engine verification) × iterations; it cannot be faster than one engine predict of the same depth. The calibration fold and the search\'s engine runs use the kernels of the catalogue (no per-stage objects) and build uncached plans; the gap between the median and the fastest call is young-generation garbage collection (a scavenge that finds a search\'s plans alive costs ~10 ms on this machine).');
+  notes.push('advise = (calibration fold + engine verification) × iterations; it cannot be faster than one engine predict of the same depth. The calibration fold and the search\'s engine runs use the kernels of the catalogue (no per-stage objects) and compile plans they do not keep (a remembered plan survived young-generation collections and was promoted, ~1.1 MB per scavenge: the median then swung 15–29 ms while the fastest stayed 6–12 ms).');
   return {
     title: 'Init advisor (advise)',
     method: 'in-process, performance.now(); advise without the nerdamer formulas (computed once per process, cached); median of 15 calls (and the fastest) after one cold call on the resolved config.',
