@@ -11,6 +11,11 @@
  */
 import { defineBlock, GW, NO_WARNINGS, putGrad, putMoments, readGrad, readMoments, RW, setG, setM } from './_core.js';
 import type { GradMoments, Moments } from '../src/types.js';
+import type { Stage } from './_chain.js';
+import { attention, type AttentionParams } from './attention.js';
+import { dropout } from './dropout.js';
+import { linear, type LinearParams } from './linear.js';
+import { relu } from './relu.js';
 
 const E = {
   mean: 'l*mu + b*muF',
@@ -131,6 +136,26 @@ export const residual = defineBlock<ResidualParams, null>({
 //  excess ε = R/(s_z σ_A²) − 1 of the output direction's backward gain over an isotropic direction
 //    (the norm's backward then keeps a factor 1 − ε/(d − 2), LayerNorm, or 1 − ε/(d − 1), RMSNorm);
 //  the alignment of the input gradient with the input (Euler: 0 for the FFN; attention: homogAlign).
+
+/** A Post-LN sub-layer's branch that is degree-1 homogeneous in its token: attention with V/O
+ * followed only by dropouts. */
+export const HOM_ATTN = 1;
+/** ... or linears, a ReLU and dropouts. */
+export const HOM_FFN = 2;
+
+/** Classify a branch (HOM_ATTN, HOM_FFN, or 0: not homogeneous) for both folds. For HOM_FFN without
+ * dropout and with two bias-free linears, its G_b and W₄ (ffnHomogGains) into gains[0], gains[1];
+ * NaN there otherwise (ε not derived: the alignment terms only). */
+export function homogBranch(stages: readonly Stage[], gains: Float64Array): number {
+  gains[0] = NaN; gains[1] = NaN;
+  if (stages.length === 0) return 0;
+  const rest = (k: number) => stages.slice(k).every((s) => s.block === dropout);
+  if (stages[0].block === attention && (stages[0].params as AttentionParams).value !== false && rest(1)) return HOM_ATTN;
+  if (!stages.every((s) => s.block === linear || s.block === relu || s.block === dropout) || !stages.some((s) => s.block === relu)) return 0;
+  const lin = stages.filter((s) => s.block === linear).map((s) => s.params as LinearParams);
+  if (!stages.some((s) => s.block === dropout) && lin.length === 2 && !lin.some((p) => p.biasStd)) ffnHomogGains(lin[0].dIn, lin[0].dOut, lin[0].std, lin[1].dOut, lin[1].std, gains);
+  return HOM_FFN;
+}
 
 /** W_1 (dIn → dFF, σ₁), ReLU, W_2 (dFF → dOut, σ₂), no bias: the branch's backward gain
  * G_b = (d_outσ₂²)(d_FFσ₁²)/2 and W₄ = E|J_F F|²/|x|² (Stein for the coherent part, Wishart moments

@@ -55,7 +55,7 @@ import type { Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
 import { assemble, forwardExplosion, packEntries, packGrads } from './engine.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { excessFactor, layernorm } from '../formulas/layernorm.js';
-import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign } from '../formulas/residual.js';
+import { attnHomog, ffnPostExcess, HOM_ATTN, homogAlign, homogBranch } from '../formulas/residual.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention, type AttentionParams } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
@@ -563,12 +563,13 @@ interface PostHomog { excess?: Float64Array; align: (gz: GState, gb: GState) => 
 function postHomogeneous(grid: Grid, sl: Plan['sublayers'][number], t: SubRun, x: KState, d: number): PostHomog | null {
   const { P } = grid;
   const st = t.stages;
-  if (st.length === 0) return null;
+  const H3 = new Float64Array(5);
+  const kind = homogBranch(sl.stages, H3);
+  if (kind === 0) return null;
   const l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch;
   const hasDrop = st.some((r) => r.st.block === dropout);
   const F = t.branchOut;
-  const H3 = new Float64Array(5);
-  if (st[0].st.block === attention && st.slice(1).every((r) => r.st.block === dropout)) {
+  if (kind === HOM_ATTN) {
     const c = st[0].cache.attn!;
     const { w, fo, n } = grid;
     const excess = hasDrop || c.pa > 0 ? undefined : new Float64Array(P);
@@ -590,19 +591,14 @@ function postHomogeneous(grid: Grid, sl: Plan['sublayers'][number], t: SubRun, x
       },
     };
   }
-  if (st.every((r) => r.st.block === linear || r.st.block === relu || r.st.block === dropout) && st.some((r) => r.st.block === relu)) {
-    const lin = st.filter((r) => r.st.block === linear);
-    let excess: Float64Array | undefined;
-    if (!hasDrop && lin.length === 2 && !lin.some((r) => r.st.params.biasStd)) {
-      const p1 = lin[0].st.params, p2 = lin[1].st.params;
-      ffnHomogGains(p1.dIn, p1.dOut, p1.std, p2.dOut, p2.std, H3);
-      const Gb = H3[0], W4 = H3[1];
-      excess = new Float64Array(P);
-      for (let g = 0; g < P; g++) excess[g] = ffnPostExcess(l2, b2, x.D[g], F.D[g], Gb, W4);
-    }
-    return { excess, align: () => new Float64Array(P) };
+  // HOM_FFN: ε where homogBranch derived the gains (no dropout, two bias-free linears)
+  const Gb = H3[0], W4 = H3[1];
+  let excess: Float64Array | undefined;
+  if (Gb === Gb) {
+    excess = new Float64Array(P);
+    for (let g = 0; g < P; g++) excess[g] = ffnPostExcess(l2, b2, x.D[g], F.D[g], Gb, W4);
   }
-  return null;
+  return { excess, align: () => new Float64Array(P) };
 }
 
 // ------------------------------------------------------------------ the fold

@@ -1,7 +1,8 @@
 /**
  * The engine: turns a resolved config v1 into a plan of sub-layers (each a list of catalogue
  * blocks), folds the moment state forward through it, then folds the gradient state backward.
- * Pure functions over immutable moment values; the catalogue (formulas/) holds every formula.
+ * The state lives in one buffer of Float64Array records that the blocks' kernels read and write
+ * (formulas/_core.ts); the catalogue (formulas/) holds every formula.
  */
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
@@ -14,10 +15,8 @@ import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
-import { relu } from '../formulas/relu.js';
 import type { AttentionParams } from '../formulas/attention.js';
-import type { LinearParams } from '../formulas/linear.js';
-import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
+import { attnHomog, ffnPostExcess, HOM_ATTN, HOM_FFN, homogAlign, homogBranch, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
 import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
 
@@ -252,25 +251,14 @@ function compiled(plan: Plan, keep = true): Compiled {
   return c;
 }
 
-const HOM_ATTN = 1, HOM_FFN = 2;
-const H3 = new Float64Array(5);
-
-/** Classify a Post-LN sub-layer's branch as degree-1 homogeneous in its token (src/causal.ts,
- * postHomogeneous: the same blocks, non-causal rows) and keep the FFN's parameter-only gains. */
+/** Mark a Post-LN sub-layer whose branch is degree-1 homogeneous in its token (homogBranch, shared
+ * with src/causal.ts) and keep the FFN's parameter-only gains. */
 function homogeneous(sl: SubLayer, c: Compiled, i: number): void {
-  const st = sl.stages;
-  if (st.length === 0 || (sl.postNorm!.block !== layernorm && sl.postNorm!.block !== rmsnorm)) return;
-  const hasDrop = st.some((s) => s.block === dropout);
-  if (st[0].block === attention && st.slice(1).every((s) => s.block === dropout) && (st[0].params as AttentionParams).value !== false) { c.hom[i] = HOM_ATTN; return; }
-  if (st.every((s) => s.block === linear || s.block === relu || s.block === dropout) && st.some((s) => s.block === relu)) {
-    c.hom[i] = HOM_FFN;
-    const lin = st.filter((s) => s.block === linear).map((s) => s.params as LinearParams);
-    if (!hasDrop && lin.length === 2 && !lin.some((p) => p.biasStd)) {
-      ffnHomogGains(lin[0].dIn, lin[0].dOut, lin[0].std, lin[1].dOut, lin[1].std, H3);
-      c.homGb[i] = H3[0]; c.homW4[i] = H3[1];
-    }
-  }
+  if (sl.postNorm!.block !== layernorm && sl.postNorm!.block !== rmsnorm) return;
+  c.hom[i] = homogBranch(sl.stages, H2);
+  c.homGb[i] = H2[0]; c.homW4[i] = H2[1];
 }
+const H2 = new Float64Array(2), H3 = new Float64Array(5);
 
 /**
  * The Post-LN homogeneous-branch terms of sub-layer i (formulas/residual.ts), after its forward
