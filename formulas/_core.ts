@@ -178,6 +178,13 @@ export function mom(mean: number, v: number, r: number, kappa?: number, nu?: num
   return { mean, var: v, r, kappa, nu };
 }
 
+/** The token correlation a linear map sees: uncentred, r′ = (rσ² + μ²)/s′ with s′ = σ² + μ² (the
+ * shared mean acts as correlation); 0 for s′ = 0. */
+export function uncentredR(mu: number, s: number, r: number): number {
+  const s1 = s + mu * mu;
+  return s1 > 0 ? (r * s + mu * mu) / s1 : 0;
+}
+
 /** GradMoments in one fixed property order (see mom). */
 export function gmom(v: number, r: number, align?: number, alignMean?: number, rPearson?: number): GradMoments {
   return { var: v, r, align, alignMean, rPearson };

@@ -35,7 +35,7 @@
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
  * config v1 are averages over positions.
  */
-import { defineBlock, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
+import { defineBlock, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
 import { softmaxRowCorr, softmaxRows, softmaxStatsInto } from './softmax.js';
@@ -98,9 +98,7 @@ export function attentionScoreVar(p: AttentionParams, x: { mean: number; var: nu
 }
 
 function saturationWarnings(p: AttentionParams, x: { mean: number; var: number; r: number }): string[] {
-  const s1 = x.var + x.mean * x.mean;
-  const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
-  const v = (1 - r1) * scoreVar(p, s1);
+  const v = (1 - uncentredR(x.mean, x.var, x.r)) * attentionScoreVar(p, x);
   return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`] : NO_WARNINGS;
 }
 
@@ -134,7 +132,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false;
   const mu = x.mean;
   const s1 = x.var + mu * mu;
-  const r1 = s1 > 0 ? (x.r * x.var + mu * mu) / s1 : 0;
+  const r1 = uncentredR(mu, x.var, x.r);
   const sigS = scoreVar(p, s1);
   const v = (1 - r1) * sigS;
   const c = softmaxRowCorr(v, r1, L);
@@ -296,7 +294,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false;
       const mu = S[i], s = S[i + 1];
       const s1 = s + mu * mu;
-      const r1 = s1 > 0 ? (S[i + 2] * s + mu * mu) / s1 : 0;
+      const r1 = uncentredR(mu, s, S[i + 2]);
       const sigS = scoreVar(p, s1);
       const v = (1 - r1) * sigS;
       const c = softmaxRowCorr(v, r1, L);

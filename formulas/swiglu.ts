@@ -16,7 +16,7 @@
  *   Cov(dx) = r_gh g_h [dFF σ1² r′ s_b E[silu′ silu′] + dFF σ3² E[silu silu]].
  * The silu expectations are by quadrature (Mehler–Hermite, _activation.ts).
  */
-import { kernelBlock, R_C, setG, setM } from './_core.js';
+import { kernelBlock, R_C, setG, setM, uncentredR } from './_core.js';
 import { activationDispersion, activationMomentsInto } from './_activation.js';
 import { SILU } from './silu.js';
 
@@ -66,7 +66,7 @@ export const swiglu = kernelBlock<SwigluParams>({
     fwd(p, S, i, o) {
       const mu = S[i], s = S[i + 1], k = S[i + 3], c = o + R_C;
       const s1 = s + mu * mu;
-      const r1 = s1 > 0 ? (S[i + 2] * s + mu * mu) / s1 : 0;
+      const r1 = uncentredR(mu, s, S[i + 2]);
       const sa = p.dModel * p.std1 * p.std1 * s1, sb = p.dModel * p.std3 * p.std3 * s1;
       activationMomentsInto(SILU, 0, sa, r1, S, c); // a = silu(xW1): [mean, var, r, E a², E silu′², E silu′silu′]
       S[c + 6] = sb; S[c + 7] = r1;

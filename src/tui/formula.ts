@@ -5,7 +5,7 @@
  * next to the engine's own number, and the block's source, method and validity domain.
  */
 import { formulas, type FormulaEntry } from '../symbolic.js';
-import { compile, type Compiled } from '../../formulas/_core.js';
+import { compile, uncentredR, type Compiled } from '../../formulas/_core.js';
 import { softmaxK2, softmaxRowCorr } from '../../formulas/softmax.js';
 import { attentionScoreVar, type AttentionParams } from '../../formulas/attention.js';
 import type { Prediction, SubTrace } from '../engine.js';
@@ -63,8 +63,7 @@ function paramSymbols(block: string, p: Record<string, unknown>): Record<string,
  * printed formula can be evaluated. Causal rows average over positions: left unbound there. */
 function softmaxSymbols(p: AttentionParams, x: Moments): Record<string, number> {
   if (p.causal || p.value === false) return {};
-  const s1 = x.var + x.mean * x.mean;
-  const r1 = s1 > 0 ? (x.r * x.var + x.mean * x.mean) / s1 : 0;
+  const r1 = uncentredR(x.mean, x.var, x.r);
   const v = (1 - r1) * attentionScoreVar(p, x);
   const K2 = softmaxK2(p.seqLen, v);
   const c = softmaxRowCorr(v, r1, p.seqLen);
