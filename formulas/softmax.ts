@@ -136,18 +136,6 @@ function gridValues(n: number, gi: number, out: Float64Array): void {
 }
 const tmp = new Float64Array(NV);
 
-/** Cubic-interpolation stencil for ln v, written into module scratch (no allocation on the hot
- * path): returns the first grid index; the Lagrange weights at its 4 nodes are in ST_C. */
-const ST_C = new Float64Array(4);
-function stencil(t: number): number {
-  let g = Math.floor((t - T_MIN) / T_STEP) - 1;
-  g = Math.max(0, Math.min(N_GRID - 4, g));
-  const x = (t - (T_MIN + g * T_STEP)) / T_STEP; // in [0, 3] relative to g
-  ST_C[0] = (-(x - 1) * (x - 2) * (x - 3)) / 6; ST_C[1] = (x * (x - 2) * (x - 3)) / 2;
-  ST_C[2] = (-x * (x - 1) * (x - 3)) / 2; ST_C[3] = (x * (x - 1) * (x - 2)) / 6;
-  return g;
-}
-
 export const SOFTMAX_V_MAX = Math.exp(T_MAX);
 
 export interface SoftmaxPowers { e2: number; e3: number; q4: number }
@@ -170,24 +158,32 @@ export function powersInto(n: number, v: number, out: Float64Array): void {
     out[0] = (1 + a) / (n * n); out[1] = (1 + 3 * a) / (n * n * n); out[2] = (1 + (4 * a) / n) / (n * n);
     return;
   }
-  const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
-  interpPowers(n, stencil(t), t, out);
+  interpPowers(n, Math.log(Math.min(v, SOFTMAX_V_MAX)), out);
 }
 
-/** [E[p²], E[p³], Q4] for n logits at t = ln v, interpolated with the stencil that stencil(t) left
- * in ST_C (first grid index g0), into out. */
-function interpPowers(n: number, g0: number, t: number, out: Float64Array): void {
-  let f2 = 0, f3 = 0, fq = 0;
+/** [E[p²], E[p³], Q4] for n logits at t = ln v, into out: the cubic Lagrange interpolation in t
+ * through the four nearest grid points (the memoised row of each when it holds n; gridValues fills
+ * it otherwise), the stencil in locals. */
+function interpPowers(n: number, t: number, out: Float64Array): void {
+  let g = Math.floor((t - T_MIN) / T_STEP) - 1;
+  g = Math.max(0, Math.min(N_GRID - 4, g));
+  const x = (t - (T_MIN + g * T_STEP)) / T_STEP; // in [0, 3] relative to g
+  const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
+  const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
   const j = NV * n;
-  for (let k = 0; k < 4; k++) {
-    // the memoised row directly when it holds n (gridValues fills it otherwise)
-    let row = gridMemo[g0 + k];
-    if (row === undefined || row.length <= j + 2 || row[j] !== row[j]) { gridValues(n, g0 + k, tmp); row = gridMemo[g0 + k]!; }
-    const w = ST_C[k];
-    f2 += w * row[j]; f3 += w * row[j + 1]; fq += w * row[j + 2];
-  }
+  const r0 = memoRow(n, g, j), r1 = memoRow(n, g + 1, j), r2 = memoRow(n, g + 2, j), r3 = memoRow(n, g + 3, j);
+  const f2 = c0 * r0[j] + c1 * r1[j] + c2 * r2[j] + c3 * r3[j];
+  const f3 = c0 * r0[j + 1] + c1 * r1[j + 1] + c2 * r2[j + 1] + c3 * r3[j + 1];
+  const fq = c0 * r0[j + 2] + c1 * r1[j + 2] + c2 * r2[j + 2] + c3 * r3[j + 2];
   const k2 = 1 + Math.exp(f2 + t), k3 = 1 + Math.exp(f3 + t), kq = 1 + Math.exp(fq + t);
   out[0] = Math.min(k2, n) / (n * n); out[1] = Math.min(k3, n * n) / (n * n * n); out[2] = Math.min(kq, n * n) / (n * n);
+}
+/** grid point gi's memoised row, filled for n (j = NV·n) */
+function memoRow(n: number, gi: number, j: number): Float64Array {
+  const row = gridMemo[gi];
+  if (row !== undefined && row.length > j + 2 && row[j] === row[j]) return row;
+  gridValues(n, gi, tmp);
+  return gridMemo[gi]!;
 }
 
 /** Σ_j E[p_j² (1 − 2p_j + Σ_k p_k²)] = n(E[p²] − 2E[p³]) + Q4: the factor by which a softmax row of
@@ -213,9 +209,8 @@ export function softmaxRows(v: number, nMax: number): { k2: Float64Array; jac: F
   if (nMax >= 1) { k2[1] = 1; jac[1] = 0; }
   const small = v < 1e-6;
   const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
-  const g0 = small ? 0 : stencil(t);
   for (let n = 2; n <= nMax; n++) {
-    if (small) powersInto(n, v, PW); else interpPowers(n, g0, t, PW);
+    if (small) powersInto(n, v, PW); else interpPowers(n, t, PW);
     k2[n] = n * n * PW[0]; jac[n] = jacobianGain(n, PW[0], PW[1], PW[2]);
   }
   return { k2, jac };
