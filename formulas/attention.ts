@@ -373,7 +373,17 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
     const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
     const s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
-    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (k[C + 2] + k[C + 5] * g.r), g.var * k[C + 6] * g.r, s2);
+    // The K path's share of c0 and c1 (its token-sum covariance −K/(L−1), kernel fwd), rebuilt from
+    // the variance coefficients, is left out of the per-pair model: the identity fixes the sum
+    // Σ_{l≠j} Cov_jl = −Var_j of the K path, not how it spreads over pairs of different column sums
+    // (put into C c_j c_l it under-states the per-pair mean at σ_s² = 4, L = 16: 0.448 vs MC 0.486)
+    const pa = p.attnDropout ?? 0, value = p.value !== false;
+    const ghv = value ? p.dModel * (p.stdO ?? 0) ** 2 * p.dModel * (p.stdV ?? 0) ** 2 : 1;
+    const kc = L > 1 ? 1 / (L - 1) : 0;
+    const kv0 = Math.max(k[C] - ghv * (K2L / L / (1 - pa)) - vq, 0);
+    const kv1 = Math.max(k[C + 1] - ghv * (L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L), 0);
+    const cV0 = k[C + 2] + kv0 * kc, cV1 = k[C + 5] + kv1 * kc;
+    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (cV0 + cV1 * g.r), g.var * k[C + 6] * g.r, s2);
   },
 });
 
