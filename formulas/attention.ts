@@ -24,10 +24,12 @@
  *            is the softmax Jacobian gain, exact from the softmax block, → 0 as the softmax saturates)
  *   K path:  g_h s_v (1−r_v) σ_s²/s' · [ J/(1−p_a) + r' r_g (n−1) X2 ]
  *   gradVar = V + Q + K (the three weight matrices are independent, so cross terms vanish).
- *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g (n−1)/n], Q path
+ *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g ((n−1)/n − (K2−1)c/n)]
+ *   (the column sums c_j = Σ_i P_ij add up to n, so Cov(c_j, c_l) = −Var(c)/(n−1)), Q path
  *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g X2 · min(1, J/(K2/n)) (two rows' Jacobian-centred vectors:
  *   Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)], which vanishes as rows saturate, like the
- *   K path's cross-row part), K path ≈ 0 (private value parts are independent).
+ *   K path's cross-row part), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
+ *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
  *   statistic, the mean over pairs of per-pair Pearson correlations, is `rPearson` (pairPearson:
  *   V- and K-path gradients scale with the key's column sum, which varies from key to key).
@@ -49,7 +51,7 @@ export interface AttentionParams {
  * folded position by position in src/causal.ts): the backward closure over the per-position sums.
  * Non-causal attention is a kernel whose record cache holds the four linear backward coefficients
  * (gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g)), then vq, cp1, cq1 (Q-path variance, V
- * covariance, Q covariance: the parts of the per-pair statistic) and K2, c (the softmax's n²E[p²]
+ * and K covariance, Q covariance: the parts of the per-pair statistic) and K2, c (the softmax's n²E[p²]
  * and row correlation, from which reportedGradR builds the column-sum spread). */
 interface CausalCache { causalGrad: (g: number, rg: number) => GradMoments }
 const SM = new Float64Array(3);
@@ -316,19 +318,30 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // backward coefficients (the causal closure with one column, n = L everywhere):
       //   V: g_h dσ_v² [S2/(1−p) + r_g (L−1) X2]; Q: g_h s_priv (1−r′) σ_s²/s′ J/(1−p);
       //   K: g_h s_priv σ_s²/s′ [J/(1−p) + r′ r_g (L−1) X2 · min(1, J/(K2/L))];
-      //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g (L−1)/L], Q g_h s_priv (1−r′) σ_s²/s′ r_g X2
+      //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g ((L−1)/L − (K2−1)c/L)], K −K/(L−1),
+      //   Q g_h s_priv (1−r′) σ_s²/s′ r_g X2 · min(1, J/(K2/L))
       const gh = value ? out : 1;
       const cross = (L - 1) * x2, Jr = JL / (1 - pa);
       const cenJ = K2L > 0 ? Math.min(1, JL / (K2L / L)) : 1;
       // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] carries the
       // same centring as the K path's cross-row part (→ 0 as rows saturate): X2 · min(1, J/(K2/L))
+      // Two exact token-sum identities fix the O(1/L) parts of the covariance (derived here):
+      //  K path: Σ_j dS_ij = 0 for every row, so Σ_j dk_j = Σ_i q_i Σ_j dS_ij = 0 per sequence and
+      //    head — the K-path gradients sum to zero over the L tokens, and their pooled covariance is
+      //    exactly −Var_K/(L − 1) (not 0: MC d = 64, L = 32, r = 0.2, σ_s² = 1: K-path r = −0.0323).
+      //  V path: Σ_j c_j = L for the column sums c_j = Σ_i P_ij, so Cov(c_j, c_l) = −Var(c)/(L − 1)
+      //    and Σ_{i≠k} E[P_ij P_kl] = E[c_j c_l] − Σ_i E[P_ij P_il] = 1 − Var(c)/(L − 1) − c0,
+      //    Var(c) = (K2 − 1)(1 + (L − 1)c)/L: the r_g coefficient is (L − 1)/L − (K2 − 1)c/L, not
+      //    (L − 1)/L (attention dropout leaves the j ≠ l terms unchanged: independent masks).
       const C = o + R_C;
       const vq = gh * priv * (1 - r1) * qk * Jr;
-      const cp1 = gh * vGain * ((L - 1) / L);
+      const kv0 = gh * priv * qk * Jr, kv1 = gh * priv * qk * r1 * cross * cenJ; // K-path variance
+      const kc = L > 1 ? 1 / (L - 1) : 0;
+      const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths
       const cq1 = gh * priv * (1 - r1) * qk * (L > 1 ? x2 * cenJ : 1);
-      S[C] = gh * (vGain * (K2L / L / (1 - pa)) + priv * qk * Jr) + vq; // v0
-      S[C + 1] = gh * (vGain * cross + priv * qk * r1 * cross * cenJ); // v1
-      S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0); // c0
+      S[C] = gh * vGain * (K2L / L / (1 - pa)) + kv0 + vq; // v0
+      S[C + 1] = gh * vGain * cross + kv1; // v1
+      S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0) - kv0 * kc; // c0
       S[C + 3] = cp1 + cq1; // c1
       S[C + 4] = vq; S[C + 5] = cp1; S[C + 6] = cq1;
       S[C + 7] = K2L; S[C + 8] = c; // for the per-pair statistic (reportedGradR: only when reported)
@@ -360,7 +373,17 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
     const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
     const s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
-    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (k[C + 2] + k[C + 5] * g.r), g.var * k[C + 6] * g.r, s2);
+    // The K path's share of c0 and c1 (its token-sum covariance −K/(L−1), kernel fwd), rebuilt from
+    // the variance coefficients, is left out of the per-pair model: the identity fixes the sum
+    // Σ_{l≠j} Cov_jl = −Var_j of the K path, not how it spreads over pairs of different column sums
+    // (put into C c_j c_l it under-states the per-pair mean at σ_s² = 4, L = 16: 0.448 vs MC 0.486)
+    const pa = p.attnDropout ?? 0, value = p.value !== false;
+    const ghv = value ? p.dModel * (p.stdO ?? 0) ** 2 * p.dModel * (p.stdV ?? 0) ** 2 : 1;
+    const kc = L > 1 ? 1 / (L - 1) : 0;
+    const kv0 = Math.max(k[C] - ghv * (K2L / L / (1 - pa)) - vq, 0);
+    const kv1 = Math.max(k[C + 1] - ghv * (L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L), 0);
+    const cV0 = k[C + 2] + kv0 * kc, cV1 = k[C + 5] + kv1 * kc;
+    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (cV0 + cV1 * g.r), g.var * k[C + 6] * g.r, s2);
   },
 });
 
