@@ -245,7 +245,7 @@ export function homogAlign(l2: number, b2: number, Dz: number, Db: number, q: nu
 //    At λ = β = 1, d = m/4, S = ½: Var log(N/M) = 22/(9d) (attention 4/d).
 // Checked against a float64 Monte-Carlo of the exact sub-layer (LayerNorm centring and projection
 // included; numpy, 20 000 / 20 000 / 4 000 draws): d·Var log gain attention 4.08 ± 0.04 / 4.03 ± 0.04
-// / 3.93 ± 0.09 at d = 32 / 64 / 256 (formula 4), FFN 2.57 ± 0.03 / 2.48 ± 0.03 / 2.46 ± 0.06
+// / 3.93 ± 0.09 at d = 32 / 64 / 256 (formula 4), FFN 2.57 ± 0.03 / 2.48 ± 0.03 / 2.40 ± 0.05
 // (22/9 = 2.44); the log gain is Gaussian (|skew|, |excess kurtosis| < 0.1). test/postln-spread.test.ts
 // repeats it at d = 64. Stack: the log-gains of different sub-layers add. Single-token stacks
 // (seqLen 1, TF.js harness, d = 64, 48 layers, 96 seeds): Var(log-gain sum)/Σ Var = 0.99, per-layer
