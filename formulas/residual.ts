@@ -250,11 +250,20 @@ export function homogAlign(l2: number, b2: number, Dz: number, Db: number, q: nu
 // repeats it at d = 64. Stack: the log-gains of different sub-layers add. Single-token stacks
 // (seqLen 1, TF.js harness, d = 64, 48 layers, 96 seeds): Var(log-gain sum)/Σ Var = 0.99, per-layer
 // d·Var 6.3 – 6.7 (6.44); a float64 single-token chain, 500 draws: 5.33 ± 0.34 vs 4.89 at layer 0.
-// With 32 tokens the per-layer variances still match (d = 64: 4.5 / 6.7 / 6.7 / 6.4 / 6.3 / 4.1 per
-// 8-layer block, these formulas with postSpreadInStack 4.5 / 6.4 / 6.4 / 6.4 / 6.3 / 4.0) but the
-// gains are positively correlated across layers: Var of the sum / Σ Var = 1.51 ± 0.20 (bootstrap, 96
-// seeds), so the measured log-variance exceeds the sum by ~1.5× at d = 64 (6.6 ± 0.9 vs 4.3 at
-// layer 0); not derived (the mechanism is not the single-token chain, which is additive).
+// With 32 tokens (harness, d = 64, 48 layers, 96 seeds) the per-layer increments of log gradVar match
+// the per-sub-layer terms (d·Var per 8-layer block 4.5 / 6.7 / 6.7 / 6.4 / 6.3 / 4.1, these formulas
+// weighted by the gradient's token structure 4.5 / 6.4 / 6.4 / 6.4 / 6.3 / 4.0) but their sum does not
+// add up to the total (Var of the sum / Σ Var = 1.51 ± 0.20, bootstrap): near the top the private
+// modes dominate the measured gradient while the shared mode keeps its own gains in its norm, which
+// surface once it takes over (postSpreadInStack: modes). That gives 4.69 at layer 0 against the
+// measured 6.6 ± 0.9; the typical value (geometric mean over seeds) matches within its error at every
+// layer (layer 0: 0.038 vs 0.036 ×/÷ 1.3). d = 256, batch 4, 32 seeds: log-variance 0.60 / 0.44 / 0.23
+// / 0.11 at layers 0 / 16 / 32 / 40 vs 0.69 ± 0.13 / 0.33 ± 0.06 / 0.21 ± 0.04 / 0.08 ± 0.02, typical
+// 0.117 vs 0.117 ×/÷ 1.16 at layer 0.
+// Not derived: the alignment of different sequences' gradient directions over depth (their squared
+// overlap grows by O(1/d) per sub-layer: O(depth/d) in all), which makes a batch's sequences share
+// more than their forward part; at d = 64, 48 layers, batch 4 the typical value is then ×2 too high
+// at layer 0 (0.098 vs 0.046 ×/÷ 1.3), at d = 256 (depth/d small) it is not seen.
 
 /** Collapsed Post-LN sub-layer spread (above): out[0] Var log M (forward normalisation), out[1]
  * Var log N (backward gain of the shared mode), out[2] Cov(log N, log M), out[3] T = E N (per unit). */
@@ -270,23 +279,25 @@ export function ffnPostSpread(l2: number, b2: number, S: number, d: number, m: n
 }
 
 /**
- * Var log(gain) of one Post-LN sub-layer inside a stack, for one input sequence, from its collapsed
- * spread (attnPostSpread / ffnPostSpread: vM, vN, C, T) and the token structure: n tokens, ρ the
- * input's token correlation, r_g the upstream gradient's. The gradient puts w = (1 + (n−1)r_g)/n of
- * its variance in the shared (token-mean) mode, the rest in n − 1 private modes with independent
- * directions: the FFN applies the same Jᵀ to every mode (backward part vN(w² + (1−w)²/(n−1))),
- * attention only to the shared one (the private modes keep λ: vN(wT)²/(wT + (1−w)λ²)²). Exact at
- * r_g = 1 (the collapsed chain) and for the FFN at r_g = 0. The forward part vM(ρ² + (1−ρ²)/n) − 2Cρ²
- * interpolates between a collapsed input (ρ = 1, derived) and independent tokens (not derived: the
- * first few layers of a stack, whose input is not yet collapsed). out[0] the backward part (its
- * own for every input sequence), out[1] the forward part (shared by sequences whose inputs overlap).
+ * One Post-LN sub-layer's share of Var log gradVar inside a stack, from its collapsed spread
+ * (attnPostSpread / ffnPostSpread: vM, vN, C, T; n tokens, ρ the input's token correlation). In a
+ * collapsed forward the gradient splits into modes that no sub-layer mixes: the shared (token-mean)
+ * mode, which the branch sees through λ + βJᵀ, and n − 1 private modes (token differences), which the
+ * FFN sees through the same Jᵀ (independent directions: their average fluctuates 1/(n−1) as much)
+ * and attention only through λ (no fluctuation). Each mode's log-gains add over depth; the forward
+ * normalisation 1/σ_z² is common to all modes. So at an entry whose gradient puts the share w of its
+ * variance in the shared mode, Var log gradVar = Σ forward + w²Σ shared + (1 − w)²Σ private over the
+ * sub-layers above it (to first order in each mode's log-variance; the shared mode's gains count in
+ * full even where the private modes still dominate: they are kept in its norm until it takes over).
+ * out[0] the shared-mode part vN, out[1] the private-mode part (FFN vN/(n−1), attention 0), out[2]
+ * the forward part vM(ρ² + (1−ρ²)/n) − 2Cρ² (exact at ρ = 1; towards ρ = 0, independent tokens, an
+ * interpolation, not derived: the first few layers of a stack, whose input is not yet collapsed).
  */
-export function postSpreadInStack(attn: boolean, l2: number, vM: number, vN: number, C: number, T: number, n: number, rho: number, rg: number, out: Float64Array): void {
-  const w = n > 1 ? Math.min(Math.max((1 + (n - 1) * rg) / n, 1 / n), 1) : 1;
+export function postSpreadInStack(attn: boolean, vM: number, vN: number, C: number, n: number, rho: number, out: Float64Array): void {
   const p = Math.min(Math.max(rho, 0), 1), f = n > 1 ? p * p + (1 - p * p) / n : 1;
-  if (attn) { const s = w * T + (1 - w) * l2; out[0] = s > 0 ? (vN * (w * T) ** 2) / (s * s) : 0; }
-  else out[0] = vN * (w * w + (n > 1 ? (1 - w) ** 2 / (n - 1) : 0));
-  out[1] = Math.max(vM * f - (attn ? 0 : 2 * C * p * p), 0);
+  out[0] = vN;
+  out[1] = attn || n < 2 ? 0 : vN / (n - 1);
+  out[2] = Math.max(vM * f - (attn ? 0 : 2 * C * p * p), 0);
 }
 
 /**

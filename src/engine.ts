@@ -400,13 +400,12 @@ const GZ = GW, GA = 2 * GW, GB = 3 * GW;
 /** The backward fold over `count` folded sub-layers (recording each gradient into `subs` when a
  * trace is kept); the upstream gradient is in G[0…]. Returns the first layer whose gradient
  * overflows. */
-function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array, count: number, gw: Float64Array, subs?: SubTrace[], rgs?: Float64Array): number | undefined {
+function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array, count: number, gw: Float64Array, subs?: SubTrace[]): number | undefined {
   const L = plan.sublayers;
   let explode: number | undefined;
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
     if (t) t.gradOut = readGrad(G, 0);
-    if (rgs) rgs[i] = G[1];
     let gz = 0, rho = 0;
     const pk = c.postK[i];
     if (pk && c.hom[i] === HOM_ATTN && causalFoldOptions.postHomogeneous) {
@@ -514,11 +513,11 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Pre
       c.finalK!.bwd(plan.finalNorm.params, S, last, c.final * RW, G, GZ, 0);
       if (finalTrace) { finalTrace.gradOut = readGrad(G, GZ); finalTrace.gradIn = readGrad(G, 0); }
     }
-    // the upstream gradient correlation per sub-layer, for the seed-to-seed spread (Post-LN stacks)
-    const rgs = fold.count === plan.sublayers.length && c.spread[SP * (fold.count - 1)] === c.spread[SP * (fold.count - 1)] ? new Float64Array(fold.count) : undefined;
-    const bwdExplode = foldBackward(plan, c, S, G, fold.count, gw, subs, rgs);
+    // the seed-to-seed spread (Post-LN stacks whose top sub-layer's is derived)
+    const spread = fold.count === plan.sublayers.length && c.spread[SP * (fold.count - 1)] === c.spread[SP * (fold.count - 1)];
+    const bwdExplode = foldBackward(plan, c, S, G, fold.count, gw, subs);
     const pred = assemble(fw, gw, bwdExplode, warnings, method);
-    if (rgs) attachSpread(pred, spreadOf(plan, c, S, rgs, opts.batch ?? Infinity));
+    if (spread) attachSpread(pred, spreadOf(plan, c, S, gw, opts.batch ?? Infinity));
     if (subs) pred.trace = { sublayers: subs, finalNorm: finalTrace };
     return pred;
   } finally {
@@ -597,8 +596,8 @@ function diagnose(layers: LayerResult[], warnings: string[]): void {
  * Var log gradVar measured on `batch` sequences, E log(gradVar/expectation) there, and Var log
  * gradVar on one sequence.
  */
-function spreadOf(plan: Plan, c: Compiled, S: Float64Array, rgs: Float64Array, batch: number): Float64Array {
-  const subs = plan.sublayers, n = subs.length, N = plan.cfg.layers, out = new Float64Array(SE * (N + 1)).fill(NaN);
+function spreadOf(plan: Plan, c: Compiled, S: Float64Array, gw: Float64Array, batch: number): Float64Array {
+  const subs = plan.sublayers, n = subs.length, N = plan.cfg.layers, L = plan.cfg.seqLen, out = new Float64Array(SE * (N + 1)).fill(NaN);
   // the overlap of two sequences' tokens at each sub-layer's input (independent inputs: their shared mean)
   const rx = new Float64Array(n), q0 = plan.cfg.input.var + plan.cfg.input.mean ** 2;
   let r = q0 > 0 ? plan.cfg.input.mean ** 2 / q0 : 0;
@@ -606,17 +605,25 @@ function spreadOf(plan: Plan, c: Compiled, S: Float64Array, rgs: Float64Array, b
     rx[i] = r;
     if (c.hom[i] === HOM_FFN) r = ffnCrossOverlap(subs[i].skip ** 2, c.spread[SP * i + 3], r);
   }
-  // per entry: the shared part A and each sequence's own part I of Var log gradVar
+  // per entry: the part A of Var log gradVar the batch's sequences share (forward, ρ_x²) and the part
+  // I each has on its own. The shared-mode share w of the gradient: the running maximum from the top
+  // of (1 + (L−1)r_g)/L (private modes that come from the top only fade going down; where the
+  // gradient decorrelates again near the input, the private part is the shared mode's, leaked
+  // through a forward that is not yet collapsed, and carries its fluctuation)
   const As = new Float64Array(N + 1).fill(NaN), Is = new Float64Array(N + 1).fill(NaN);
-  let A = 0, I = 0;
+  let A = 0, F = 0, BS = 0, BP = 0, w = L > 1 ? 1 / L : 1;
   As[N] = Is[N] = 0;
   for (let i = n - 1; i >= 0; i--) {
     const sl = subs[i], o = SP * i;
     if (!(c.spread[o] === c.spread[o])) break;
-    postSpreadInStack(sl.kind === 'attn', sl.skip * sl.skip, c.spread[o], c.spread[o + 1], c.spread[o + 2], c.spread[o + 3], plan.cfg.seqLen, S[c.rin[i] * RW + 2], rgs[i], H2);
-    const sh = H2[1] * rx[i] * rx[i];
-    A += sh; I += H2[0] + H2[1] - sh;
-    if (sl.kind === 'attn') { As[sl.layer - 1] = A; Is[sl.layer - 1] = I; }
+    postSpreadInStack(sl.kind === 'attn', c.spread[o], c.spread[o + 1], c.spread[o + 2], L, S[c.rin[i] * RW + 2], H3);
+    const sh = H3[2] * rx[i] * rx[i];
+    A += sh; F += H3[2] - sh; BS += H3[0]; BP += H3[1];
+    if (sl.kind === 'attn') {
+      const l = sl.layer - 1, rg = gw[GE * l + 1];
+      if (L > 1) w = Math.min(Math.max(w, (1 + (L - 1) * rg) / L), 1);
+      As[l] = A; Is[l] = F + w * w * BS + (1 - w) ** 2 * BP;
+    }
   }
   const m = new Float64Array(2 * (N + 1));
   logMeanMomentsAt(Is.map((x) => (x === x ? x : 0)), batch, m);
