@@ -260,10 +260,12 @@ export function homogAlign(l2: number, b2: number, Dz: number, Db: number, q: nu
 // layer (layer 0: 0.038 vs 0.036 ×/÷ 1.3). d = 256, batch 4, 32 seeds: log-variance 0.60 / 0.44 / 0.23
 // / 0.11 at layers 0 / 16 / 32 / 40 vs 0.69 ± 0.13 / 0.33 ± 0.06 / 0.21 ± 0.04 / 0.08 ± 0.02, typical
 // 0.117 vs 0.117 ×/÷ 1.16 at layer 0.
-// Not derived: the alignment of different sequences' gradient directions over depth (their squared
-// overlap grows by O(1/d) per sub-layer: O(depth/d) in all), which makes a batch's sequences share
-// more than their forward part; at d = 64, 48 layers, batch 4 the typical value is then ×2 too high
-// at layer 0 (0.098 vs 0.046 ×/÷ 1.3), at d = 256 (depth/d small) it is not seen.
+// Not derived, the batch at d = 64: with 48 layers and batch 4 the typical value is ×2 too high at
+// layer 0 (0.098 vs 0.046 ×/÷ 1.3) and the log-variance 2.63 vs 3.17 ± 0.65; a float64 single-token
+// chain of 4 sequences shows the same sign (3.07 ± 0.20 vs 2.69). Not the alignment of the sequences'
+// gradient directions alone: their mean squared overlap (chain, d = 64) rises from 1/d to 0.16 at
+// mid-depth and falls again towards the input, moving only ≈ 0.3 of log-variance into the shared
+// part. At d = 256 (depth/d small) the batch model matches (above).
 
 /** Collapsed Post-LN sub-layer spread (above): out[0] Var log M (forward normalisation), out[1]
  * Var log N (backward gain of the shared mode), out[2] Cov(log N, log M), out[3] T = E N (per unit). */
