@@ -216,3 +216,186 @@ export function homogAlign(l2: number, b2: number, Dz: number, Db: number, q: nu
   const other = Math.max(Db - Dz * own, 0);
   return Dx > 0 && q > 0 ? ((Dz * su) / q + b2 * other) / Dx : 0;
 }
+
+// ---------------------------------------------------------------- seed-to-seed spread (Post-LN, collapsed)
+//
+// Derived here. Below the top few layers of a collapsed Post-LN stack (r → 1: every token is the
+// same unit-variance x, attention uniform) the input gradient is, per sub-layer, the single-token
+// chain x ↦ y = Norm(λx + βBx): g_x = (λ + βJᵀ) g_y / σ_z, σ_z² = |λx + βBx|²/d (attention
+// B = J = W_vW_o; ReLU FFN J = W₂ᵀ D W₁ᵀ, D the ReLU mask, Bx = Jx by Euler). By Euler the upstream
+// g_y ⊥ y (g_x·x = g_z·z = 0 one sub-layer up), and the norm's projection then removes nothing, so
+// the gain is |g_x|²/|g_y|² = N/M with N = |(λ + βJᵀ)u|² (u = g_y/|g_y|) and M = |(λ + βB)x̂|² (x̂ = x/|x|).
+// u depends only on y and the weights above, and those are rotation invariant about y: given y, u is
+// uniform on the sphere of y⊥ and its gain above is independent of its direction, so (i) the gains of
+// different sub-layers are independent and log-variances add over depth; (ii) to O(1/d) u may be
+// taken uniform on the whole sphere (the constraint u ⊥ Ax̂ moves N by O(1/d) with an O(1/d)
+// fluctuation: O(1/d²) in the variance). Each of N, M is λ² + 2λβ(bilinear, O(d^-½)) + β²(norm²),
+// Var log = Var/E² to O(1/d):
+//  attention (g_v = dσ_v², g_o = dσ_o², vo = g_v g_o, T = λ² + β²vo): uᵀBu = (W_vᵀu)·(W_o u) has
+//    variance vo/d, |Bᵀu|² = vo·χ²_d/d·χ²_d/d relative variance 4/d, uncorrelated (odd moments):
+//    Var log N = Var log M = 4β²vo/(dT); Cov(log N, log M) = O(1/d²) (two independent directions).
+//  ReLU FFN (d → m → d, S = dσ₂²·mσ₁²/2 = G_b, both the forward gain s_F/q and the backward one,
+//    T = λ² + β²S): x̂·F = (W₂x̂)·relu(h) has variance S/d; |F|² = S(1 + ε_r)(1 + ε_χ) with ε_r the
+//    relative fluctuation of Σ relu(h_j)² (5/m: E relu⁴/(E relu²)² − 1 = 5) and ε_χ of the χ²_d
+//    (2/d); backward, with h = W₁ᵀx̂ and W₁ = x̂hᵀ + W₁⊥, Jᵀu = x̂(relu(h)·t) + W₁⊥Dt (t = W₂u), whose
+//    bilinear part u·W₁⊥Dt has variance S/d and |W₁⊥Dt|² = S(1 + ε_D)(1 + ε_χ'), ε_D the relative
+//    fluctuation of Σ D_j t_j² (5/m). The two share the mask D: Cov(ε_r, ε_D) = 1/m (per unit
+//    E[D h²t²]/(E[Dh²]E[Dt²]) − 1 = 1); everything else is odd or O(1/d²). So
+//    Var log N = Var log M = (4λ²β²S/d + β⁴S²(5/m + 2/d))/T², Cov(log N, log M) = β⁴S²/(mT²).
+//    At λ = β = 1, d = m/4, S = ½: Var log(N/M) = 22/(9d) (attention 4/d).
+// Checked against a float64 Monte-Carlo of the exact sub-layer (LayerNorm centring and projection
+// included; numpy, 20 000 / 20 000 / 4 000 draws): d·Var log gain attention 4.08 ± 0.04 / 4.03 ± 0.04
+// / 3.93 ± 0.09 at d = 32 / 64 / 256 (formula 4), FFN 2.57 ± 0.03 / 2.48 ± 0.03 / 2.40 ± 0.05
+// (22/9 = 2.44); the log gain is Gaussian (|skew|, |excess kurtosis| < 0.1). test/postln-spread.test.ts
+// repeats it at d = 64. Stack: the log-gains of different sub-layers add. Single-token stacks
+// (seqLen 1, TF.js harness, d = 64, 48 layers, 96 seeds): Var(log-gain sum)/Σ Var = 0.99, per-layer
+// d·Var 6.3 – 6.7 (6.44); a float64 single-token chain, 500 draws: 5.33 ± 0.34 vs 4.89 at layer 0.
+// With 32 tokens (harness, d = 64, 48 layers, 96 seeds) the per-layer increments of log gradVar match
+// the per-sub-layer terms (d·Var per 8-layer block 4.5 / 6.7 / 6.7 / 6.4 / 6.3 / 4.1, these formulas
+// weighted by the gradient's token structure 4.5 / 6.4 / 6.4 / 6.4 / 6.3 / 4.0) but their sum does not
+// add up to the total (Var of the sum / Σ Var = 1.51 ± 0.20, bootstrap): near the top the private
+// modes dominate the measured gradient while the shared mode keeps its own gains in its norm, which
+// surface once it takes over (postSpreadInStack: modes). That gives 4.69 at layer 0 against the
+// measured 6.6 ± 0.9; the typical value (geometric mean over seeds) matches within its error at every
+// layer (layer 0: 0.038 vs 0.036 ×/÷ 1.3). d = 256, batch 4, 32 seeds: log-variance 0.60 / 0.44 / 0.23
+// / 0.11 at layers 0 / 16 / 32 / 40 vs 0.69 ± 0.13 / 0.33 ± 0.06 / 0.21 ± 0.04 / 0.08 ± 0.02, typical
+// 0.117 vs 0.117 ×/÷ 1.16 at layer 0.
+// Not derived, the batch at d = 64: with 48 layers and batch 4 the typical value is ×2 too high at
+// layer 0 (0.098 vs 0.046 ×/÷ 1.3) and the log-variance 2.63 vs 3.17 ± 0.65; a float64 single-token
+// chain of 4 sequences shows the same sign (3.07 ± 0.20 vs 2.69). Not the alignment of the sequences'
+// gradient directions alone: their mean squared overlap (chain, d = 64) rises from 1/d to 0.16 at
+// mid-depth and falls again towards the input, moving only ≈ 0.3 of log-variance into the shared
+// part. At d = 256 (depth/d small) the batch model matches (above).
+
+/** Collapsed Post-LN sub-layer spread (above): out[0] Var log M (forward normalisation), out[1]
+ * Var log N (backward gain of the shared mode), out[2] Cov(log N, log M), out[3] T = E N (per unit). */
+export function attnPostSpread(l2: number, b2: number, vo: number, d: number, out: Float64Array): void {
+  const T = l2 + b2 * vo;
+  out[0] = out[1] = T > 0 ? (4 * b2 * vo) / (d * T) : 0;
+  out[2] = 0; out[3] = T;
+}
+export function ffnPostSpread(l2: number, b2: number, S: number, d: number, m: number, out: Float64Array): void {
+  const T = l2 + b2 * S;
+  out[0] = out[1] = T > 0 ? ((4 * l2 * b2 * S) / d + b2 * b2 * S * S * (5 / m + 2 / d)) / (T * T) : 0;
+  out[2] = T > 0 ? (b2 * b2 * S * S) / (m * T * T) : 0; out[3] = T;
+}
+
+/**
+ * One Post-LN sub-layer's share of Var log gradVar inside a stack, from its collapsed spread
+ * (attnPostSpread / ffnPostSpread: vM, vN, C, T; n tokens, ρ the input's token correlation). In a
+ * collapsed forward the gradient splits into modes that no sub-layer mixes: the shared (token-mean)
+ * mode, which the branch sees through λ + βJᵀ, and n − 1 private modes (token differences), which the
+ * FFN sees through the same Jᵀ (independent directions: their average fluctuates 1/(n−1) as much)
+ * and attention only through λ (no fluctuation). Each mode's log-gains add over depth; the forward
+ * normalisation 1/σ_z² is common to all modes. So at an entry whose gradient puts the share w of its
+ * variance in the shared mode, Var log gradVar = Σ forward + w²Σ shared + (1 − w)²Σ private over the
+ * sub-layers above it (to first order in each mode's log-variance; the shared mode's gains count in
+ * full even where the private modes still dominate: they are kept in its norm until it takes over).
+ * out[0] the shared-mode part vN, out[1] the private-mode part (FFN vN/(n−1), attention 0), out[2]
+ * the forward part vM(ρ² + (1−ρ²)/n) − 2Cρ² (exact at ρ = 1; towards ρ = 0, independent tokens, an
+ * interpolation, not derived: the first few layers of a stack, whose input is not yet collapsed).
+ */
+export function postSpreadInStack(attn: boolean, vM: number, vN: number, C: number, n: number, rho: number, out: Float64Array): void {
+  const p = Math.min(Math.max(rho, 0), 1), f = n > 1 ? p * p + (1 - p * p) / n : 1;
+  out[0] = vN;
+  out[1] = attn || n < 2 ? 0 : vN / (n - 1);
+  out[2] = Math.max(vM * f - (attn ? 0 : 2 * C * p * p), 0);
+}
+
+/**
+ * Sequences of a batch share the weights but not their inputs: their backward parts are independent
+ * (independent loss gradients: E[u_b·u_c] = 0, and (u_b·u_c)² grows only at O(depth/d)), their
+ * forward parts correlate as the square of the overlap ρ_x of their (collapsed) tokens: exact for the
+ * bilinear and Wishart terms (Cov(aᵀBa, bᵀBb) = (a·b)²/d), the ρ_x² rule for the ReLU mask terms.
+ * ρ_x is 0 for independent zero-mean inputs; attention (linear in the token once collapsed) keeps
+ * it, a ReLU FFN raises it through its arc-cosine kernel, every relu(h) carrying the same mean
+ * E relu along the same W₂ᵀ1: ρ_x ← (λ²ρ_x + β²S k(ρ_x))/(λ² + β²S), k(ρ) = (√(1−ρ²) + (π − acos ρ)ρ)/π
+ * (T = λ² + β²S). Monte-Carlo of the single-token chain, d = 64: mean ρ_x 0.35 / 0.54 / 0.74 / 0.86
+ * after 4 / 8 / 16 / 32 layers (this rule: 0.34 / 0.52 / 0.72 / 0.86).
+ */
+export function ffnCrossOverlap(l2: number, T: number, rho: number): number {
+  const p = Math.min(Math.max(rho, -1), 1);
+  const k = (Math.sqrt(1 - p * p) + (Math.PI - Math.acos(p)) * p) / Math.PI;
+  return T > 0 ? (l2 * p + (T - l2) * k) / T : p;
+}
+
+/**
+ * The log of a per-model gradVar averaged over B sequences, from the part A of its log-variance that
+ * they share and the part I each has on its own (Gaussian, independent): log gradVar_B = shared +
+ * log((1/B)Σ_b e^{X_b}), X_b iid N(−I/2, I) (mean 1). out[0] = E log((1/B)Σ e^{X_b}) (≤ 0; −I/2 at
+ * B = 1, 0 at B = ∞), out[1] = its variance (I at B = 1, 0 at B = ∞): computed, not approximated —
+ * the density of log Σ on a grid of GRID points over ±6√I, sums of 2^k terms by self-convolution
+ * (log-add-exp of independent pairs, linear deposit), B from its binary digits. Fenton–Wilkinson's
+ * log(1 + (e^I − 1)/B), the lognormal with the same first two moments, overstates the variance at
+ * large I (Monte-Carlo, B = 4: I = 1 → 0.357 vs 0.318, I = 3.5 → 2.2 vs 1.35); it is used only where
+ * (e^I − 1)/B < 0.02 (the sum then nearly Gaussian: exact to O(((e^I − 1)/B)²)). The linear deposit
+ * adds ≈ h²/6 (h = 12√I/159) of variance per doubling: ≲ 1% of the result at B = 4, ≲ 4% at B = 16.
+ */
+/** logMeanMoments at every I of a list (nondecreasing or not): exact at up to NODES values of I
+ * spread as (k/NODES)² over [0, max I], the ratios out/I interpolated linearly in between (both
+ * smooth in I, −1/(2B) and 1/B at I = 0). out[2j], out[2j + 1] for Is[j]. */
+export function logMeanMomentsAt(Is: Float64Array, B: number, out: Float64Array): void {
+  let top = 0;
+  for (let j = 0; j < Is.length; j++) if (Is[j] > top) top = Is[j];
+  const b = Math.max(Math.round(B), 1);
+  if (!(top > 0) || b === 1 || !(B < Infinity)) { for (let j = 0; j < Is.length; j++) logMeanMoments(Is[j], B, M2), out[2 * j] = M2[0], out[2 * j + 1] = M2[1]; return; }
+  const t = new Float64Array(NODES + 1), rm = new Float64Array(NODES + 1), rv = new Float64Array(NODES + 1);
+  rm[0] = -1 / (2 * b); rv[0] = 1 / b;
+  for (let k = 1; k <= NODES; k++) { t[k] = top * (k / NODES) ** 2; logMeanMoments(t[k], b, M2); rm[k] = M2[0] / t[k]; rv[k] = M2[1] / t[k]; }
+  for (let j = 0; j < Is.length; j++) {
+    const I = Is[j];
+    if (!(I > 0)) { out[2 * j] = out[2 * j + 1] = 0; continue; }
+    let k = Math.min(Math.max(Math.ceil(Math.sqrt(I / top) * NODES), 1), NODES);
+    const f = (I - t[k - 1]) / (t[k] - t[k - 1]);
+    out[2 * j] = I * (rm[k - 1] + f * (rm[k] - rm[k - 1])); out[2 * j + 1] = I * (rv[k - 1] + f * (rv[k] - rv[k - 1]));
+  }
+}
+const NODES = 6, M2 = new Float64Array(2);
+
+export function logMeanMoments(I: number, B: number, out: Float64Array): void {
+  if (!(I > 0) || !(B < Infinity)) { out[0] = 0; out[1] = 0; return; }
+  const b = Math.max(Math.round(B), 1);
+  if (b === 1) { out[0] = -I / 2; out[1] = I; return; }
+  const cv2 = Math.expm1(I) / b;
+  if (cv2 < 0.02) { const v = Math.log1p(cv2); out[0] = -v / 2; out[1] = v; return; }
+  const sd = Math.sqrt(I), lo = -6 * sd, hi = 6 * sd + Math.log(b), h = (hi - lo) / (GRID - 1);
+  // X_b ~ N(0, I) on the grid (the shift −I/2 − log B is added at the end)
+  let pw: Float64Array = new Float64Array(GRID), acc: Float64Array | null = null;
+  for (let j = 0; j < GRID; j++) { const y = lo + j * h; pw[j] = y <= 6 * sd ? Math.exp((-y * y) / (2 * I)) : 0; }
+  normalise(pw);
+  for (let k = b; ; ) {
+    if (k & 1) acc = acc ? lseConvolve(acc, pw, h) : pw.slice();
+    k >>= 1;
+    if (k === 0) break;
+    pw = lseConvolve(pw, pw, h);
+  }
+  let m = 0, q = 0;
+  for (let j = 0; j < GRID; j++) { const y = lo + j * h; m += acc![j] * y; q += acc![j] * y * y; }
+  out[0] = m - I / 2 - Math.log(b); out[1] = Math.max(q - m * m, 0);
+}
+const GRID = 160;
+function normalise(p: Float64Array): void {
+  let s = 0;
+  for (let j = 0; j < p.length; j++) s += p[j];
+  for (let j = 0; j < p.length; j++) p[j] /= s;
+}
+/** The density of log(e^Y + e^Z), Y, Z independent on the same grid (masses deposited linearly):
+ * on a uniform grid log-add-exp of nodes i, j lands at max(i, j) + log1p(e^{−|i−j|h})/h, so the
+ * landing offset depends only on |i − j| (tables per call). */
+function lseConvolve(p: Float64Array, q: Float64Array, h: number): Float64Array {
+  const n = p.length, out = new Float64Array(n), off = new Int32Array(n), fr = new Float64Array(n);
+  for (let k = 0; k < n; k++) { const t = Math.log1p(Math.exp(-k * h)) / h; off[k] = Math.floor(t); fr[k] = t - off[k]; }
+  for (let i = 0; i < n; i++) {
+    const pi = p[i];
+    if (pi < 1e-300) continue;
+    for (let j = 0; j < n; j++) {
+      const w = pi * q[j];
+      if (w < 1e-300) continue;
+      const k = i > j ? i - j : j - i, at = (i > j ? i : j) + off[k];
+      if (at >= n - 1) { out[n - 1] += w; continue; }
+      const f = fr[k];
+      out[at] += w * (1 - f); out[at + 1] += w * f;
+    }
+  }
+  return out;
+}

@@ -16,7 +16,7 @@ import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
 import type { AttentionParams } from '../formulas/attention.js';
-import { attnHomog, ffnPostExcess, HOM_ATTN, HOM_FFN, homogAlign, homogBranch, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
+import { attnHomog, attnPostSpread, ffnCrossOverlap, logMeanMomentsAt, ffnPostExcess, ffnPostSpread, HOM_ATTN, HOM_FFN, homogAlign, homogBranch, postSpreadInStack, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
 import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
 
@@ -143,6 +143,13 @@ export interface LayerResult {
   r: number | null;
   gradVar: number | null;
   gradR: number | null;
+  /** Seed-to-seed spread of gradVar (Post-LN stacks whose sub-layers above this entry all have a
+   * homogeneous branch: formulas/residual.ts; absent elsewhere, not derived). logVar: Var over
+   * weight draws of log gradVar as measured on `batch` sequences (PredictOptions.batch; default
+   * infinitely many: a model's gradVar averaged over its inputs); typical = exp E log gradVar there
+   * (the geometric mean over models; gradVar·exp(−logVar/2) where the log is Gaussian: one sequence,
+   * or infinitely many); logVarSequence: Var log gradVar on one input sequence. */
+  gradSpread?: { logVar: number; typical: number; logVarSequence: number };
 }
 
 export interface Prediction {
@@ -190,6 +197,9 @@ interface Compiled {
   hom: Int8Array; homGb: Float64Array; homW4: Float64Array;
   /** directions that survive the post-norm's projection (d − 2 LayerNorm, d − 1 RMSNorm) */
   homKeep: Float64Array;
+  /** per sub-layer SP numbers: the collapsed spread (attnPostSpread / ffnPostSpread: vM, vN, C, T);
+   * NaN: not derived (not Post-LN, a branch that is not homogeneous, dropout) */
+  spread: Float64Array;
   final: number; finalK: Kernel<unknown> | null;
   records: number;
 }
@@ -225,7 +235,7 @@ function compiled(plan: Plan, keep = true): Compiled {
   const c: Compiled = {
     fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
     rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
-    hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN), homKeep: new Float64Array(n),
+    hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN), homKeep: new Float64Array(n), spread: new Float64Array(SP * n).fill(NaN),
     final: -1, finalK: null, records: 0,
   };
   let r = 1, k = 0, x = 0; // record 0: the input
@@ -242,6 +252,7 @@ function compiled(plan: Plan, keep = true): Compiled {
     if (sl.postNorm) homogeneous(sl, c, i);
     // the post-norm of a homogeneous sub-layer keeps 1 − ε/keep of its input gradient (excessFactor)
     if (c.hom[i] !== 0) c.homKeep[i] = (sl.postNorm!.params as NormParams).d - (sl.postNorm!.block === layernorm ? 2 : 1);
+    if (c.hom[i] !== 0) postSpread(sl, c, i);
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
@@ -259,6 +270,23 @@ function homogeneous(sl: SubLayer, c: Compiled, i: number): void {
   c.homGb[i] = H2[0]; c.homW4[i] = H2[1];
 }
 const H2 = new Float64Array(2), H3 = new Float64Array(5);
+
+/** Numbers per sub-layer in Compiled.spread. */
+const SP = 4;
+/** The collapsed seed-to-seed spread of a homogeneous Post-LN sub-layer (formulas/residual.ts),
+ * where derived: attention without dropout (value path W_vW_o), the ReLU FFN whose G_b is derived
+ * (two bias-free linears, no dropout). */
+function postSpread(sl: SubLayer, c: Compiled, i: number): void {
+  const d = (sl.postNorm!.params as NormParams).d, l2 = sl.skip * sl.skip, b2 = sl.branch * sl.branch, out = c.spread.subarray(SP * i, SP * i + SP);
+  if (c.hom[i] === HOM_FFN) {
+    const m = (sl.stages.find((s) => s.block === linear)!.params as { dOut: number }).dOut;
+    if (c.homGb[i] === c.homGb[i]) ffnPostSpread(l2, b2, c.homGb[i], d, m, out);
+    return;
+  }
+  const p = sl.stages[0].params as AttentionParams;
+  if (sl.stages.length !== 1 || (p.attnDropout ?? 0) !== 0) return;
+  attnPostSpread(l2, b2, p.dModel * (p.stdV ?? 0) ** 2 * p.dModel * (p.stdO ?? 0) ** 2, d, out);
+}
 
 /**
  * The Post-LN homogeneous-branch terms of sub-layer i (formulas/residual.ts), after its forward
@@ -485,8 +513,11 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Pre
       c.finalK!.bwd(plan.finalNorm.params, S, last, c.final * RW, G, GZ, 0);
       if (finalTrace) { finalTrace.gradOut = readGrad(G, GZ); finalTrace.gradIn = readGrad(G, 0); }
     }
+    // the seed-to-seed spread (Post-LN stacks whose top sub-layer's is derived)
+    const spread = fold.count === plan.sublayers.length && c.spread[SP * (fold.count - 1)] === c.spread[SP * (fold.count - 1)];
     const bwdExplode = foldBackward(plan, c, S, G, fold.count, gw, subs);
     const pred = assemble(fw, gw, bwdExplode, warnings, method);
+    if (spread) attachSpread(pred, spreadOf(plan, c, S, gw, opts.batch ?? Infinity));
     if (subs) pred.trace = { sublayers: subs, finalNorm: finalTrace };
     return pred;
   } finally {
@@ -556,6 +587,69 @@ function diagnose(layers: LayerResult[], warnings: string[]): void {
     if (gv < 1e-6 * gTop) { warnings.push(`gradient vanishes: variance below 1e-6 × its top value at layer ${l}`); break; }
   }
 }
+
+/**
+ * The seed-to-seed spread of gradVar per entry (formulas/residual.ts: the collapsed sub-layer spread,
+ * its token-structure weights, the batch's shared and own parts), from the top down; NaN from the
+ * first sub-layer whose spread is not derived downward. The top entry has none (the loss gradient;
+ * a final norm over a Post-LN output has an input of unit mean square exactly). Per entry SE numbers:
+ * Var log gradVar measured on `batch` sequences, E log(gradVar/expectation) there, and Var log
+ * gradVar on one sequence.
+ */
+function spreadOf(plan: Plan, c: Compiled, S: Float64Array, gw: Float64Array, batch: number): Float64Array {
+  const subs = plan.sublayers, n = subs.length, N = plan.cfg.layers, L = plan.cfg.seqLen, out = new Float64Array(SE * (N + 1)).fill(NaN);
+  // the overlap of two sequences' tokens at each sub-layer's input (independent inputs: their shared mean)
+  const rx = new Float64Array(n), q0 = plan.cfg.input.var + plan.cfg.input.mean ** 2;
+  let r = q0 > 0 ? plan.cfg.input.mean ** 2 / q0 : 0;
+  for (let i = 0; i < n; i++) {
+    rx[i] = r;
+    if (c.hom[i] === HOM_FFN) r = ffnCrossOverlap(subs[i].skip ** 2, c.spread[SP * i + 3], r);
+  }
+  // per entry: the part A of Var log gradVar the batch's sequences share (forward, ρ_x²) and the part
+  // I each has on its own. The shared-mode share w of the gradient: the running maximum from the top
+  // of (1 + (L−1)r_g)/L (private modes that come from the top only fade going down; where the
+  // gradient decorrelates again near the input, the private part is the shared mode's, leaked
+  // through a forward that is not yet collapsed, and carries its fluctuation)
+  const As = new Float64Array(N + 1).fill(NaN), Is = new Float64Array(N + 1).fill(NaN);
+  let A = 0, F = 0, BS = 0, BP = 0, w = L > 1 ? 1 / L : 1;
+  As[N] = Is[N] = 0;
+  for (let i = n - 1; i >= 0; i--) {
+    const sl = subs[i], o = SP * i;
+    if (!(c.spread[o] === c.spread[o])) break;
+    postSpreadInStack(sl.kind === 'attn', c.spread[o], c.spread[o + 1], c.spread[o + 2], L, S[c.rin[i] * RW + 2], H3);
+    const sh = H3[2] * rx[i] * rx[i];
+    A += sh; F += H3[2] - sh; BS += H3[0]; BP += H3[1];
+    if (sl.kind === 'attn') {
+      const l = sl.layer - 1, rg = gw[GE * l + 1];
+      if (L > 1) w = Math.min(Math.max(w, (1 + (L - 1) * rg) / L), 1);
+      As[l] = A; Is[l] = F + w * w * BS + (1 - w) ** 2 * BP;
+    }
+  }
+  const m = new Float64Array(2 * (N + 1));
+  logMeanMomentsAt(Is.map((x) => (x === x ? x : 0)), batch, m);
+  for (let l = 0; l <= N; l++) {
+    if (!(As[l] === As[l])) continue;
+    out[SE * l] = As[l] + m[2 * l + 1]; out[SE * l + 1] = m[2 * l] - As[l] / 2; out[SE * l + 2] = As[l] + Is[l];
+  }
+  return out;
+}
+const SE = 3;
+
+/** The per-entry spread into a prediction (where derived), and the warning when it is large at the
+ * bottom: a mean over a few models then falls well short of the expectation. */
+function attachSpread(pred: Prediction, gs: Float64Array): void {
+  let k = -1;
+  for (const L of pred.layers) {
+    const v = gs[SE * L.layer];
+    if (!(v === v) || L.gradVar === null) continue;
+    L.gradSpread = { logVar: v, typical: L.gradVar * Math.exp(gs[SE * L.layer + 1]), logVarSequence: gs[SE * L.layer + 2] };
+    if (v >= HEAVY && L.layer > k) k = L.layer;
+  }
+  const s0 = pred.layers[0].gradSpread;
+  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0, where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
+}
+/** log-variance from which the spread is warned about (a typical model's gradVar ≈ ×0.6 the expectation) */
+const HEAVY = 1;
 
 /** predictResolved without keeping the plan for later calls (a search that predicts many configs
  * once each: the plans die young instead of living as long as their configs). */
