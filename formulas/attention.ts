@@ -51,7 +51,11 @@ export interface AttentionParams {
  * (gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g)), then vq, cp1, cq1 (Q-path variance, V
  * covariance, Q covariance: the parts of the per-pair statistic) and K2, c (the softmax's n²E[p²]
  * and row correlation, from which reportedGradR builds the column-sum spread). */
-interface CausalCache { causalGrad: (g: number, rg: number) => GradMoments }
+interface CausalCache {
+  causalGrad: (g: number, rg: number) => GradMoments;
+  /** config v1's per-pair gradR (reported only; causalPairGradR) */
+  pairGradR: (g: number, rg: number) => number;
+}
 const SM = new Float64Array(3);
 /** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
 const PN = normalNodes([], 4);
@@ -77,6 +81,153 @@ function pairPearson(a: number, b: number, c: number, dd: number, s2: number): n
     if (den > 0) { e1 += (PN.w[i] * cc) / den; e2 += PN.w[i] / den; }
   }
   return Math.max(-1, Math.min(1, c * e1 * e1 + dd * e2 * e2));
+}
+
+/** Sum of m iid copies of a distribution given by atoms (vals, probs), on a grid (point k at k·dx,
+ * linear split of each atom between its two grid points, so means are kept): binary powering of
+ * direct convolutions, the spacing doubled whenever a distribution outgrows 2·NB + 1 points. */
+const NB = 256;
+function convolve(a: Float64Array, b: Float64Array): Float64Array {
+  const o = new Float64Array(a.length + b.length - 1);
+  for (let i = 0; i < a.length; i++) { const ai = a[i]; if (ai === 0) continue; for (let j = 0; j < b.length; j++) o[i + j] += ai * b[j]; }
+  return o;
+}
+function coarsen(a: Float64Array): Float64Array {
+  const n = Math.ceil(a.length / 2), o = new Float64Array(n);
+  for (let i = 0; i < a.length; i++) {
+    if (i % 2 === 0) o[i / 2] += a[i];
+    else { o[(i - 1) / 2] += a[i] / 2; o[Math.min(n - 1, (i + 1) / 2)] += a[i] / 2; }
+  }
+  return o;
+}
+function sumOfCopies(vals: number[], probs: number[], m: number): { g: Float64Array; dx: number } {
+  // grid up to the 1 − 1e-6 quantile; the atoms beyond it (negligible weight) sit at its top
+  const ord = Array.from(vals.keys()).sort((a, b) => vals[a] - vals[b]);
+  let acc = 0, vmax = 0;
+  for (const i of ord) { acc += probs[i]; vmax = vals[i]; if (acc >= 1 - 1e-6) break; }
+  if (!(vmax > 0) || m === 0) return { g: Float64Array.of(1), dx: 1 };
+  const base = new Float64Array(NB + 1), dx0 = vmax / NB;
+  for (let i = 0; i < vals.length; i++) {
+    const x = Math.min(vals[i] / dx0, NB), k = Math.min(NB - 1, Math.floor(x)), f = x - k;
+    base[k] += probs[i] * (1 - f); base[k + 1] += probs[i] * f;
+  }
+  const same = (g: Float64Array, d: number, to: number): Float64Array => { while (d < to) { g = coarsen(g); d *= 2; } return g; };
+  let res: Float64Array | null = null, resDx = dx0, pw: Float64Array = base, pwDx = dx0, mm = m;
+  while (mm > 0) {
+    if (mm & 1) {
+      if (res === null) { res = pw; resDx = pwDx; } else {
+        const dd = Math.max(resDx, pwDx);
+        res = convolve(same(res, resDx, dd), same(pw, pwDx, dd)); resDx = dd;
+        if (res.length > 2 * NB + 1) { res = coarsen(res); resDx *= 2; }
+      }
+    }
+    mm >>= 1;
+    if (mm > 0) { pw = convolve(pw, pw); if (pw.length > 2 * NB + 1) { pw = coarsen(pw); pwDx *= 2; } }
+  }
+  return { g: res!, dx: resDx };
+}
+
+/** The softmax statistics and gains a causal component's per-pair gradR needs. */
+interface CausalPairInput {
+  L: number; h: number; r1: number; c: number; k2: Float64Array; jac: Float64Array;
+  gh: number; vGain: number; priv: number; qk: number; rg: number; pa: number;
+}
+
+/**
+ * Config v1's gradR of causal attention: the mean over token pairs of the per-pair Pearson
+ * correlation of the input gradients. Derived here (quadrature / exact sums over a derived model;
+ * no fitted constants).
+ *
+ * Given the attention weights, token j's gradient variance and a pair's covariance are (per head;
+ * h heads add independent terms, each with 1/h of the gain)
+ *   Var_j = α c_j² + β q_j + γ_j,   Cov_jl = C c_j c_l + D_jl,
+ * c_j = Σ_{i≥j} P_ij the column sum, q_j = Σ_i P_ij²: V path r_g c² + (1 − r_g) q (shared and
+ * private parts of the upstream gradient), K path J-weighted q plus its cross-row part r′r_g·cen·c²,
+ * γ_j the Q path of row j (its own softmax), C = g_h dσ_v² r_g, D_jl the expectation of the rest:
+ * the same-row V term Σ_{i≥l} E[P_ij P_il] − r_g Σ_{i≥l} 1/n_i² (so that E[Cov] is the exact
+ * covariance) and the Q path's r_g-shared covariance of rows j and l, g_h s_priv(1−r′)σ_s²/s′ r_g
+ * X2_jl × cen_jl, where the centring cen_jl = n_l n_j Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)]
+ * is exact for independent rows: n_j n_l[1/(n_j n_l) − e_j/n_l − e_l/n_j + e_j e_l + (n_j − 1)o_j o_l],
+ * e = K2/n², o = (1/n − e)/(n − 1) (1 − 1/n_j for uniform rows, 0 for one-hot rows).
+ * The per-pair mean is E[Cov_jl/√(Var_j Var_l)] = C E[c_j/√Var_j] E[c_l/√Var_l] + D_jl E[1/√Var_j]
+ * E[1/√Var_l] (columns independent). The column sums are far from their means: key j is seen by
+ * L − j rows, a late key often by none in saturated rows (c_j a count with many zeros), an early
+ * one by many. Model of a row's weight on a key: a hit of size s_i = K2_i/n_i with probability
+ * π_i = 1/K2_i (two-point law with the exact E[P] = 1/n_i, E[P²] = K2_i/n_i²: exact at both ends,
+ * uniform π = 1, one-hot s = 1); rows independent given the key's popularity w (lognormal, mean 1,
+ * variance the cross-row part c(Σ std_i)² − c Σ std_i² of Var(c_j) over (Σ 1/n_i)² − Σ 1/n_i²;
+ * std_i = √(K2_i − 1)/n_i, c the softmax row correlation), which scales the hit probability
+ * (min(1, w π_i), size w/(n_i p_i)). So c_j = s̄ N, q_j = ρ̄ c_j with N a Poisson-binomial hit count
+ * (exact pmf by recursion over rows), s̄, ρ̄ the hit-weighted mean size and size²/size. With h heads,
+ * Var_j = (1/h)(V_1 + Σ_{k=2..h} V_k) + γ_j: the other heads' sum is the (h−1)-fold convolution of
+ * V's law (on a grid). Positions: all when L ≤ 64, else 64 evenly spaced.
+ */
+function causalPairGradR(q: CausalPairInput): number {
+  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa } = q;
+  const pos = samplePositions(L);
+  const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
+  const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
+  for (const j of pos) {
+    let m = 0, Eq = 0, s1sq = 0, sd1 = 0, sdsq = 0, sumJ = 0, w2 = 0;
+    for (let i = j; i < L; i++) {
+      const n = i + 1, ex = Math.max(k2[n] - 1, 0);
+      m += 1 / n; Eq += k2[n] / (n * n); s1sq += 1 / (n * n); sd1 += Math.sqrt(ex) / n; sdsq += ex / (n * n); sumJ += jac[n] / n;
+      w2 += n > 1 ? (1 - (k2[n] - 1) / (n - 1)) / (n * n) : 0;
+    }
+    S1SQ[j] = s1sq; W2[j] = w2;
+    const crossMean = m * m - s1sq, crossFl = c * (sd1 * sd1 - sdsq);
+    const nRow = j + 1, cen = k2[nRow] > 0 ? Math.min(1, jac[nRow] / (k2[nRow] / nRow)) : 1;
+    const gamma = (gh * priv * (1 - r1) * qk * jac[nRow]) / (1 - pa);
+    const alpha = gh * (vGain * rg + priv * qk * r1 * rg * cen);
+    const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * r1 * rg * cen) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
+    const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
+    const nodes = Vw > 1e-9 ? PN : one;
+    const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
+    const vals: number[] = [], probs: number[] = [], cs: number[] = [];
+    const pmf = new Float64Array(L - j + 1);
+    for (let k = 0; k < nodes.z.length; k++) {
+      if (nodes.w[k] < 1e-12) continue;
+      const w = Math.exp(mw + sw * nodes.z[k]);
+      pmf.fill(0); pmf[0] = 1;
+      let top = 0, sp = 0, sps = 0, sps2 = 0;
+      for (let i = j; i < L; i++) {
+        const n = i + 1, p = Math.min(1, w / k2[n]), s = w / (n * p);
+        sp += p; sps += p * s; sps2 += p * s * s;
+        for (let t = top + 1; t >= 1; t--) pmf[t] = pmf[t] * (1 - p) + pmf[t - 1] * p;
+        pmf[0] *= 1 - p; top++;
+        while (top > 0 && pmf[top] < 1e-16) top--;
+      }
+      const sbar = sp > 0 ? sps / sp : 0, rho = sps > 0 ? sps2 / sps : 0;
+      for (let t = 0; t <= top; t++) {
+        const pr = nodes.w[k] * pmf[t];
+        if (pr < 1e-16) continue;
+        const cc = sbar * t;
+        cs.push(cc); probs.push(pr); vals.push(alpha * cc * cc + beta * rho * cc);
+      }
+    }
+    const R = sumOfCopies(vals, probs, h - 1);
+    let e1 = 0, e2 = 0;
+    for (let a = 0; a < vals.length; a++) for (let b = 0; b < R.g.length; b++) {
+      const pr = probs[a] * R.g[b];
+      if (pr < 1e-16) continue;
+      const den = Math.sqrt((vals[a] + b * R.dx) / h + gamma);
+      if (den > 0) { e1 += (pr * cs[a]) / den; e2 += pr / den; }
+    }
+    E1[j] = e1; E2[j] = e2;
+  }
+  const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
+  const C = gh * vGain * rg;
+  let sr = 0, np = 0;
+  for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+    const j = pos[a], l = pos[b], nj = j + 1, nl = l + 1;
+    const ej = k2[nj] / (nj * nj), el = k2[nl] / (nl * nl);
+    const oj = nj > 1 ? (1 / nj - ej) / (nj - 1) : 0, ol = nl > 1 ? (1 / nl - el) / (nl - 1) : 0;
+    const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
+    const x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
+    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * x2;
+    sr += Math.min(1, C * E1[j] * E1[l] + D * E2[j] * E2[l]); np++;
+  }
+  return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
 }
 
 /** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
@@ -234,7 +385,10 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     out: mom(value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : x.nu),
     method: 'quadrature',
     warnings: saturationWarnings(p, x),
-    cache: { causalGrad },
+    cache: {
+      causalGrad,
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa }),
+    },
   };
 }
 
@@ -354,7 +508,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
   },
   reportedGradR(p, _x, f, g, back) {
     const k = f.cache;
-    if (!Array.isArray(k) || !(back.var > 0)) return back.rPearson ?? back.r;
+    if (!Array.isArray(k)) return back.var > 0 ? k.pairGradR(g.var, g.r) : back.rPearson ?? back.r;
+    if (!(back.var > 0)) return back.rPearson ?? back.r;
     const C = R_C, vq = k[C + 4], K2L = k[C + 7], c = k[C + 8], L = p.seqLen;
     // effective log-variance of a token's column sum, heads averaged
     const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
