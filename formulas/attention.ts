@@ -33,7 +33,8 @@
  *   V- and K-path gradients scale with the key's column sum, which varies from key to key).
  * Causal: row i has n_i = i + 1 keys; every quantity is computed per position (column sums for
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
- * config v1 are averages over positions.
+ * config v1 are averages over positions. The reported causal gradR (causalPairGradR) takes the
+ * column sums' law (counts with zeros at late keys and saturated rows) into the per-pair mean.
  */
 import { defineBlock, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
@@ -206,12 +207,25 @@ function causalPairGradR(q: CausalPairInput): number {
       }
     }
     const R = sumOfCopies(vals, probs, h - 1);
+    // many atoms and several heads: pool the atoms into 2·NB bins of V (mass, mean V, mean c per bin)
+    let av = vals, ap = probs, ac = cs;
+    if (h > 1 && vals.length > 2 * NB) {
+      let vmax = 0;
+      for (let a = 0; a < vals.length; a++) if (vals[a] > vmax) vmax = vals[a];
+      const bp = new Float64Array(2 * NB + 1), bv = new Float64Array(2 * NB + 1), bc = new Float64Array(2 * NB + 1);
+      for (let a = 0; a < vals.length; a++) {
+        const k = vmax > 0 ? Math.round((vals[a] / vmax) * 2 * NB) : 0;
+        bp[k] += probs[a]; bv[k] += probs[a] * vals[a]; bc[k] += probs[a] * cs[a];
+      }
+      av = []; ap = []; ac = [];
+      for (let k = 0; k <= 2 * NB; k++) if (bp[k] > 0) { ap.push(bp[k]); av.push(bv[k] / bp[k]); ac.push(bc[k] / bp[k]); }
+    }
     let e1 = 0, e2 = 0;
-    for (let a = 0; a < vals.length; a++) for (let b = 0; b < R.g.length; b++) {
-      const pr = probs[a] * R.g[b];
+    for (let a = 0; a < av.length; a++) for (let b = 0; b < R.g.length; b++) {
+      const pr = ap[a] * R.g[b];
       if (pr < 1e-16) continue;
-      const den = Math.sqrt((vals[a] + b * R.dx) / h + gamma);
-      if (den > 0) { e1 += (pr * cs[a]) / den; e2 += pr / den; }
+      const den = Math.sqrt((av[a] + b * R.dx) / h + gamma);
+      if (den > 0) { e1 += (pr * ac[a]) / den; e2 += pr / den; }
     }
     E1[j] = e1; E2[j] = e2;
   }
@@ -439,6 +453,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
         { expr: 'C*E1^2 + D*E2^2', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(A*c^2+B)], E2 = E[1/sqrt(A*c^2+B)], c the lognormal column sum (pairPearson)' },
+        { expr: 'mean_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l)', when: 'per-pair mean (reported, causal): per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
   },
