@@ -294,7 +294,7 @@ function sumOfCopies(vals: Float64Array, probs: Float64Array, n: number, m: numb
  * grid law S (g_b at b·dx): Σ_a p_a (1, c_a) Σ_b g_b / √((v_a + b·dx)/h + γ). With s = v + hγ the
  * inner sum is √(h/s)·G(ln s), G(u) = Σ_b g_b (1 + b·dx·e^{−u})^{−1/2}: a sum of smooth steps in u,
  * analytic in the strip |Im u| < π, so a Chebyshev interpolant in u over the atoms' range (degree
- * from the strip width, error ~1e-9) replaces the double sum when there are many atoms; atoms
+ * from the strip width, relative error ~1e-8) replaces the double sum when there are many atoms; atoms
  * at s ≤ dx·1e-3 (and s ≤ 0, zero weight) are summed directly. */
 const CHEB_C = new Float64Array(512), CHEB_G = new Float64Array(512), CHEB_T = new Float64Array(1024);
 const INV = new Float64Array(2);
@@ -350,28 +350,29 @@ function expectInv(av: Float64Array, ap: Float64Array, ac: Float64Array, nA: num
 }
 
 /** Atoms (c = s̄·t, mass w_k·P(N = t), V = α c² + β ρ̄ c) of one popularity node: the exact
- * Poisson-binomial pmf of the hit count N over rows j..L−1 (hit probability min(1, w/K2_n)), four
- * rows per pass (the product of their four (1 − p + p z) applied at once). Tails below tiny levels
+ * Poisson-binomial pmf of the hit count N over rows j..L−1 (hit probability min(1, w/K2_n)), eight
+ * rows per pass (the product of their eight (1 − p + p z) applied at once). Tails below tiny levels
  * are dropped (relative to the node weight wk: an atom needs wk·pmf ≥ 1e-16; a dropped mass
  * changes the final pmf by at most itself). Appends to AV, AP, AC from na; returns the new count. */
 let AV = new Float64Array(1024), AP = new Float64Array(1024), AC = new Float64Array(1024);
 function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number, alpha: number, beta: number, pmf: Float64Array, na: number): number {
-  pmf.fill(0, 0, Math.min(pmf.length, L - j + 5)); pmf[0] = 1;
+  pmf.fill(0, 0, Math.min(pmf.length, L - j + 9)); pmf[0] = 1;
   const tTop = Math.max(1e-16, 1e-20 / wk), tLo = 1e-22 / wk;
   let top = 0, lo = 0, sp = 0, sps = 0, sps2 = 0;
-  for (let i = j; i < L; i += 4) {
-    let c0 = 1, c1 = 0, c2 = 0, c3 = 0, c4 = 0, r = 0;
-    for (; r < 4 && i + r < L; r++) {
+  for (let i = j; i < L; i += 8) {
+    let c0 = 1, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, r = 0;
+    for (; r < 8 && i + r < L; r++) {
       const n = i + r + 1, p = Math.min(1, w / k2[n]), s = w / (n * p), q = 1 - p;
       sp += p; sps += p * s; sps2 += p * s * s;
+      c8 = c8 * q + c7 * p; c7 = c7 * q + c6 * p; c6 = c6 * q + c5 * p; c5 = c5 * q + c4 * p;
       c4 = c4 * q + c3 * p; c3 = c3 * q + c2 * p; c2 = c2 * q + c1 * p; c1 = c1 * q + c0 * p; c0 *= q;
     }
     top += r;
-    let x1 = 0, x2 = 0, x3 = 0, x4 = 0;
+    let x1 = 0, x2 = 0, x3 = 0, x4 = 0, x5 = 0, x6 = 0, x7 = 0, x8 = 0;
     for (let t = lo; t <= top; t++) {
       const cur = pmf[t];
-      pmf[t] = c0 * cur + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4;
-      x4 = x3; x3 = x2; x2 = x1; x1 = cur;
+      pmf[t] = c0 * cur + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4 + c5 * x5 + c6 * x6 + c7 * x7 + c8 * x8;
+      x8 = x7; x7 = x6; x6 = x5; x5 = x4; x4 = x3; x3 = x2; x2 = x1; x1 = cur;
     }
     while (top > lo && pmf[top] < tTop) top--; // the entries above stay (below tTop) and feed the next pass
     while (lo < top && pmf[lo] < tLo) pmf[lo++] = 0;
@@ -432,7 +433,7 @@ function causalPairGradR(q: CausalPairInput): number {
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
-  const pmf = new Float64Array(L + 6);
+  const pmf = new Float64Array(L + 10);
   const bp = new Float64Array(2 * NB + 1), bv = new Float64Array(2 * NB + 1), bc = new Float64Array(2 * NB + 1);
   const pv = new Float64Array(2 * NB + 1), pp = new Float64Array(2 * NB + 1), pc = new Float64Array(2 * NB + 1);
   for (const j of pos) {
