@@ -35,7 +35,8 @@
  *   V- and K-path gradients scale with the key's column sum, which varies from key to key).
  * Causal: row i has n_i = i + 1 keys; every quantity is computed per position (column sums for
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
- * config v1 are averages over positions.
+ * config v1 are averages over positions. The reported causal gradR (causalPairGradR) takes the
+ * column sums' law (counts with zeros at late keys and saturated rows) into the per-pair mean.
  */
 import { defineBlock, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
@@ -53,7 +54,11 @@ export interface AttentionParams {
  * (gradVar = σ_g²(v0 + v1 r_g), Cov = σ_g²(c0 + c1 r_g)), then vq, cp1, cq1 (Q-path variance, V
  * and K covariance, Q covariance: the parts of the per-pair statistic) and K2, c (the softmax's n²E[p²]
  * and row correlation, from which reportedGradR builds the column-sum spread). */
-interface CausalCache { causalGrad: (g: number, rg: number) => GradMoments }
+interface CausalCache {
+  causalGrad: (g: number, rg: number) => GradMoments;
+  /** config v1's per-pair gradR (reported only; causalPairGradR) */
+  pairGradR: (g: number, rg: number) => number;
+}
 const SM = new Float64Array(3);
 /** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
 const PN = normalNodes([], 4);
@@ -79,6 +84,411 @@ function pairPearson(a: number, b: number, c: number, dd: number, s2: number): n
     if (den > 0) { e1 += (PN.w[i] * cc) / den; e2 += PN.w[i] / den; }
   }
   return Math.max(-1, Math.min(1, c * e1 * e1 + dd * e2 * e2));
+}
+
+/** Sum of m iid copies of a distribution given by atoms (vals, probs), on a grid (point k at k·dx,
+ * linear split of each atom between its two grid points, so means are kept): binary powering of
+ * convolutions, the spacing doubled whenever a distribution outgrows 2·NB + 1 points. The
+ * convolutions are exact sums computed by FFT (rounding ~1e-16 of the largest bin); powers of the
+ * base that were never coarsened are formed from one transform of the base. */
+const NB = 256;
+
+interface FftTable { N: number; rev: Uint32Array; cos: Float64Array; sin: Float64Array }
+const fftTables = new Map<number, FftTable>();
+function fftTable(N: number): FftTable {
+  let t = fftTables.get(N);
+  if (t) return t;
+  const bits = Math.round(Math.log2(N)), rev = new Uint32Array(N), cos = new Float64Array(Math.max(1, N / 2)), sin = new Float64Array(Math.max(1, N / 2));
+  for (let i = 0; i < N; i++) { let r = 0; for (let b = 0, x = i; b < bits; b++, x >>= 1) r = (r << 1) | (x & 1); rev[i] = r; }
+  for (let i = 0; i < N / 2; i++) { cos[i] = Math.cos((2 * Math.PI * i) / N); sin[i] = -Math.sin((2 * Math.PI * i) / N); }
+  t = { N, rev, cos, sin };
+  fftTables.set(N, t);
+  return t;
+}
+/** In-place complex DFT X_k = Σ_n x_n e^{−2πikn/N} (N a power of 2): bit reversal, then the
+ * radix-2 stages two at a time (one pass over the data per pair of stages). */
+function fft(re: Float64Array, im: Float64Array, t: FftTable): void {
+  const N = t.N, rev = t.rev, cs = t.cos, sn = t.sin;
+  for (let i = 0; i < N; i++) { const r = rev[i]; if (r > i) { let x = re[i]; re[i] = re[r]; re[r] = x; x = im[i]; im[i] = im[r]; im[r] = x; } }
+  let S = 1;
+  if ((Math.round(Math.log2(N)) & 1) === 1) {
+    for (let i = 0; i < N; i += 2) { const xr = re[i + 1], xi = im[i + 1]; re[i + 1] = re[i] - xr; im[i + 1] = im[i] - xi; re[i] += xr; im[i] += xi; }
+    S = 2;
+  }
+  // stages of sizes 2S and 4S: elements a, a + S, a + 2S, a + 3S, twiddles W_{2S}^k and W_{4S}^k
+  for (; S < N; S <<= 2) {
+    const S4 = 4 * S, st1 = N / (2 * S), st2 = N / S4;
+    for (let k = 0; k < S; k++) {
+      const w1r = cs[k * st1], w1i = sn[k * st1], w2r = cs[k * st2], w2i = sn[k * st2];
+      for (let a = k; a < N; a += S4) {
+        const b = a + S, c = b + S, d = c + S;
+        const Br = re[b] * w1r - im[b] * w1i, Bi = re[b] * w1i + im[b] * w1r;
+        const Dr = re[d] * w1r - im[d] * w1i, Di = re[d] * w1i + im[d] * w1r;
+        const A1r = re[a] + Br, A1i = im[a] + Bi, B1r = re[a] - Br, B1i = im[a] - Bi;
+        const C1r = re[c] + Dr, C1i = im[c] + Di, D1r = re[c] - Dr, D1i = im[c] - Di;
+        const Cr = C1r * w2r - C1i * w2i, Ci = C1r * w2i + C1i * w2r;
+        const Er = D1r * w2i + D1i * w2r, Ei = D1i * w2i - D1r * w2r; // −i·W_{4S}^k·D1
+        re[a] = A1r + Cr; im[a] = A1i + Ci; re[c] = A1r - Cr; im[c] = A1i - Ci;
+        re[b] = B1r + Er; im[b] = B1i + Ei; re[d] = B1r - Er; im[d] = B1i - Ei;
+      }
+    }
+  }
+}
+// transforms have at most 4·NB points (lengths ≤ 2·NB + 1 are convolved): fixed scratch
+const ZR = new Float64Array(2 * NB), ZI = new Float64Array(2 * NB);
+const SPA = new Float64Array(2 * NB + 1), SPB = new Float64Array(2 * NB + 1), SPC = new Float64Array(2 * NB + 1), SPD = new Float64Array(2 * NB + 1);
+const SPR = new Float64Array(2 * NB + 1), SPI = new Float64Array(2 * NB + 1), SBR = new Float64Array(2 * NB + 1), SBI = new Float64Array(2 * NB + 1);
+/** Spectrum X_k, k = 0..N/2, of the real x zero-padded to N, by one complex DFT of size N/2
+ * (z_n = x_{2n} + i x_{2n+1}; X_k = E_k + W^k O_k with E, O the even and odd samples' spectra). */
+function rfft(x: Float64Array, N: number, XR: Float64Array, XI: Float64Array): void {
+  const H = N >> 1, T = fftTable(N), cw = T.cos, sw = T.sin, lx = Math.min(x.length, N), h2 = lx >> 1;
+  for (let n = 0; n < h2; n++) { ZR[n] = x[2 * n]; ZI[n] = x[2 * n + 1]; }
+  let n0 = h2;
+  if (lx & 1) { ZR[n0] = x[lx - 1]; ZI[n0] = 0; n0++; }
+  for (let n = n0; n < H; n++) { ZR[n] = 0; ZI[n] = 0; }
+  fft(ZR, ZI, fftTable(H));
+  XR[0] = ZR[0] + ZI[0]; XI[0] = 0; XR[H] = ZR[0] - ZI[0]; XI[H] = 0;
+  for (let k = 1; k < H; k++) {
+    const zr = ZR[k], zi = ZI[k], yr = ZR[H - k], yi = -ZI[H - k];
+    const er = (zr + yr) / 2, ei = (zi + yi) / 2, or = (zi - yi) / 2, oi = (yr - zr) / 2;
+    XR[k] = er + cw[k] * or - sw[k] * oi; XI[k] = ei + cw[k] * oi + sw[k] * or;
+  }
+}
+/** The real x of length lo ≤ N + 1 from its spectrum X_k, k = 0..N/2 (index N wraps onto 0: its
+ * value `last`, the product of the two top entries, is given). */
+function irfft(XR: Float64Array, XI: Float64Array, N: number, lo: number, last: number): Float64Array {
+  const H = N >> 1, T = fftTable(N), cw = T.cos, sw = T.sin;
+  for (let k = 0; k < H; k++) {
+    const xr = XR[k], xi = XI[k], yr = XR[H - k], yi = -XI[H - k];
+    const er = (xr + yr) / 2, ei = (xi + yi) / 2, dr = (xr - yr) / 2, di = (xi - yi) / 2;
+    const or = dr * cw[k] + di * sw[k], oi = di * cw[k] - dr * sw[k]; // O = D·W^{−k}
+    ZR[k] = er - oi; ZI[k] = -(ei + or); // conj(E + iO): the inverse as a forward transform
+  }
+  fft(ZR, ZI, fftTable(H));
+  const o = new Float64Array(lo), inv = 1 / H, m = Math.min(H, lo >> 1);
+  for (let n = 0; n < m; n++) { o[2 * n] = ZR[n] * inv; o[2 * n + 1] = -ZI[n] * inv; }
+  if (lo & 1 && m < H) o[2 * m] = ZR[m] * inv;
+  if (lo === N + 1) { o[N] = last; o[0] -= last; }
+  return o;
+}
+const fftSize = (lo: number): number => { let N = 4; while (N < lo - 1) N <<= 1; return N; };
+/** a ⊗ b, and b ⊗ b too when `sq` (one transform of b for both) */
+function convolveFFT(a: Float64Array, b: Float64Array, sq: boolean): [Float64Array, Float64Array | null] {
+  const lo = a.length + b.length - 1, lq = 2 * b.length - 1, N = fftSize(sq ? Math.max(lo, lq) : lo), H = N >> 1;
+  rfft(a, N, SPA, SPB); rfft(b, N, SPC, SPD);
+  for (let k = 0; k <= H; k++) { const ar = SPA[k], ai = SPB[k], br = SPC[k], bi = SPD[k]; SPR[k] = ar * br - ai * bi; SPI[k] = ar * bi + ai * br; }
+  const o = irfft(SPR, SPI, N, lo, a[a.length - 1] * b[b.length - 1]);
+  if (!sq) return [o, null];
+  for (let k = 0; k <= H; k++) { const br = SPC[k], bi = SPD[k]; SPR[k] = br * br - bi * bi; SPI[k] = 2 * br * bi; }
+  return [o, irfft(SPR, SPI, N, lq, b[b.length - 1] * b[b.length - 1])];
+}
+function convolve(a: Float64Array, b: Float64Array): Float64Array {
+  if (a.length * b.length >= 8192) return convolveFFT(a, b, false)[0];
+  const o = new Float64Array(a.length + b.length - 1);
+  for (let i = 0; i < a.length; i++) { const ai = a[i]; if (ai === 0) continue; for (let j = 0; j < b.length; j++) o[i + j] += ai * b[j]; }
+  return o;
+}
+/** half the points: even points stay, odd ones are split between their two neighbours (the last
+ * point of an even length stays whole) */
+function coarsen(a: Float64Array): Float64Array {
+  const L = a.length, n = (L + 1) >> 1, o = new Float64Array(n);
+  if (L < 6) {
+    for (let i = 0; i < L; i++) {
+      if (i % 2 === 0) o[i / 2] += a[i];
+      else { o[(i - 1) / 2] += a[i] / 2; o[Math.min(n - 1, (i + 1) / 2)] += a[i] / 2; }
+    }
+    return o;
+  }
+  o[0] = a[0] + a[1] / 2;
+  const kEnd = L & 1 ? n - 1 : n - 2;
+  for (let k = 1; k < kEnd; k++) o[k] = a[2 * k - 1] / 2 + a[2 * k] + a[2 * k + 1] / 2;
+  if (L & 1) o[n - 1] = a[L - 2] / 2 + a[L - 1];
+  else { o[n - 2] = a[L - 5] / 2 + a[L - 4] + a[L - 3] / 2; o[n - 1] = a[L - 3] / 2 + a[L - 2] + a[L - 1] / 2 + a[L - 1] / 2; }
+  return o;
+}
+/** The smallest atom value v with mass(≤ v) ≥ 1 − 1e-6 (the largest value when the atoms' mass
+ * never reaches it): 128 buckets from the top, then the crossing bucket's atoms in order. */
+const QB = 128, qMass = new Float64Array(QB), qMin = new Float64Array(QB);
+let qIdx = new Uint8Array(0);
+function quantileTop(vals: Float64Array, probs: Float64Array, n: number): number {
+  let vM = -Infinity, vm = Infinity, tot = 0;
+  for (let i = 0; i < n; i++) { const v = vals[i]; if (v > vM) vM = v; if (v < vm) vm = v; tot += probs[i]; }
+  const slack = tot - (1 - 1e-6);
+  if (!(slack >= 0) || !(vM > vm)) return vM;
+  if (qIdx.length < n) qIdx = new Uint8Array(2 * n);
+  const sc = QB / (vM - vm);
+  qMass.fill(0); qMin.fill(Infinity);
+  for (let i = 0; i < n; i++) {
+    const v = vals[i], k = Math.min(QB - 1, Math.floor((v - vm) * sc));
+    qIdx[i] = k; qMass[k] += probs[i]; if (v < qMin[k]) qMin[k] = v;
+  }
+  // buckets above kb hold mass ≤ slack, so every value in them qualifies
+  let above = 0, kb = QB - 1;
+  for (; kb > 0; kb--) { if (above + qMass[kb] > slack) break; above += qMass[kb]; }
+  let vs = vM;
+  for (let k = kb + 1; k < QB; k++) if (qMass[k] > 0 || qMin[k] < Infinity) { vs = Math.min(vs, qMin[k]); break; }
+  const idx: number[] = [];
+  for (let i = 0; i < n; i++) if (qIdx[i] === kb) idx.push(i);
+  idx.sort((x, y) => vals[y] - vals[x]);
+  // descending through bucket kb: v qualifies while the mass strictly above it is ≤ slack
+  for (let a = 0; a < idx.length;) {
+    const v = vals[idx[a]];
+    let g = 0, b = a;
+    while (b < idx.length && vals[idx[b]] === v) g += probs[idx[b++]];
+    if (above > slack) break;
+    vs = v; above += g; a = b;
+  }
+  return vs;
+}
+/** a grid distribution: the base's e-th power (never coarsened, e > 0: `g` formed on demand) or `g` */
+interface Grid { g: Float64Array | null; e: number; dx: number }
+function sumOfCopies(vals: Float64Array, probs: Float64Array, n: number, m: number): { g: Float64Array; dx: number } {
+  if (m === 0) return { g: Float64Array.of(1), dx: 1 };
+  // grid up to the 1 − 1e-6 quantile; the atoms beyond it (negligible weight) sit at its top
+  const vmax = quantileTop(vals, probs, n);
+  if (!(vmax > 0)) return { g: Float64Array.of(1), dx: 1 };
+  const base = new Float64Array(NB + 1), dx0 = vmax / NB;
+  for (let i = 0; i < n; i++) {
+    const x = Math.min(vals[i] / dx0, NB), k = Math.min(NB - 1, Math.floor(x)), f = x - k;
+    base[k] += probs[i] * (1 - f); base[k + 1] += probs[i] * f;
+  }
+  // powers up to 4 (length 4·NB + 1) from the base's spectrum on NS = 4·NB points
+  const NS = 4 * NB, SR = SBR, SI = SBI;
+  let haveS = false;
+  const form = (x: Grid): Float64Array => {
+    if (x.g) return x.g;
+    if (x.e === 1) return (x.g = base);
+    if (!haveS) { rfft(base, NS, SR, SI); haveS = true; }
+    for (let k = 0; k <= NS / 2; k++) {
+      let pr = SR[k], pi = SI[k];
+      for (let e = 1; e < x.e; e++) { const r = pr * SR[k] - pi * SI[k]; pi = pr * SI[k] + pi * SR[k]; pr = r; }
+      SPR[k] = pr; SPI[k] = pi;
+    }
+    return (x.g = irfft(SPR, SPI, NS, x.e * NB + 1, base[NB] ** x.e));
+  };
+  const len = (x: Grid): number => (x.g ? x.g.length : x.e * NB + 1);
+  const same = (x: Grid, to: number): Float64Array => { let g = form(x); for (let d = x.dx; d < to; d *= 2) g = coarsen(g); return g; };
+  const fit = (x: Grid): Grid => (len(x) > 2 * NB + 1 ? { g: coarsen(form(x)), e: 0, dx: 2 * x.dx } : x);
+  let res: Grid | null = null, pw: Grid = { g: null, e: 1, dx: dx0 }, mm = m;
+  while (mm > 0) {
+    const more = mm >> 1 > 0;
+    let nr = res, np: Grid | null = null;
+    if (mm & 1) {
+      if (res === null) nr = pw;
+      else if (!res.g && !pw.g) nr = { g: null, e: res.e + pw.e, dx: dx0 };
+      else {
+        const dd = Math.max(res.dx, pw.dx), a = same(res, dd), b = same(pw, dd);
+        if (more && b === pw.g && a.length * b.length >= 8192) {
+          const [o, q] = convolveFFT(a, b, true); // res ⊗ pw and pw ⊗ pw
+          nr = { g: o, e: 0, dx: dd }; np = { g: q, e: 0, dx: pw.dx };
+        } else nr = { g: convolve(a, b), e: 0, dx: dd };
+      }
+    }
+    if (more && np === null) np = pw.g ? { g: convolve(pw.g, pw.g), e: 0, dx: pw.dx } : { g: null, e: 2 * pw.e, dx: dx0 };
+    if (nr) res = fit(nr);
+    if (np) pw = fit(np);
+    mm >>= 1;
+  }
+  return { g: form(res!), dx: res!.dx };
+}
+
+/** E[(1, c)/√(V_1/h + S/h + γ)] over the first head's atoms (v_a, p_a, c_a) and the other heads'
+ * grid law S (g_b at b·dx): Σ_a p_a (1, c_a) Σ_b g_b / √((v_a + b·dx)/h + γ). With s = v + hγ the
+ * inner sum is √(h/s)·G(ln s), G(u) = Σ_b g_b (1 + b·dx·e^{−u})^{−1/2}: a sum of smooth steps in u,
+ * analytic in the strip |Im u| < π, so a Chebyshev interpolant in u over the atoms' range (degree
+ * from the strip width, relative error ~1e-8) replaces the double sum when there are many atoms; atoms
+ * at s ≤ dx·1e-3 (and s ≤ 0, zero weight) are summed directly. */
+const CHEB_C = new Float64Array(512), CHEB_G = new Float64Array(512), CHEB_T = new Float64Array(1024);
+const INV = new Float64Array(2);
+function directInv(v: number, p: number, g: Float64Array, dx: number, h: number, gamma: number): number {
+  let f = 0;
+  for (let b = 0; b < g.length; b++) {
+    const pr = p * g[b];
+    if (pr < 1e-16) continue;
+    const den = Math.sqrt((v + b * dx) / h + gamma);
+    if (den > 0) f += pr / den;
+  }
+  return f;
+}
+function expectInv(av: Float64Array, ap: Float64Array, ac: Float64Array, nA: number, g: Float64Array, dx: number, h: number, gamma: number): Float64Array {
+  const B = g.length, hg = h * gamma, sLo = dx * 1e-3;
+  let sMin = Infinity, sMax = -Infinity, nI = 0;
+  for (let a = 0; a < nA; a++) { const s = av[a] + hg; if (s > sLo) { nI++; if (s < sMin) sMin = s; if (s > sMax) sMax = s; } }
+  const U0 = Math.log(sMin), ell = Math.log(sMax) - U0;
+  const n = ell > 0 ? Math.ceil(12 / Math.asinh((2 * Math.PI) / ell)) + 4 : 0;
+  const cheb = B >= 16 && ell > 0 && n < 500 && nI >= 2 * n;
+  if (cheb) {
+    // the grid's ends below 1e-15 are left out of G (≤ B·1e-15, against G ≥ (1 + B·dx/s)^{−1/2} ≥ 1e-3)
+    let b0 = 0, b1 = B - 1;
+    while (b0 < b1 && Math.abs(g[b0]) < 1e-15) b0++;
+    while (b1 > b0 && Math.abs(g[b1]) < 1e-15) b1--;
+    for (let k = 0; k < 2 * n; k++) CHEB_T[k] = Math.cos((Math.PI * k) / n);
+    for (let k = 0; k <= n; k++) {
+      const t = dx * Math.exp(-(U0 + (ell / 2) * (1 + CHEB_T[k])));
+      let G = 0;
+      for (let b = b0; b <= b1; b++) G += g[b] / Math.sqrt(1 + b * t);
+      CHEB_G[k] = k === 0 || k === n ? G / 2 : G;
+    }
+    for (let i = 0; i <= n; i++) {
+      let sum = 0;
+      for (let k = 0; k <= n; k++) sum += CHEB_G[k] * CHEB_T[(i * k) % (2 * n)];
+      CHEB_C[i] = ((i === 0 || i === n ? 1 : 2) * sum) / n;
+    }
+  }
+  let e1 = 0, e2 = 0;
+  for (let a = 0; a < nA; a++) {
+    const s = av[a] + hg;
+    let f: number;
+    if (cheb && s > sLo) {
+      const x = (2 * (Math.log(s) - U0)) / ell - 1, x2 = 2 * x;
+      let b1 = 0, b2 = 0;
+      for (let i = n; i >= 1; i--) { const t = CHEB_C[i] + x2 * b1 - b2; b2 = b1; b1 = t; }
+      f = ap[a] * Math.sqrt(h / s) * (CHEB_C[0] + x * b1 - b2);
+    } else f = directInv(av[a], ap[a], g, dx, h, gamma);
+    e1 += f * ac[a]; e2 += f;
+  }
+  INV[0] = e1; INV[1] = e2;
+  return INV;
+}
+
+/** Atoms (c = s̄·t, mass w_k·P(N = t), V = α c² + β ρ̄ c) of one popularity node: the exact
+ * Poisson-binomial pmf of the hit count N over rows j..L−1 (hit probability min(1, w/K2_n)), eight
+ * rows per pass (the product of their eight (1 − p + p z) applied at once). Tails below tiny levels
+ * are dropped (relative to the node weight wk: an atom needs wk·pmf ≥ 1e-16; a dropped mass
+ * changes the final pmf by at most itself). Appends to AV, AP, AC from na; returns the new count. */
+let AV = new Float64Array(1024), AP = new Float64Array(1024), AC = new Float64Array(1024);
+function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number, alpha: number, beta: number, pmf: Float64Array, na: number): number {
+  pmf.fill(0, 0, Math.min(pmf.length, L - j + 9)); pmf[0] = 1;
+  const tTop = Math.max(1e-16, 1e-20 / wk), tLo = 1e-22 / wk;
+  let top = 0, lo = 0, sp = 0, sps = 0, sps2 = 0;
+  for (let i = j; i < L; i += 8) {
+    let c0 = 1, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, r = 0;
+    for (; r < 8 && i + r < L; r++) {
+      const n = i + r + 1, p = Math.min(1, w / k2[n]), s = w / (n * p), q = 1 - p;
+      sp += p; sps += p * s; sps2 += p * s * s;
+      c8 = c8 * q + c7 * p; c7 = c7 * q + c6 * p; c6 = c6 * q + c5 * p; c5 = c5 * q + c4 * p;
+      c4 = c4 * q + c3 * p; c3 = c3 * q + c2 * p; c2 = c2 * q + c1 * p; c1 = c1 * q + c0 * p; c0 *= q;
+    }
+    top += r;
+    let x1 = 0, x2 = 0, x3 = 0, x4 = 0, x5 = 0, x6 = 0, x7 = 0, x8 = 0;
+    for (let t = lo; t <= top; t++) {
+      const cur = pmf[t];
+      pmf[t] = c0 * cur + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4 + c5 * x5 + c6 * x6 + c7 * x7 + c8 * x8;
+      x8 = x7; x7 = x6; x6 = x5; x5 = x4; x4 = x3; x3 = x2; x2 = x1; x1 = cur;
+    }
+    while (top > lo && pmf[top] < tTop) top--; // the entries above stay (below tTop) and feed the next pass
+    while (lo < top && pmf[lo] < tLo) pmf[lo++] = 0;
+  }
+  const sbar = sp > 0 ? sps / sp : 0, rho = sps > 0 ? sps2 / sps : 0;
+  if (na + top - lo + 1 > AV.length) {
+    const grow = (x: Float64Array) => { const y = new Float64Array(2 * (na + top - lo + 1)); y.set(x.subarray(0, na)); return y; };
+    AV = grow(AV); AP = grow(AP); AC = grow(AC);
+  }
+  for (let t = lo; t <= top; t++) {
+    const pr = wk * pmf[t];
+    if (pr < 1e-16) continue;
+    const cc = sbar * t;
+    AC[na] = cc; AP[na] = pr; AV[na++] = alpha * cc * cc + beta * rho * cc;
+  }
+  return na;
+}
+
+/** The softmax statistics and gains a causal component's per-pair gradR needs. */
+interface CausalPairInput {
+  L: number; h: number; r1: number; c: number; k2: Float64Array; jac: Float64Array;
+  gh: number; vGain: number; priv: number; qk: number; rg: number; pa: number;
+}
+
+/**
+ * Config v1's gradR of causal attention: the mean over token pairs of the per-pair Pearson
+ * correlation of the input gradients. Derived here (quadrature / exact sums over a derived model;
+ * no fitted constants).
+ *
+ * Given the attention weights, token j's gradient variance and a pair's covariance are (per head;
+ * h heads add independent terms, each with 1/h of the gain)
+ *   Var_j = α c_j² + β q_j + γ_j,   Cov_jl = C c_j c_l + D_jl,
+ * c_j = Σ_{i≥j} P_ij the column sum, q_j = Σ_i P_ij²: V path r_g c² + (1 − r_g) q (shared and
+ * private parts of the upstream gradient), K path J-weighted q plus its cross-row part r′r_g·cen·c²,
+ * γ_j the Q path of row j (its own softmax), C = g_h dσ_v² r_g, D_jl the expectation of the rest:
+ * the same-row V term Σ_{i≥l} E[P_ij P_il] − r_g Σ_{i≥l} 1/n_i² (so that E[Cov] is the exact
+ * covariance) and the Q path's r_g-shared covariance of rows j and l, g_h s_priv(1−r′)σ_s²/s′ r_g
+ * X2_jl × cen_jl, where the centring cen_jl = n_l n_j Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)]
+ * is exact for independent rows: n_j n_l[1/(n_j n_l) − e_j/n_l − e_l/n_j + e_j e_l + (n_j − 1)o_j o_l],
+ * e = K2/n², o = (1/n − e)/(n − 1) (1 − 1/n_j for uniform rows, 0 for one-hot rows).
+ * The per-pair mean is E[Cov_jl/√(Var_j Var_l)] = C E[c_j/√Var_j] E[c_l/√Var_l] + D_jl E[1/√Var_j]
+ * E[1/√Var_l] (columns independent). The column sums are far from their means: key j is seen by
+ * L − j rows, a late key often by none in saturated rows (c_j a count with many zeros), an early
+ * one by many. Model of a row's weight on a key: a hit of size s_i = K2_i/n_i with probability
+ * π_i = 1/K2_i (two-point law with the exact E[P] = 1/n_i, E[P²] = K2_i/n_i²: exact at both ends,
+ * uniform π = 1, one-hot s = 1); rows independent given the key's popularity w (lognormal, mean 1,
+ * variance the cross-row part c(Σ std_i)² − c Σ std_i² of Var(c_j) over (Σ 1/n_i)² − Σ 1/n_i²;
+ * std_i = √(K2_i − 1)/n_i, c the softmax row correlation), which scales the hit probability
+ * (min(1, w π_i), size w/(n_i p_i)). So c_j = s̄ N, q_j = ρ̄ c_j with N a Poisson-binomial hit count
+ * (exact pmf by recursion over rows), s̄, ρ̄ the hit-weighted mean size and size²/size. With h heads,
+ * Var_j = (1/h)(V_1 + Σ_{k=2..h} V_k) + γ_j: the other heads' sum is the (h−1)-fold convolution of
+ * V's law (on a grid, sumOfCopies); with many atoms the first head's are pooled into 2·NB bins of V
+ * (mass, mean V, mean c) and the expectation over both is expectInv's. Positions: all when L ≤ 64,
+ * else 64 evenly spaced.
+ */
+function causalPairGradR(q: CausalPairInput): number {
+  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa } = q;
+  const pos = samplePositions(L);
+  const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
+  const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
+  const pmf = new Float64Array(L + 10);
+  const bp = new Float64Array(2 * NB + 1), bv = new Float64Array(2 * NB + 1), bc = new Float64Array(2 * NB + 1);
+  const pv = new Float64Array(2 * NB + 1), pp = new Float64Array(2 * NB + 1), pc = new Float64Array(2 * NB + 1);
+  for (const j of pos) {
+    let m = 0, Eq = 0, s1sq = 0, sd1 = 0, sdsq = 0, sumJ = 0, w2 = 0;
+    for (let i = j; i < L; i++) {
+      const n = i + 1, ex = Math.max(k2[n] - 1, 0);
+      m += 1 / n; Eq += k2[n] / (n * n); s1sq += 1 / (n * n); sd1 += Math.sqrt(ex) / n; sdsq += ex / (n * n); sumJ += jac[n] / n;
+      w2 += n > 1 ? (1 - (k2[n] - 1) / (n - 1)) / (n * n) : 0;
+    }
+    S1SQ[j] = s1sq; W2[j] = w2;
+    const crossMean = m * m - s1sq, crossFl = c * (sd1 * sd1 - sdsq);
+    const nRow = j + 1, cen = k2[nRow] > 0 ? Math.min(1, jac[nRow] / (k2[nRow] / nRow)) : 1;
+    const gamma = (gh * priv * (1 - r1) * qk * jac[nRow]) / (1 - pa);
+    const alpha = gh * (vGain * rg + priv * qk * r1 * rg * cen);
+    const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * r1 * rg * cen) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
+    const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
+    const nodes = Vw > 1e-9 ? PN : one;
+    const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
+    let na = 0;
+    for (let k = 0; k < nodes.z.length; k++) {
+      if (nodes.w[k] < 1e-12) continue;
+      na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], alpha, beta, pmf, na);
+    }
+    const R = sumOfCopies(AV, AP, na, h - 1);
+    // many atoms and several heads: pool the atoms into 2·NB bins of V (mass, mean V, mean c per bin)
+    let av = AV, ap = AP, ac = AC, nA = na;
+    if (h > 1 && na > 2 * NB) {
+      let vmax = 0;
+      for (let a = 0; a < na; a++) if (AV[a] > vmax) vmax = AV[a];
+      bp.fill(0); bv.fill(0); bc.fill(0);
+      for (let a = 0; a < na; a++) {
+        const k = vmax > 0 ? Math.round((AV[a] / vmax) * 2 * NB) : 0;
+        bp[k] += AP[a]; bv[k] += AP[a] * AV[a]; bc[k] += AP[a] * AC[a];
+      }
+      av = pv; ap = pp; ac = pc; nA = 0;
+      for (let k = 0; k <= 2 * NB; k++) if (bp[k] > 0) { ap[nA] = bp[k]; av[nA] = bv[k] / bp[k]; ac[nA++] = bc[k] / bp[k]; }
+    }
+    const e = expectInv(av, ap, ac, nA, R.g, R.dx, h, gamma);
+    E1[j] = e[0]; E2[j] = e[1];
+  }
+  const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
+  const C = gh * vGain * rg;
+  let sr = 0, np = 0;
+  for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+    const j = pos[a], l = pos[b], nj = j + 1, nl = l + 1;
+    const ej = k2[nj] / (nj * nj), el = k2[nl] / (nl * nl);
+    const oj = nj > 1 ? (1 / nj - ej) / (nj - 1) : 0, ol = nl > 1 ? (1 / nl - el) / (nl - 1) : 0;
+    const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
+    const x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
+    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * x2;
+    sr += Math.min(1, C * E1[j] * E1[l] + D * E2[j] * E2[l]); np++;
+  }
+  return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
 }
 
 /** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
@@ -236,7 +646,10 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     out: mom(value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : x.nu),
     method: 'quadrature',
     warnings: saturationWarnings(p, x),
-    cache: { causalGrad },
+    cache: {
+      causalGrad,
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa }),
+    },
   };
 }
 
@@ -287,6 +700,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
         { expr: 'C*E1^2 + D*E2^2', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(A*c^2+B)], E2 = E[1/sqrt(A*c^2+B)], c the lognormal column sum (pairPearson)' },
+        { expr: 'mean_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l)', when: 'per-pair mean (reported, causal): per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
   },
@@ -367,7 +781,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
   },
   reportedGradR(p, _x, f, g, back) {
     const k = f.cache;
-    if (!Array.isArray(k) || !(back.var > 0)) return back.rPearson ?? back.r;
+    if (!Array.isArray(k)) return back.var > 0 ? k.pairGradR(g.var, g.r) : back.rPearson ?? back.r;
+    if (!(back.var > 0)) return back.rPearson ?? back.r;
     const C = R_C, vq = k[C + 4], K2L = k[C + 7], c = k[C + 8], L = p.seqLen;
     // effective log-variance of a token's column sum, heads averaged
     const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
