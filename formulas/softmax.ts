@@ -203,17 +203,17 @@ export function softmaxStatsInto(n: number, v: number, out: Float64Array): void 
 }
 
 /** softmaxPowers for every n = 1..nMax at one logit variance (causal rows), sharing the stencil:
- * returns K2[n] = n²E[p²] and the Jacobian gain J[n] (jacobianGain). */
-export function softmaxRows(v: number, nMax: number): { k2: Float64Array; jac: Float64Array } {
-  const k2 = new Float64Array(nMax + 1), jac = new Float64Array(nMax + 1);
-  if (nMax >= 1) { k2[1] = 1; jac[1] = 0; }
+ * returns K2[n] = n²E[p²], the Jacobian gain J[n] (jacobianGain) and Q4[n] = E[(Σ_k p_k²)²]. */
+export function softmaxRows(v: number, nMax: number): { k2: Float64Array; jac: Float64Array; q4: Float64Array } {
+  const k2 = new Float64Array(nMax + 1), jac = new Float64Array(nMax + 1), q4 = new Float64Array(nMax + 1);
+  if (nMax >= 1) { k2[1] = 1; jac[1] = 0; q4[1] = 1; }
   const small = v < 1e-6;
   const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
   for (let n = 2; n <= nMax; n++) {
     if (small) powersInto(n, v, PW); else interpPowers(n, t, PW);
-    k2[n] = n * n * PW[0]; jac[n] = jacobianGain(n, PW[0], PW[1], PW[2]);
+    k2[n] = n * n * PW[0]; jac[n] = jacobianGain(n, PW[0], PW[1], PW[2]); q4[n] = PW[2];
   }
-  return { k2, jac };
+  return { k2, jac, q4 };
 }
 
 /** Direct (non-interpolated) evaluation at an arbitrary v — used by tests to bound the

@@ -8,6 +8,7 @@ import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
+import { softmaxStatsInto } from '../formulas/softmax.js';
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
@@ -19,6 +20,8 @@ import type { AttentionParams } from '../formulas/attention.js';
 import { attnHomog, attnPostSpread, ffnCrossOverlap, logMeanMomentsAt, ffnPostExcess, ffnPostSpread, HOM_ATTN, HOM_FFN, homogAlign, homogBranch, postSpreadInStack, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
 import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
+/** scratch for the softmax statistics of homogForward */
+const SMJ = new Float64Array(3);
 
 export interface SubLayer {
   layer: number; // 1-based layer index
@@ -325,8 +328,10 @@ function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): vo
   const hO = S[xi + 2] * s + mu * mu; // E[x_if x_jf], two distinct tokens
   const pk = Math.max(q - hO, 0); // private key variance
   const K2 = S[ao + R_C + 7]; // the attention kernel's K2 = L²E[p²]
-  // the softmax Jacobian gain J from the kernel's Q-path variance vq = dσ_o² qk pk (dσ_v² pk) J/(1 − p_a)
-  const jd = oGain * qk * pk * vGain * pk, J = jd > 0 ? (S[ao + R_C + 4] * (1 - pa)) / jd : 0;
+  // the softmax Jacobian gain J at the row logit variance qk·q·pk (the kernel's Q-path variance
+  // also carries the coherent key–value term, so J is not read back from it)
+  softmaxStatsInto(L, qk * q * pk, SMJ);
+  const J = SMJ[1];
   const noDrop = c.first[i + 1] - k0 === 1 && pa === 0;
   const a = c.add[i] * RW;
   attnHomog(l2, b2, vGain, oGain, qk, q, q + (L - 1) * hO, K2, L, sF, pk, J, pa, noDrop, H3);
