@@ -20,7 +20,9 @@
  * (exactly zero-mean tokens) — (1 − 1/d) per norm would compound to e^{−2N/d}.
  * Forward, κ_out = 0 (every token has exactly unit mean square).
  * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
- * so r_g,in = r_g (d − 3 + r²)/(d − 2). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
+ * so r_g,in = r_g (d − 3 + r²)/(d − 2) for an isotropic gradient; one already (partly) orthogonal to
+ * its own token (alignment a < 1, e.g. Post-LN by Euler's identity) loses only a(1 − r²)/d of its
+ * correlation (layernormGradR below). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
 import { compile, defineBlock, kernelBlock, NO_WARNINGS, setG, setM } from './_core.js';
 
@@ -48,8 +50,36 @@ const E = {
   varState: 's*(1-nu)/(s*(1-nu)+eps)',
   gradVarPost: 'g*(1-(a+b)/d)/(1-kc)/(s*(1-nu)+eps)*(1-e/(d-2))',
   gradR: 'rg*(d-3+r^2)/(d-2)',
+  gradRAligned: 'rg*(d-3+r^2)*(d-2+a*(d-2+b)/(d-a))/((d-2)*(d-3+r^2+a*(d-2+b)/(d-a)*(2-r^2)))',
 };
 const fVar = compile(E.var, V), fGR = compile(E.gradR, V);
+const fGRa = compile(E.gradRAligned, ['rg', 'r', 'd', 'a', 'b']);
+
+/**
+ * Input-gradient token correlation of a LayerNorm for an upstream gradient with token correlation
+ * rg, alignment a with the token's own direction and b with the all-ones direction (NaN: unknown,
+ * taken as 1), forward token correlation r. Derived here (issue 4): the gradient is a mixture of an
+ * isotropic part (independent of the activations) and a part already orthogonal to its own token's
+ * ŷ_i and to 1 (what a norm below or Euler's identity leaves, formulas/residual.ts), both with the
+ * same token correlation (the alignment spread alike over the token-shared and private components)
+ * — the model under which the engine adds alignments variance-weighted (residualBwdInto). With
+ * f = a(d − 2 + b)/(d − a) the isotropic fraction (a = f·d/(d − 2 + b + f) measured against
+ * |g|²/d), the projection keeps the orthogonal part's covariance (it is orthogonal to ŷ_i, and ŷ_j
+ * only enters through tr(P_iP_j)) and cuts the isotropic part's as tr(P_iP_j) = d − 3 + r²:
+ * r_in = r_g (d−3+r²)(d−2+f)/((d−2)(d−3+r²+f(2−r²))) = r_g (1 − a(1 − r²)/d + O(1/d²)).
+ * a = b = 1 gives (d−3+r²)/(d−2) (returned by the isotropic expression itself, bit-identical);
+ * a = 0 gives r_g (nothing left to remove). b enters only through f (the all-ones part is removed
+ * from both tokens alike and leaves the correlation unchanged when it carries r_g).
+ * Not carried: if the isotropic part holds a fraction w of the token covariance other than f (the
+ * alignment concentrated in the token-shared or the private component), r_in ≈ r_g(1 − [w(2 − r²) − f]/d).
+ * In situ (harness, λ/β Post-LN d = 64, N = 48, 4 seeds; r_in − r_out across each post-norm): attention
+ * post-norms a = 0 measured, +0.00001 (this: 0; the isotropic factor −0.0005 per norm); FFN post-norms
+ * a ≈ 0.012 (engine 0.011), −0.00007 ± 0.00003 (this −0.00001: w ≈ 0.07 > f, a shared-leaning alignment).
+ */
+export function layernormGradR(rg: number, r: number, d: number, a: number, b: number): number {
+  const aa = a === a ? a : 1, bb = b === b ? b : 1;
+  return aa === 1 && bb === 1 ? fGR(0, 0, r, 0, rg, d, 0) : fGRa(rg, r, d, aa, bb);
+}
 const fGVs = compile(E.gradVarState, ['s', 'g', 'd', 'eps', 'a', 'b', 'kc', 'nu']);
 const fVs = compile(E.varState, ['s', 'eps', 'nu']);
 
@@ -69,7 +99,7 @@ export const layernorm = kernelBlock<NormParams>({
     method: 'closed-form',
     symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)' },
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r }] },
-    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (ReLU FFN, attention; excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR }] },
+    backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (ReLU FFN, attention; excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR, when: 'isotropic upstream gradient (a = b = 1; component)' }, { expr: E.gradRAligned, when: 'inside a stack: gradient a mixture of an isotropic part and a part orthogonal to its own token and to 1 (engine state a, b), alike in token correlation' }] },
   },
   kernel: {
     fwd(p, S, i, o) {
@@ -82,7 +112,7 @@ export const layernorm = kernelBlock<NormParams>({
       const nu = nu0 === nu0 ? nu0 : 1 / d;
       const kc = Math.min(k === k ? k / (1 - nu) : 2 / (d - 1), 0.9);
       const v = fGVs(S[i + 1], g, d, eps, a === a ? a : 1, b === b ? b : 1, kc, nu);
-      setG(G, go, v, fGR(S[i], S[i + 1], S[i + 2], g, rg, d, eps), 0, 0);
+      setG(G, go, v, layernormGradR(rg, S[i + 2], d, a, b), 0, 0);
     },
   },
 });

@@ -54,7 +54,7 @@ import type { GradMoments, Method, Moments } from './types.js';
 import type { Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
 import { assemble, forwardExplosion, packEntries, packGrads } from './engine.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { excessFactor, layernorm } from '../formulas/layernorm.js';
+import { excessFactor, layernorm, layernormGradR } from '../formulas/layernorm.js';
 import { attnHomog, ffnPostExcess, HOM_ATTN, homogAlign, homogBranch } from '../formulas/residual.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention, type AttentionParams } from '../formulas/attention.js';
@@ -457,7 +457,10 @@ function normBackward(grid: Grid, st: Stage, x: KState, g: GState, excess?: Floa
     for (let i = 0; i < P; i++) for (let j = i; j < P; j++) {
       const den = Math.sqrt(C[i] * C[j]);
       const rho = den > 0 ? clamp1((x.O[i * P + j] - x.m[i] * x.m[j]) / den) : 0;
-      const y = (g.O[i * P + j] * (d - 3 + rho * rho)) / (d - 2) * Math.sqrt(f[i] * f[j]);
+      // the pair's alignments enter at O(1/d) linearly (layernormGradR: r_g(1 − ā(1 − ρ²)/d)), so the
+      // pair takes their mean; isotropic (no a, b) the plain (d − 3 + ρ²)/(d − 2)
+      const a2 = g.a ? (g.a[i] + g.a[j]) / 2 : 1, b2 = g.b ? (g.b[i] + g.b[j]) / 2 : 1;
+      const y = layernormGradR(g.O[i * P + j], rho, d, a2, b2) * Math.sqrt(f[i] * f[j]);
       O[i * P + j] = O[j * P + i] = y;
     }
     return { D, O, a: new Float64Array(P), b: new Float64Array(P) };
