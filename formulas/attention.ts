@@ -706,7 +706,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
         { expr: 'C*E1^2 + D*E2^2', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(A*c^2+B)], E2 = E[1/sqrt(A*c^2+B)], c the lognormal column sum (pairPearson)' },
-        { expr: 'mean_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l)', when: 'per-pair mean (reported, causal): per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
+        { expr: 'sum_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l) / (P*(P-1)/2)', when: 'per-pair mean (reported, causal) over P sampled positions: per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
   },
