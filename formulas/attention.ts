@@ -555,7 +555,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
   const rv = r1;
   // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated), n = 1..L
-  const { k2: k2arr, jac: jarr } = softmaxRows(v, L);
+  const { k2: k2arr, jac: jarr, q4: q4arr } = softmaxRows(v, L);
   softmaxStatsInto(L, v, SM);
   const K2L = SM[0], Q4L = SM[2];
   const X2 = (i: number, k: number) => (1 + c * Math.sqrt(Math.max(k2arr[i + 1] - 1, 0) * Math.max(k2arr[k + 1] - 1, 0))) / (Math.max(i, k) + 1);
@@ -613,9 +613,9 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     const k2n = k2c[nRow], jn = jc[nRow];
     const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
     const Vp = gh * vGain * (sumP2 + rg * cross);
-    // (the coherent key–value term of the Q path, kernel fwd, is not carried here: the causal stack
-    // fold, formulas/attention-causal.ts, must reproduce this closure and does not have it yet)
-    const Qp = gh * priv * (1 - r1) * qk * Jrow;
+    // + the coherent key–value term of the Q path (kernel fwd), row j's own statistics (n = j + 1
+    // keys): (1 − 2K2/n + Q4 + J)/d (formulas/attention-causal.ts carries the same per row)
+    const Qp = gh * priv * (1 - r1) * qk * (Jrow + (1 - (2 * k2n) / nRow + q4arr[nRow] + Jrow) / d);
     // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
     // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
     const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
@@ -636,7 +636,8 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
       const j = pos[a], l = pos[b];
       const vjl = (1 - rg) * S.w2[l] + rg * (S.s1[j] * S.s1[l] - S.s1sq[l]);
-      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * X2(j, l);
+      // Q path: rows j and l share their keys (X2) and their coherent key–value terms, r_g(1 − S2_j)(1 − S2_l)/d
+      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * (X2(j, l) + ((1 - k2c[j + 1] / (j + 1)) * (1 - k2c[l + 1] / (l + 1))) / d);
       sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
     }
     grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
