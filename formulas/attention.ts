@@ -401,6 +401,8 @@ function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number
 interface CausalPairInput {
   L: number; h: number; r1: number; c: number; k2: Float64Array; jac: Float64Array;
   gh: number; vGain: number; priv: number; qk: number; rg: number; pa: number;
+  /** Q4[n] = E[(Σ_k P_k²)²] and the model width: the Q path's coherent key–value term */
+  q4: Float64Array; d: number;
 }
 
 /**
@@ -435,7 +437,7 @@ interface CausalPairInput {
  * else 64 evenly spaced.
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa } = q;
+  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d } = q;
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
@@ -452,7 +454,9 @@ function causalPairGradR(q: CausalPairInput): number {
     S1SQ[j] = s1sq; W2[j] = w2;
     const crossMean = m * m - s1sq, crossFl = c * (sd1 * sd1 - sdsq);
     const nRow = j + 1, cen = k2[nRow] > 0 ? Math.min(1, jac[nRow] / (k2[nRow] / nRow)) : 1;
-    const gamma = (gh * priv * (1 - r1) * qk * jac[nRow]) / (1 - pa);
+    // Q path of row j, with its coherent key–value term (1 − 2K2/n + Q4 + J)/d (its mean)
+    const Jn = jac[nRow] / (1 - pa);
+    const gamma = gh * priv * (1 - r1) * qk * (Jn + (1 - (2 * k2[nRow]) / nRow + q4[nRow] + Jn) / d);
     const alpha = gh * (vGain * rg + priv * qk * r1 * rg * cen);
     const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * r1 * rg * cen) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
@@ -489,7 +493,8 @@ function causalPairGradR(q: CausalPairInput): number {
     const oj = nj > 1 ? (1 / nj - ej) / (nj - 1) : 0, ol = nl > 1 ? (1 / nl - el) / (nl - 1) : 0;
     const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
     const x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
-    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * x2;
+    const coh = ((1 - k2[nj] / nj) * (1 - k2[nl] / nl)) / d; // the two rows' coherent key–value terms
+    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * (x2 + coh);
     sr += Math.min(1, C * E1[j] * E1[l] + D * E2[j] * E2[l]); np++;
   }
   return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
@@ -655,7 +660,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa }),
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d }),
     },
   };
 }
