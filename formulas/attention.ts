@@ -415,10 +415,12 @@ interface CausalPairInput {
  *   Var_j = α c_j² + β q_j + γ_j,   Cov_jl = C c_j c_l + D_jl,
  * c_j = Σ_{i≥j} P_ij the column sum, q_j = Σ_i P_ij²: V path r_g c² + (1 − r_g) q (shared and
  * private parts of the upstream gradient), K path J-weighted q plus its cross-row part r′r_g·cen·c²,
- * γ_j the Q path of row j (its own softmax), C = g_h dσ_v² r_g, D_jl the expectation of the rest:
+ * γ_j the Q path of row j (its own softmax; with the coherent key–value term (1 − 2K2/n + Q4 + J)/d),
+ * C = g_h dσ_v² r_g, D_jl the expectation of the rest:
  * the same-row V term Σ_{i≥l} E[P_ij P_il] − r_g Σ_{i≥l} 1/n_i² (so that E[Cov] is the exact
  * covariance) and the Q path's r_g-shared covariance of rows j and l, g_h s_priv(1−r′)σ_s²/s′ r_g
- * X2_jl × cen_jl, where the centring cen_jl = n_l n_j Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)]
+ * X2_jl × cen_jl (+ the two rows' coherent key–value terms r_g(1 − S2_j)(1 − S2_l)/d), where the
+ * centring cen_jl = n_l n_j Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)]
  * is exact for independent rows: n_j n_l[1/(n_j n_l) − e_j/n_l − e_l/n_j + e_j e_l + (n_j − 1)o_j o_l],
  * e = K2/n², o = (1/n − e)/(n − 1) (1 − 1/n_j for uniform rows, 0 for one-hot rows).
  * The per-pair mean is E[Cov_jl/√(Var_j Var_l)] = C E[c_j/√Var_j] E[c_l/√Var_l] + D_jl E[1/√Var_j]
