@@ -41,6 +41,10 @@
  *     key parts pass (shared parts cancel against the row's weighted mean), so
  *     G^Q_ii = dσ_o²dσ_q²dσ_k² G_ii pk_i pv_i J_i/(1−p_a),   pv = dσ_v² pk,
  *     G^Q_ik = dσ_o²dσ_q²dσ_k² G_ik pk_m pv_m X_ik (m the shorter row, X_ik = Σ_j E[P_ij P_kj]),
+ *     plus the coherent key–value term (k_j and v_j are maps of the same token: E[(g_o,i·v_j) k_j] =
+ *     W_kᵀW_v g_o,i, squared norm 1/d of E[(g_o·v)²]E|k|², summing coherently over the row)
+ *     dσ_o²dσ_q²dσ_k² G_ii pk_i pv_i (1 − 2K2_i/n_i + Q4_i + J_i/(1−p_a))/d on the diagonal and
+ *     G_ik √(pk_i pv_i pk_k pv_k)(1 − K2_i/n_i)(1 − K2_k/n_k)/d for two rows,
  *     as formulas/attention.ts (its variance and its per-pair covariance).
  *   K path (dk_j = Σ_i dS_ij q_i/√d_h): Σ_j dS_ij = 0 for every row, so Σ_j dk_j = 0 — the K-path
  *     gradient has zero sum over positions. Row pairs (i, k) (q_i·q_k ≈ d_h dσ_q² H_ik) put
@@ -74,6 +78,8 @@ export interface CausalAttnCache {
   /** row correlation c_gh and γ (fluctuation coefficients), P×P; gD the diagonal γ_ii */
   c: Float64Array; gO: Float64Array; gD: Float64Array;
   pa: number; vGain: number; oGain: number; qk: number;
+  /** E[(Σ_k P_k²)²] per cluster's row and the model width (the Q path's coherent key–value term) */
+  q4: Float64Array; d: number;
 }
 
 export interface CausalAttnOut {
@@ -151,7 +157,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       gO[g * P + h] = gO[h * P + g] = gg;
     }
   }
-  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain };
+  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d };
   const { D, O } = valueMap(grid, cache, S1, M);
   // tilt (formulas/attention.ts): row g's weighted mean of the private parts leans toward its
   // key-space direction, amplitude √(v_g/d)(1 − K2_g/n_g) on the private value variance vGain·pk_g;
@@ -250,11 +256,14 @@ function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: F
 /** Input-gradient kernel of causal attention for the upstream gradient kernel G. */
 export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: Kernel): Kernel {
   const { P, w, n, omega } = grid;
-  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk } = cache;
+  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d } = cache;
   const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
   const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
   const outD = new Float64Array(P), outO = new Float64Array(P * P);
   const pv = (g: number) => vGain * pk[g];
+  // Q path, coherent key–value term per row (formulas/attention.ts): amplitude √(pk pv)(1 − K2/n)
+  const ca = new Float64Array(P);
+  for (let g = 0; g < P; g++) ca[g] = Math.sqrt(pk[g] * pv(g)) * (1 - K2[g] / n[g]);
   for (let g = 0; g < P; g++) {
     const gd = oGain * G.D[g], ng = n[g];
     // V path (×dσ_v²): M_gg carries the diagonal and same-cluster distinct rows; T_g the fluctuation; S1_g the dropout term
@@ -264,7 +273,10 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
     // K path, row pairs (i, i): α = A G_ii H_ii pv J/(n(1−p_a)) on every visible column; T-adjoint weight n/(n−1)
     if (ng >= 2) coefT[g] += (ng / (ng - 1)) * w[g] * A * G.D[g] * HD[g] * pv(g) * J[g] / (ng * (1 - pa));
     // Q path, diagonal
-    outD[g] += (A * G.D[g] * pk[g] * pv(g) * J[g]) / (1 - pa);
+    // (+ the coherent key–value term (1 − 2K2/n + Q4 + J)/d: the row's values and keys are maps of
+    // the same tokens, E[(g_o,i·v_j) k_j] = W_kᵀW_v g_o,i, squared norm 1/d of E[(g_o·v)²]E|k|²)
+    const Jg = J[g] / (1 - pa);
+    outD[g] += A * G.D[g] * pk[g] * pv(g) * (Jg + (1 - (2 * K2[g]) / ng + q4[g] + Jg) / d);
     for (let h = g; h < P; h++) {
       const k = g * P + h;
       const m = n[g] <= n[h] ? g : h, nmax = Math.max(ng, n[h]);
@@ -278,7 +290,8 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
       // K path, distinct rows
       if (n[m] >= 2) coefT[m] += (n[m] / (n[m] - 1)) * mult * om * A * G.O[k] * HO[k] * pv(m) * (cross / (ng * n[h])) * Math.sqrt(cen[g] * cen[h]);
       // Q path, distinct rows: Σ_j E[P_ij P_kj] = cross/max(n)
-      const q = A * G.O[k] * pk[m] * pv(m) * (cross / nmax);
+      // (+ the two rows' coherent key–value terms, G_gh √(pk pv)_g √(pk pv)_h (1 − K2_g/n_g)(1 − K2_h/n_h)/d)
+      const q = A * G.O[k] * (pk[m] * pv(m) * (cross / nmax) + (ca[g] * ca[h]) / d);
       outO[k] += q; if (g !== h) outO[h * P + g] += q;
     }
   }

@@ -401,6 +401,8 @@ function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number
 interface CausalPairInput {
   L: number; h: number; r1: number; c: number; k2: Float64Array; jac: Float64Array;
   gh: number; vGain: number; priv: number; qk: number; rg: number; pa: number;
+  /** Q4[n] = E[(Σ_k P_k²)²] and the model width: the Q path's coherent key–value term */
+  q4: Float64Array; d: number;
 }
 
 /**
@@ -413,10 +415,12 @@ interface CausalPairInput {
  *   Var_j = α c_j² + β q_j + γ_j,   Cov_jl = C c_j c_l + D_jl,
  * c_j = Σ_{i≥j} P_ij the column sum, q_j = Σ_i P_ij²: V path r_g c² + (1 − r_g) q (shared and
  * private parts of the upstream gradient), K path J-weighted q plus its cross-row part r′r_g·cen·c²,
- * γ_j the Q path of row j (its own softmax), C = g_h dσ_v² r_g, D_jl the expectation of the rest:
+ * γ_j the Q path of row j (its own softmax; with the coherent key–value term (1 − 2K2/n + Q4 + J)/d),
+ * C = g_h dσ_v² r_g, D_jl the expectation of the rest:
  * the same-row V term Σ_{i≥l} E[P_ij P_il] − r_g Σ_{i≥l} 1/n_i² (so that E[Cov] is the exact
  * covariance) and the Q path's r_g-shared covariance of rows j and l, g_h s_priv(1−r′)σ_s²/s′ r_g
- * X2_jl × cen_jl, where the centring cen_jl = n_l n_j Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)]
+ * X2_jl × cen_jl (+ the two rows' coherent key–value terms r_g(1 − S2_j)(1 − S2_l)/d), where the
+ * centring cen_jl = n_l n_j Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)]
  * is exact for independent rows: n_j n_l[1/(n_j n_l) − e_j/n_l − e_l/n_j + e_j e_l + (n_j − 1)o_j o_l],
  * e = K2/n², o = (1/n − e)/(n − 1) (1 − 1/n_j for uniform rows, 0 for one-hot rows).
  * The per-pair mean is E[Cov_jl/√(Var_j Var_l)] = C E[c_j/√Var_j] E[c_l/√Var_l] + D_jl E[1/√Var_j]
@@ -435,7 +439,7 @@ interface CausalPairInput {
  * else 64 evenly spaced.
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa } = q;
+  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d } = q;
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
@@ -452,7 +456,9 @@ function causalPairGradR(q: CausalPairInput): number {
     S1SQ[j] = s1sq; W2[j] = w2;
     const crossMean = m * m - s1sq, crossFl = c * (sd1 * sd1 - sdsq);
     const nRow = j + 1, cen = k2[nRow] > 0 ? Math.min(1, jac[nRow] / (k2[nRow] / nRow)) : 1;
-    const gamma = (gh * priv * (1 - r1) * qk * jac[nRow]) / (1 - pa);
+    // Q path of row j, with its coherent key–value term (1 − 2K2/n + Q4 + J)/d (its mean)
+    const Jn = jac[nRow] / (1 - pa);
+    const gamma = gh * priv * (1 - r1) * qk * (Jn + (1 - (2 * k2[nRow]) / nRow + q4[nRow] + Jn) / d);
     const alpha = gh * (vGain * rg + priv * qk * r1 * rg * cen);
     const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * r1 * rg * cen) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
@@ -489,7 +495,8 @@ function causalPairGradR(q: CausalPairInput): number {
     const oj = nj > 1 ? (1 / nj - ej) / (nj - 1) : 0, ol = nl > 1 ? (1 / nl - el) / (nl - 1) : 0;
     const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
     const x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
-    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * x2;
+    const coh = ((1 - k2[nj] / nj) * (1 - k2[nl] / nl)) / d; // the two rows' coherent key–value terms
+    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * (x2 + coh);
     sr += Math.min(1, C * E1[j] * E1[l] + D * E2[j] * E2[l]); np++;
   }
   return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
@@ -555,7 +562,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
   const rv = r1;
   // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated), n = 1..L
-  const { k2: k2arr, jac: jarr } = softmaxRows(v, L);
+  const { k2: k2arr, jac: jarr, q4: q4arr } = softmaxRows(v, L);
   softmaxStatsInto(L, v, SM);
   const K2L = SM[0], Q4L = SM[2];
   const X2 = (i: number, k: number) => (1 + c * Math.sqrt(Math.max(k2arr[i + 1] - 1, 0) * Math.max(k2arr[k + 1] - 1, 0))) / (Math.max(i, k) + 1);
@@ -613,9 +620,9 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     const k2n = k2c[nRow], jn = jc[nRow];
     const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
     const Vp = gh * vGain * (sumP2 + rg * cross);
-    // (the coherent key–value term of the Q path, kernel fwd, is not carried here: the causal stack
-    // fold, formulas/attention-causal.ts, must reproduce this closure and does not have it yet)
-    const Qp = gh * priv * (1 - r1) * qk * Jrow;
+    // + the coherent key–value term of the Q path (kernel fwd), row j's own statistics (n = j + 1
+    // keys): (1 − 2K2/n + Q4 + J)/d (formulas/attention-causal.ts carries the same per row)
+    const Qp = gh * priv * (1 - r1) * qk * (Jrow + (1 - (2 * k2n) / nRow + q4arr[nRow] + Jrow) / d);
     // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
     // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
     const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
@@ -636,7 +643,8 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
       const j = pos[a], l = pos[b];
       const vjl = (1 - rg) * S.w2[l] + rg * (S.s1[j] * S.s1[l] - S.s1sq[l]);
-      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * X2(j, l);
+      // Q path: rows j and l share their keys (X2) and their coherent key–value terms, r_g(1 − S2_j)(1 − S2_l)/d
+      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * (X2(j, l) + ((1 - k2c[j + 1] / (j + 1)) * (1 - k2c[l + 1] / (l + 1))) / d);
       sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
     }
     grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
@@ -654,7 +662,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa }),
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d }),
     },
   };
 }
