@@ -33,7 +33,7 @@
  *   averages over u (5-node Gauss–Hermite over a moment-matched lognormal u), and the K path's
  *   diagonal weights J by u (E[uJ]). At r_g the V path gains (L−1)/L·β²Var(w), the column-sum spread
  *   of keys with large |k_j|² (β = (v/2)γ, γ = 1 − 2S2 + Q4 − J, first order in the key-norm spread),
- *   and the K path (1−r′)vγ²(L−1)/L·(1/d_h + 2/d): queries of rows that attend to the same key are
+ *   and the K path (1−r′)²vγ²(L−1)/L·(1/d_h + 2/d): queries of rows that attend to the same key are
  *   correlated along it (Stein), and the key–value coherence adds the same with 1/d twice. numpy MC
  *   d = 64, L = 128, r = 0, r_g = 0.2 (per path V, K at h = 1/4/16): σ_s² = 3 V 0.302/0.331/0.428 vs
  *   0.302/0.330/0.444, K 0.215/0.273/0.521 vs 0.211/0.273/0.513; σ_s² = 10 V 0.575/0.663/0.994 vs
@@ -764,7 +764,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     },
     backward: {
       gradVar: [
-        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*((L-1)*X2 + (L-1)/L*(v/2)^2*G^2*wv)) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + r*rg*(L-1)*X2 + rg*(1-r)*v*G^2*(L-1)/L*(h/d + 2/d)))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; G = 1 − 2K2/L + Q4 − J, wv = 2(1 + 2/h)h/d the key-norm spread, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
+        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*((L-1)*X2 + (L-1)/L*(v/2)^2*G^2*wv)) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + r*rg*(L-1)*X2 + rg*(1-r)^2*v*G^2*(L-1)/L*(h/d + 2/d)))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; G = 1 − 2K2/L + Q4 − J, wv = 2(1 + 2/h)h/d the key-norm spread, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
         { expr: 'g*(d/h)*sv^2*(1 + (L-1)*rg*(1-pa))/(L*(1-pa))', when: 'DSLM (value path only, single head; ×d so² for W_o)' },
       ],
       gradR: [
@@ -833,13 +833,13 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // L p̄_j ≈ 1 + β(w_j − 1), β = (v/2)γ, γ = 1 − 3S2 + 2S3 = 1 − 2S2 + Q4 − J: the V path's
       // cross-row sum gains (L−1)/L·β²Var(w). K path: rows i ≠ i′ that both attend to key j have
       // queries correlated along k_j even for independent tokens: by Stein E[P_ij(1−P_ij)q_i | keys] =
-      // s_q k_j γ/(L√d_h) (other keys' share dropped), whose square summed over pairs is
-      // (1−r′)v γ²(L−1)/L/d_h of the per-key diagonal unit; the values and keys of token j are maps of
+      // s_q,priv k_j,priv γ/(L√d_h) (other keys' share dropped; private parts (1−r′) of q and k), whose
+      // square summed over pairs is (1−r′)²v γ²(L−1)/L/d_h of the per-key diagonal unit; the values and keys of token j are maps of
       // the same x_j (W_vW_kᵀ ≠ 0 for fixed weights), and pairing δ_ij with s_ij or with s_i′j adds
       // twice the same with 1/d (the coherent term of the Q path, two pairings): factor 1/d_h + 2/d.
       const gam = Math.max(1 - (2 * K2L) / L + Q4L - JL, 0), wv = keyNormVar(d, p.heads);
       const vSel = L > 1 ? ((L - 1) / L) * (v / 2) ** 2 * gam * gam * wv : 0;
-      const kSel = L > 1 ? (1 - r1) * v * gam * gam * ((L - 1) / L) * (1 / (d / Math.max(1, p.heads)) + 2 / d) : 0;
+      const kSel = L > 1 ? (1 - r1) * (1 - r1) * v * gam * gam * ((L - 1) / L) * (1 / (d / Math.max(1, p.heads)) + 2 / d) : 0;
       const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (r1 * cross * cenJ + kSel); // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
       const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L + vSel / (L - 1) : 0)) - kv1 * kc; // V and K paths
