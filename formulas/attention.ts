@@ -90,7 +90,9 @@ const GH5_W = [8 / 15, (7 + 2 * Math.sqrt(10)) / 60, (7 + 2 * Math.sqrt(10)) / 6
  * mean and variance (moment-matched), and the average is a 5-node Gauss–Hermite quadrature.
  * out = [E K2, E J, E Q4, E[u J]]: the K path's per-key sum Σ_i E[dS_ij²|q_i|²] weights each row's
  * Jacobian gain by its own |q_i|² ∝ u_i. MC d = 64, L = 128, σ_s² = 10, r = r_g = 0: S2 (the V path)
- * 0.278/0.270/0.248 at h = 1/4/16 vs 0.2915 for u ≡ 1.
+ * 0.278/0.270/0.248 at h = 1/4/16 vs 0.2915 for u ≡ 1. Tabulated per (L, d_h/d) on a grid in ln v
+ * (spacing 1/8, 1e-4 ≤ v ≤ 1e4; outside, the 5 nodes directly), cubic in ln v: one interpolation per
+ * call, like softmaxStatsInto (interpolation error < 2e-4 relative, test/attention-keysel.test.ts).
  */
 /** Relative variance of a row's logit variance over its rows (equally, of a key's over its column):
  * 2(1 + 2d_h/d)/d_h (attnSoftmaxStats). */
@@ -111,8 +113,29 @@ function selectionVar(p: AttentionParams, x: Moments): number {
 const SMR = new Float64Array(4);
 
 export function attnSoftmaxStats(L: number, v: number, d: number, heads: number, out: Float64Array): void {
-  const dh = d / Math.max(1, heads);
-  const rel = dh > 0 ? (2 * (1 + (2 * dh) / d)) / dh : 0;
+  const rel = keyNormVar(d, heads);
+  if (!(rel > 0) || L <= 1 || !(v >= AV_MIN && v <= AV_MAX)) { avgDirect(L, v, rel, out); return; }
+  // tabulated: the averages at the grid points t_g = ln v_g (spacing 1/8, memoised per (L, rel)),
+  // cubic Lagrange interpolation in t of ln(K2 − 1), ln J, ln Q4, ln E[uJ] (smooth in t)
+  const t = Math.log(v);
+  let g = Math.floor((t - AT_MIN) / AT_STEP) - 1;
+  g = Math.max(0, Math.min(AN_GRID - 4, g));
+  const x = (t - (AT_MIN + g * AT_STEP)) / AT_STEP;
+  const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
+  const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
+  const r0 = avgRow(L, rel, g), r1 = avgRow(L, rel, g + 1), r2 = avgRow(L, rel, g + 2), r3 = avgRow(L, rel, g + 3);
+  out[0] = 1 + Math.exp(c0 * r0[0] + c1 * r1[0] + c2 * r2[0] + c3 * r3[0]);
+  out[1] = Math.exp(c0 * r0[1] + c1 * r1[1] + c2 * r2[1] + c3 * r3[1]);
+  out[2] = Math.exp(c0 * r0[2] + c1 * r1[2] + c2 * r2[2] + c3 * r3[2]);
+  out[3] = Math.exp(c0 * r0[3] + c1 * r1[3] + c2 * r2[3] + c3 * r3[3]);
+}
+/** attnSoftmaxStats without the table (the 5-node average evaluated at v; tests bound the
+ * interpolation error with it). */
+export function attnSoftmaxStatsDirect(L: number, v: number, d: number, heads: number, out: Float64Array): void {
+  avgDirect(L, v, keyNormVar(d, heads), out);
+}
+/** the 5-node average at one v (attnSoftmaxStats; rel = 0: u ≡ 1) */
+function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
   if (!(rel > 0) || !(v > 0) || L <= 1) {
     softmaxStatsInto(L, v, SMU);
     out[0] = SMU[0]; out[1] = SMU[1]; out[2] = SMU[2]; out[3] = SMU[1];
@@ -126,6 +149,26 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
     k2 += w * SMU[0]; j += w * SMU[1]; q4 += w * SMU[2]; ju += w * u * SMU[1];
   }
   out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju;
+}
+const AT_MIN = Math.log(1e-4), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
+const AV_MIN = Math.exp(AT_MIN + 1.5 * AT_STEP), AV_MAX = Math.exp(AT_MIN + (AN_GRID - 2.5) * AT_STEP);
+/** grid rows of the last (L, rel) asked for (a stack asks for one); older ones in avgMemo */
+let avgL = -1, avgRel = -1, avgLast: (Float64Array | undefined)[] = [];
+const avgMemo = new Map<string, (Float64Array | undefined)[]>();
+const AVT = new Float64Array(4);
+function avgRow(L: number, rel: number, gi: number): Float64Array {
+  if (L !== avgL || rel !== avgRel) {
+    const key = L + '|' + rel;
+    let rows = avgMemo.get(key);
+    if (!rows) { rows = new Array(AN_GRID); if (avgMemo.size > 64) avgMemo.clear(); avgMemo.set(key, rows); }
+    avgL = L; avgRel = rel; avgLast = rows;
+  }
+  let row = avgLast[gi];
+  if (row) return row;
+  avgDirect(L, Math.exp(AT_MIN + gi * AT_STEP), rel, AVT);
+  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)));
+  avgLast[gi] = row;
+  return row;
 }
 /** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
 const PN = normalNodes([], 4);

@@ -18,7 +18,7 @@
  * is not part of this change and is not asserted here.
  */
 import { describe, expect, it } from 'vitest';
-import { attention } from '../formulas/attention.js';
+import { attention, attnSoftmaxStats, attnSoftmaxStatsDirect } from '../formulas/attention.js';
 import { monteCarlo, type GradIn, type In } from './mc/blocks.js';
 
 const d = 64;
@@ -44,4 +44,17 @@ describe('attention at small head dimension vs Monte-Carlo', () => {
       expect(Math.abs(pred - mc.mean), `${c.q} pred ${pred.toFixed(4)} MC ${mc.mean.toFixed(4)} ± ${mc.se.toFixed(4)}`).toBeLessThanOrEqual(tol);
     });
   }
+});
+
+describe('attnSoftmaxStats table', () => {
+  it('interpolated averages agree with the direct 5-node average (< 1e-3 relative)', () => {
+    const a = new Float64Array(4), b = new Float64Array(4);
+    let seed = 11;
+    const rnd = () => { seed = (seed * 16807) % 2147483647; return seed / 2147483647; };
+    for (const L of [2, 7, 32, 128, 512]) for (const h of [1, 4, 16]) for (let k = 0; k < 40; k++) {
+      const v = Math.exp(Math.log(1e-3) + rnd() * Math.log(1e6));
+      attnSoftmaxStats(L, v, 64, h, a); attnSoftmaxStatsDirect(L, v, 64, h, b);
+      for (let i = 0; i < 4; i++) expect(Math.abs(a[i] - b[i]), `L=${L} h=${h} v=${v} #${i}`).toBeLessThanOrEqual(1e-3 * Math.abs(b[i]));
+    }
+  });
 });
