@@ -28,6 +28,17 @@
  *            σ_s² = 1: Q path 0.0351 ± 0.0006, 0.0187 without, 0.0340 with; independent of h)
  *   K path:  g_h s_v (1−r_v) σ_s²/s' · [ J/(1−p_a) + r' r_g (n−1) X2 ]
  *   gradVar = V + Q + K (the three weight matrices are independent, so cross terms vanish).
+ *   Small head dimension d_h = d/h (attnSoftmaxStats, derived here): a row's logits are iid given its
+ *   query with variance v·u_i, u_i ∝ |q_i|² (relative variance 2(1 + 2d_h/d)/d_h), so K2, J, Q4 are
+ *   averages over u (5-node Gauss–Hermite over a moment-matched lognormal u), and the K path's
+ *   diagonal weights J by u (E[uJ]). At r_g the V path gains (L−1)/L·β²Var(w), the column-sum spread
+ *   of keys with large |k_j|² (β = (v/2)γ, γ = 1 − 2S2 + Q4 − J, first order in the key-norm spread),
+ *   and the K path (1−r′)²vγ²(L−1)/L·(1/d_h + 2/d): queries of rows that attend to the same key are
+ *   correlated along it (Stein), and the key–value coherence adds the same with 1/d twice. numpy MC
+ *   d = 64, L = 128, r = 0, r_g = 0.2 (per path V, K at h = 1/4/16): σ_s² = 3 V 0.302/0.331/0.428 vs
+ *   0.302/0.330/0.444, K 0.215/0.273/0.521 vs 0.211/0.273/0.513; σ_s² = 10 V 0.575/0.663/0.994 vs
+ *   0.583/0.690/1.221, K 1.119/1.319/2.232 vs 1.135/1.355/2.433 (the first-order key-norm response
+ *   over-states where β²Var(w) ≫ 1: h = 16 at σ_s² ≥ 10).
  *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g ((n−1)/n − (K2−1)c/n)]
  *   (the column sums c_j = Σ_i P_ij add up to n, so Cov(c_j, c_l) = −Var(c)/(n−1)), Q path
  *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g X2 · min(1, J/(K2/n)) (two rows' Jacobian-centred vectors:
@@ -63,7 +74,102 @@ interface CausalCache {
   /** config v1's per-pair gradR (reported only; causalPairGradR) */
   pairGradR: (g: number, rg: number) => number;
 }
-const SM = new Float64Array(3);
+const SM = new Float64Array(4);
+const SMU = new Float64Array(3);
+/** probabilists' 5-point Gauss–Hermite rule (exact for polynomials of degree ≤ 9 in z ~ N(0, 1)) */
+const GH5_Z = [0, 1.3556261799742659, -1.3556261799742659, 2.8569700138728056, -2.8569700138728056];
+const GH5_W = [8 / 15, (7 + 2 * Math.sqrt(10)) / 60, (7 + 2 * Math.sqrt(10)) / 60, (7 - 2 * Math.sqrt(10)) / 60, (7 - 2 * Math.sqrt(10)) / 60];
+
+/**
+ * Softmax statistics of a non-causal row averaged over the row's own logit variance (derived here).
+ * Given the weights and the query q_i = W_q x_i of row i, the row's logits q_i·k_j/√d_h over the keys
+ * are iid Gaussian with variance v·u_i, u_i = q_iᵀΣ_k q_i/(d_h E) a quadratic form in x_i (Σ_k = W_kW_kᵀ
+ * per head): the softmax block is exact per row, and K2, J, Q4 are averages over u. u has mean 1 and
+ * relative variance 2 tr(B²)/tr(B)² for B = W_qᵀW_kW_kᵀW_q, which is 2(1 + 2d_h/d)/d_h for d_h × d
+ * Gaussian maps (two free Marchenko–Pastur factors of ratio d_h/d): u is taken lognormal with that
+ * mean and variance (moment-matched), and the average is a 5-node Gauss–Hermite quadrature.
+ * out = [E K2, E J, E Q4, E[u J]]: the K path's per-key sum Σ_i E[dS_ij²|q_i|²] weights each row's
+ * Jacobian gain by its own |q_i|² ∝ u_i. MC d = 64, L = 128, σ_s² = 10, r = r_g = 0: S2 (the V path)
+ * 0.278/0.270/0.248 at h = 1/4/16 vs 0.2915 for u ≡ 1. Tabulated per (L, d_h/d) on a grid in ln v
+ * (spacing 1/8, 1e-4 ≤ v ≤ 1e4; outside, the 5 nodes directly), cubic in ln v: one interpolation per
+ * call, like softmaxStatsInto (interpolation error < 2e-4 relative, test/attention-keysel.test.ts).
+ */
+/** Relative variance of a row's logit variance over its rows (equally, of a key's over its column):
+ * 2(1 + 2d_h/d)/d_h (attnSoftmaxStats). */
+function keyNormVar(d: number, heads: number): number {
+  const dh = d / Math.max(1, heads);
+  return dh > 0 ? (2 * (1 + (2 * dh) / d)) / dh : 0;
+}
+
+/** The V path's key-selection term (L−1)/L·β²Var(w) of the kernel fwd, recomputed from the input. */
+function selectionVar(p: AttentionParams, x: Moments): number {
+  const L = p.seqLen;
+  if (L <= 1) return 0;
+  const s1 = x.var + x.mean * x.mean, r1 = uncentredR(x.mean, x.var, x.r), v = (1 - r1) * scoreVar(p, s1);
+  attnSoftmaxStats(L, v, p.dModel, p.heads, SMR);
+  const gam = Math.max(1 - (2 * SMR[0]) / L + SMR[2] - SMR[1], 0);
+  return ((L - 1) / L) * (v / 2) ** 2 * gam * gam * keyNormVar(p.dModel, p.heads);
+}
+const SMR = new Float64Array(4);
+
+export function attnSoftmaxStats(L: number, v: number, d: number, heads: number, out: Float64Array): void {
+  const rel = keyNormVar(d, heads);
+  if (!(rel > 0) || L <= 1 || !(v >= AV_MIN && v <= AV_MAX)) { avgDirect(L, v, rel, out); return; }
+  // tabulated: the averages at the grid points t_g = ln v_g (spacing 1/8, memoised per (L, rel)),
+  // cubic Lagrange interpolation in t of ln(K2 − 1), ln J, ln Q4, ln E[uJ] (smooth in t)
+  const t = Math.log(v);
+  let g = Math.floor((t - AT_MIN) / AT_STEP) - 1;
+  g = Math.max(0, Math.min(AN_GRID - 4, g));
+  const x = (t - (AT_MIN + g * AT_STEP)) / AT_STEP;
+  const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
+  const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
+  const r0 = avgRow(L, rel, g), r1 = avgRow(L, rel, g + 1), r2 = avgRow(L, rel, g + 2), r3 = avgRow(L, rel, g + 3);
+  out[0] = 1 + Math.exp(c0 * r0[0] + c1 * r1[0] + c2 * r2[0] + c3 * r3[0]);
+  out[1] = Math.exp(c0 * r0[1] + c1 * r1[1] + c2 * r2[1] + c3 * r3[1]);
+  out[2] = Math.exp(c0 * r0[2] + c1 * r1[2] + c2 * r2[2] + c3 * r3[2]);
+  out[3] = Math.exp(c0 * r0[3] + c1 * r1[3] + c2 * r2[3] + c3 * r3[3]);
+}
+/** attnSoftmaxStats without the table (the 5-node average evaluated at v; tests bound the
+ * interpolation error with it). */
+export function attnSoftmaxStatsDirect(L: number, v: number, d: number, heads: number, out: Float64Array): void {
+  avgDirect(L, v, keyNormVar(d, heads), out);
+}
+/** the 5-node average at one v (attnSoftmaxStats; rel = 0: u ≡ 1) */
+function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
+  if (!(rel > 0) || !(v > 0) || L <= 1) {
+    softmaxStatsInto(L, v, SMU);
+    out[0] = SMU[0]; out[1] = SMU[1]; out[2] = SMU[2]; out[3] = SMU[1];
+    return;
+  }
+  const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
+  let k2 = 0, j = 0, q4 = 0, ju = 0;
+  for (let n = 0; n < 5; n++) {
+    const u = Math.exp(m + s * GH5_Z[n]), w = GH5_W[n];
+    softmaxStatsInto(L, v * u, SMU);
+    k2 += w * SMU[0]; j += w * SMU[1]; q4 += w * SMU[2]; ju += w * u * SMU[1];
+  }
+  out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju;
+}
+const AT_MIN = Math.log(1e-4), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
+const AV_MIN = Math.exp(AT_MIN + 1.5 * AT_STEP), AV_MAX = Math.exp(AT_MIN + (AN_GRID - 2.5) * AT_STEP);
+/** grid rows of the last (L, rel) asked for (a stack asks for one); older ones in avgMemo */
+let avgL = -1, avgRel = -1, avgLast: (Float64Array | undefined)[] = [];
+const avgMemo = new Map<string, (Float64Array | undefined)[]>();
+const AVT = new Float64Array(4);
+function avgRow(L: number, rel: number, gi: number): Float64Array {
+  if (L !== avgL || rel !== avgRel) {
+    const key = L + '|' + rel;
+    let rows = avgMemo.get(key);
+    if (!rows) { rows = new Array(AN_GRID); if (avgMemo.size > 64) avgMemo.clear(); avgMemo.set(key, rows); }
+    avgL = L; avgRel = rel; avgLast = rows;
+  }
+  let row = avgLast[gi];
+  if (row) return row;
+  avgDirect(L, Math.exp(AT_MIN + gi * AT_STEP), rel, AVT);
+  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)));
+  avgLast[gi] = row;
+  return row;
+}
 /** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
 const PN = normalNodes([], 4);
 
@@ -697,6 +803,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       sq: 'σ_q', sk: 'σ_k', sv: 'σ_v', so: 'σ_o', pa: 'attention dropout', g: 'upstream gradient variance', rg: 'upstream gradient correlation',
       K2: 'n²E[p²] of the softmax at variance (1−r)σ_s² (exact; 1 for small scores)',
       tau: 'tilt v(1 − K2/L)²/d, v = (1−r)σ_s²: the weighted mean leans toward the row’s key-space direction', c: 'softmax row correlation (softmax block)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
+      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', G: 'γ = 1 − 2K2/L + Q4 − J = L·E[P(1−P)(1−2P)]', wv: 'key-norm spread Var(w) = 2(1 + 2d_h/d)/d_h',
     },
     forward: {
       mean: [{ expr: '0', when: 'value: true' }, { expr: 'mu', when: 'value: false' }],
@@ -708,7 +815,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     },
     backward: {
       gradVar: [
-        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(K2/L/(1-pa) + r*rg*(L-1)*X2))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum, J the softmax Jacobian gain, Q4 = E[(Σ_k P_k²)²]; the Q path carries the coherent key–value term /d)' },
+        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*((L-1)*X2 + (L-1)/L*(v/2)^2*G^2*wv)) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + r*rg*(L-1)*X2 + rg*(1-r)^2*v*G^2*(L-1)/L*(h/d + 2/d)))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; G = 1 − 2K2/L + Q4 − J, wv = 2(1 + 2/h)h/d the key-norm spread, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
         { expr: 'g*(d/h)*sv^2*(1 + (L-1)*rg*(1-pa))/(L*(1-pa))', when: 'DSLM (value path only, single head; ×d so² for W_o)' },
       ],
       gradR: [
@@ -730,8 +837,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const c = softmaxRowCorr(v, r1, L);
       const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
       const rv = r1;
-      softmaxStatsInto(L, v, SM); // K2 = L²E[p²], J the softmax Jacobian gain, Q4
-      const K2L = SM[0], JL = SM[1], Q4L = SM[2];
+      attnSoftmaxStats(L, v, d, p.heads, SM); // K2 = L²E[p²], J, Q4, E[uJ]: averaged over the rows' logit variance
+      const K2L = SM[0], JL = SM[1], Q4L = SM[2], JuL = SM[3];
       const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
       const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
       const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
@@ -770,12 +877,26 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // Q path 0.0351 ± 0.0006 vs 0.0187 without, 0.0340 with. Two rows: r_g (1 − S2)²/d.
       const coh = (1 - (2 * K2L) / L + Q4L + Jr) / d, cohR = (1 - K2L / L) ** 2 / d;
       const vq = gh * priv * (1 - r1) * qk * (Jr + coh);
-      const kv0 = gh * priv * qk * Jr, kv1 = gh * priv * qk * r1 * cross * cenJ; // K-path variance
+      // Key-selection terms at r_g (derived here, first order in the key-norm spread): given the keys,
+      // rows are iid, so Σ_{i≠i′} E[P_ij P_i′j] = L(L−1)E[p̄_j²], p̄_j = E[P_ij | keys]. Key j's logit
+      // column has variance v·w_j (w_j = |k_j|²/E, spread Var(w) = keyNormVar, as u for the rows), and
+      // ∂E[P_j]/∂w = (v/2)E[∂²P_j/∂x_j²] = (v/2)E[P(1−P)(1−2P)] (heat equation), so
+      // L p̄_j ≈ 1 + β(w_j − 1), β = (v/2)γ, γ = 1 − 3S2 + 2S3 = 1 − 2S2 + Q4 − J: the V path's
+      // cross-row sum gains (L−1)/L·β²Var(w). K path: rows i ≠ i′ that both attend to key j have
+      // queries correlated along k_j even for independent tokens: by Stein E[P_ij(1−P_ij)q_i | keys] =
+      // s_q,priv k_j,priv γ/(L√d_h) (other keys' share dropped; private parts (1−r′) of q and k), whose
+      // square summed over pairs is (1−r′)²v γ²(L−1)/L/d_h of the per-key diagonal unit; the values and keys of token j are maps of
+      // the same x_j (W_vW_kᵀ ≠ 0 for fixed weights), and pairing δ_ij with s_ij or with s_i′j adds
+      // twice the same with 1/d (the coherent term of the Q path, two pairings): factor 1/d_h + 2/d.
+      const gam = Math.max(1 - (2 * K2L) / L + Q4L - JL, 0), wv = keyNormVar(d, p.heads);
+      const vSel = L > 1 ? ((L - 1) / L) * (v / 2) ** 2 * gam * gam * wv : 0;
+      const kSel = L > 1 ? (1 - r1) * (1 - r1) * v * gam * gam * ((L - 1) / L) * (1 / (d / Math.max(1, p.heads)) + 2 / d) : 0;
+      const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (r1 * cross * cenJ + kSel); // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
-      const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths
+      const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L + vSel / (L - 1) : 0)) - kv1 * kc; // V and K paths
       const cq1 = gh * priv * (1 - r1) * qk * ((L > 1 ? x2 * cenJ : 1) + cohR);
       S[C] = gh * vGain * (K2L / L / (1 - pa)) + kv0 + vq; // v0
-      S[C + 1] = gh * vGain * cross + kv1; // v1
+      S[C + 1] = gh * vGain * (cross + vSel) + kv1; // v1
       S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0) - kv0 * kc; // c0
       S[C + 3] = cp1 + cq1; // c1
       S[C + 4] = vq; S[C + 5] = cp1; S[C + 6] = cq1;
@@ -800,13 +921,14 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const k = f.cache;
     return Array.isArray(k) ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<KernelCache>, g) : k.causalGrad(g.var, g.r);
   },
-  reportedGradR(p, _x, f, g, back) {
+  reportedGradR(p, x, f, g, back) {
     const k = f.cache;
     if (!Array.isArray(k)) return back.var > 0 ? k.pairGradR(g.var, g.r) : back.rPearson ?? back.r;
     if (!(back.var > 0)) return back.rPearson ?? back.r;
     const C = R_C, vq = k[C + 4], K2L = k[C + 7], c = k[C + 8], L = p.seqLen;
     // effective log-variance of a token's column sum, heads averaged
-    const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
+    const vSel = selectionVar(p, x); // the key-norm share of Var(column sum) (kernel fwd)
+    const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L + vSel : 0; // Var(column sum)
     const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
     const s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
     // The K path's share of c0 and c1 (its token-sum covariance −K/(L−1), kernel fwd), rebuilt from
@@ -817,7 +939,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const ghv = value ? p.dModel * (p.stdO ?? 0) ** 2 * p.dModel * (p.stdV ?? 0) ** 2 : 1;
     const kc = L > 1 ? 1 / (L - 1) : 0;
     const kv0 = Math.max(k[C] - ghv * (K2L / L / (1 - pa)) - vq, 0);
-    const kv1 = Math.max(k[C + 1] - ghv * (L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L), 0);
+    const kv1 = Math.max(k[C + 1] - ghv * ((L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L) + vSel), 0);
     const cV0 = k[C + 2] + kv0 * kc, cV1 = k[C + 5] + kv1 * kc;
     return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (cV0 + cV1 * g.r), g.var * k[C + 6] * g.r, s2);
   },

@@ -8,10 +8,9 @@ import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
-import { softmaxStatsInto } from '../formulas/softmax.js';
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
-import { attention } from '../formulas/attention.js';
+import { attention, attnSoftmaxStats } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
@@ -21,7 +20,7 @@ import { attnHomog, attnPostSpread, ffnCrossOverlap, logMeanMomentsAt, ffnPostEx
 import { variant, type FormulaSet } from '../formulas/index.js';
 import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
 /** scratch for the softmax statistics of homogForward */
-const SMJ = new Float64Array(3);
+const SMJ = new Float64Array(4);
 
 export interface SubLayer {
   layer: number; // 1-based layer index
@@ -330,7 +329,7 @@ function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): vo
   const K2 = S[ao + R_C + 7]; // the attention kernel's K2 = L²E[p²]
   // the softmax Jacobian gain J at the row logit variance qk·q·pk (the kernel's Q-path variance
   // also carries the coherent key–value term, so J is not read back from it)
-  softmaxStatsInto(L, qk * q * pk, SMJ);
+  attnSoftmaxStats(L, qk * q * pk, d, p.heads, SMJ); // averaged over the rows' logit variance, as the kernel
   const J = SMJ[1];
   const noDrop = c.first[i + 1] - k0 === 1 && pa === 0;
   const a = c.add[i] * RW;

@@ -19,11 +19,10 @@ import type { GradMoments, Moments } from '../src/types.js';
 import { R_C, type ForwardResult } from '../formulas/_core.js';
 import { attnHomog, ffnHomogGains, ffnPostExcess, homogAlign } from '../formulas/residual.js';
 import { excessFactor, layernorm } from '../formulas/layernorm.js';
-import { attention, type AttentionParams } from '../formulas/attention.js';
+import { attention, attnSoftmaxStats, type AttentionParams } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
 import { linear, type LinearParams } from '../formulas/linear.js';
 import { relu } from '../formulas/relu.js';
-import { softmaxStatsInto } from '../formulas/softmax.js';
 
 /** ε and the alignment parts (su, own, q) of a Post-LN sub-layer with a homogeneous branch, from object moments. */
 interface Homog { e: number; attn?: { L: number[]; one: number[]; q: number } }
@@ -34,8 +33,8 @@ function homog(sl: ReturnType<typeof buildPlan>['sublayers'][number], x: Moments
   if (s[0].block === attention && s.slice(1).every((t) => t.block === dropout)) {
     const p = s[0].params as AttentionParams, d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0;
     const hO = x.r * x.var + x.mean ** 2, pk = Math.max(q - hO, 0), qk = d * p.stdQ ** 2 * d * p.stdK ** 2;
-    const SM = new Float64Array(3);
-    softmaxStatsInto(L, qk * q * pk, SM);
+    const SM = new Float64Array(4);
+    attnSoftmaxStats(L, qk * q * pk, d, p.heads, SM); // row-variance averaged, as the kernel
     const out = st[0].f.out, k2 = (st[0].f.cache as number[])[R_C + 7]; // the attention record's K2 (formulas/attention.ts)
     attnHomog(l2, b2, d * p.stdV! ** 2, d * p.stdO! ** 2, qk, q, q + (L - 1) * hO, k2, L, out.var + out.mean ** 2, pk, SM[1], pa, !drop && pa === 0, H);
     const atL = [...H];
