@@ -888,6 +888,9 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // square summed over pairs is (1−r′)²v γ²(L−1)/L/d_h of the per-key diagonal unit; the values and keys of token j are maps of
       // the same x_j (W_vW_kᵀ ≠ 0 for fixed weights), and pairing δ_ij with s_ij or with s_i′j adds
       // twice the same with 1/d (the coherent term of the Q path, two pairings): factor 1/d_h + 2/d.
+      // Caveat: the 2/d counts the two pairings with the Q path's unit coefficient each; that
+      // coefficient is not derived separately here — it agrees with the MC K-path deficit at h = 1
+      // within ~10 % (L = 128, σ_s² = 1/3/10), which is a check, not a fit (no parameter was tuned).
       const gam = Math.max(1 - (2 * K2L) / L + Q4L - JL, 0), wv = keyNormVar(d, p.heads);
       const vSel = L > 1 ? ((L - 1) / L) * (v / 2) ** 2 * gam * gam * wv : 0;
       const kSel = L > 1 ? (1 - r1) * (1 - r1) * v * gam * gam * ((L - 1) / L) * (1 / (d / Math.max(1, p.heads)) + 2 / d) : 0;
