@@ -17,11 +17,9 @@
  * the COVARIANCE gradVar·r is compared instead, with the same tolerance rule relative to gradVar.
  */
 import { describe, expect, it } from 'vitest';
-import { attention } from '../formulas/attention.js';
-import { monteCarlo, type GradIn, type In } from './mc/blocks.js';
+import type { GradIn, In } from './mc/blocks.js';
+import { runAttentionCase } from './mc/attention-case.js';
 
-const d = 64;
-const qk = (scoreVar: number, x: In) => Math.pow(scoreVar, 0.25) / Math.sqrt(d * (x.var + x.mean * x.mean));
 
 interface Case { name: string; L: number; heads: number; scoreVar: number; x: In; g: GradIn; trials: number; seed: number; covOnly?: boolean }
 const cases: Case[] = [
@@ -34,11 +32,7 @@ const cases: Case[] = [
 describe('attention pooled gradient correlation vs Monte-Carlo', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const w = qk(c.scoreVar, c.x);
-      const p = { dModel: d, heads: c.heads, stdQ: w, stdK: w, stdV: 1 / Math.sqrt(d), stdO: 1 / Math.sqrt(d), seqLen: c.L };
-      const f = attention.forward(p, c.x);
-      const b = attention.backward(p, c.x, f, c.g);
-      const m = monteCarlo('attention', p, c.x, c.g, { B: 2, T: c.L, D: 0 }, c.trials, c.seed);
+      const { f, b, m } = runAttentionCase(c);
       const tol = Math.max(0.01, 4 * m.gradRPooled.se);
       if (c.covOnly) {
         // pooled covariance relative to the measured gradient variance: pred gradVar·r vs MC gradVar·r_pooled

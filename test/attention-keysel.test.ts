@@ -18,11 +18,10 @@
  * is not part of this change and is not asserted here.
  */
 import { describe, expect, it } from 'vitest';
-import { attention, attnSoftmaxStats, attnSoftmaxStatsDirect } from '../formulas/attention.js';
-import { monteCarlo, type GradIn, type In } from './mc/blocks.js';
+import { attnSoftmaxStats, attnSoftmaxStatsDirect } from '../formulas/attention.js';
+import type { GradIn, In } from './mc/blocks.js';
+import { runAttentionCase } from './mc/attention-case.js';
 
-const d = 64;
-const qk = (scoreVar: number, x: In) => Math.pow(scoreVar, 0.25) / Math.sqrt(d * (x.var + x.mean * x.mean));
 
 interface Case { name: string; L: number; heads: number; scoreVar: number; x: In; g: GradIn; trials: number; seed: number; q: 'var' | 'gradVar' }
 const cases: Case[] = [
@@ -34,11 +33,7 @@ const cases: Case[] = [
 describe('attention at small head dimension vs Monte-Carlo', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const w = qk(c.scoreVar, c.x);
-      const p = { dModel: d, heads: c.heads, stdQ: w, stdK: w, stdV: 1 / Math.sqrt(d), stdO: 1 / Math.sqrt(d), seqLen: c.L };
-      const f = attention.forward(p, c.x);
-      const b = attention.backward(p, c.x, f, c.g);
-      const m = monteCarlo('attention', p, c.x, c.g, { B: 2, T: c.L, D: 0 }, c.trials, c.seed);
+      const { f, b, m } = runAttentionCase(c);
       const pred = c.q === 'var' ? f.out.var : b.var, mc = m[c.q];
       const tol = Math.max(0.02 * Math.abs(mc.mean), 4 * mc.se);
       expect(Math.abs(pred - mc.mean), `${c.q} pred ${pred.toFixed(4)} MC ${mc.mean.toFixed(4)} ± ${mc.se.toFixed(4)}`).toBeLessThanOrEqual(tol);
