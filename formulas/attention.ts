@@ -101,11 +101,18 @@ function keyNormVar(d: number, heads: number): number {
   return dh > 0 ? (2 * (1 + (2 * dh) / d)) / dh : 0;
 }
 
-/** The V path's key-selection term (L−1)/L·β²Var(w) of the kernel fwd, recomputed from the input. */
-function selectionVar(p: AttentionParams, x: Moments): number {
+/** The row logit variance v = (1 − r′)σ_s² and the uncentred token correlation r′ of the kernel fwd,
+ * recomputed from the input (the same expressions, so the same numbers) into out = [v, r′]. */
+function logitVar(p: AttentionParams, x: Moments, out: Float64Array): void {
+  const r1 = uncentredR(x.mean, x.var, x.r);
+  out[0] = (1 - r1) * scoreVar(p, x.var + x.mean * x.mean); out[1] = r1;
+}
+const VR = new Float64Array(2);
+
+/** The V path's key-selection term (L−1)/L·β²Var(w) of the kernel fwd at row logit variance v. */
+function selectionVar(p: AttentionParams, v: number): number {
   const L = p.seqLen;
   if (L <= 1) return 0;
-  const s1 = x.var + x.mean * x.mean, r1 = uncentredR(x.mean, x.var, x.r), v = (1 - r1) * scoreVar(p, s1);
   attnSoftmaxStats(L, v, p.dModel, p.heads, SMR);
   const gam = Math.max(1 - (2 * SMR[0]) / L + SMR[2] - SMR[1], 0);
   return ((L - 1) / L) * (v / 2) ** 2 * gam * gam * keyNormVar(p.dModel, p.heads);
@@ -903,7 +910,9 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0) - kv0 * kc; // c0
       S[C + 3] = cp1 + cq1; // c1
       S[C + 4] = vq; S[C + 5] = cp1; S[C + 6] = cq1;
-      S[C + 7] = K2L; S[C + 8] = c; // for the per-pair statistic (reportedGradR: only when reported)
+      // K2 for the per-pair statistic (reportedGradR) and the engine's Post-LN terms, J (row-variance
+      // averaged) for the engine's Post-LN terms (src/engine.ts homogForward: not recomputed there)
+      S[C + 7] = K2L; S[C + 8] = JL;
       const kappa = outKappa(S[i + 3], d, value, rv, K2L / L, Q4L);
       setM(S, o, value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : S[i + 4], 1);
       S[o + R_WARN] = v > SATURATED ? 1 : 0;
@@ -928,9 +937,11 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const k = f.cache;
     if (!Array.isArray(k)) return back.var > 0 ? k.pairGradR(g.var, g.r) : back.rPearson ?? back.r;
     if (!(back.var > 0)) return back.rPearson ?? back.r;
-    const C = R_C, vq = k[C + 4], K2L = k[C + 7], c = k[C + 8], L = p.seqLen;
+    const C = R_C, vq = k[C + 4], K2L = k[C + 7], L = p.seqLen;
+    logitVar(p, x, VR);
+    const c = softmaxRowCorr(VR[0], VR[1], L); // the softmax row correlation (kernel fwd)
     // effective log-variance of a token's column sum, heads averaged
-    const vSel = selectionVar(p, x); // the key-norm share of Var(column sum) (kernel fwd)
+    const vSel = selectionVar(p, VR[0]); // the key-norm share of Var(column sum) (kernel fwd)
     const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L + vSel : 0; // Var(column sum)
     const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
     const s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;

@@ -10,7 +10,7 @@ import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
-import { attention, attnSoftmaxStats } from '../formulas/attention.js';
+import { attention } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
@@ -19,8 +19,6 @@ import type { AttentionParams } from '../formulas/attention.js';
 import { attnHomog, attnPostSpread, ffnCrossOverlap, logMeanMomentsAt, ffnPostExcess, ffnPostSpread, HOM_ATTN, HOM_FFN, homogAlign, homogBranch, postSpreadInStack, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
 import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
-/** scratch for the softmax statistics of homogForward */
-const SMJ = new Float64Array(4);
 
 export interface SubLayer {
   layer: number; // 1-based layer index
@@ -326,11 +324,9 @@ function homogForward(sl: SubLayer, c: Compiled, i: number, S: Float64Array): vo
   const vGain = d * (p.stdV ?? 0) ** 2, oGain = d * (p.stdO ?? 0) ** 2, qk = d * p.stdQ * p.stdQ * d * p.stdK * p.stdK;
   const hO = S[xi + 2] * s + mu * mu; // E[x_if x_jf], two distinct tokens
   const pk = Math.max(q - hO, 0); // private key variance
-  const K2 = S[ao + R_C + 7]; // the attention kernel's K2 = L²E[p²]
-  // the softmax Jacobian gain J at the row logit variance qk·q·pk (the kernel's Q-path variance
-  // also carries the coherent key–value term, so J is not read back from it)
-  attnSoftmaxStats(L, qk * q * pk, d, p.heads, SMJ); // averaged over the rows' logit variance, as the kernel
-  const J = SMJ[1];
+  // the attention kernel's K2 = L²E[p²] and softmax Jacobian gain J at the row logit variance
+  // qk·q·pk, both averaged over the rows' logit variance (formulas/attention.ts kernel fwd)
+  const K2 = S[ao + R_C + 7], J = S[ao + R_C + 8];
   const noDrop = c.first[i + 1] - k0 === 1 && pa === 0;
   const a = c.add[i] * RW;
   attnHomog(l2, b2, vGain, oGain, qk, q, q + (L - 1) * hO, K2, L, sF, pk, J, pa, noDrop, H3);
