@@ -56,7 +56,7 @@
 import { defineBlock, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { softmaxRowCorr, softmaxRows, softmaxStatsInto } from './softmax.js';
+import { softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -109,15 +109,10 @@ function logitVar(p: AttentionParams, x: Moments, out: Float64Array): void {
 }
 const VR = new Float64Array(2);
 
-/** The V path's key-selection term (L−1)/L·β²Var(w) of the kernel fwd at row logit variance v. */
-function selectionVar(p: AttentionParams, v: number): number {
-  const L = p.seqLen;
-  if (L <= 1) return 0;
-  attnSoftmaxStats(L, v, p.dModel, p.heads, SMR);
-  const gam = Math.max(1 - (2 * SMR[0]) / L + SMR[2] - SMR[1], 0);
-  return ((L - 1) / L) * (v / 2) ** 2 * gam * gam * keyNormVar(p.dModel, p.heads);
+/** the head dimension d_h = dModel/heads */
+function headDim(p: AttentionParams): number {
+  return p.dModel / Math.max(1, p.heads);
 }
-const SMR = new Float64Array(4);
 
 export function attnSoftmaxStats(L: number, v: number, d: number, heads: number, out: Float64Array): void {
   const rel = keyNormVar(d, heads);
@@ -671,7 +666,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   const r1 = uncentredR(mu, x.var, x.r);
   const sigS = scoreVar(p, s1);
   const v = (1 - r1) * sigS;
-  const c = softmaxRowCorr(v, r1, L);
+  const c = softmaxRowCorrCos(v, r1, L, headDim(p)); // averaged over the queries' cosine (softmax.ts)
   const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
   const rv = r1;
   // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated), n = 1..L
@@ -809,8 +804,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       d: 'dModel', L: 'seqLen (n = L, or i+1 for causal row i)', s: 'input variance', r: 'input token correlation', mu: 'input mean',
       sq: 'σ_q', sk: 'σ_k', sv: 'σ_v', so: 'σ_o', pa: 'attention dropout', g: 'upstream gradient variance', rg: 'upstream gradient correlation',
       K2: 'n²E[p²] of the softmax at variance (1−r)σ_s² (exact; 1 for small scores)',
-      tau: 'tilt v(1 − K2/L)²/d, v = (1−r)σ_s²: the weighted mean leans toward the row’s key-space direction', c: 'softmax row correlation (softmax block)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
-      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', G: 'γ = 1 − 2K2/L + Q4 − J = L·E[P(1−P)(1−2P)]', wv: 'key-norm spread Var(w) = 2(1 + 2d_h/d)/d_h',
+      tau: 'tilt v(1 − K2/L)²/d, v = (1−r)σ_s²: the weighted mean leans toward the row’s key-space direction', c: 'softmax row correlation averaged over the law of the two queries’ cosine in d_h dimensions (softmaxRowCorrCos)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
+      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', G: 'γ = 1 − 2K2/L + Q4 − J = L·E[P(1−P)(1−2P)]',
     },
     forward: {
       mean: [{ expr: '0', when: 'value: true' }, { expr: 'mu', when: 'value: false' }],
@@ -818,11 +813,11 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
         { expr: 'd*so^2*d*sv^2*(s+mu^2)*(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, value: true (r = uncentred r′)' },
         { expr: 'd^2*sv^2*so^2*s*(r + (1-r)/(L*(1-pa)))', when: 'DSLM small-score limit' },
       ],
-      r: [{ expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tau))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s², r)' }],
+      r: [{ expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tau))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s²), averaged over the queries’ cosine (mean ≈ r, spread ~1/√d_h)' }],
     },
     backward: {
       gradVar: [
-        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*((L-1)*X2 + (L-1)/L*(v/2)^2*G^2*wv)) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + r*rg*(L-1)*X2 + rg*(1-r)^2*v*G^2*(L-1)/L*(h/d + 2/d)))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; G = 1 − 2K2/L + Q4 − J, wv = 2(1 + 2/h)h/d the key-norm spread, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
+        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + r*rg*(L-1)*X2 + rg*(1-r)^2*v*G^2*(L-1)/L*(h/d + 2/d)))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; G = 1 − 2K2/L + Q4 − J, wv = 2(1 + 2/h)h/d the key-norm spread, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
         { expr: 'g*(d/h)*sv^2*(1 + (L-1)*rg*(1-pa))/(L*(1-pa))', when: 'DSLM (value path only, single head; ×d so² for W_o)' },
       ],
       gradR: [
@@ -841,7 +836,9 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const r1 = uncentredR(mu, s, S[i + 2]);
       const sigS = scoreVar(p, s1);
       const v = (1 - r1) * sigS;
-      const c = softmaxRowCorr(v, r1, L);
+      // two rows' softmax correlation, averaged over the cosine of their d_h-dimensional queries
+      // (formulas/softmax.ts softmaxRowCorrCos): rows whose queries point alike pick the same keys
+      const c = softmaxRowCorrCos(v, r1, L, headDim(p));
       const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
       const rv = r1;
       attnSoftmaxStats(L, v, d, p.heads, SM); // K2 = L²E[p²], J, Q4, E[uJ]: averaged over the rows' logit variance
@@ -884,12 +881,14 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // Q path 0.0351 ± 0.0006 vs 0.0187 without, 0.0340 with. Two rows: r_g (1 − S2)²/d.
       const coh = (1 - (2 * K2L) / L + Q4L + Jr) / d, cohR = (1 - K2L / L) ** 2 / d;
       const vq = gh * priv * (1 - r1) * qk * (Jr + coh);
-      // Key-selection terms at r_g (derived here, first order in the key-norm spread): given the keys,
-      // rows are iid, so Σ_{i≠i′} E[P_ij P_i′j] = L(L−1)E[p̄_j²], p̄_j = E[P_ij | keys]. Key j's logit
-      // column has variance v·w_j (w_j = |k_j|²/E, spread Var(w) = keyNormVar, as u for the rows), and
-      // ∂E[P_j]/∂w = (v/2)E[∂²P_j/∂x_j²] = (v/2)E[P(1−P)(1−2P)] (heat equation), so
-      // L p̄_j ≈ 1 + β(w_j − 1), β = (v/2)γ, γ = 1 − 3S2 + 2S3 = 1 − 2S2 + Q4 − J: the V path's
-      // cross-row sum gains (L−1)/L·β²Var(w). K path: rows i ≠ i′ that both attend to key j have
+      // Key selection (derived here). V path: the cross-row sum Σ_{i≠i′} E[P_ij P_i′j] counts that two
+      // rows pick the same keys; given the two queries, the rows' logits over the keys are iid pairs
+      // with correlation cos(q_i, q_i′), so X2 = (1 + c̄(K2 − 1))/L with c̄ the row correlation
+      // averaged over the law of that cosine in d_h dimensions (softmaxRowCorrCos above) — exact for
+      // Gaussian keys, where a first-order key-norm term (L−1)/L·β²Var(w), β = (v/2)γ, which this
+      // file used before, over-shot at peaked rows (β²Var(w) ≫ 1: gradVar +20–30 % at 16 heads,
+      // σ_s² ≥ 30). γ = 1 − 3S2 + 2S3 = 1 − 2S2 + Q4 − J = L·E[P(1−P)(1−2P)].
+      // K path: rows i ≠ i′ that both attend to key j have
       // queries correlated along k_j even for independent tokens: by Stein E[P_ij(1−P_ij)q_i | keys] =
       // s_q,priv k_j,priv γ/(L√d_h) (other keys' share dropped; private parts (1−r′) of q and k), whose
       // square summed over pairs is (1−r′)²v γ²(L−1)/L/d_h of the per-key diagonal unit; the values and keys of token j are maps of
@@ -898,15 +897,14 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // Caveat: the 2/d counts the two pairings with the Q path's unit coefficient each; that
       // coefficient is not derived separately here — it agrees with the MC K-path deficit at h = 1
       // within ~10 % (L = 128, σ_s² = 1/3/10), which is a check, not a fit (no parameter was tuned).
-      const gam = Math.max(1 - (2 * K2L) / L + Q4L - JL, 0), wv = keyNormVar(d, p.heads);
-      const vSel = L > 1 ? ((L - 1) / L) * (v / 2) ** 2 * gam * gam * wv : 0;
+      const gam = Math.max(1 - (2 * K2L) / L + Q4L - JL, 0);
       const kSel = L > 1 ? (1 - r1) * (1 - r1) * v * gam * gam * ((L - 1) / L) * (1 / (d / Math.max(1, p.heads)) + 2 / d) : 0;
       const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (r1 * cross * cenJ + kSel); // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
-      const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L + vSel / (L - 1) : 0)) - kv1 * kc; // V and K paths
+      const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths
       const cq1 = gh * priv * (1 - r1) * qk * ((L > 1 ? x2 * cenJ : 1) + cohR);
       S[C] = gh * vGain * (K2L / L / (1 - pa)) + kv0 + vq; // v0
-      S[C + 1] = gh * vGain * (cross + vSel) + kv1; // v1
+      S[C + 1] = gh * vGain * cross + kv1; // v1
       S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0) - kv0 * kc; // c0
       S[C + 3] = cp1 + cq1; // c1
       S[C + 4] = vq; S[C + 5] = cp1; S[C + 6] = cq1;
@@ -939,10 +937,9 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     if (!(back.var > 0)) return back.rPearson ?? back.r;
     const C = R_C, vq = k[C + 4], K2L = k[C + 7], L = p.seqLen;
     logitVar(p, x, VR);
-    const c = softmaxRowCorr(VR[0], VR[1], L); // the softmax row correlation (kernel fwd)
+    const c = softmaxRowCorrCos(VR[0], VR[1], L, headDim(p)); // the softmax row correlation (kernel fwd)
     // effective log-variance of a token's column sum, heads averaged
-    const vSel = selectionVar(p, VR[0]); // the key-norm share of Var(column sum) (kernel fwd)
-    const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L + vSel : 0; // Var(column sum)
+    const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
     const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
     const s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
     // The K path's share of c0 and c1 (its token-sum covariance −K/(L−1), kernel fwd), rebuilt from
@@ -953,7 +950,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const ghv = value ? p.dModel * (p.stdO ?? 0) ** 2 * p.dModel * (p.stdV ?? 0) ** 2 : 1;
     const kc = L > 1 ? 1 / (L - 1) : 0;
     const kv0 = Math.max(k[C] - ghv * (K2L / L / (1 - pa)) - vq, 0);
-    const kv1 = Math.max(k[C + 1] - ghv * ((L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L) + vSel), 0);
+    const kv1 = Math.max(k[C + 1] - ghv * ((L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L)), 0);
     const cV0 = k[C + 2] + kv0 * kc, cV1 = k[C + 5] + kv1 * kc;
     return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (cV0 + cV1 * g.r), g.var * k[C + 6] * g.r, s2);
   },

@@ -274,37 +274,37 @@ function rowTable(n: number, gi: number): Float64Array {
   const M = Math.max(64, Math.ceil(16384 / n));
   const rnd = mulberry32(0x5eed + n * 7919);
   const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
-  const C = new Float64Array(RHO_K + 1);
+  const C = new Float64Array(2 * RHO_K + 1);
   const z = new Float64Array(n), xi = new Float64Array(n), pa = new Float64Array(n);
   for (let m = 0; m < M; m++) {
     let za = -Infinity;
     for (let j = 0; j < n; j++) { z[j] = sd * gauss(); xi[j] = sd * gauss(); if (z[j] > za) za = z[j]; }
     let Za = 0;
     for (let j = 0; j < n; j++) { pa[j] = Math.exp(z[j] - za); Za += pa[j]; }
-    for (let k = 0; k <= RHO_K; k++) {
+    for (let k = -RHO_K; k <= RHO_K; k++) {
       const rho = k / RHO_K, c1 = Math.sqrt(Math.max(0, 1 - rho * rho));
       let mb = -Infinity;
       for (let j = 0; j < n; j++) { const y = rho * z[j] + c1 * xi[j]; if (y > mb) mb = y; }
       let Zb = 0, dot = 0;
       for (let j = 0; j < n; j++) { const e = Math.exp(rho * z[j] + c1 * xi[j] - mb); Zb += e; dot += pa[j] * e; }
-      C[k] += (n * dot) / (Za * Zb);
+      C[k + RHO_K] += (n * dot) / (Za * Zb);
     }
   }
-  const r = new Float64Array(RHO_K + 1);
-  const lo = C[0], hi = C[RHO_K];
-  for (let k = 0; k <= RHO_K; k++) r[k] = hi > lo ? (C[k] - lo) / (hi - lo) : k / RHO_K;
+  const r = new Float64Array(2 * RHO_K + 1);
+  const lo = C[RHO_K], hi = C[2 * RHO_K];
+  for (let k = 0; k <= 2 * RHO_K; k++) r[k] = hi > lo ? (C[k] - lo) / (hi - lo) : (k - RHO_K) / RHO_K;
   if (rowMemo.size > 5000) rowMemo.clear();
   rowMemo.set(key, r);
   rowLast[gi] = r;
   return r;
 }
 
-/** Cubic interpolation in ρ (grid ρ = k/RHO_K) of two tables at once, blended linearly with
- * weight w on the second (the stencil is shared; one function, so that it inlines whole). */
+/** Cubic interpolation in ρ of two tables at once, blended linearly with
+ * weight w on the second (the stencil is shared; one function, so that it inlines whole). Grid ρ = k/RHO_K − 1, k = 0..2RHO_K. */
 function interpRho2(ta: Float64Array, tb: Float64Array, w: number, rho: number): number {
-  const x = rho * RHO_K;
+  const x = (rho + 1) * RHO_K;
   let i = Math.floor(x) - 1;
-  i = Math.max(0, Math.min(RHO_K - 3, i));
+  i = Math.max(0, Math.min(2 * RHO_K - 3, i));
   const u = x - i;
   const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
   const a = c0 * ta[i] + c1 * ta[i + 1] + c2 * ta[i + 2] + c3 * ta[i + 3];
@@ -315,12 +315,120 @@ function interpRho2(ta: Float64Array, tb: Float64Array, w: number, rho: number):
 /** Correlation between two rows' softmax outputs whose iid logits (variance v) correlate with ρ,
  * for rows of n entries. Without n: the lognormal form. */
 export function softmaxRowCorr(v: number, rho: number, n?: number): number {
-  if (n === undefined || n < 2 || v < ROW_V_MIN || rho <= 0 || rho >= 1) return softmaxRowCorrLognormal(v, rho);
+  if (n === undefined || n < 2 || v < ROW_V_MIN || rho <= -1 || rho >= 1) return softmaxRowCorrLognormal(v, rho);
   const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
   const x = (t - T_MIN) / T_STEP;
   const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
   const w = x - g;
-  return Math.max(0, Math.min(1, interpRho2(rowTable(n, g), rowTable(n, g + 1), w, rho)));
+  return Math.max(-1, Math.min(1, interpRho2(rowTable(n, g), rowTable(n, g + 1), w, rho)));
+}
+
+// ------------------------------------------------------------------ query-cosine average
+//
+// Two attention rows i, k see the same keys. Given their queries, the logits s_ij = q_i·k_j/√d_h of
+// the two rows are, over the keys j (iid Gaussian private parts), iid pairs with correlation
+// ρ = cos(q_i, q_k) — not the input correlation r: in d_h dimensions the cosine of two Gaussian
+// vectors with coordinate correlation r is spread around r (for r = 0 with variance 1/d_h).
+// Averaging the row correlation over that law, E_ρ[c(v, ρ)], counts that two rows whose queries
+// happen to point alike pick the same keys (derived here, issue 4): with 4-dimensional heads it is
+// most of the output correlation of independent tokens at peaked rows (L = 128, σ_s² = 30, r = 0:
+// 0.013 with ρ ≡ r vs 0.082 measured). As d_h → ∞ the law concentrates at r and c(v, r) returns.
+// (Row norms |q_i| are not carried here: the rows' variance spread is in the attention kernel's
+// u-average of K2, J, Q4.)
+//
+// The law of ρ: the uncentred sample correlation of n = d_h iid pairs with correlation r, i.e.
+// Fisher's distribution for N = n + 1 (Hotelling's form),
+//   f(ρ) ∝ (1 − ρ²)^{(n−3)/2} (1 − rρ)^{−(n − 1/2)} ₂F₁(1/2, 1/2; n + 1/2; (1 + rρ)/2),
+// integrated in φ = arccos ρ by the midpoint rule (the integrand sin^{n−2}φ·g(cos φ) is smooth);
+// n = 1: two atoms ρ = ±1 with P(+1) = 1/2 + arcsin(r)/π. test/softmax-cosine.test.ts checks the
+// law against sampled cosines.
+
+const COS_NODES = 512;
+/** d_h above which the law is taken as concentrated at r (its spread ~ (1 − r²)/√d_h) */
+export const COS_DH_MAX = 1024;
+const cosLawMemo = new Map<number, { rho: Float64Array; w: Float64Array }>();
+
+/** ₂F₁(1/2, 1/2; c; x) for 0 ≤ x < 1 (series; c ≥ 1.5 here) */
+function hyp2f1Half(c: number, x: number): number {
+  let term = 1, sum = 1;
+  for (let k = 0; k < 20000; k++) {
+    term *= (((k + 0.5) * (k + 0.5)) / ((k + c) * (k + 1))) * x;
+    sum += term;
+    if (term < 1e-15 * sum) break;
+  }
+  return sum;
+}
+
+/** Nodes and weights (summing to 1) of the law of ρ = cos(a, b), a, b ∈ R^n Gaussian with
+ * coordinate correlation r (see above). */
+export function cosineLaw(n: number, r: number): { rho: Float64Array; w: Float64Array } {
+  if (n <= 1 || r >= 1 || r <= -1) {
+    const pPlus = r >= 1 ? 1 : r <= -1 ? 0 : 0.5 + Math.asin(r) / Math.PI;
+    return { rho: Float64Array.of(1, -1), w: Float64Array.of(pPlus, 1 - pPlus) };
+  }
+  const rho = new Float64Array(COS_NODES), lw = new Float64Array(COS_NODES), w = new Float64Array(COS_NODES);
+  let mx = -Infinity;
+  for (let m = 0; m < COS_NODES; m++) {
+    const phi = ((m + 0.5) * Math.PI) / COS_NODES, c = Math.cos(phi);
+    rho[m] = c;
+    lw[m] = (n - 2) * Math.log(Math.sin(phi)) - (n - 0.5) * Math.log1p(-r * c) + Math.log(hyp2f1Half(n + 0.5, (1 + r * c) / 2));
+    if (lw[m] > mx) mx = lw[m];
+  }
+  let tot = 0;
+  for (let m = 0; m < COS_NODES; m++) { w[m] = Math.exp(lw[m] - mx); tot += w[m]; }
+  for (let m = 0; m < COS_NODES; m++) w[m] /= tot;
+  return { rho, w };
+}
+function cosLaw(n: number, k: number): { rho: Float64Array; w: Float64Array } {
+  const key = n * (2 * RHO_K + 1) + k;
+  let law = cosLawMemo.get(key);
+  if (!law) { if (cosLawMemo.size > 4000) cosLawMemo.clear(); law = cosineLaw(n, k / RHO_K - 1); cosLawMemo.set(key, law); }
+  return law;
+}
+
+/** c(v_g, ρ) at one grid point of ln v: the quasi-Monte-Carlo table (v ≥ 0.05) or the lognormal
+ * form, as softmaxRowCorr */
+function rowCorrAt(n: number, gi: number, rho: number): number {
+  const v = Math.exp(T_MIN + gi * T_STEP);
+  if (v < ROW_V_MIN || rho <= -1 || rho >= 1) return softmaxRowCorrLognormal(v, rho);
+  const t = rowTable(n, gi);
+  return Math.max(-1, Math.min(1, interpRho2(t, t, 0, rho)));
+}
+
+const cosMemo = new Map<string, (Float64Array | undefined)[]>();
+let cosLastN = -1, cosLastDh = -1, cosLast: (Float64Array | undefined)[] = [];
+/** the query-cosine averaged row correlation at grid point gi for r = k/RHO_K − 1, k = 0..2RHO_K */
+function cosTable(n: number, dh: number, gi: number): Float64Array {
+  if (n !== cosLastN || dh !== cosLastDh) {
+    const key = n + '|' + dh;
+    let rows = cosMemo.get(key);
+    if (!rows) { rows = new Array(N_GRID); if (cosMemo.size > 64) cosMemo.clear(); cosMemo.set(key, rows); }
+    cosLastN = n; cosLastDh = dh; cosLast = rows;
+  }
+  const hit = cosLast[gi];
+  if (hit) return hit;
+  const out = new Float64Array(2 * RHO_K + 1);
+  for (let k = 0; k <= 2 * RHO_K; k++) {
+    const { rho, w } = cosLaw(dh, k);
+    let acc = 0;
+    for (let m = 0; m < rho.length; m++) acc += w[m] * rowCorrAt(n, gi, rho[m]);
+    out[k] = acc;
+  }
+  cosLast[gi] = out;
+  return out;
+}
+
+/** Row correlation of two softmax rows of n entries whose queries are d_h-dimensional with
+ * coordinate correlation rho, averaged over the law of the queries' cosine (see above):
+ * E_ρ[softmaxRowCorr(v, ρ, n)]; d_h ≥ COS_DH_MAX: softmaxRowCorr(v, rho, n). */
+export function softmaxRowCorrCos(v: number, rho: number, n: number, dh: number): number {
+  if (n < 2 || !(dh < COS_DH_MAX) || !(dh >= 1)) return softmaxRowCorr(v, rho, n);
+  const t = Math.log(Math.min(Math.max(v, Math.exp(T_MIN)), SOFTMAX_V_MAX));
+  const x = (t - T_MIN) / T_STEP;
+  const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
+  const w = x - g;
+  const r = Math.max(-1, Math.min(1, rho));
+  return Math.max(-1, Math.min(1, interpRho2(cosTable(n, dh, g), cosTable(n, dh, g + 1), w, r)));
 }
 
 // ------------------------------------------------------------------ block
