@@ -289,6 +289,7 @@ export function report(R: Results): string {
   out.push(`- date: ${m.date}; machine: ${m.machine}; node ${m.node}`);
   out.push(`- command: \`${m.command}\`${m.quick ? ' — **QUICK GRID** (reduced, see below)' : ' (full grid)'}`);
   out.push(`- code: commit ${m.commit}${m.dirty ? ` (working tree differed from it in: ${m.dirty})` : ''}`);
+  if (m.rescored) out.push(`- predictions (ours, paper) recomputed by \`node dist/fidelity/run.js --rescore\` at commit ${m.rescored} on the stored measurements (the measuring code — verify/, test/mc/blocks.ts, rng.ts, tensor.ts — unchanged since the measurements: ${m.rescoredMeasuringUnchanged})`);
   out.push(`- wall time: ${typeof m.seconds === 'number' ? (m.seconds / 60).toFixed(1) : '?'} min; ${R.cases.length} cases, ${R.points.length} points`);
   out.push(`- components: ${m.componentMethod}`);
   out.push(`- stacks: ${m.stackMethod}`);
@@ -404,22 +405,62 @@ function load(): Results {
   return R;
 }
 
+/** Recompute our and the published predictions for every stored case, keeping the measurements
+ * (measured, std, seeds): the grid's inputs are in results.json, so a change of theory is scored
+ * without re-measuring. Only valid while the measuring code is unchanged — the caller reports
+ * whether verify/ and test/mc/ differ from the commit that measured. */
+export function rescore(R: Results): Results {
+  const points: Point[] = [];
+  const cases: CaseRecord[] = [];
+  for (const c of R.cases) {
+    const old = R.points.filter((p) => p.regime === c.regime && p.case === c.case);
+    const inp = c.inputs as any;
+    if (isComponent(c.regime)) {
+      const req = { block: inp.block, params: inp.params, input: inp.input, grad: inp.grad };
+      const ours = component(req, '', 'ours'), paper = component(req, '', 'paper');
+      for (const p of old) points.push(makePoint(p.regime, p.case, p.q, p.measured, p.std, p.seeds, ours[p.q] as number, paper[p.q] as number));
+      const notes = [...new Set([...ours.warnings, ...paper.warnings])];
+      cases.push({ ...c, notes: notes.length ? notes : undefined });
+    } else {
+      const cfg = resolveConfig(inp.config);
+      const ours = predictResolved(cfg, { batch: inp.batch }), paper = predictResolved(cfg, { formula: 'paper' });
+      for (const p of old) {
+        const l = p.layer!;
+        points.push(makePoint(p.regime, p.case, p.q, p.measured, p.std, p.seeds, ours.layers[l]?.[p.q] ?? null, paper.layers[l]?.[p.q] ?? null, { depth: p.depth, layer: l }));
+      }
+      const within = points.slice(-old.length).filter((p) => p.okOurs).length;
+      cases.push({ ...c, notes: [`rescored: ${within}/${old.length} points within (the fidelity rule)`, ...ours.warnings.map((w) => `ours: ${w}`), ...paper.warnings.map((w) => `paper: ${w}`)] });
+    }
+  }
+  return { meta: R.meta, cases, points };
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: node dist/fidelity/run.js [--quick] [--only components|stacks|wide] [--report]\n  (no args: the full grid, ~15-20 min; --only: one part, merged into fidelity/results.json; --report: regenerate FIDELITY.md only)\n');
+    process.stdout.write('usage: node dist/fidelity/run.js [--quick] [--only components|stacks|wide] [--report] [--rescore]\n  (no args: the full grid, ~15-20 min; --only: one part, merged into fidelity/results.json; --report: regenerate FIDELITY.md only;\n   --rescore: recompute the predictions of every stored case on the stored measurements, then write both files)\n');
     return;
   }
-  const known = new Set(['--quick', '--only', '--report', 'components', 'stacks', 'wide']);
+  const known = new Set(['--quick', '--only', '--report', '--rescore', 'components', 'stacks', 'wide']);
   const oiv = argv.indexOf('--only');
   const parts = ['components', 'stacks', 'wide'], after = oiv >= 0 ? oiv + 1 : -1;
   const bad = argv.find((a, i) => !known.has(a) || (i !== after && parts.includes(a)) || (i === after && !parts.includes(a)));
   if (bad !== undefined || (oiv >= 0 && oiv === argv.length - 1)) {
-    process.stderr.write(`error: ${bad !== undefined ? `unknown or misplaced argument '${bad}'` : '--only needs one of components, stacks, wide'} (usage: node dist/fidelity/run.js [--quick] [--only components|stacks|wide] [--report] [--help])\n`);
+    process.stderr.write(`error: ${bad !== undefined ? `unknown or misplaced argument '${bad}'` : '--only needs one of components, stacks, wide'} (usage: node dist/fidelity/run.js [--quick] [--only components|stacks|wide] [--report] [--rescore] [--help])\n`);
     process.exitCode = 2;
     return;
   }
   if (argv.includes('--report')) { writeAll(load()); process.stderr.write(`wrote ${REPORT}\n`); return; }
+  if (argv.includes('--rescore')) {
+    const prev = load();
+    const measuredAt = String(prev.meta.rescoredFrom ?? prev.meta.commit).split(/[ /]/).filter((x) => /^[0-9a-f]{7,}$/.test(x));
+    const changed = measuredAt.map((c) => git(['diff', '--stat', c, '--', 'verify', 'test/mc/blocks.ts', 'test/mc/rng.ts', 'test/mc/tensor.ts'])).filter(Boolean);
+    const R = rescore(prev);
+    R.meta = { ...prev.meta, rescoredFrom: prev.meta.rescoredFrom ?? prev.meta.commit, rescored: `${git(['rev-parse', '--short', 'HEAD']) || 'unknown'} (${new Date().toISOString()})`, rescoredMeasuringUnchanged: measuredAt.length === 0 ? 'unknown (no commit recorded)' : changed.length === 0 ? 'yes' : 'NO — ' + changed.join('; ').replace(/\n/g, ' ') };
+    writeAll(R);
+    process.stderr.write(`rescored ${R.cases.length} cases, ${R.points.length} points; wrote ${RESULTS} and ${REPORT}\n`);
+    return;
+  }
   const quick = argv.includes('--quick');
   const oi = argv.indexOf('--only');
   const only = oi >= 0 ? argv[oi + 1] : null;

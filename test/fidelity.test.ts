@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
-import { makePoint, pct, report, summarise, type Point, type Results } from '../fidelity/run.js';
+import { makePoint, pct, report, rescore, summarise, type Point, type Results } from '../fidelity/run.js';
 
 describe('fidelity rules', () => {
   it('relative error and tolerance for var (component floor 5 %, stack gradVar floor 10 %)', () => {
@@ -69,6 +69,21 @@ describe.runIf(existsSync(RESULTS))('committed fidelity/results.json', () => {
       const edge = (e: number | null) => e !== null && q.tol !== null && Math.abs(e - q.tol) <= 1e-4 * q.tol;
       if (!edge(q.errOurs)) expect(q.okOurs, `${p.regime} ${p.case} ${p.layer ?? ''} ${p.q}`).toBe(p.okOurs);
       if (!edge(q.errPaper)) expect(q.okPaper, `${p.regime} ${p.case} ${p.layer ?? ''} ${p.q}`).toBe(p.okPaper);
+    }
+  });
+  it('the stored predictions are the current code’s (a theory change is rescored: node dist/fidelity/run.js --rescore)', () => {
+    const R = JSON.parse(readFileSync(RESULTS, 'utf8')) as Results;
+    // every 12th case (components and stacks alike), recomputed; stored numbers carry 6 significant digits
+    const cases = R.cases.filter((_, i) => i % 12 === 0);
+    const keys = new Set(cases.map((c) => c.regime + '|' + c.case));
+    const sub: Results = { meta: R.meta, cases, points: R.points.filter((p) => keys.has(p.regime + '|' + p.case)) };
+    const now = rescore(sub);
+    expect(now.points.length).toBe(sub.points.length);
+    for (let i = 0; i < now.points.length; i++) {
+      const a = Number(sub.points[i].ours), b = now.points[i].ours as number;
+      const p = sub.points[i];
+      expect(Math.abs(a - b), `${p.regime} ${p.case} ${p.layer ?? ''} ${p.q}: stored ${a}, now ${b}`).toBeLessThanOrEqual(2e-5 * Math.max(Math.abs(a), Math.abs(b)) + 1e-9);
+      expect(now.points[i].measured).toBe(p.measured === null ? null : Number(p.measured));
     }
   });
 });
