@@ -56,7 +56,7 @@
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
 import type { AttentionParams } from './attention.js';
-import { jacobianGain, softmaxPowers, softmaxRowCorrCos } from './softmax.js';
+import { jacobianGain, queryCosineDim, softmaxPowers, softmaxRowCorrCos } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -150,7 +150,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       let cc = 0, gg = 0;
       if (sq[g] > 0 && sq[h] > 0 && n[lo] >= 2) {
         const rho = Math.max(0, qcor(g, h));
-        cc = softmaxRowCorrCos(Math.sqrt(v[g] * v[h]), rho, L, d / Math.max(1, p.heads));
+        cc = softmaxRowCorrCos(Math.sqrt(v[g] * v[h]), rho, L, queryCosineDim(d, p.heads));
         gg = (cc * sq[g] * sq[h]) / (n[hi] * (n[lo] - 1));
       }
       c[g * P + h] = c[h * P + g] = cc;

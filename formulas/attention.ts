@@ -31,14 +31,18 @@
  *   Small head dimension d_h = d/h (attnSoftmaxStats, derived here): a row's logits are iid given its
  *   query with variance v·u_i, u_i ∝ |q_i|² (relative variance 2(1 + 2d_h/d)/d_h), so K2, J, Q4 are
  *   averages over u (5-node Gauss–Hermite over a moment-matched lognormal u), and the K path's
- *   diagonal weights J by u (E[uJ]). At r_g the V path gains (L−1)/L·β²Var(w), the column-sum spread
- *   of keys with large |k_j|² (β = (v/2)γ, γ = 1 − 2S2 + Q4 − J, first order in the key-norm spread),
- *   and the K path (1−r′)²vγ²(L−1)/L·(1/d_h + 2/d): queries of rows that attend to the same key are
- *   correlated along it (Stein), and the key–value coherence adds the same with 1/d twice. numpy MC
- *   d = 64, L = 128, r = 0, r_g = 0.2 (per path V, K at h = 1/4/16): σ_s² = 3 V 0.302/0.331/0.428 vs
- *   0.302/0.330/0.444, K 0.215/0.273/0.521 vs 0.211/0.273/0.513; σ_s² = 10 V 0.575/0.663/0.994 vs
- *   0.583/0.690/1.221, K 1.119/1.319/2.232 vs 1.135/1.355/2.433 (the first-order key-norm response
- *   over-states where β²Var(w) ≫ 1: h = 16 at σ_s² ≥ 10).
+ *   diagonal weights J by u (E[uJ]). Key selection: two rows' logits over the keys are, given
+ *   their queries, iid pairs with correlation cos(q_i, q_k), spread around r′ with variance
+ *   ~(1 − r′²)²(1 + 2d_h/d)/d_h (Fisher's law at the effective dimension d_h/(1 + 2d_h/d) of
+ *   x_iᵀW_qᵀW_kW_kᵀW_q x_k), so the row correlation c in X2 = (1 + c(K2 − 1))/n is averaged over that
+ *   law (softmax.ts softmaxRowCorrCos): rows whose queries point alike pick the same keys. It
+ *   replaces a first-order key-norm term (L−1)/L·β²Var(w), which over-stated at peaked rows.
+ *   Fixed-weight MC of L·X2 (d = 64, L = 32, σ_s² = 3/30): h = 1 1.090/1.311 vs 1.085/1.290, h = 16
+ *   1.391/2.639 vs 1.487/2.788 (the rows' |q|² spread is not in c: 3–7 % high at d_h = 4). The K path
+ *   gains (1−r′)²vγ²(L−1)/L·(1/d_h + 2/d), γ = 1 − 2S2 + Q4 − J: queries of rows that attend to
+ *   the same key are correlated along it (Stein), and the key–value coherence adds the same with 1/d
+ *   twice (first order; numpy MC d = 64, L = 128, r = 0, r_g = 0.2, K path at h = 1/4/16: σ_s² = 3
+ *   0.215/0.273/0.521 vs 0.211/0.273/0.513, σ_s² = 10 1.119/1.319/2.232 vs 1.135/1.355/2.433).
  *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g ((n−1)/n − (K2−1)c/n)]
  *   (the column sums c_j = Σ_i P_ij add up to n, so Cov(c_j, c_l) = −Var(c)/(n−1)), Q path
  *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g X2 · min(1, J/(K2/n)) (two rows' Jacobian-centred vectors:
@@ -56,7 +60,7 @@
 import { defineBlock, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
+import { queryCosineDim, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -109,9 +113,9 @@ function logitVar(p: AttentionParams, x: Moments, out: Float64Array): void {
 }
 const VR = new Float64Array(2);
 
-/** the head dimension d_h = dModel/heads */
-function headDim(p: AttentionParams): number {
-  return p.dModel / Math.max(1, p.heads);
+/** the effective dimension of two rows' query cosine (softmax.ts queryCosineDim: d_h/(1 + 2d_h/d)) */
+function cosDim(p: AttentionParams): number {
+  return queryCosineDim(p.dModel, p.heads);
 }
 
 export function attnSoftmaxStats(L: number, v: number, d: number, heads: number, out: Float64Array): void {
@@ -666,7 +670,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   const r1 = uncentredR(mu, x.var, x.r);
   const sigS = scoreVar(p, s1);
   const v = (1 - r1) * sigS;
-  const c = softmaxRowCorrCos(v, r1, L, headDim(p)); // averaged over the queries' cosine (softmax.ts)
+  const c = softmaxRowCorrCos(v, r1, L, cosDim(p)); // averaged over the queries' cosine (softmax.ts)
   const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
   const rv = r1;
   // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated), n = 1..L
@@ -838,7 +842,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const v = (1 - r1) * sigS;
       // two rows' softmax correlation, averaged over the cosine of their d_h-dimensional queries
       // (formulas/softmax.ts softmaxRowCorrCos): rows whose queries point alike pick the same keys
-      const c = softmaxRowCorrCos(v, r1, L, headDim(p));
+      const c = softmaxRowCorrCos(v, r1, L, cosDim(p));
       const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
       const rv = r1;
       attnSoftmaxStats(L, v, d, p.heads, SM); // K2 = L²E[p²], J, Q4, E[uJ]: averaged over the rows' logit variance
@@ -937,7 +941,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     if (!(back.var > 0)) return back.rPearson ?? back.r;
     const C = R_C, vq = k[C + 4], K2L = k[C + 7], L = p.seqLen;
     logitVar(p, x, VR);
-    const c = softmaxRowCorrCos(VR[0], VR[1], L, headDim(p)); // the softmax row correlation (kernel fwd)
+    const c = softmaxRowCorrCos(VR[0], VR[1], L, cosDim(p)); // the softmax row correlation (kernel fwd)
     // effective log-variance of a token's column sum, heads averaged
     const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
     const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);

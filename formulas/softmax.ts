@@ -343,6 +343,17 @@ export function softmaxRowCorr(v: number, rho: number, n?: number): number {
 // n = 1: two atoms ρ = ±1 with P(+1) = 1/2 + arcsin(r)/π. test/softmax-cosine.test.ts checks the
 // law against sampled cosines.
 
+/** Effective dimension of the queries' cosine for attention heads of d_h = d/h (derived here): for
+ * fixed Gaussian weights, two rows' logit correlation is the bilinear form x_iᵀMx_k/tr M with
+ * M = W_qᵀW_kW_kᵀW_q, whose spread over token pairs is tr(M²)/tr(M)² = (1 + 2d_h/d)/d_h (second
+ * moment of a product of two Wishart matrices of ratio d_h/d) — the same Wishart moment that sets
+ * the rows' logit-variance spread 2(1 + 2d_h/d)/d_h of the attention kernel (keyNormVar). A
+ * d_h-dimensional isotropic pair has 1/d_h: the law is taken at n = d_h/(1 + 2d_h/d). */
+export function queryCosineDim(d: number, heads: number): number {
+  const dh = d / Math.max(1, heads);
+  return dh / (1 + (2 * dh) / d);
+}
+
 const COS_NODES = 512;
 /** d_h above which the law is taken as concentrated at r (its spread ~ (1 − r²)/√d_h) */
 export const COS_DH_MAX = 1024;

@@ -14,14 +14,23 @@
  *     model before) the cases are far outside it: L·X2 = 1 at r = 0 against 1.37 ± 0.02 (L = 32,
  *     v = 3), 5.52 ± 0.22 (L = 128, v = 30) sampled; 3.92 against 4.93 ± 0.08 at r = 0.5 (L = 32,
  *     v = 10). Now 1.44, 5.86, 4.78 (the rows' norm spread is not carried by c̄: 2–6 % here);
- *  3. the attention block's forward token correlation at r = 0 with 16 heads (d_h = 4) against the
+ *  3. the same with fixed Gaussian weights W_q, W_k (d = 64, one head of d_h = 64, 60 weight draws ×
+ *     4 sequences): the cosine's law is taken at the effective dimension d_h/(1 + 2d_h/d)
+ *     (queryCosineDim: the spread of x_iᵀW_qᵀW_kW_kᵀW_q x_k, a Wishart-product moment). Tolerance as
+ *     in 2. Measured before the assertion was written: L·X2 at L = 32, σ_s² = 3 / 30: 1.090 ± 0.005 /
+ *     1.311 ± 0.017, predicted 1.085 / 1.290 (with n = d_h, no weight spread: 1.028 / 1.103). At
+ *     h = 4 (d_h = 16) 1.138 ± 0.006 / 1.499 ± 0.021 vs 1.169 / 1.571, and at h = 16 (d_h = 4)
+ *     1.391 ± 0.016 / 2.639 ± 0.042 vs 1.487 / 2.788: 3–7 % high at small heads, where the two rows'
+ *     different logit variances (|q_i|² spread), which c̄ does not carry, lower the overlap — not
+ *     asserted;
+ *  4. the attention block's forward token correlation at r = 0 with 16 heads (d_h = 4) against the
  *     full attention Monte-Carlo of test/mc (runAttentionCase): before this change 0.013 predicted
  *     at σ_s² = 30, L = 128 where the fidelity grid measured 0.082 ± 0.009 (std of 10 trials);
- *     now 0.074 vs 0.083 ± 0.006 here (L = 32, σ_s² = 10: 0.150 vs 0.161 ± 0.007). Tolerance max(0.02,
+ *     now 0.084 vs 0.083 ± 0.006 here (L = 32, σ_s² = 10: 0.160 vs 0.161 ± 0.007). Tolerance max(0.02,
  *     4 standard errors of the trial mean).
  */
 import { describe, expect, it } from 'vitest';
-import { cosineLaw, softmaxRowCorrCos } from '../formulas/softmax.js';
+import { cosineLaw, queryCosineDim, softmaxRowCorrCos } from '../formulas/softmax.js';
 import { attnSoftmaxStats } from '../formulas/attention.js';
 import { Rng } from './mc/rng.js';
 import { runAttentionCase } from './mc/attention-case.js';
@@ -90,6 +99,49 @@ describe('cross-row sum over shared keys, averaged over the queries’ cosine', 
       const mc = sampledX2(c.L, c.dh, c.v, c.r, 6000, c.seed);
       const tol = Math.max(0.03 * mc.mean, 4 * mc.se);
       expect(Math.abs(pred - mc.mean), `L·X2 pred ${pred.toFixed(4)} sampled ${mc.mean.toFixed(4)} ± ${mc.se.toFixed(4)}`).toBeLessThanOrEqual(tol);
+    });
+  }
+});
+
+/** L·Σ_j P_ij P_kj over pairs of rows i ≠ k of one attention head with fixed Gaussian W_q, W_k */
+function weightsX2(d: number, dh: number, L: number, sv: number, draws: number, seed: number): { mean: number; se: number } {
+  const rng = new Rng(seed), w = Math.pow(sv, 0.25) / Math.sqrt(d);
+  let acc = 0, acc2 = 0, n = 0;
+  for (let s = 0; s < draws; s++) {
+    const Wq = Float64Array.from({ length: dh * d }, () => w * rng.normal()), Wk = Float64Array.from({ length: dh * d }, () => w * rng.normal());
+    for (let rep = 0; rep < 4; rep++) {
+      const X = Float64Array.from({ length: L * d }, () => rng.normal());
+      const Q = new Float64Array(L * dh), K = new Float64Array(L * dh), P = new Float64Array(L * L);
+      for (let t = 0; t < L; t++) for (let i = 0; i < dh; i++) {
+        let q = 0, k = 0;
+        for (let j = 0; j < d; j++) { q += Wq[i * d + j] * X[t * d + j]; k += Wk[i * d + j] * X[t * d + j]; }
+        Q[t * dh + i] = q; K[t * dh + i] = k;
+      }
+      for (let t = 0; t < L; t++) {
+        let mx = -Infinity, z = 0;
+        for (let u = 0; u < L; u++) { let x = 0; for (let i = 0; i < dh; i++) x += Q[t * dh + i] * K[u * dh + i]; P[t * L + u] = x / Math.sqrt(dh); if (P[t * L + u] > mx) mx = P[t * L + u]; }
+        for (let u = 0; u < L; u++) { P[t * L + u] = Math.exp(P[t * L + u] - mx); z += P[t * L + u]; }
+        for (let u = 0; u < L; u++) P[t * L + u] /= z;
+      }
+      let sum = 0;
+      for (let t = 0; t < L; t++) for (let t2 = 0; t2 < L; t2++) if (t !== t2) { let dot = 0; for (let u = 0; u < L; u++) dot += P[t * L + u] * P[t2 * L + u]; sum += L * dot; }
+      const x = sum / (L * (L - 1));
+      acc += x; acc2 += x * x; n++;
+    }
+  }
+  const mean = acc / n;
+  return { mean, se: Math.sqrt(Math.max(acc2 / n - mean * mean, 0) / n) };
+}
+
+describe('cross-row sum with fixed Gaussian weights: the effective dimension of the queries’ cosine', () => {
+  for (const [sv, seed] of [[3, 7401], [30, 7402]]) {
+    it(`d = 64, one head (d_h = 64), L = 32, σ_s² = ${sv}`, () => {
+      const d = 64, L = 32, st = new Float64Array(4);
+      attnSoftmaxStats(L, sv, d, 1, st);
+      const pred = 1 + softmaxRowCorrCos(sv, 0, L, queryCosineDim(d, 1)) * Math.max(st[0] - 1, 0);
+      const mc = weightsX2(d, d, L, sv, 60, seed);
+      const tol = Math.max(0.03 * mc.mean, 4 * mc.se);
+      expect(Math.abs(pred - mc.mean), `L·X2 pred ${pred.toFixed(4)} MC ${mc.mean.toFixed(4)} ± ${mc.se.toFixed(4)}`).toBeLessThanOrEqual(tol);
     });
   }
 });

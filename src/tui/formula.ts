@@ -6,7 +6,7 @@
  */
 import { formulas, type FormulaEntry } from '../symbolic.js';
 import { compile, uncentredR, type Compiled } from '../../formulas/_core.js';
-import { softmaxK2, softmaxRowCorrCos } from '../../formulas/softmax.js';
+import { queryCosineDim, softmaxK2, softmaxRowCorrCos } from '../../formulas/softmax.js';
 import { attentionScoreVar, type AttentionParams } from '../../formulas/attention.js';
 import type { Prediction, SubTrace } from '../engine.js';
 import type { GradMoments, Moments } from '../types.js';
@@ -66,7 +66,7 @@ function softmaxSymbols(p: AttentionParams, x: Moments): Record<string, number> 
   const r1 = uncentredR(x.mean, x.var, x.r);
   const v = (1 - r1) * attentionScoreVar(p, x);
   const K2 = softmaxK2(p.seqLen, v);
-  const c = softmaxRowCorrCos(v, r1, p.seqLen, p.dModel / Math.max(1, p.heads)); // the queries' cosine average (formulas/attention.ts)
+  const c = softmaxRowCorrCos(v, r1, p.seqLen, queryCosineDim(p.dModel, p.heads)); // the queries' cosine average (formulas/attention.ts)
   const tau = (v * (1 - K2 / p.seqLen) ** 2) / p.dModel;
   return { K2, c, tau, X2: (1 + c * Math.max(K2 - 1, 0)) / p.seqLen };
 }
