@@ -19,7 +19,9 @@
  * keys adds the same logit to the whole row and cancels, so the row sees n_i logits of variance
  *   v_i = dσ_q² H_ii · dσ_k² pk_i,   pk_i = T_i/(n_i − 1),   T_i = Σ_{j≤i} H_jj − (1/n_i)Σ_{j,l≤i} H_jl
  * (pk_i the private key variance among the visible keys; T_i = n_i × their scatter). From the
- * softmax block (exact for n iid logits): E[P_ij] = 1/n_i, E[P_ij²] = K2_i/n_i², the Jacobian gain J_i.
+ * softmax block (exact for n iid logits): E[P_ij] = 1/n_i, E[P_ij²] = K2_i/n_i², the Jacobian gain J_i,
+ * each averaged over the row's logit-variance factor u (|q_i|² spread at small head dimension, relative
+ * variance 2(1 + 2d_h/d)/d_h: formulas/attention.ts attnSoftmaxStats, one 5-node average per cluster).
  * Fluctuations P_ij − 1/n_i sum to zero over a row; for two rows i ≤ k (nested key sets) the
  * covariance of the weights on their common columns j, l ≤ i is
  *   Cov(P_ij, P_kl) = γ_ik (δ_jl − 1/n_i),  γ_ii = (K2_i − 1)/(n_i(n_i − 1)),
@@ -49,14 +51,18 @@
  *   K path (dk_j = Σ_i dS_ij q_i/√d_h): Σ_j dS_ij = 0 for every row, so Σ_j dk_j = 0 — the K-path
  *     gradient has zero sum over positions. Row pairs (i, k) (q_i·q_k ≈ d_h dσ_q² H_ik) put
  *     α_ik = dσ_o²dσ_q²dσ_k² G_ik H_ik pv E[P_ij P_kj (centred)] on each common column j
- *     (α_ii: J_i/n_i/(1−p_a); α_ik: the cross-row weight × the saturation factor min(1, J/(K2/n))
- *     of formulas/attention.ts) and, by the zero-sum over the row, −α/(n_m − 1) on every pair of
+ *     (α_ii: E[uJ]_i/n_i/(1−p_a), each row's gain weighted by its own |q_i|² ∝ u_i; α_ik: the
+ *     cross-row weight × the saturation factor min(1, J/(K2/n)) of formulas/attention.ts, plus the
+ *     key-selection term dσ_o²dσ_q²dσ_k² G_ik pv · dσ_q²dσ_k² pk_i pk_k pk_m (1/d_h + 2/d)
+ *     (γ_i/n_i)(γ_k/n_k), γ = 1 − 2K2/n + Q4 − J: the two rows' queries correlate along a key both
+ *     attend to (Stein; the private query variance taken as the row's pk, exact on an exchangeable
+ *     input, where it is formulas/attention.ts's causal kselArr) and, by the zero-sum over the row, −α/(n_m − 1) on every pair of
  *     common columns: G^K = Σ_m (n_m/(n_m − 1)) Σ_{min(i,k)=m} α_ik (δ_jl − 1/n_m) over j, l ≤ m —
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import type { AttentionParams } from './attention.js';
-import { jacobianGain, queryCosineDim, softmaxPowers, softmaxRowCorrCos } from './softmax.js';
+import { attnSoftmaxStatsDirect, type AttentionParams } from './attention.js';
+import { queryCosineDim, softmaxRowCorrCos } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -80,6 +86,10 @@ export interface CausalAttnCache {
   pa: number; vGain: number; oGain: number; qk: number;
   /** E[(Σ_k P_k²)²] per cluster's row and the model width (the Q path's coherent key–value term) */
   q4: Float64Array; d: number;
+  /** small head dimension: E[uJ] per cluster's row (the K path's diagonal weights each row's
+   * Jacobian gain by its own |q_i|² ∝ u_i), γ_g/n_g = E[P(1−P)(1−2P)] of the row (γ = 1 − 2K2/n + Q4 − J)
+   * and the key-selection factor qGain·kGain·(1/d_h + 2/d) (K path, distinct rows) */
+  ju: Float64Array; gam: Float64Array; ksel: number;
 }
 
 export interface CausalAttnOut {
@@ -123,6 +133,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   const { S1, M } = prefix(grid, H);
   const HD = H.D, HO = H.O;
   const T = new Float64Array(P), pk = new Float64Array(P), K2 = new Float64Array(P), J = new Float64Array(P), sq = new Float64Array(P), cen = new Float64Array(P), v = new Float64Array(P), q4 = new Float64Array(P), share = new Float64Array(P);
+  const ju = new Float64Array(P), gam = new Float64Array(P), ST = new Float64Array(4);
   let maxV = 0;
   for (let g = 0; g < P; g++) {
     const ng = n[g];
@@ -131,8 +142,11 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
     v[g] = qGain * HD[g] * kGain * pk[g];
     if (v[g] > maxV) maxV = v[g];
     if (ng >= 2 && v[g] > 0) {
-      const pw = softmaxPowers(ng, v[g]);
-      K2[g] = ng * ng * pw.e2; J[g] = jacobianGain(ng, pw.e2, pw.e3, pw.q4); q4[g] = pw.q4;
+      // averaged over the row's logit-variance factor u (|q_i|² spread at small head dimension,
+      // formulas/attention.ts attnSoftmaxStats; one 5-node average per cluster's row)
+      attnSoftmaxStatsDirect(ng, v[g], d, p.heads, ST);
+      K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3];
+      gam[g] = Math.max(1 - (2 * K2[g]) / ng + q4[g] - J[g], 0) / ng;
     } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); }
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
     cen[g] = K2[g] > 0 ? Math.min(1, J[g] / (K2[g] / ng)) : 1;
@@ -157,7 +171,8 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       gO[g * P + h] = gO[h * P + g] = gg;
     }
   }
-  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d };
+  const ksel = qGain * kGain * (1 / (d / Math.max(1, p.heads)) + 2 / d);
+  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel };
   const { D, O } = valueMap(grid, cache, S1, M);
   // tilt (formulas/attention.ts): row g's weighted mean of the private parts leans toward its
   // key-space direction, amplitude √(v_g/d)(1 − K2_g/n_g) on the private value variance vGain·pk_g;
@@ -256,7 +271,7 @@ function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: F
 /** Input-gradient kernel of causal attention for the upstream gradient kernel G. */
 export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: Kernel): Kernel {
   const { P, w, n, omega } = grid;
-  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d } = cache;
+  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d, ju, gam, ksel } = cache;
   const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
   const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
   const outD = new Float64Array(P), outO = new Float64Array(P * P);
@@ -270,8 +285,8 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
     coefM[g * P + g] = vGain * (w[g] * gd + omega[g * P + g] * oGain * G.O[g * P + g]) / (ng * ng);
     coefT[g] += vGain * w[g] * gd * gD[g];
     coefS1[g] += vGain * w[g] * gd * ((pa / (1 - pa)) * K2[g]) / (ng * ng);
-    // K path, row pairs (i, i): α = A G_ii H_ii pv J/(n(1−p_a)) on every visible column; T-adjoint weight n/(n−1)
-    if (ng >= 2) coefT[g] += (ng / (ng - 1)) * w[g] * A * G.D[g] * HD[g] * pv(g) * J[g] / (ng * (1 - pa));
+    // K path, row pairs (i, i): α = A G_ii H_ii pv E[uJ]/(n(1−p_a)) on every visible column; T-adjoint weight n/(n−1)
+    if (ng >= 2) coefT[g] += (ng / (ng - 1)) * w[g] * A * G.D[g] * HD[g] * pv(g) * ju[g] / (ng * (1 - pa));
     // Q path, diagonal
     // (+ the coherent key–value term (1 − 2K2/n + Q4 + J)/d: the row's values and keys are maps of
     // the same tokens, E[(g_o,i·v_j) k_j] = W_kᵀW_v g_o,i, squared norm 1/d of E[(g_o·v)²]E|k|²)
@@ -288,7 +303,11 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
       coefT[m] += vGain * mult * om * go * gO[k];
       const cross = 1 + c[k] * sq[g] * sq[h];
       // K path, distinct rows
-      if (n[m] >= 2) coefT[m] += (n[m] / (n[m] - 1)) * mult * om * A * G.O[k] * HO[k] * pv(m) * (cross / (ng * n[h])) * Math.sqrt(cen[g] * cen[h]);
+      // (+ the key-selection term: the two rows' queries correlate along a key both attend to, Stein
+      // E[P_ij(1−P_ij) q_i | keys] ∝ q_i's private variance × k_j γ_i/n_i — the private query variance
+      // taken as the row's pk, exact on an exchangeable input — with the key's private variance pk_m
+      // and the factor (1/d_h + 2/d): formulas/attention.ts's causal kselArr per pair of rows)
+      if (n[m] >= 2) coefT[m] += (n[m] / (n[m] - 1)) * mult * om * A * G.O[k] * pv(m) * (HO[k] * (cross / (ng * n[h])) * Math.sqrt(cen[g] * cen[h]) + ksel * pk[g] * pk[h] * pk[m] * gam[g] * gam[h]);
       // Q path, distinct rows: Σ_j E[P_ij P_kj] = cross/max(n)
       // (+ the two rows' coherent key–value terms, G_gh √(pk pv)_g √(pk pv)_h (1 − K2_g/n_g)(1 − K2_h/n_h)/d)
       const q = A * G.O[k] * (pk[m] * pv(m) * (cross / nmax) + (ca[g] * ca[h]) / d);

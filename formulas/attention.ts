@@ -43,6 +43,16 @@
  *   the same key are correlated along it (Stein), and the key–value coherence adds the same with 1/d
  *   twice (first order; numpy MC d = 64, L = 128, r = 0, r_g = 0.2, K path at h = 1/4/16: σ_s² = 3
  *   0.215/0.273/0.521 vs 0.211/0.273/0.513, σ_s² = 10 1.119/1.319/2.232 vs 1.135/1.355/2.433).
+ *   Causal rows carry the same per row length n (derived the same way; u is a property of the
+ *   query, not of how many keys the row sees): K2(n), J(n), Q4(n), E[uJ](n) averaged over u
+ *   (attnSoftmaxRows), and the K path's key-selection term of column j sums over the row pairs
+ *   i ≠ i′ ≥ j that see it, Σ (γ_i/n_i)(γ_i′/n_i′) (causalKeySelPairs; the stack fold
+ *   formulas/attention-causal.ts per pair of position clusters). float64 MC d = 64, h = 16, L = 32, σ_s² = 1, r_g = 0.5
+ *   (test/attention-causal-smallhead.test.ts): K-path diagonal 0.0992 vs 0.1000 ± 0.0005, key
+ *   selection 0.0676 vs 0.0663 ± 0.0014; L = 128, r_g = 0.2, σ_s² = 3/10/30: gradVar 1.39/4.08/8.80
+ *   vs 1.48/3.85/7.77 (before 1.04/2.85/6.36), forward var 0.192/0.416/0.654 vs 0.189/0.394/0.611
+ *   (before 0.197/0.448/0.685); the key-selection term over-states there as the non-causal one
+ *   (K path 0.61/2.34/5.04 vs 0.55/1.88/4.03).
  *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g ((n−1)/n − (K2−1)c/n)]
  *   (the column sums c_j = Σ_i P_ij add up to n, so Cov(c_j, c_l) = −Var(c)/(n−1)), Q path
  *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g D/n (two rows' Jacobian-centred vectors:
@@ -142,6 +152,26 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
 export function attnSoftmaxStatsDirect(L: number, v: number, d: number, heads: number, out: Float64Array): void {
   avgDirect(L, v, keyNormVar(d, heads), out);
 }
+/**
+ * Causal rows (n = 1..L keys) at small head dimension: attnSoftmaxStats per row length, derived the
+ * same way — row i's logits over its n_i visible keys are iid given its query, variance v·u_i with
+ * the same u (a property of q_i and the weights, not of how many keys the row sees), so K2(n), J(n),
+ * Q4(n) and E[uJ](n) are the same 5-node Gauss–Hermite averages over the moment-matched lognormal u,
+ * each node one softmaxRows sweep at v·u. Returns { k2, jac, q4, ju } indexed by n (n = 1: one key,
+ * K2 = Q4 = 1, J = 0). rel = 0 or v ≤ 0: the plain softmaxRows (ju = jac).
+ */
+export function attnSoftmaxRows(v: number, L: number, d: number, heads: number): { k2: Float64Array; jac: Float64Array; q4: Float64Array; ju: Float64Array } {
+  const rel = keyNormVar(d, heads);
+  if (!(rel > 0) || !(v > 0) || L <= 1) { const r = softmaxRows(v, L); return { ...r, ju: r.jac }; }
+  const k2 = new Float64Array(L + 1), jac = new Float64Array(L + 1), q4 = new Float64Array(L + 1), ju = new Float64Array(L + 1);
+  const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
+  for (let k = 0; k < 5; k++) {
+    const u = Math.exp(m + s * GH5_Z[k]), w = GH5_W[k], r = softmaxRows(v * u, L);
+    for (let n = 1; n <= L; n++) { k2[n] += w * r.k2[n]; jac[n] += w * r.jac[n]; q4[n] += w * r.q4[n]; ju[n] += w * u * r.jac[n]; }
+  }
+  return { k2, jac, q4, ju };
+}
+
 /** the 5-node average at one v (attnSoftmaxStats; rel = 0: u ≡ 1) */
 function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
   if (!(rel > 0) || !(v > 0) || L <= 1) {
@@ -517,6 +547,9 @@ interface CausalPairInput {
   gh: number; vGain: number; priv: number; qk: number; rg: number; pa: number;
   /** Q4[n] = E[(Σ_k P_k²)²] and the model width: the Q path's coherent key–value term */
   q4: Float64Array; d: number;
+  /** E[uJ][n] (the K path's diagonal, row-variance weighted) and the K path's key-selection term per
+   * position (kselArr of causalForward, without r_g) */
+  ju: Float64Array; ksel: Float64Array;
 }
 
 /**
@@ -553,7 +586,7 @@ interface CausalPairInput {
  * else 64 evenly spaced.
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d } = q;
+  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel } = q;
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
@@ -564,7 +597,7 @@ function causalPairGradR(q: CausalPairInput): number {
     let m = 0, Eq = 0, s1sq = 0, sd1 = 0, sdsq = 0, sumJ = 0, w2 = 0;
     for (let i = j; i < L; i++) {
       const n = i + 1, ex = Math.max(k2[n] - 1, 0);
-      m += 1 / n; Eq += k2[n] / (n * n); s1sq += 1 / (n * n); sd1 += Math.sqrt(ex) / n; sdsq += ex / (n * n); sumJ += jac[n] / n;
+      m += 1 / n; Eq += k2[n] / (n * n); s1sq += 1 / (n * n); sd1 += Math.sqrt(ex) / n; sdsq += ex / (n * n); sumJ += ju[n] / n;
       w2 += n > 1 ? (1 - (k2[n] - 1) / (n - 1)) / (n * n) : 0;
     }
     S1SQ[j] = s1sq; W2[j] = w2;
@@ -573,8 +606,11 @@ function causalPairGradR(q: CausalPairInput): number {
     // Q path of row j, with its coherent key–value term (1 − 2K2/n + Q4 + J)/d (its mean)
     const Jn = jac[nRow] / (1 - pa);
     const gamma = gh * priv * (1 - r1) * qk * (Jn + (1 - (2 * k2[nRow]) / nRow + q4[nRow] + Jn) / d);
-    const alpha = gh * (vGain * rg + priv * qk * r1 * rg * cen);
-    const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * r1 * rg * cen) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
+    // K path's cross-row parts as α c² − α q (their mean is the cross-row sum): r′r_g·cen and the
+    // key-selection term, the latter per unit of the mean cross-row sum Σ_{i≠k} 1/(n_i n_k)
+    const kx = r1 * rg * cen + (crossMean > 0 ? (rg * ksel[j]) / crossMean : 0);
+    const alpha = gh * (vGain * rg + priv * qk * kx);
+    const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * kx) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
     const nodes = Vw > 1e-9 ? PN : one;
     const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
@@ -663,6 +699,20 @@ function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number
   return kin * share + rowK + (value ? 2 / d : 0);
 }
 
+/** Σ_{i≠i′≥j} (γ_i/n_i)(γ_i′/n_i′) per column j = 0..L−1 of a causal layer (row i has n_i = i + 1 keys;
+ * γ_n = 1 − 2K2(n)/n + Q4(n) − J(n), so γ_n/n = E[P(1−P)(1−2P)] of a row of n keys): the row-pair sum
+ * of the K path's key-selection term (causalForward's kselArr; test/attention-causal-smallhead.test.ts). */
+export function causalKeySelPairs(k2: Float64Array, jac: Float64Array, q4: Float64Array, L: number): Float64Array {
+  const out = new Float64Array(L);
+  let sg = 0, sgsq = 0;
+  for (let i = L - 1; i >= 0; i--) {
+    const n = i + 1, gm = n > 1 ? Math.max(1 - (2 * k2[n]) / n + q4[n] - jac[n], 0) / n : 0;
+    sg += gm; sgsq += gm * gm;
+    out[i] = Math.max(sg * sg - sgsq, 0);
+  }
+  return out;
+}
+
 /** Causal attention as an object (row i has n_i = i + 1 keys; every quantity per position,
  * averaged over positions, pairs of positions for r) with its backward closure. */
 function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCache> {
@@ -675,10 +725,11 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   const c = softmaxRowCorrCos(v, r1, L, cosDim(p)); // averaged over the queries' cosine (softmax.ts)
   const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
   const rv = r1;
-  // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated), n = 1..L
-  const { k2: k2arr, jac: jarr, q4: q4arr } = softmaxRows(v, L);
-  softmaxStatsInto(L, v, SM);
-  const K2L = SM[0], Q4L = SM[2];
+  // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated),
+  // q4arr[n] = Q4(n), juarr[n] = E[uJ](n), n = 1..L: averaged over the rows' logit-variance factor u
+  // (small head dimension, attnSoftmaxRows; as the kernel fwd's attnSoftmaxStats at n = L)
+  const { k2: k2arr, jac: jarr, q4: q4arr, ju: juarr } = attnSoftmaxRows(v, L, d, p.heads);
+  const K2L = k2arr[L], Q4L = q4arr[L];
   const X2 = (i: number, k: number) => (1 + c * Math.sqrt(Math.max(k2arr[i + 1] - 1, 0) * Math.max(k2arr[k + 1] - 1, 0))) / (Math.max(i, k) + 1);
   const tilt = (i: number) => tiltAmp(v, d, i + 1, k2arr[i + 1]);
   const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
@@ -701,6 +752,18 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     sr += vi > 0 && vk > 0 ? (sv * (rv + (1 - rv) * (x2 + r1 * tilt(i) * tilt(k))) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
   }
   const rAvg = np > 0 ? sr / np : 0;
+  // K-path key-selection term per column j (the kernel fwd's kSel, derived the same way per row):
+  // rows i ≠ i′ ≥ j that both attend to key j have queries correlated along k_j — by Stein,
+  // E[P_ij(1−P_ij) q_i | keys] ∝ k_j γ_i/n_i with γ_i/n_i = E[P(1−P)(1−2P)] of row i's own n_i keys
+  // (γ = 1 − 2K2/n + Q4 − J, row-variance averaged) — so the non-causal L(L−1)γ²/L² becomes
+  // Σ_{i≠i′≥j} γ_iγ_i′/(n_i n_i′) = (Σ_{i≥j} γ_i/n_i)² − Σ_{i≥j} (γ_i/n_i)², times (1−r′)²v(1/d_h + 2/d)
+  // (1/d_h the Stein term, 2/d the key–value coherence; r_g multiplies it in the closure). On an
+  // all-length-L row set it is the kernel's kSel exactly.
+  const kselArr = causalKeySelPairs(k2arr, jarr, q4arr, L);
+  {
+    const unit = (1 - r1) * (1 - r1) * v * (1 / (d / Math.max(1, p.heads)) + 2 / d);
+    for (let j = 0; j < L; j++) kselArr[j] *= unit;
+  }
     // ---- causal backward closure (needs the same per-position softmax statistics). Causal stacks
   // are folded position by position (src/causal.ts); this per-position average serves component
   // requests and the advisor's calibration fold.
@@ -715,7 +778,8 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     const n = i + 1, k2 = k2c[n], ex = Math.max(k2 - 1, 0);
     suf.s2[i] = suf.s2[i + 1] + k2 / (n * n); suf.s1[i] = suf.s1[i + 1] + 1 / n; suf.s1sq[i] = suf.s1sq[i + 1] + 1 / (n * n);
     suf.sd1[i] = suf.sd1[i + 1] + Math.sqrt(ex) / n; suf.sdsq[i] = suf.sdsq[i + 1] + ex / (n * n);
-    suf.sj[i] = suf.sj[i + 1] + jc[n] / n;
+    // K-path diagonal: each row's Jacobian gain weighted by its own |q_i|² ∝ u_i (E[uJ], as JuL)
+    suf.sj[i] = suf.sj[i + 1] + juarr[n] / n;
     // E[P_ij P_il] for two columns of row i: (1 − (K2−1)/(n−1))/n²
     suf.w2[i] = suf.w2[i + 1] + (n > 1 ? (1 - (k2 - 1) / (n - 1)) / (n * n) : 0);
     }
@@ -740,7 +804,8 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
     // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
     const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
-    const Kp = gh * priv * qk * (sumJ + r1 * rg * cross * cen);
+    // + the key-selection term at r_g (kselArr)
+    const Kp = gh * priv * qk * (sumJ + rg * (r1 * cross * cen + kselArr[j]));
     const vj = Vp + Qp + Kp;
     vSum += vj;
     colVar[j] = vj;
@@ -776,7 +841,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d }),
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr }),
     },
   };
 }
