@@ -55,10 +55,9 @@
  *   (K path 0.61/2.34/5.04 vs 0.55/1.88/4.03).
  *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g ((n−1)/n − (K2−1)c/n)]
  *   (the column sums c_j = Σ_i P_ij add up to n, so Cov(c_j, c_l) = −Var(c)/(n−1)), Q path
- *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g D/n (two rows' Jacobian-centred vectors:
- *   D/n = Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)], which vanishes where both rows pick the
- *   same key; exact endpoints, quasi-Monte-Carlo shape, averaged over the queries' cosine: non-causal
- *   kernel; the causal closure keeps X2 · min(1, J/(K2/n))), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
+ *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g X2 · min(1, J/(K2/n)) (two rows' Jacobian-centred vectors:
+ *   Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)], which vanishes as rows saturate, like the
+ *   K path's cross-row part), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
  *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
  *   statistic, the mean over pairs of per-pair Pearson correlations, is `rPearson` (pairPearson:
@@ -71,7 +70,7 @@
 import { defineBlock, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { queryCosineDim, softmaxRowCorrCos, softmaxRowCorrCosInto, softmaxRows, softmaxStatsInto } from './softmax.js';
+import { queryCosineDim, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -90,7 +89,6 @@ interface CausalCache {
   pairGradR: (g: number, rg: number) => number;
 }
 const SM = new Float64Array(4);
-const CR = new Float64Array(3);
 const SMU = new Float64Array(3);
 /** probabilists' 5-point Gauss–Hermite rule (exact for polynomials of degree ≤ 9 in z ~ N(0, 1)) */
 const GH5_Z = [0, 1.3556261799742659, -1.3556261799742659, 2.8569700138728056, -2.8569700138728056];
@@ -909,8 +907,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const v = (1 - r1) * sigS;
       // two rows' softmax correlation, averaged over the cosine of their d_h-dimensional queries
       // (formulas/softmax.ts softmaxRowCorrCos): rows whose queries point alike pick the same keys
-      softmaxRowCorrCosInto(v, r1, L, cosDim(p), CR);
-      const c = CR[0];
+      const c = softmaxRowCorrCos(v, r1, L, cosDim(p));
       const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
       const rv = r1;
       attnSoftmaxStats(L, v, d, p.heads, SM); // K2 = L²E[p²], J, Q4, E[uJ]: averaged over the rows' logit variance
@@ -930,16 +927,12 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       //   V: g_h dσ_v² [S2/(1−p) + r_g (L−1) X2]; Q: g_h s_priv (1−r′) σ_s²/s′ J/(1−p);
       //   K: g_h s_priv σ_s²/s′ [J/(1−p) + r′ r_g (L−1) X2 · min(1, J/(K2/L))];
       //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g ((L−1)/L − (K2−1)c/L)], K −K/(L−1),
-      //   Q g_h s_priv (1−r′) σ_s²/s′ r_g D/L (D below)
+      //   Q g_h s_priv (1−r′) σ_s²/s′ r_g X2 · min(1, J/(K2/L))
       const gh = value ? out : 1;
       const cross = (L - 1) * x2, Jr = JL / (1 - pa);
       const cenJ = K2L > 0 ? Math.min(1, JL / (K2L / L)) : 1;
-      // Q-path covariance of two rows: D/L = Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)], the
-      // Jacobian-centred overlap of the two rows (softmax.ts softmaxRowCorrCosInto: exact at independent
-      // rows, (1 − K2/L)²L/(L − 1), and identical rows, LJ, with the quasi-Monte-Carlo shape between,
-      // averaged over the queries' cosine). It vanishes where both rows put their weight on the same
-      // key; the approximation X2·min(1, J/(K2/L)) used before over-stated it at peaked rows (L = 128,
-      // v = 100, ρ = 0.5: 1.11 vs 0.074), which over-stated the reported gradR there.
+      // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] carries the
+      // same centring as the K path's cross-row part (→ 0 as rows saturate): X2 · min(1, J/(K2/L))
       // Two exact token-sum identities fix the O(1/L) parts of the covariance (derived here):
       //  K path: Σ_j dS_ij = 0 for every row, so Σ_j dk_j = Σ_i q_i Σ_j dS_ij = 0 per sequence and
       //    head — the K-path gradients sum to zero over the L tokens, and their pooled covariance is
@@ -978,7 +971,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (r1 * cross * cenJ + kSel); // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
       const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths
-      const cq1 = gh * priv * (1 - r1) * qk * ((L > 1 ? CR[1] / L : 1) + cohR);
+      const cq1 = gh * priv * (1 - r1) * qk * ((L > 1 ? x2 * cenJ : 1) + cohR);
       S[C] = gh * vGain * (K2L / L / (1 - pa)) + kv0 + vq; // v0
       S[C + 1] = gh * vGain * cross + kv1; // v1
       S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0) - kv0 * kc; // c0

@@ -274,7 +274,7 @@ function rowTable(n: number, gi: number): Float64Array {
   const M = Math.max(64, Math.ceil(16384 / n));
   const rnd = mulberry32(0x5eed + n * 7919);
   const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
-  const C = new Float64Array(2 * RHO_K + 1), Dc = new Float64Array(2 * RHO_K + 1), eb = new Float64Array(n);
+  const C = new Float64Array(2 * RHO_K + 1);
   const z = new Float64Array(n), xi = new Float64Array(n), pa = new Float64Array(n);
   for (let m = 0; m < M; m++) {
     let za = -Infinity;
@@ -285,25 +285,14 @@ function rowTable(n: number, gi: number): Float64Array {
       const rho = k / RHO_K, c1 = Math.sqrt(Math.max(0, 1 - rho * rho));
       let mb = -Infinity;
       for (let j = 0; j < n; j++) { const y = rho * z[j] + c1 * xi[j]; if (y > mb) mb = y; }
-      let Zb = 0, dot = 0, t1 = 0, t2 = 0;
-      for (let j = 0; j < n; j++) { const e = Math.exp(rho * z[j] + c1 * xi[j] - mb); eb[j] = e; Zb += e; dot += pa[j] * e; }
-      for (let j = 0; j < n; j++) { const pe = pa[j] * eb[j]; t1 += pe * pa[j]; t2 += pe * eb[j]; }
-      const O = dot / (Za * Zb);
-      C[k + RHO_K] += n * O;
-      // the Jacobian-centred overlap Σ_j P_aj P_bj (1 − P_aj − P_bj + Σ_m P_am P_bm)
-      Dc[k + RHO_K] += n * (O - t1 / (Za * Za * Zb) - t2 / (Za * Zb * Zb) + O * O);
+      let Zb = 0, dot = 0;
+      for (let j = 0; j < n; j++) { const e = Math.exp(rho * z[j] + c1 * xi[j] - mb); Zb += e; dot += pa[j] * e; }
+      C[k + RHO_K] += (n * dot) / (Za * Zb);
     }
   }
-  const r = new Float64Array(2 * (2 * RHO_K + 1));
+  const r = new Float64Array(2 * RHO_K + 1);
   const lo = C[RHO_K], hi = C[2 * RHO_K];
-  // the centred overlap normalised like c (common random numbers: the noise of D̂(ρ) − D̂(0) is small,
-  // that of D̂ itself is not — n = 128, v = 10: ±0.09 at M = 128); the endpoints are exact
-  // (centredOverlapAt)
-  const dlo = Dc[RHO_K], dhi = Dc[2 * RHO_K];
-  for (let k = 0; k <= 2 * RHO_K; k++) {
-    r[k] = hi > lo ? (C[k] - lo) / (hi - lo) : (k - RHO_K) / RHO_K;
-    r[2 * RHO_K + 1 + k] = dhi !== dlo ? (Dc[k] - dlo) / (dhi - dlo) : (k - RHO_K) / RHO_K;
-  }
+  for (let k = 0; k <= 2 * RHO_K; k++) r[k] = hi > lo ? (C[k] - lo) / (hi - lo) : (k - RHO_K) / RHO_K;
   if (rowMemo.size > 5000) rowMemo.clear();
   rowMemo.set(key, r);
   rowLast[gi] = r;
@@ -313,15 +302,10 @@ function rowTable(n: number, gi: number): Float64Array {
 /** Cubic interpolation in ρ of two tables at once, blended linearly with
  * weight w on the second (the stencil is shared; one function, so that it inlines whole). Grid ρ = k/RHO_K − 1, k = 0..2RHO_K. */
 function interpRho2(ta: Float64Array, tb: Float64Array, w: number, rho: number): number {
-  return interpRhoAt(ta, tb, 0, w, rho);
-}
-/** interpRho2 on the part of two tables starting at `off` */
-function interpRhoAt(ta: Float64Array, tb: Float64Array, off: number, w: number, rho: number): number {
   const x = (rho + 1) * RHO_K;
   let i = Math.floor(x) - 1;
   i = Math.max(0, Math.min(2 * RHO_K - 3, i));
   const u = x - i;
-  i += off;
   const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
   const a = c0 * ta[i] + c1 * ta[i + 1] + c2 * ta[i + 2] + c3 * ta[i + 3];
   const b = c0 * tb[i] + c1 * tb[i + 1] + c2 * tb[i + 2] + c3 * tb[i + 3];
@@ -422,25 +406,6 @@ function rowCorrAt(n: number, gi: number, rho: number): number {
   return Math.max(-1, Math.min(1, interpRho2(t, t, 0, rho)));
 }
 
-/** n·Σ_j E[P_aj P_bj (1 − P_aj − P_bj + Σ_m P_am P_bm)] at grid point gi and logit correlation ρ:
- * the quasi-Monte-Carlo table (v ≥ 0.05), below it the small-score form (1 + c(K2 − 1))·min(1, nJ/K2)
- * (exact to first order in v: both rows near uniform) */
-function centredOverlapAt(n: number, gi: number, rho: number): number {
-  const v = Math.exp(T_MIN + gi * T_STEP);
-  if (v < ROW_V_MIN) {
-    softmaxStatsInto(n, v, SO);
-    const k2 = SO[0], j = SO[1];
-    return (1 + softmaxRowCorrLognormal(v, rho) * Math.max(k2 - 1, 0)) * (k2 > 0 ? Math.min(1, (n * j) / k2) : 1);
-  }
-  // exact endpoints: independent rows (1 − K2/n)²·n/(n − 1) (Isserlis over the two rows' own
-  // moments), identical rows nJ; in between the normalised quasi-Monte-Carlo shape
-  softmaxStatsInto(n, v, SO);
-  const d0 = ((1 - SO[0] / n) ** 2 * n) / (n - 1), d1 = n * SO[1];
-  const t = rowTable(n, gi), o = 2 * RHO_K + 1;
-  return d0 + (d1 - d0) * interpRhoAt(t, t, o, 0, Math.max(-1, Math.min(1, rho)));
-}
-const SO = new Float64Array(3);
-
 const cosMemo = new Map<string, (Float64Array | undefined)[]>();
 let cosLastN = -1, cosLastDh = -1, cosLast: (Float64Array | undefined)[] = [];
 /** the query-cosine averaged row correlation at grid point gi for r = k/RHO_K − 1, k = 0..2RHO_K */
@@ -453,13 +418,12 @@ function cosTable(n: number, dh: number, gi: number): Float64Array {
   }
   const hit = cosLast[gi];
   if (hit) return hit;
-  const NR = 2 * RHO_K + 1;
-  const out = new Float64Array(3 * NR);
-  for (let k = 0; k < NR; k++) {
+  const out = new Float64Array(2 * RHO_K + 1);
+  for (let k = 0; k <= 2 * RHO_K; k++) {
     const { rho, w } = cosLaw(dh, k);
-    let acc = 0, dd = 0, rd = 0;
-    for (let m = 0; m < rho.length; m++) { acc += w[m] * rowCorrAt(n, gi, rho[m]); const D = centredOverlapAt(n, gi, rho[m]); dd += w[m] * D; rd += w[m] * rho[m] * D; }
-    out[k] = acc; out[NR + k] = dd; out[2 * NR + k] = rd;
+    let acc = 0;
+    for (let m = 0; m < rho.length; m++) acc += w[m] * rowCorrAt(n, gi, rho[m]);
+    out[k] = acc;
   }
   cosLast[gi] = out;
   return out;
@@ -469,31 +433,13 @@ function cosTable(n: number, dh: number, gi: number): Float64Array {
  * coordinate correlation rho, averaged over the law of the queries' cosine (see above):
  * E_ρ[softmaxRowCorr(v, ρ, n)]; d_h ≥ COS_DH_MAX: softmaxRowCorr(v, rho, n). */
 export function softmaxRowCorrCos(v: number, rho: number, n: number, dh: number): number {
-  softmaxRowCorrCosInto(v, rho, n, dh, CM);
-  return CM[0];
-}
-const CM = new Float64Array(3);
-
-/** out = [E[c(ρ)], E[D(ρ)], E[ρ·D(ρ)]] over the queries' cosine law (as softmaxRowCorrCos), D the
- * Jacobian-centred overlap n·Σ_j E[P_aj P_bj (1 − P_aj − P_bj + Σ_m P_am P_bm)] of two rows (the
- * covariance of two rows' softmax input gradients per unit upstream correlation; → 0 where both
- * rows put all their weight on one key, J at ρ = 1). */
-export function softmaxRowCorrCosInto(v: number, rho: number, n: number, dh: number, out: Float64Array): void {
-  const r = Math.max(-1, Math.min(1, rho));
+  if (n < 2 || !(dh < COS_DH_MAX) || !(dh >= 1)) return softmaxRowCorr(v, rho, n);
   const t = Math.log(Math.min(Math.max(v, Math.exp(T_MIN)), SOFTMAX_V_MAX));
   const x = (t - T_MIN) / T_STEP;
   const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
   const w = x - g;
-  if (n < 2 || !(dh < COS_DH_MAX) || !(dh >= 1)) {
-    const c = softmaxRowCorr(v, r, n);
-    const d0 = (1 - w) * centredOverlapAt(n, g, r) + w * centredOverlapAt(n, g + 1, r);
-    out[0] = c; out[1] = d0; out[2] = r * d0;
-    return;
-  }
-  const ta = cosTable(n, dh, g), tb = cosTable(n, dh, g + 1), NR = 2 * RHO_K + 1;
-  out[0] = Math.max(-1, Math.min(1, interpRhoAt(ta, tb, 0, w, r)));
-  out[1] = interpRhoAt(ta, tb, NR, w, r);
-  out[2] = interpRhoAt(ta, tb, 2 * NR, w, r);
+  const r = Math.max(-1, Math.min(1, rho));
+  return Math.max(-1, Math.min(1, interpRho2(cosTable(n, dh, g), cosTable(n, dh, g + 1), w, r)));
 }
 
 // ------------------------------------------------------------------ block
