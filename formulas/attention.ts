@@ -37,8 +37,8 @@
  *   x_iᵀW_qᵀW_kW_kᵀW_q x_k), so the row correlation c in X2 = (1 + c(K2 − 1))/n is averaged over that
  *   law (softmax.ts softmaxRowCorrCos): rows whose queries point alike pick the same keys. It
  *   replaces a first-order key-norm term (L−1)/L·β²Var(w), which over-stated at peaked rows.
- *   Fixed-weight MC of L·X2 (d = 64, L = 32, σ_s² = 3/30): h = 1 1.090/1.311 vs 1.085/1.290, h = 16
- *   1.391/2.639 vs 1.487/2.788 (the rows' |q|² spread is not in c: 3–7 % high at d_h = 4). The K path
+ *   Fixed-weight MC of L·X2 (d = 64, L = 32, σ_s² = 3/30): h = 1 1.090/1.311 vs 1.089/1.324, h = 16
+ *   1.391/2.639 vs 1.493/2.837 (the rows' |q|² spread is not in c: 3–7 % high at d_h = 4). The K path
  *   gains (1−r′)²vγ²(L−1)/L·(1/d_h + 2/d), γ = 1 − 2S2 + Q4 − J: queries of rows that attend to
  *   the same key are correlated along it (Stein), and the key–value coherence adds the same with 1/d
  *   twice (first order; numpy MC d = 64, L = 128, r = 0, r_g = 0.2, K path at h = 1/4/16: σ_s² = 3

@@ -248,6 +248,7 @@ export function softmaxRowCorrLognormal(v: number, rho: number): number {
 // cubically in ρ. Used for v ≥ 0.05; below, the lognormal form is exact to < 1e-3.
 const RHO_K = 10;
 const rowMemo = new Map<number, Float64Array>();
+const SR = new Float64Array(3);
 const ROW_V_MIN = 0.05;
 
 function mulberry32(seed: number): () => number {
@@ -292,7 +293,17 @@ function rowTable(n: number, gi: number): Float64Array {
   }
   const r = new Float64Array(2 * RHO_K + 1);
   const lo = C[RHO_K], hi = C[2 * RHO_K];
-  for (let k = 0; k <= 2 * RHO_K; k++) r[k] = hi > lo ? (C[k] - lo) / (hi - lo) : (k - RHO_K) / RHO_K;
+  // ρ ≥ 0: the difference Ĉ(ρ) − Ĉ(0) over Ĉ(1) − Ĉ(0) (common random numbers cancel the noise of
+  // both). ρ < 0, where C falls toward 0 (anti-correlated rows rarely pick the same key): the ratio
+  // Ĉ(ρ)/Ĉ(0) estimates C(ρ)/C(0) = C(ρ), stored as c = (C − 1)/(K2 − 1) with the exact K2 at this
+  // grid point (the difference form carried the noise of Ĉ(0) whole: n = 128, v = 10, ρ = −0.5 gave
+  // C = −0.28, sampled 0.040 ± 0.001)
+  softmaxStatsInto(n, v, SR);
+  const k2m1 = SR[0] - 1;
+  for (let k = 0; k <= 2 * RHO_K; k++) {
+    if (!(hi > lo) || !(k2m1 > 0)) { r[k] = (k - RHO_K) / RHO_K; continue; }
+    r[k] = k >= RHO_K ? (C[k] - lo) / (hi - lo) : (C[k] / lo - 1) / k2m1;
+  }
   if (rowMemo.size > 5000) rowMemo.clear();
   rowMemo.set(key, r);
   rowLast[gi] = r;

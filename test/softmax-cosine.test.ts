@@ -13,24 +13,29 @@
  *     max(3 % of X2, 4 standard errors) — fixed before looking at the results. With ρ ≡ r (the
  *     model before) the cases are far outside it: L·X2 = 1 at r = 0 against 1.37 ± 0.02 (L = 32,
  *     v = 3), 5.52 ± 0.22 (L = 128, v = 30) sampled; 3.92 against 4.93 ± 0.08 at r = 0.5 (L = 32,
- *     v = 10). Now 1.44, 5.86, 4.78 (the rows' norm spread is not carried by c̄: 2–6 % here);
+ *     v = 10). Now 1.44, 5.98, 4.79 (the rows' norm spread is not carried by c̄: 2–6 % here);
  *  3. the same with fixed Gaussian weights W_q, W_k (d = 64, one head of d_h = 64, 60 weight draws ×
  *     4 sequences): the cosine's law is taken at the effective dimension d_h/(1 + 2d_h/d)
  *     (queryCosineDim: the spread of x_iᵀW_qᵀW_kW_kᵀW_q x_k, a Wishart-product moment). Tolerance as
  *     in 2. Measured before the assertion was written: L·X2 at L = 32, σ_s² = 3 / 30: 1.090 ± 0.005 /
- *     1.311 ± 0.017, predicted 1.085 / 1.290 (with n = d_h, no weight spread: 1.028 / 1.103). At
- *     h = 4 (d_h = 16) 1.138 ± 0.006 / 1.499 ± 0.021 vs 1.169 / 1.571, and at h = 16 (d_h = 4)
- *     1.391 ± 0.016 / 2.639 ± 0.042 vs 1.487 / 2.788: 3–7 % high at small heads, where the two rows'
+ *     1.311 ± 0.017, predicted 1.089 / 1.324 (with n = d_h, no weight spread: 1.028 / 1.103). At
+ *     h = 4 (d_h = 16) 1.138 ± 0.006 / 1.499 ± 0.021 vs 1.173 / 1.612, and at h = 16 (d_h = 4)
+ *     1.391 ± 0.016 / 2.639 ± 0.042 vs 1.493 / 2.837: 3–7 % high at small heads, where the two rows'
  *     different logit variances (|q_i|² spread), which c̄ does not carry, lower the overlap — not
  *     asserted;
- *  4. the attention block's forward token correlation at r = 0 with 16 heads (d_h = 4) against the
+ *  4. the row overlap C(ρ) = n·Σ_j E[P_aj P_bj] = 1 + c(K2 − 1) at NEGATIVE logit correlation (half of
+ *     the cosine law's mass at r = 0), against direct sampling of rows of iid logit pairs: C falls
+ *     toward 0 there and the table's difference form once carried the noise of its ρ = 0 estimate
+ *     whole (n = 128, v = 10, ρ = −0.5: C = −0.28, sampled 0.040 ± 0.001). Tolerance max(3 % of C,
+ *     4 standard errors, 0.01 — the quasi-Monte-Carlo table's documented seed-to-seed spread);
+ *  5. the attention block's forward token correlation at r = 0 with 16 heads (d_h = 4) against the
  *     full attention Monte-Carlo of test/mc (runAttentionCase): before this change 0.013 predicted
  *     at σ_s² = 30, L = 128 where the fidelity grid measured 0.082 ± 0.009 (std of 10 trials);
- *     now 0.084 vs 0.083 ± 0.006 here (L = 32, σ_s² = 10: 0.160 vs 0.161 ± 0.007). Tolerance max(0.02,
+ *     now 0.085 vs 0.083 ± 0.006 here (L = 32, σ_s² = 10: 0.161 vs 0.161 ± 0.007). Tolerance max(0.02,
  *     4 standard errors of the trial mean).
  */
 import { describe, expect, it } from 'vitest';
-import { cosineLaw, queryCosineDim, softmaxRowCorrCos } from '../formulas/softmax.js';
+import { cosineLaw, queryCosineDim, softmaxRowCorr, softmaxRowCorrCos, softmaxStatsInto } from '../formulas/softmax.js';
 import { attnSoftmaxStats } from '../formulas/attention.js';
 import { Rng } from './mc/rng.js';
 import { runAttentionCase } from './mc/attention-case.js';
@@ -142,6 +147,31 @@ describe('cross-row sum with fixed Gaussian weights: the effective dimension of 
       const mc = weightsX2(d, d, L, sv, 60, seed);
       const tol = Math.max(0.03 * mc.mean, 4 * mc.se);
       expect(Math.abs(pred - mc.mean), `L·X2 pred ${pred.toFixed(4)} MC ${mc.mean.toFixed(4)} ± ${mc.se.toFixed(4)}`).toBeLessThanOrEqual(tol);
+    });
+  }
+});
+
+describe('row overlap of two softmax rows at negative logit correlation vs sampling', () => {
+  const cases = [{ n: 128, v: 10, rho: -0.5, seed: 7601 }, { n: 128, v: 100, rho: -0.5, seed: 7602 }, { n: 32, v: 3, rho: -0.3, seed: 7603 }, { n: 32, v: 1, rho: -0.9, seed: 7604 }];
+  for (const c of cases) {
+    it(`n = ${c.n}, v = ${c.v}, ρ = ${c.rho}`, () => {
+      const st = new Float64Array(3);
+      softmaxStatsInto(c.n, c.v, st);
+      const pred = 1 + softmaxRowCorr(c.v, c.rho, c.n) * (st[0] - 1);
+      const rng = new Rng(c.seed), sd = Math.sqrt(c.v), s = Math.sqrt(1 - c.rho * c.rho), M = 8000;
+      const a = new Float64Array(c.n), b = new Float64Array(c.n);
+      let acc = 0, acc2 = 0;
+      for (let m = 0; m < M; m++) {
+        let ma = -Infinity, mb = -Infinity;
+        for (let j = 0; j < c.n; j++) { const z = rng.normal(); a[j] = sd * z; b[j] = sd * (c.rho * z + s * rng.normal()); ma = Math.max(ma, a[j]); mb = Math.max(mb, b[j]); }
+        let za = 0, zb = 0, o = 0;
+        for (let j = 0; j < c.n; j++) { a[j] = Math.exp(a[j] - ma); b[j] = Math.exp(b[j] - mb); za += a[j]; zb += b[j]; o += a[j] * b[j]; }
+        const x = (c.n * o) / (za * zb);
+        acc += x; acc2 += x * x;
+      }
+      const mean = acc / M, se = Math.sqrt(Math.max(acc2 / M - mean * mean, 0) / M);
+      const tol = Math.max(0.03 * mean, 4 * se, 0.01);
+      expect(Math.abs(pred - mean), `C pred ${pred.toFixed(4)} sampled ${mean.toFixed(4)} ± ${se.toFixed(4)}`).toBeLessThanOrEqual(tol);
     });
   }
 });
