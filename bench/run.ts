@@ -25,6 +25,15 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(await m.run()));
     return;
   }
+  if (only === '--help' || only === '-h') {
+    process.stdout.write(`usage: npm run bench [-- <section>]\n  no section: every section, written to BENCHMARKS.md; one of ${MODULES.map((m) => m.name).join(', ')}: that section, printed only\n`);
+    return;
+  }
+  if (only !== undefined && !MODULES.some((m) => m.name === only)) {
+    process.stderr.write(`error: unknown bench section '${only}' (allowed: ${MODULES.map((m) => m.name).join(', ')})\n`);
+    process.exitCode = 2;
+    return;
+  }
   const sections: BenchSection[] = [];
   for (const m of MODULES) {
     if (only && m.name !== only) continue;
