@@ -242,9 +242,10 @@ export function softmaxRowCorrLognormal(v: number, rho: number): number {
 
 // Row correlation by deterministic quasi-Monte-Carlo (method "monte-carlo", fixed seed): for each
 // (n, grid point in ln v) the rows x_a = √v z, x_b = √v (ρ z + √(1−ρ²) ξ) are sampled with common
-// random numbers for ρ = 0, 0.1, …, 1, and r(ρ) = (Ĉ(ρ) − Ĉ(0))/(Ĉ(1) − Ĉ(0)) with Ĉ(ρ) the sample
-// mean of n Σ_j p_aj p_bj; the common numbers make both endpoints exact and cancel most of the
-// noise (n·M ≥ 16384 samples; seed-to-seed spread ≈ 0.01). Interpolated linearly in ln v and
+// random numbers for ρ = −1, −0.9, …, 1, and r(ρ) = (Ĉ(ρ) − Ĉ(0))/(Ĉ(1) − Ĉ(0)) for ρ ≥ 0 with Ĉ(ρ)
+// the sample mean of n Σ_j p_aj p_bj; the common numbers make both endpoints exact and cancel most
+// of the noise (n·M ≥ 16384 samples; seed-to-seed spread ≈ 0.01). For ρ < 0 the ratio form (see
+// rowTable). Interpolated linearly in ln v and
 // cubically in ρ. Used for v ≥ 0.05; below, the lognormal form is exact to < 1e-3.
 const RHO_K = 10;
 const rowMemo = new Map<number, Float64Array>();
@@ -347,8 +348,10 @@ export function softmaxRowCorr(v: number, rho: number, n?: number): number {
 // (Row norms |q_i| are not carried here: the rows' variance spread is in the attention kernel's
 // u-average of K2, J, Q4.)
 //
-// The law of ρ: the uncentred sample correlation of n = d_h iid pairs with correlation r, i.e.
-// Fisher's distribution for N = n + 1 (Hotelling's form),
+// The law of ρ: the uncentred sample correlation of n iid pairs with correlation r (n = d_h for
+// isotropic Gaussian queries and keys; the attention uses the effective n of queryCosineDim, and
+// the density is used as is for non-integer n), i.e. Fisher's distribution for N = n + 1
+// (Hotelling's form),
 //   f(ρ) ∝ (1 − ρ²)^{(n−3)/2} (1 − rρ)^{−(n − 1/2)} ₂F₁(1/2, 1/2; n + 1/2; (1 + rρ)/2),
 // integrated in φ = arccos ρ by the midpoint rule (the integrand sin^{n−2}φ·g(cos φ) is smooth);
 // n = 1: two atoms ρ = ±1 with P(+1) = 1/2 + arcsin(r)/π. test/softmax-cosine.test.ts checks the
@@ -382,7 +385,7 @@ function hyp2f1Half(c: number, x: number): number {
 }
 
 /** Nodes and weights (summing to 1) of the law of ρ = cos(a, b), a, b ∈ R^n Gaussian with
- * coordinate correlation r (see above). */
+ * coordinate correlation r (see above); n ≤ 1: the two atoms ±1. */
 export function cosineLaw(n: number, r: number): { rho: Float64Array; w: Float64Array } {
   if (n <= 1 || r >= 1 || r <= -1) {
     const pPlus = r >= 1 ? 1 : r <= -1 ? 0 : 0.5 + Math.asin(r) / Math.PI;
@@ -444,7 +447,7 @@ function cosTable(n: number, dh: number, gi: number): Float64Array {
  * coordinate correlation rho, averaged over the law of the queries' cosine (see above):
  * E_ρ[softmaxRowCorr(v, ρ, n)]; d_h ≥ COS_DH_MAX: softmaxRowCorr(v, rho, n). */
 export function softmaxRowCorrCos(v: number, rho: number, n: number, dh: number): number {
-  if (n < 2 || !(dh < COS_DH_MAX) || !(dh >= 1)) return softmaxRowCorr(v, rho, n);
+  if (n < 2 || !(dh < COS_DH_MAX) || !(dh > 0)) return softmaxRowCorr(v, rho, n);
   const t = Math.log(Math.min(Math.max(v, Math.exp(T_MIN)), SOFTMAX_V_MAX));
   const x = (t - T_MIN) / T_STEP;
   const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
