@@ -60,7 +60,7 @@
  *   K path's cross-row part), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
  *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
- *   statistic, the mean over pairs of per-pair Pearson correlations, is `rPearson` (pairPearson:
+ *   statistic, the mean over pairs of per-pair Pearson correlations, is reportedGradR (ncPairGradR:
  *   V- and K-path gradients scale with the key's column sum, which varies from key to key).
  * Causal: row i has n_i = i + 1 keys; every quantity is computed per position (column sums for
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
@@ -121,8 +121,12 @@ function logitVar(p: AttentionParams, x: Moments, out: Float64Array): void {
   const r1 = uncentredR(x.mean, x.var, x.r);
   out[0] = (1 - r1) * scoreVar(p, x.var + x.mean * x.mean); out[1] = r1;
 }
-const VR = new Float64Array(2);
+const VR = new Float64Array(2), SMP = new Float64Array(4);
 
+/** the head dimension d_h = dModel/heads */
+function headDim(p: AttentionParams): number {
+  return p.dModel / Math.max(1, p.heads);
+}
 /** the effective dimension of two rows' query cosine (softmax.ts queryCosineDim: d_h/(1 + 2d_h/d)) */
 function cosDim(p: AttentionParams): number {
   return queryCosineDim(p.dModel, p.heads);
@@ -206,31 +210,8 @@ function avgRow(L: number, rel: number, gi: number): Float64Array {
   avgLast[gi] = row;
   return row;
 }
-/** standard-normal nodes for the column-sum expectation of the per-pair gradient correlation */
+/** standard-normal nodes for the key popularity of the per-pair gradient correlation's hit models */
 const PN = normalNodes([], 4);
-
-/**
- * Mean over token pairs of the Pearson correlation of the input gradients (config v1's gradR),
- * non-causal. Token j's V- and K-path gradients scale with its column sum c_j = Σ_i P_ij (how much
- * attention key j receives): Var_j = A c_j² + B, Cov_jl = C c_j c_l + D, with B, D the Q path
- * (row j's own softmax, no column dependence). The pooled ratio (C + D)/(A E[c²] + B) weights
- * popular keys by their size; the per-pair mean E[(C c_j c_l + D)/√((A c_j² + B)(A c_l² + B))]
- * = C·E[c/√(Ac² + B)]² + D·E[1/√(Ac² + B)]² does not. c is taken lognormal with mean 1 and
- * Var(c) = (K2 − 1)(1 + (L − 1)c_row)/L (exact from the softmax block: Σ_i Var(P_ij) + Σ_{i≠k}
- * Cov(P_ij, P_kj)); with h heads a token's variance averages h independent column sums, matched
- * by a lognormal of the same relative variance of c²: s̃² = ln(1 + (e^{4s²} − 1)/h)/4. Derived
- * here; s² → 0 gives back the pooled ratio.
- */
-function pairPearson(a: number, b: number, c: number, dd: number, s2: number): number {
-  const s = Math.sqrt(s2), m = -s2 / 2, ec2 = Math.exp(s2);
-  const A = a / ec2;
-  let e1 = 0, e2 = 0;
-  for (let i = 0; i < PN.z.length; i++) {
-    const cc = Math.exp(m + s * PN.z[i]), den = Math.sqrt(A * cc * cc + b);
-    if (den > 0) { e1 += (PN.w[i] * cc) / den; e2 += PN.w[i] / den; }
-  }
-  return Math.max(-1, Math.min(1, c * e1 * e1 + dd * e2 * e2));
-}
 
 /** Sum of m iid copies of a distribution given by atoms (vals, probs), on a grid (point k at k·dx,
  * linear split of each atom between its two grid points, so means are kept): binary powering of
@@ -650,6 +631,180 @@ function causalPairGradR(q: CausalPairInput): number {
   return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
 }
 
+/**
+ * Config v1's gradR of non-causal attention: the mean over token pairs of the per-pair Pearson
+ * correlation (cosine over the d features) of the input gradients. Derived here (exact sums and
+ * quadrature over a derived model; no fitted constants). MC numbers below: in-process float64
+ * simulation, d = 64, input var 1, r_g = 0.2, B = 2 sequences per trial.
+ *
+ * 1. Per token, given the attention weights P (per head; h heads add independent terms with 1/h of
+ *    the gain): Var_j = V_j + K_j + γ,  V_j = α c_j² + β q_j,  c_j = Σ_i P_ij, q_j = Σ_i P_ij²:
+ *    V path r_g c² + (1/(1 − p_a) − r_g) q (shared and private parts of the upstream gradient); K path
+ *    K_j = b_K q_j (its diagonal Σ_i P_ij²(1 − 2P_ij + Σ_m P_im²)|q_i|², ∝ q_j) + a_K (c_j² − q_j)
+ *    (its cross-row part, Σ_{i≠k} P_ij P_kj); γ the Q path (row j's own softmax). The coefficients
+ *    are the kernel's (their means are its V, K-path v0 and r_g·v1 and Q terms, so E[Var] is the
+ *    kernel's gradVar). Cov_jl = C c_j c_l (V path: r_g, plus the private same-row Σ_i P_ij P_il at
+ *    its mean relative to E[c_j c_l]) + D_Q (Q path, the kernel's r_g·cq1) + Cov^K_jl.
+ * 2. K path pair covariance (the lognormal model of before left it out): Σ_j dS_ij = 0 per row, so
+ *    the K-path gradients of a sequence and head sum to zero exactly and Σ_{l≠j} Cov^K_jl = −Var^K_j.
+ *    A pair's share comes through rows that weigh both keys (Cov^K_jl ∝ Σ_i P_ij P_il(Σ_m P_im² − P_ij
+ *    − P_il)), so the partner l is drawn in proportion to P_il (size-biased by c_l): the per-pair mean
+ *    of that term is −E[K_j/√Var_j]·E[c_l/√Var_l]/(L − 1). MC (r = 0.5, h = 4, L = 32, σ_s² = 100,
+ *    100 trials): the K–K part of the per-pair mean −0.0107 measured, −0.0097 from the covariance
+ *    above on the sampled weights.
+ * 3. Column sums (a hit model as causalPairGradR's, every row seeing all L keys): a row puts a hit of
+ *    size s on a key with probability π, rows independent given the key's popularity w (lognormal,
+ *    mean 1). The logits of two rows correlate with ρ = r′ (their queries' cosine), so a row's logit
+ *    l_ij = a_j + b_ij splits into a shared a_j (the popularity) and a private b_ij of variance
+ *    (1 − ρ)v: a hit has the size of the private softmax, s = K2p/L (K2p = K2 at (1 − ρ)v), and
+ *    π = min(1, w/K2p) (s = w/L above): E[P | w] = w/L. Var(w) = c(K2 − 1) + (K2 − K2p)/(L − 1) keeps
+ *    Var(c) = (K2 − 1)(1 + (L − 1)c)/L exact (c the softmax row correlation); the q coefficients are
+ *    rescaled so that E[q] keeps its exact K2/L. c = sN with N ~ Bin(L, π), q = s·c. MC per head
+ *    (σ_s² = 100, r = 0.5, h = 4, L = 32, 30 trials): P(c < 0.05) = 0.47 (the lognormal of the same
+ *    variance: 0.06), E[q | 0.5 ≤ c < 1] = 0.35 (hit model with s = K2/L: 0.48; with size ∝ w: 0.07);
+ *    at r = 0.95 (σ_s² = 30, h = 1) rows agree, K2p → 1 and a key's weight comes from every row:
+ *    E[q | 0.2 ≤ c < 0.5] = 0.0041 measured, 0.039 with s = K2/L.
+ * 4. Amplitudes (what lifts the per-pair mean over Cov/√(Var·Var) given P): a K- or Q-path gradient
+ *    is a scalar score gradient dS times a vector, so its squared norm fluctuates like a χ² of few
+ *    degrees of freedom and E[1/√Var] grows. K diagonal: a mean over the N hitting rows of terms of
+ *    relative variance 3(1 + 2/d_h)² − 1 (dS² ~ χ²₁, |dO_i|², |q_i|² over d_h): Gamma of shape
+ *    N/(3(1 + 2/d_h)² − 1). K cross-row part: the rows' queries share their r′ part, so it is one
+ *    scalar Σ_i dS_ij times the shared query: shape 1/(3(1 + 2/d_h) − 1). Q path: row j's Jacobian over
+ *    L/K2 effective keys, χ² with ν = L/K2 − 1 after the centring, times |dO_j|² over d_h: relative
+ *    variance (1 + 2/ν)(1 + 2/d_h) − 1 per head, h heads averaged; its covariance D_Q scales with
+ *    √η_j√η_l. MC (σ_s² = 30, r = 0.95, h = 1, L = 32, 60 trials): per-pair mean 0.475 ± 0.008;
+ *    Cov/√(Var·Var) on the sampled P 0.410, and 0.481 with the sampled K and Q norms in Var.
+ * 5. The per-pair mean with columns independent: C E1² + D_Q E_η² − E_K E1/(L − 1), E1 = E[c_1/√X],
+ *    E_η = E[√η/√X], E_K = E[K_1/√X], X = (1/h)Σ_h (V_h + K_h ξ_h) + γη (head 1's column sum c_1;
+ *    heads independent): by the Laplace transform X^{−1/2} = π^{−1/2}∫e^{u/2}e^{−e^u X}du the
+ *    heads factor, E[e^{−tX}] = E[e^{−tV/h}(1 + tK/(hk))^{−k}]^h·(1 + tγ/k_Q)^{−k_Q} (Gamma Laplace
+ *    transforms), one integral in u. The column sums of a head add up to L, so two columns are not
+ *    independent: to first order (the part of g(c) along c), Cov(g(c_j), g(c_l)) = −Cov(g, c)²/
+ *    (Var(c)(L − 1)) (exact for linear g): E1² loses (E[c²/√X] − E1)²/(Var(c)(L − 1)).
+ * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142; the lognormal model's
+ * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
+ * now 0.0226) and at r = 0.95, h = 1 (σ_s² = 30, L = 32: 0.412 vs 0.487 ± 0.035, now 0.420, within).
+ */
+function lnGammaL(x: number): number {
+  // Lanczos (g = 7, n = 9), relative error ~1e-15 for x > 0
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGammaL(1 - x);
+  x -= 1;
+  let a = c[0];
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+let NAV = new Float64Array(1024), NAP = new Float64Array(1024), NAC = new Float64Array(1024), NAC2 = new Float64Array(1024), NAK = new Float64Array(1024), NAX = new Float64Array(1024), NAN = new Float64Array(1024);
+let NPMF = new Float64Array(1024);
+const NBIN = 32;
+const NBP = new Float64Array(NBIN + 1), NBV = new Float64Array(NBIN + 1), NBC = new Float64Array(NBIN + 1), NBC2 = new Float64Array(NBIN + 1), NBK = new Float64Array(NBIN + 1), NBX = new Float64Array(NBIN + 1), NBN = new Float64Array(NBIN + 1);
+interface NcPairInput {
+  L: number; h: number; dh: number; K2: number; c: number;
+  /** K2 of a row's private logits (variance (1 − ρ)v): the size of a hit */
+  K2p: number;
+  /** per head: V path av c² + bv q (deterministic), K path bK q + aK (c² − q) (random amplitude) */
+  av: number; bv: number; bK: number; aK: number;
+  /** Q path variance γ, the V-shared covariance C c_j c_l, the Q-path covariance DQ */
+  ga: number; C: number; DQ: number;
+}
+function ncPairGradR(q: NcPairInput): number {
+  const { L, h, dh, K2, c, av, ga, C, DQ } = q;
+  let { bv, bK, aK } = q;
+  if (!(L > 1)) return 0;
+  const ex = Math.max(K2 - 1, 0), Vc = (ex * (1 + (L - 1) * c)) / L;
+  const K2h = Math.min(Math.max(q.K2p, 1), Math.max(K2, 1));
+  const Vw = Math.max(0, c * ex + (Math.max(K2, 1) - K2h) / (L - 1));
+  const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
+  const nodes = Vw > 1e-9 ? PN : one;
+  const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
+  if (NPMF.length < L + 1) NPMF = new Float64Array(2 * (L + 1));
+  // the model's E[q] (E[P²|w] = wK2h/L² below the cap, w²/L² above): the q-coefficients are scaled
+  // so that E[Var] keeps the kernel's exact value (E[q] = K2/L)
+  let eq = 0;
+  for (let k = 0; k < nodes.z.length; k++) { const w = Math.exp(mw + sw * nodes.z[k]); eq += nodes.w[k] * (w < K2h ? (w * K2h) / L : (w * w) / L); }
+  if (eq > 0) { const f = K2 / L / eq; bv *= f; const kq = bK * (K2 / L) + aK * (1 + Vc - K2 / L); bK *= f; aK = (kq - bK * eq) / Math.max(1 + Vc - eq, 1e-12); }
+  let na = 0, p0 = 0;
+  for (let k = 0; k < nodes.z.length; k++) {
+    const wk = nodes.w[k];
+    if (wk < 1e-6) continue;
+    const w = Math.exp(mw + sw * nodes.z[k]), p = Math.min(1, w / K2h), s = w / (L * p);
+    let lo: number, hi: number;
+    if (p >= 1) { lo = hi = L; NPMF[L] = 1; }
+    else {
+      const m = Math.min(L, Math.floor((L + 1) * p)), odds = p / (1 - p);
+      NPMF[m] = 1; let tot = 1;
+      for (hi = m; hi < L;) { const nx = NPMF[hi] * ((L - hi) / (hi + 1)) * odds; if (nx < 1e-11) break; NPMF[++hi] = nx; tot += nx; }
+      for (lo = m; lo > 0;) { const nx = (NPMF[lo] * lo) / ((L - lo + 1) * odds); if (nx < 1e-11) break; NPMF[--lo] = nx; tot += nx; }
+      for (let t = lo; t <= hi; t++) NPMF[t] /= tot;
+    }
+    if (na + hi - lo + 1 > NAV.length) {
+      const grow = (x: Float64Array) => { const y = new Float64Array(2 * (na + hi - lo + 1)); y.set(x.subarray(0, na)); return y; };
+      NAV = grow(NAV); NAP = grow(NAP); NAC = grow(NAC); NAC2 = grow(NAC2); NAK = grow(NAK); NAX = grow(NAX); NAN = grow(NAN);
+    }
+    for (let t = lo; t <= hi; t++) {
+      const pr = wk * NPMF[t];
+      if (t === 0) { p0 += pr; continue; }
+      if (pr < 1e-12) continue;
+      const cc = s * t, qq = s * cc;
+      NAC[na] = cc; NAC2[na] = cc * cc; NAP[na] = pr; NAN[na] = t;
+      NAV[na] = av * cc * cc + bv * qq; NAK[na] = Math.max(bK * qq, 0); NAX[na++] = Math.max(aK * (cc * cc - qq), 0);
+    }
+  }
+  // pool the hit atoms (N ≥ 1) into NBIN bins of ln(V + K) (mass, mean V, K, N, c, c²)
+  let vmin = Infinity, vmax = 0, ev = 0;
+  for (let a = 0; a < na; a++) { const v = NAV[a] + NAK[a] + NAX[a]; ev += NAP[a] * v; if (v > 0) { if (v < vmin) vmin = v; if (v > vmax) vmax = v; } }
+  NBP.fill(0); NBV.fill(0); NBC.fill(0); NBC2.fill(0); NBK.fill(0); NBX.fill(0); NBN.fill(0);
+  const lv0 = Math.log(vmin), sc = vmax > vmin ? (NBIN - 1) / (Math.log(vmax) - lv0) : 0;
+  for (let a = 0; a < na; a++) {
+    const v = NAV[a] + NAK[a] + NAX[a], k = v > 0 ? 1 + Math.round((Math.log(v) - lv0) * sc) : 0, pr = NAP[a];
+    NBP[k] += pr; NBV[k] += pr * NAV[a]; NBK[k] += pr * NAK[a]; NBX[k] += pr * NAX[a]; NBN[k] += pr * NAN[a]; NBC[k] += pr * NAC[a]; NBC2[k] += pr * NAC2[a];
+  }
+  let nb = 0;
+  for (let k = 0; k <= NBIN; k++) if (NBP[k] > 0) {
+    const pr = NBP[k];
+    NBP[nb] = pr; NBV[nb] = NBV[k] / pr; NBK[nb] = NBK[k] / pr; NBX[nb] = NBX[k] / pr; NBN[nb] = NBN[k] / pr; NBC[nb] = NBC[k] / pr; NBC2[nb++] = NBC2[k] / pr;
+  }
+  // amplitudes: a K-path gradient is Σ over its N hitting rows of a scalar dS_ij times a vector, its
+  // squared norm a mean of N terms of relative variance rvK = 3(1 + 2/d_h)² − 1 (dS² ~ χ²₁, |dO_i|²,
+  // |q_i|² over d_h): Gamma of shape N/rvK; the Q path of a row is its Jacobian over ν_r + 1 = L/K2
+  // effective keys (χ²_{ν_r} after the centring) times |dO_j|² over d_h: relative variance
+  // (1 + 2/ν_r)(1 + 2/d_h) − 1 per head, h heads averaged: Gamma of shape kQ, mean 1.
+  const rvK = 3 * (1 + 2 / dh) ** 2 - 1, kX = 1 / (3 * (1 + 2 / dh) - 1);
+  const nuR = Math.max(L / Math.max(K2, 1) - 1, 1e-3), rvQ = (1 + 2 / nuR) * (1 + 2 / dh) - 1, kQ = h / rvQ;
+  const lgR = Math.exp(lnGammaL(kQ + 0.5) - lnGammaL(kQ)) / Math.sqrt(kQ); // E[√η] factor Γ(k+½)/Γ(k)·θ^½, θ = 1/kQ
+  // Laplace transform: X^{−1/2} = π^{−1/2} ∫ e^{u/2} e^{−e^u X} du; X = (1/h)Σ_h (V_h + K_h ξ_h) + γη
+  let E1 = 0, Ec2 = 0, EK = 0, Eeta = 0;
+  // the range's top: every integrand left (the no-hit term p0^h of E[√η/√X] is exact, below) holds
+  // a head with a hit, whose V-path part V = α c² + β q is not random: e^u·V/h = 60 for the lowest
+  // such V past the atoms' bottom 1e-7 of mass (lighter atoms change an expectation by less than
+  // their mass: c/√X ≤ 1/√α, √η/√X ≤ 1/√γ)
+  let vq = Infinity;
+  for (let k = 0, m = p0; k < nb; k++) { m += NBP[k]; if (m > 1e-7 && NBV[k] > 0 && NBV[k] < vq) vq = NBV[k]; }
+  const EX = ev + ga, vlo = vq < Infinity ? vq / h : EX;
+  // the bottom: e^u·E[X] = 1e-6 (the tail left out is 2e^{u/2}/√π of E[f]: ~1e-3 relative)
+  const u0 = Math.log(1e-6 / EX), u1 = Math.max(Math.log(60 / vlo), u0 + 1), du = 1;
+  const nu = Math.ceil((u1 - u0) / du);
+  for (let i = 0; i <= nu; i++) {
+    const u = u0 + i * du, T = Math.exp(u), t = T / h;
+    let P0 = 0, P1 = 0, P2 = 0, PK = 0;
+    for (let k = 0; k < nb; k++) {
+      const kk = NBN[k] / rvK, z = 1 + (t * NBK[k]) / kk, zx = 1 + (t * NBX[k]) / kX;
+      const e = NBP[k] * Math.exp(-t * NBV[k] - kk * Math.log(z) - kX * Math.log(zx));
+      P0 += e; P1 += e * NBC[k]; P2 += e * NBC2[k]; PK += e * (NBK[k] / z + NBX[k] / zx);
+    }
+    const zq = 1 + (T * ga) / kQ, Qf = Math.exp(-kQ * Math.log(zq)), Qh = lgR * Math.exp(-(kQ + 0.5) * Math.log(zq));
+    const Ph = P0 + p0, base = Math.exp(u / 2) * Ph ** (h - 1);
+    E1 += base * Qf * P1; Ec2 += base * Qf * P2; EK += base * Qf * PK;
+    Eeta += Math.exp(u / 2) * Qh * (Ph ** h - p0 ** h);
+  }
+  const norm = du / Math.sqrt(Math.PI);
+  E1 *= norm; Ec2 *= norm; EK *= norm; Eeta = Eeta * norm + (ga > 0 ? p0 ** h / Math.sqrt(ga) : 0);
+  const anti = Vc > 1e-12 ? 1 / (Vc * (L - 1)) : 0;
+  const r = C * (E1 * E1 - (Ec2 - E1) ** 2 * anti) + DQ * Eeta * Eeta - (EK * E1) / (L - 1);
+  return Math.max(-1, Math.min(1, r));
+}
+
 /** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
 function samplePositions(L: number): number[] {
   if (L <= 64) return Array.from({ length: L }, (_, i) => i);
@@ -891,7 +1046,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       ],
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
-        { expr: 'C*E1^2 + D*E2^2', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(A*c^2+B)], E2 = E[1/sqrt(A*c^2+B)], c the lognormal column sum (pairPearson)' },
+        { expr: 'C*(E1^2 - (Ec2 - E1)^2/(Vc*(L-1))) + DQ*Eq^2 - EK*E1/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X)], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity lognormal) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform (ncPairGradR)' },
         { expr: 'sum_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l) / (P*(P-1)/2)', when: 'per-pair mean (reported, causal) over P sampled positions: per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
@@ -1007,21 +1162,24 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const C = R_C, vq = k[C + 4], K2L = k[C + 7], L = p.seqLen;
     logitVar(p, x, VR);
     const c = softmaxRowCorrCos(VR[0], VR[1], L, cosDim(p)); // the softmax row correlation (kernel fwd)
-    // effective log-variance of a token's column sum, heads averaged
-    const vc = L > 1 ? (Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L : 0; // Var(column sum)
-    const sc2 = Math.log1p(vc), h = Math.max(1, p.heads);
-    const s2 = Math.log1p(Math.expm1(4 * sc2) / h) / 4;
-    // The K path's share of c0 and c1 (its token-sum covariance −K/(L−1), kernel fwd), rebuilt from
-    // the variance coefficients, is left out of the per-pair model: the identity fixes the sum
-    // Σ_{l≠j} Cov_jl = −Var_j of the K path, not how it spreads over pairs of different column sums
-    // (put into C c_j c_l it under-states the per-pair mean at σ_s² = 4, L = 16: 0.448 vs MC 0.486)
-    const pa = p.attnDropout ?? 0, value = p.value !== false;
+    if (!(L > 1)) return back.rPearson ?? back.r;
+    // the per-token variance split (per unit upstream variance) from the kernel's coefficients:
+    // V path ghv[r_g c² + (1/(1−p_a) − r_g) q] (its means are the kernel's V terms: E[c² − q] =
+    // (L−1)X2, E[q] = K2/L), K path bK q + aK (c² − q) (the kernel's K-path v0 and r_g·v1), Q path vq
+    const pa = p.attnDropout ?? 0, value = p.value !== false, rg = g.r;
     const ghv = value ? p.dModel * (p.stdO ?? 0) ** 2 * p.dModel * (p.stdV ?? 0) ** 2 : 1;
-    const kc = L > 1 ? 1 / (L - 1) : 0;
+    const crossE = (L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L);
     const kv0 = Math.max(k[C] - ghv * (K2L / L / (1 - pa)) - vq, 0);
-    const kv1 = Math.max(k[C + 1] - ghv * ((L - 1) * ((1 + c * Math.max(K2L - 1, 0)) / L)), 0);
-    const cV0 = k[C + 2] + kv0 * kc, cV1 = k[C + 5] + kv1 * kc;
-    return pairPearson(back.var - g.var * vq, g.var * vq, g.var * (cV0 + cV1 * g.r), g.var * k[C + 6] * g.r, s2);
+    const kv1 = Math.max(k[C + 1] - ghv * crossE, 0);
+    const bK = K2L > 0 ? kv0 / (K2L / L) : 0, aK = crossE > 0 ? (kv1 * rg) / crossE : 0;
+    const c0v = (1 - Math.max(K2L - 1, 0) / (L - 1)) / L; // E[Σ_i P_ij P_il], j ≠ l (kernel c0)
+    const Ecc = 1 - ((Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L) / (L - 1); // E[c_j c_l]
+    attnSoftmaxStats(L, (1 - VR[1]) * VR[0], p.dModel, p.heads, SMP); // a row's private logits: v(1 − ρ), ρ = r′
+    return ncPairGradR({
+      L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, c, K2p: SMP[0],
+      av: ghv * rg, bv: ghv * (1 / (1 - pa) - rg), bK, aK, ga: vq,
+      C: ghv * (rg + ((1 - rg) * c0v) / Math.max(Ecc, 1e-9)), DQ: k[C + 6] * rg,
+    });
   },
 });
 

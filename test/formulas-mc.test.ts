@@ -196,10 +196,12 @@ for (const [lam, beta, w, x] of [[0.8, 0.6, 1 / 8, { mean: 0, var: 1, r: 0.5 }],
  * fixes (exact Jacobian gain, quasi-MC row correlation, Jensen factors). Causes, as diagnosed:
  *  - gradR of softmax: the formula predicts the pooled ratio Cov/Var (printed as "pooled"), while
  *    the statistic of config v1 is the mean of per-pair Pearson correlations.
- *  - gradR of attention: non-causal attention reports the per-pair mean from a column-sum model
- *    (formulas/attention.ts pairPearson), which closed the 0.1–0.2 gaps at σ_s² ≤ 4; at σ_s² = 25
- *    (rows nearly one-hot: column sums are counts with zeros, not lognormal) it over-predicts
- *    (0.14–0.15 vs 0.07–0.11). Causal attention reports the per-pair mean from a hit model of its
+ *  - gradR of attention: non-causal attention reports the per-pair mean from a hit model of the
+ *    column sums with the K path's pair covariance and the K/Q-path amplitude fluctuations
+ *    (formulas/attention.ts ncPairGradR); it closed the σ_s² = 25, r = 0.5 over-predictions of the
+ *    lognormal column-sum model (0.14–0.15 vs 0.07–0.11) but under-predicts one head at σ_s² ≤ 4,
+ *    L = 16 by 0.03–0.06 (e.g. σ_s² = 4, r = 0: 0.424 vs 0.486; the lognormal model was within):
+ *    the two-point row law is crude for rows spread over many keys. Causal attention reports the per-pair mean from a hit model of its
  *    column sums (causalPairGradR: counts with zeros, exact centring of the Q-path row covariance):
  *    at σ_s² = 25 0.093 vs 0.069 (was 0.22); value: false 0.239 vs 0.269, attnDropout 0.356 vs 0.324.
  *  - softmax r at n = 4: Pearson over only 4 features is biased against the ratio of expectations
@@ -228,11 +230,14 @@ const KNOWN: Record<string, Partial<Record<Quantity, string>>> = {
   "softmax n=64 μ=0 σ²=4 r=0.9": { gradR: "pred 0.2463, MC 0.2066 ± 0.009468, tol 0.03787, pooled 0.2273" },
   "softmax n=64 μ=0 σ²=16 r=0.5": { r: "pred 0.1716, MC 0.1971 ± 0.005767, tol 0.02307, pooled 0.1941" },
   "softmax n=64 μ=0 σ²=16 r=0.9": { r: "pred 0.7445, MC 0.6994 ± 0.007248, tol 0.02899, pooled 0.7242" },
-  "attention h=1 σ_s²=25 μ=0 σ²=1 r=0.5": { gradR: "pred 0.1514, MC 0.1082 ± 0.007024, tol 0.02810, pooled 0.04696" },
-  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0": { r: "pred 0.1808, MC 0.2303 ± 0.006784, tol 0.02714, pooled 0.1968" },
-  "attention h=4 σ_s²=25 μ=0 σ²=1 r=0.5": { gradR: "pred 0.1378, MC 0.07899 ± 0.003484, tol 0.01393, pooled 0.04757" },
+  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0": { r: "pred 0.1808, MC 0.2303 ± 0.006784, tol 0.02714, pooled 0.1968", gradR: "pred 0.4235, MC 0.4855 ± 0.009121, tol 0.03648, pooled 0.4080" },
+  "attention h=1 σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6810, MC 0.7147 ± 0.008267, tol 0.03307, pooled 0.5676" },
+  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.3156, MC 0.3590 ± 0.009833, tol 0.03933, pooled 0.2359" },
+  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0.9": { gradR: "pred 0.7179, MC 0.7590 ± 0.008400, tol 0.03360, pooled 0.5218" },
+  "attention h=1 σ_s²=1 μ=0 σ²=4 r=0.5": { gradR: "pred 0.6810, MC 0.7215 ± 0.008506, tol 0.03402, pooled 0.5630" },
+  "attention h=1 value:false σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6810, MC 0.7246 ± 0.006737, tol 0.02695, pooled 0.5817" },
+  "attention h=1 attnDropout=0.1 σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6557, MC 0.6949 ± 0.006990, tol 0.02796, pooled 0.5595" },
   "attention h=4 causal σ_s²=25 μ=0 σ²=1 r=0.5": { gradR: "pred 0.09346, MC 0.06903 ± 0.003290, tol 0.01316, pooled 0.05383" },
-  "attention h=4 value:false σ_s²=25 μ=0 σ²=1 r=0.5": { gradR: "pred 0.1378, MC 0.07236 ± 0.003491, tol 0.01396, pooled 0.04189" },
   "attention h=1 causal value:false σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.2390, MC 0.2687 ± 0.006166, tol 0.02466, pooled 0.1815" },
   "attention h=4 causal attnDropout=0.1 σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.3557, MC 0.3244 ± 0.006720, tol 0.02688, pooled 0.2140" },
   "swiglu dropout=0 μ=0 σ²=4 r=0": { r: "pred 0, MC 0.01292 ± 0.002874, tol 0.01150, pooled 0.01135" },
