@@ -278,18 +278,39 @@ function rowTable(n: number, gi: number): Float64Array {
   const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
   const C = new Float64Array(2 * RHO_K + 1);
   const z = new Float64Array(n), xi = new Float64Array(n), pa = new Float64Array(n);
+  const up = new Float64Array(n), dn = new Float64Array(n), pu = new Float64Array(n), pd = new Float64Array(n), ex = new Float64Array(n);
   for (let m = 0; m < M; m++) {
-    let za = -Infinity;
-    for (let j = 0; j < n; j++) { z[j] = sd * gauss(); xi[j] = sd * gauss(); if (z[j] > za) za = z[j]; }
+    let za = -Infinity, zl = Infinity, xa = -Infinity;
+    for (let j = 0; j < n; j++) {
+      z[j] = sd * gauss(); xi[j] = sd * gauss();
+      if (z[j] > za) za = z[j];
+      if (z[j] < zl) zl = z[j];
+      if (xi[j] > xa) xa = xi[j];
+    }
     let Za = 0;
     for (let j = 0; j < n; j++) { pa[j] = Math.exp(z[j] - za); Za += pa[j]; }
-    for (let k = -RHO_K; k <= RHO_K; k++) {
+    // row b's weights e^{ρz + c₁ξ − shift}, shift = an upper bound of its largest logit (it cancels):
+    // e^{±ρ(z − z_±)} as powers of e^{±(z − z_±)/RHO_K} and e^{c₁(ξ − ξ_max)} once for ±ρ (c₁ is even
+    // in ρ) — 2 + RHO_K + 1 exponentials per logit instead of 2RHO_K + 1
+    for (let j = 0; j < n; j++) { up[j] = Math.exp((z[j] - za) / RHO_K); dn[j] = Math.exp(-(z[j] - zl) / RHO_K); pu[j] = 1; pd[j] = 1; }
+    for (let k = 0; k <= RHO_K; k++) {
       const rho = k / RHO_K, c1 = Math.sqrt(Math.max(0, 1 - rho * rho));
-      let mb = -Infinity;
-      for (let j = 0; j < n; j++) { const y = rho * z[j] + c1 * xi[j]; if (y > mb) mb = y; }
-      let Zb = 0, dot = 0;
-      for (let j = 0; j < n; j++) { const e = Math.exp(rho * z[j] + c1 * xi[j] - mb); Zb += e; dot += pa[j] * e; }
-      C[k + RHO_K] += (n * dot) / (Za * Zb);
+      for (let j = 0; j < n; j++) ex[j] = Math.exp(c1 * (xi[j] - xa));
+      for (let sgn = k === 0 ? 1 : -1; sgn <= 1; sgn += 2) {
+        const pw = sgn > 0 ? pu : pd;
+        let Zb = 0, dot = 0;
+        for (let j = 0; j < n; j++) { const e = pw[j] * ex[j]; Zb += e; dot += pa[j] * e; }
+        if (!(Zb > 1e-250)) {
+          // the bound was too loose for this row (underflow): the exact maximum
+          const r = sgn * rho;
+          let mb = -Infinity;
+          for (let j = 0; j < n; j++) { const y = r * z[j] + c1 * xi[j]; if (y > mb) mb = y; }
+          Zb = 0; dot = 0;
+          for (let j = 0; j < n; j++) { const e = Math.exp(r * z[j] + c1 * xi[j] - mb); Zb += e; dot += pa[j] * e; }
+        }
+        C[sgn * k + RHO_K] += (n * dot) / (Za * Zb);
+      }
+      for (let j = 0; j < n; j++) { pu[j] *= up[j]; pd[j] *= dn[j]; }
     }
   }
   const r = new Float64Array(2 * RHO_K + 1);
