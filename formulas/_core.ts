@@ -332,6 +332,29 @@ export const normCdf = (z: number): number => (z < -5 ? 0.5 * erfcLarge(-z / Mat
 
 const glCache = new Map<number, { x: Float64Array; w: Float64Array }>();
 
+/**
+ * Memoised rows of a table over a 1-D grid (grid point gi → a row the caller builds once), one array
+ * of rows per key (a, b); the last key is remembered, so a stack's repeated lookups with one key cost
+ * two comparisons. Keys beyond `maxKeys` clear the memo (a search over many configs).
+ */
+export class GridRows {
+  private readonly memo = new Map<string, (Float64Array | undefined)[]>();
+  private a = NaN;
+  private b = NaN;
+  private last: (Float64Array | undefined)[] = [];
+  constructor(private readonly size: number, private readonly maxKeys = 64) {}
+  /** the rows of key (a, b), indexed by grid point (undefined until built) */
+  rows(a: number, b: number): (Float64Array | undefined)[] {
+    if (a !== this.a || b !== this.b) {
+      const key = a + '|' + b;
+      let rows = this.memo.get(key);
+      if (!rows) { rows = new Array(this.size); if (this.memo.size > this.maxKeys) this.memo.clear(); this.memo.set(key, rows); }
+      this.a = a; this.b = b; this.last = rows;
+    }
+    return this.last;
+  }
+}
+
 /** Gauss–Legendre nodes/weights on [-1, 1]. */
 export function gaussLegendre(n: number): { x: Float64Array; w: Float64Array } {
   const hit = glCache.get(n);

@@ -61,7 +61,7 @@
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import { attnSoftmaxStatsDirect, type AttentionParams } from './attention.js';
+import { attnSoftmaxStatsDirect, keySelFactor, selGamma, type AttentionParams } from './attention.js';
 import { queryCosineDim, softmaxRowCorrCos } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
@@ -146,7 +146,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       // formulas/attention.ts attnSoftmaxStats; one 5-node average per cluster's row)
       attnSoftmaxStatsDirect(ng, v[g], d, p.heads, ST);
       K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3];
-      gam[g] = Math.max(1 - (2 * K2[g]) / ng + q4[g] - J[g], 0) / ng;
+      gam[g] = selGamma(K2[g], J[g], q4[g], ng) / ng;
     } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); }
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
     cen[g] = K2[g] > 0 ? Math.min(1, J[g] / (K2[g] / ng)) : 1;
@@ -171,7 +171,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       gO[g * P + h] = gO[h * P + g] = gg;
     }
   }
-  const ksel = qGain * kGain * (1 / (d / Math.max(1, p.heads)) + 2 / d);
+  const ksel = qGain * kGain * keySelFactor(d, p.heads);
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel };
   const { D, O } = valueMap(grid, cache, S1, M);
   // tilt (formulas/attention.ts): row g's weighted mean of the private parts leans toward its

@@ -67,7 +67,7 @@
  * config v1 are averages over positions. The reported causal gradR (causalPairGradR) takes the
  * column sums' law (counts with zeros at late keys and saturated rows) into the per-pair mean.
  */
-import { defineBlock, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
+import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
 import { queryCosineDim, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
@@ -113,6 +113,17 @@ const GH5_W = [8 / 15, (7 + 2 * Math.sqrt(10)) / 60, (7 + 2 * Math.sqrt(10)) / 6
 function keyNormVar(d: number, heads: number): number {
   const dh = d / Math.max(1, heads);
   return dh > 0 ? (2 * (1 + (2 * dh) / d)) / dh : 0;
+}
+
+/** γ = 1 − 2K2/n + Q4 − J = n·E[P(1−P)(1−2P)] of a softmax row of n keys (clipped at 0): the
+ * heat-equation response of a key's weight to its logit variance (the K path's key selection). */
+export function selGamma(k2: number, jac: number, q4: number, n: number): number {
+  return Math.max(1 - (2 * k2) / n + q4 - jac, 0);
+}
+/** The K path's key-selection factor 1/d_h + 2/d: the Stein term of two rows' queries correlated
+ * along a key both attend to, and twice the same with 1/d from the key–value coherence (kernel fwd). */
+export function keySelFactor(d: number, heads: number): number {
+  return 1 / (d / Math.max(1, heads)) + 2 / d;
 }
 
 /** The row logit variance v = (1 − r′)σ_s² and the uncentred token correlation r′ of the kernel fwd,
@@ -192,26 +203,21 @@ function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
 }
 const AT_MIN = Math.log(1e-4), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
 const AV_MIN = Math.exp(AT_MIN + 1.5 * AT_STEP), AV_MAX = Math.exp(AT_MIN + (AN_GRID - 2.5) * AT_STEP);
-/** grid rows of the last (L, rel) asked for (a stack asks for one); older ones in avgMemo */
-let avgL = -1, avgRel = -1, avgLast: (Float64Array | undefined)[] = [];
-const avgMemo = new Map<string, (Float64Array | undefined)[]>();
+/** grid rows per (L, rel) */
+const avgRows = new GridRows(AN_GRID);
 const AVT = new Float64Array(4);
 function avgRow(L: number, rel: number, gi: number): Float64Array {
-  if (L !== avgL || rel !== avgRel) {
-    const key = L + '|' + rel;
-    let rows = avgMemo.get(key);
-    if (!rows) { rows = new Array(AN_GRID); if (avgMemo.size > 64) avgMemo.clear(); avgMemo.set(key, rows); }
-    avgL = L; avgRel = rel; avgLast = rows;
-  }
-  let row = avgLast[gi];
+  const rows = avgRows.rows(L, rel);
+  let row = rows[gi];
   if (row) return row;
   avgDirect(L, Math.exp(AT_MIN + gi * AT_STEP), rel, AVT);
   row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)));
-  avgLast[gi] = row;
+  rows[gi] = row;
   return row;
 }
-/** standard-normal nodes for the key popularity of the per-pair gradient correlation's hit models */
-const PN = normalNodes([], 4);
+/** standard-normal nodes for the key popularity of the per-pair gradient correlation's hit models
+ * (ONE_NODE: a popularity without spread) */
+const PN = normalNodes([], 4), ONE_NODE = { z: Float64Array.of(0), w: Float64Array.of(1) };
 
 /** Sum of m iid copies of a distribution given by atoms (vals, probs), on a grid (point k at k·dx,
  * linear split of each atom between its two grid points, so means are kept): binary powering of
@@ -568,7 +574,6 @@ function causalPairGradR(q: CausalPairInput): number {
   const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel } = q;
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
-  const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
   const pmf = new Float64Array(L + 10);
   const bp = new Float64Array(2 * NB + 1), bv = new Float64Array(2 * NB + 1), bc = new Float64Array(2 * NB + 1);
   const pv = new Float64Array(2 * NB + 1), pp = new Float64Array(2 * NB + 1), pc = new Float64Array(2 * NB + 1);
@@ -591,7 +596,7 @@ function causalPairGradR(q: CausalPairInput): number {
     const alpha = gh * (vGain * rg + priv * qk * kx);
     const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * kx) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
-    const nodes = Vw > 1e-9 ? PN : one;
+    const nodes = Vw > 1e-9 ? PN : ONE_NODE;
     const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
     let na = 0;
     for (let k = 0; k < nodes.z.length; k++) {
@@ -715,8 +720,7 @@ function ncPairGradR(q: NcPairInput): number {
   const ex = Math.max(K2 - 1, 0), Vc = (ex * (1 + (L - 1) * c)) / L;
   const K2h = Math.min(Math.max(q.K2p, 1), Math.max(K2, 1));
   const Vw = Math.max(0, c * ex + (Math.max(K2, 1) - K2h) / (L - 1));
-  const one = { z: Float64Array.of(0), w: Float64Array.of(1) };
-  const nodes = Vw > 1e-9 ? PN : one;
+  const nodes = Vw > 1e-9 ? PN : ONE_NODE;
   const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
   if (NPMF.length < L + 1) NPMF = new Float64Array(2 * (L + 1));
   // the model's E[q] (E[P²|w] = wK2h/L² below the cap, w²/L² above): the q-coefficients are scaled
@@ -859,7 +863,7 @@ export function causalKeySelPairs(k2: Float64Array, jac: Float64Array, q4: Float
   const out = new Float64Array(L);
   let sg = 0, sgsq = 0;
   for (let i = L - 1; i >= 0; i--) {
-    const n = i + 1, gm = n > 1 ? Math.max(1 - (2 * k2[n]) / n + q4[n] - jac[n], 0) / n : 0;
+    const n = i + 1, gm = n > 1 ? selGamma(k2[n], jac[n], q4[n], n) / n : 0;
     sg += gm; sgsq += gm * gm;
     out[i] = Math.max(sg * sg - sgsq, 0);
   }
@@ -914,7 +918,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // all-length-L row set it is the kernel's kSel exactly.
   const kselArr = causalKeySelPairs(k2arr, jarr, q4arr, L);
   {
-    const unit = (1 - r1) * (1 - r1) * v * (1 / (d / Math.max(1, p.heads)) + 2 / d);
+    const unit = (1 - r1) * (1 - r1) * v * keySelFactor(d, p.heads);
     for (let j = 0; j < L; j++) kselArr[j] *= unit;
   }
     // ---- causal backward closure (needs the same per-position softmax statistics). Causal stacks
@@ -1121,8 +1125,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // Caveat: the 2/d counts the two pairings with the Q path's unit coefficient each; that
       // coefficient is not derived separately here — it agrees with the MC K-path deficit at h = 1
       // within ~10 % (L = 128, σ_s² = 1/3/10), which is a check, not a fit (no parameter was tuned).
-      const gam = Math.max(1 - (2 * K2L) / L + Q4L - JL, 0);
-      const kSel = L > 1 ? (1 - r1) * (1 - r1) * v * gam * gam * ((L - 1) / L) * (1 / (d / Math.max(1, p.heads)) + 2 / d) : 0;
+      const gam = selGamma(K2L, JL, Q4L, L);
+      const kSel = L > 1 ? (1 - r1) * (1 - r1) * v * gam * gam * ((L - 1) / L) * keySelFactor(d, p.heads) : 0;
       const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (r1 * cross * cenJ + kSel); // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
       const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths

@@ -17,7 +17,7 @@
  *   Two rows' input gradients: Cov = r_g σ_g² E[p_aj p_bj](1 − …) ⇒ r_g,in = r_g·C/K2 with
  *   C = n²E[p_a p_b] = 1 + r_out(K2 − 1) (for independent rows C = 1: r_g,in = r_g/K2).
  */
-import { defineBlock, gaussLegendre, normCdf, normPdf, NO_WARNINGS } from './_core.js';
+import { defineBlock, gaussLegendre, GridRows, normCdf, normPdf, NO_WARNINGS } from './_core.js';
 
 export interface SoftmaxParams { n: number }
 
@@ -248,7 +248,6 @@ export function softmaxRowCorrLognormal(v: number, rho: number): number {
 // rowTable). Interpolated linearly in ln v and
 // cubically in ρ. Used for v ≥ 0.05; below, the lognormal form is exact to < 1e-3.
 const RHO_K = 10;
-const rowMemo = new Map<number, Float64Array>();
 const SR = new Float64Array(3);
 const ROW_V_MIN = 0.05;
 
@@ -263,15 +262,12 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** the tables of the last row length asked for, by grid index (a stack asks for one n) */
-let rowLastN = -1, rowLast: (Float64Array | undefined)[] = [];
+/** the tables per row length, by grid index */
+const rowRows = new GridRows(N_GRID);
 function rowTable(n: number, gi: number): Float64Array {
-  if (n !== rowLastN) { rowLastN = n; rowLast = new Array(N_GRID); }
-  const near = rowLast[gi];
-  if (near) return near;
-  const key = n * N_GRID + gi;
-  const hit = rowMemo.get(key);
-  if (hit) { rowLast[gi] = hit; return hit; }
+  const rows = rowRows.rows(n, 0);
+  const hit = rows[gi];
+  if (hit) return hit;
   const v = Math.exp(T_MIN + gi * T_STEP), sd = Math.sqrt(v);
   const M = Math.max(64, Math.ceil(16384 / n));
   const rnd = mulberry32(0x5eed + n * 7919);
@@ -326,9 +322,7 @@ function rowTable(n: number, gi: number): Float64Array {
     if (!(hi > lo) || !(k2m1 > 0)) { r[k] = (k - RHO_K) / RHO_K; continue; }
     r[k] = k >= RHO_K ? (C[k] - lo) / (hi - lo) : (C[k] / lo - 1) / k2m1;
   }
-  if (rowMemo.size > 5000) rowMemo.clear();
-  rowMemo.set(key, r);
-  rowLast[gi] = r;
+  rows[gi] = r;
   return r;
 }
 
@@ -441,17 +435,11 @@ function rowCorrAt(n: number, gi: number, rho: number): number {
   return Math.max(-1, Math.min(1, interpRho2(t, t, 0, rho)));
 }
 
-const cosMemo = new Map<string, (Float64Array | undefined)[]>();
-let cosLastN = -1, cosLastDh = -1, cosLast: (Float64Array | undefined)[] = [];
+const cosRows = new GridRows(N_GRID);
 /** the query-cosine averaged row correlation at grid point gi for r = k/RHO_K − 1, k = 0..2RHO_K */
 function cosTable(n: number, dh: number, gi: number): Float64Array {
-  if (n !== cosLastN || dh !== cosLastDh) {
-    const key = n + '|' + dh;
-    let rows = cosMemo.get(key);
-    if (!rows) { rows = new Array(N_GRID); if (cosMemo.size > 64) cosMemo.clear(); cosMemo.set(key, rows); }
-    cosLastN = n; cosLastDh = dh; cosLast = rows;
-  }
-  const hit = cosLast[gi];
+  const rows = cosRows.rows(n, dh);
+  const hit = rows[gi];
   if (hit) return hit;
   const out = new Float64Array(2 * RHO_K + 1);
   for (let k = 0; k <= 2 * RHO_K; k++) {
@@ -460,7 +448,7 @@ function cosTable(n: number, dh: number, gi: number): Float64Array {
     for (let m = 0; m < rho.length; m++) acc += w[m] * rowCorrAt(n, gi, rho[m]);
     out[k] = acc;
   }
-  cosLast[gi] = out;
+  rows[gi] = out;
   return out;
 }
 
