@@ -113,20 +113,25 @@ interface CompCase { regime: string; label: string; block: string; params: P; in
 
 let seedCounter = 4000;
 
+/** Our and the published component predictions of one request, with the notes a case record keeps
+ * (both the measuring run and --rescore). */
+function componentPredictions(req: { block: string; params: P; input: In; grad: GradIn }) {
+  const ours = component(req, '', 'ours'), paper = component(req, '', 'paper');
+  const notes = [...new Set([...ours.warnings, ...paper.warnings])];
+  return { ours, paper, notes: notes.length ? notes : undefined };
+}
+
 function runComponentCase(c: CompCase): { points: Point[]; rec: CaseRecord } {
   const t0 = performance.now();
   const mc = monteCarlo(c.block, c.params, c.input, c.grad, { B: c.B, T: c.T, D: c.D }, c.trials, seedCounter++);
-  const req = { block: c.block, params: c.params, input: c.input, grad: c.grad };
-  const ours = component(req, '', 'ours');
-  const paper = component(req, '', 'paper');
+  const { ours, paper, notes } = componentPredictions({ block: c.block, params: c.params, input: c.input, grad: c.grad });
   const points: Point[] = [];
   for (const q of c.qs) {
     const est = mc[q];
     const std = est.se * Math.sqrt(mc.trials);
     points.push(makePoint(c.regime, c.label, q, est.mean, std, mc.trials, ours[q], paper[q]));
   }
-  const notes = [...new Set([...ours.warnings, ...paper.warnings])];
-  return { points, rec: { regime: c.regime, case: c.label, inputs: { block: c.block, params: c.params, input: c.input, grad: c.grad, shape: { B: c.B, T: c.T, D: c.D }, trials: c.trials, methodOurs: ours.method, methodPaper: paper.method }, seconds: (performance.now() - t0) / 1000, notes: notes.length ? notes : undefined } };
+  return { points, rec: { regime: c.regime, case: c.label, inputs: { block: c.block, params: c.params, input: c.input, grad: c.grad, shape: { B: c.B, T: c.T, D: c.D }, trials: c.trials, methodOurs: ours.method, methodPaper: paper.method }, seconds: (performance.now() - t0) / 1000, notes } };
 }
 
 const D_ATT = 64;
@@ -416,19 +421,15 @@ export function rescore(R: Results): Results {
     const old = R.points.filter((p) => p.regime === c.regime && p.case === c.case);
     const inp = c.inputs as any;
     if (isComponent(c.regime)) {
-      const req = { block: inp.block, params: inp.params, input: inp.input, grad: inp.grad };
-      const ours = component(req, '', 'ours'), paper = component(req, '', 'paper');
+      const { ours, paper, notes } = componentPredictions({ block: inp.block, params: inp.params, input: inp.input, grad: inp.grad });
       for (const p of old) points.push(makePoint(p.regime, p.case, p.q, p.measured, p.std, p.seeds, ours[p.q] as number, paper[p.q] as number));
-      const notes = [...new Set([...ours.warnings, ...paper.warnings])];
-      cases.push({ ...c, notes: notes.length ? notes : undefined });
+      cases.push({ ...c, notes });
     } else {
       const cfg = resolveConfig(inp.config);
       const ours = predictResolved(cfg, { batch: inp.batch }), paper = predictResolved(cfg, { formula: 'paper' });
-      for (const p of old) {
-        const l = p.layer!;
-        points.push(makePoint(p.regime, p.case, p.q, p.measured, p.std, p.seeds, ours.layers[l]?.[p.q] ?? null, paper.layers[l]?.[p.q] ?? null, { depth: p.depth, layer: l }));
-      }
-      const within = points.slice(-old.length).filter((p) => p.okOurs).length;
+      const now = old.map((p) => makePoint(p.regime, p.case, p.q, p.measured, p.std, p.seeds, ours.layers[p.layer!]?.[p.q] ?? null, paper.layers[p.layer!]?.[p.q] ?? null, { depth: p.depth, layer: p.layer }));
+      points.push(...now);
+      const within = now.filter((p) => p.okOurs).length;
       cases.push({ ...c, notes: [`rescored: ${within}/${old.length} points within (the fidelity rule)`, ...ours.warnings.map((w) => `ours: ${w}`), ...paper.warnings.map((w) => `paper: ${w}`)] });
     }
   }
