@@ -21,6 +21,14 @@ const fMean = compile(E.mean, V), fVar = compile(E.var, V), fR = compile(E.r, V)
 
 /** ReLU is homogeneous of degree 1: at zero mean E[relu²] = s/2, E[relu⁴] = 3s²/2, so γ = 1 and
  * E[relu⁴]/E[relu²]² − 1 = 6 − 1 = 5 for every s. */
+/** The uncentred arc-cosine kernel E[relu(x)relu(y)]/E[relu(x)²] of a zero-mean Gaussian pair with
+ * correlation r (Cho & Saul): (√(1 − r²) + (π − acos r)r)/π; the centred r row above is
+ * (π·k(r) − 1)/(π − 1). */
+export function reluArcCos(r: number): number {
+  const p = Math.min(Math.max(r, -1), 1);
+  return (Math.sqrt(1 - p * p) + (Math.PI - Math.acos(p)) * p) / Math.PI;
+}
+
 export const RELU: ActivationFns = { name: 'relu', f: (x) => (x > 0 ? x : 0), df: (x) => (x > 0 ? 1 : 0), kink: 0, zeroMeanDispersion: Object.freeze({ ratio: 5, gamma: 1 }) };
 
 /** P(X > 0, Y > 0) for standard-normal-shifted pair (a = μ/σ, correlation r), Plackett's identity

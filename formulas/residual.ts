@@ -15,7 +15,7 @@ import type { Stage } from './_chain.js';
 import { attention, type AttentionParams } from './attention.js';
 import { dropout } from './dropout.js';
 import { linear, type LinearParams } from './linear.js';
-import { relu } from './relu.js';
+import { relu, reluArcCos } from './relu.js';
 
 const E = {
   mean: 'l*mu + b*muF',
@@ -315,8 +315,7 @@ export function postSpreadInStack(attn: boolean, vM: number, vN: number, C: numb
  */
 export function ffnCrossOverlap(l2: number, T: number, rho: number): number {
   const p = Math.min(Math.max(rho, -1), 1);
-  const k = (Math.sqrt(1 - p * p) + (Math.PI - Math.acos(p)) * p) / Math.PI;
-  return T > 0 ? (l2 * p + (T - l2) * k) / T : p;
+  return T > 0 ? (l2 * p + (T - l2) * reluArcCos(p)) / T : p;
 }
 
 /**
