@@ -262,6 +262,18 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** The standard normals of the row-correlation table of row length n (2nM: per row m and key j,
+ * z then ξ), drawn once per n — every grid point scales the same numbers by √v (common random
+ * numbers across v as well as across ρ); the last n's are kept. */
+let normalsN = -1, normals = new Float64Array(0);
+function rowNormals(n: number, M: number): Float64Array {
+  if (normalsN === n) return normals;
+  const rnd = mulberry32(0x5eed + n * 7919), g = new Float64Array(2 * n * M);
+  for (let q = 0; q < g.length; q++) { let u = rnd(); if (u < 1e-300) u = 1e-300; g[q] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); }
+  normalsN = n; normals = g;
+  return g;
+}
+
 /** the tables per row length, by grid index */
 const rowRows = new GridRows(N_GRID);
 function rowTable(n: number, gi: number): Float64Array {
@@ -270,15 +282,14 @@ function rowTable(n: number, gi: number): Float64Array {
   if (hit) return hit;
   const v = Math.exp(T_MIN + gi * T_STEP), sd = Math.sqrt(v);
   const M = Math.max(64, Math.ceil(16384 / n));
-  const rnd = mulberry32(0x5eed + n * 7919);
-  const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
+  const gs = rowNormals(n, M);
   const C = new Float64Array(2 * RHO_K + 1);
   const z = new Float64Array(n), xi = new Float64Array(n), pa = new Float64Array(n);
   const up = new Float64Array(n), dn = new Float64Array(n), pu = new Float64Array(n), pd = new Float64Array(n), ex = new Float64Array(n);
   for (let m = 0; m < M; m++) {
     let za = -Infinity, zl = Infinity, xa = -Infinity;
-    for (let j = 0; j < n; j++) {
-      z[j] = sd * gauss(); xi[j] = sd * gauss();
+    for (let j = 0, q = 2 * n * m; j < n; j++, q += 2) {
+      z[j] = sd * gs[q]; xi[j] = sd * gs[q + 1];
       if (z[j] > za) za = z[j];
       if (z[j] < zl) zl = z[j];
       if (xi[j] > xa) xa = xi[j];
