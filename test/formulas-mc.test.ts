@@ -205,7 +205,10 @@ for (const [lam, beta, w, x] of [[0.8, 0.6, 1 / 8, { mean: 0, var: 1, r: 0.5 }],
  *    column sums (causalPairGradR: counts with zeros, exact centring of the Q-path row covariance):
  *    at σ_s² = 25 0.093 vs 0.069 (was 0.22); value: false 0.239 vs 0.269, attnDropout 0.356 vs 0.324.
  *  - softmax r at n = 4: Pearson over only 4 features is biased against the ratio of expectations
- *    (pooled agrees with the formula within 0.02); n = 64: ≤ 0.045 from the quasi-MC table.
+ *    (pooled agrees with the formula within 0.02). n = 64: the quasi-MC row-correlation table was
+ *    0.016–0.024 off (one draw of normals shared by the whole table); the shipped tables (16× the
+ *    rows, formulas/softmax-tables.ts) closed four r and one gradR entry here; σ²=1 r=0.5 r is the
+ *    per-pair Pearson vs pooled gap (formula 0.397, pooled 0.405, Pearson 0.415).
  *  - attention r at σ_s² = 4, r = 0, d = 8 (0.181 vs 0.230; 0.198 before the tilt term). (At σ_s² = 25,
  *    r = 0.5, value: false, d = 8, h = 4 it was 0.773 vs 0.795; the row-variance average over |q_i|²
  *    at d_h = 2, attnSoftmaxStats, brought it inside the tolerance.)
@@ -214,32 +217,28 @@ for (const [lam, beta, w, x] of [[0.8, 0.6, 1 / 8, { mean: 0, var: 1, r: 0.5 }],
  */
 const KNOWN: Record<string, Partial<Record<Quantity, string>>> = {
   "softmax n=4 μ=0 σ²=0.1 r=0": { gradR: "pred 0.2796, MC 0.2454 ± 0.007655, tol 0.03062, pooled 0.2703" },
-  "softmax n=4 μ=0 σ²=0.1 r=0.5": { r: "pred 0.4958, MC 0.4302 ± 0.008114, tol 0.03246, pooled 0.4818", gradR: "pred 0.2897, MC 0.2508 ± 0.006682, tol 0.02673, pooled 0.2853" },
-  "softmax n=4 μ=0 σ²=0.1 r=0.9": { r: "pred 0.8998, MC 0.8516 ± 0.004775, tol 0.01910, pooled 0.8885", gradR: "pred 0.2980, MC 0.2542 ± 0.007817, tol 0.03127, pooled 0.2918" },
-  "softmax n=4 μ=0 σ²=1 r=0.5": { r: "pred 0.4657, MC 0.4078 ± 0.008522, tol 0.03409, pooled 0.4482" },
-  "softmax n=4 μ=0 σ²=1 r=0.9": { r: "pred 0.8882, MC 0.8448 ± 0.005276, tol 0.02110, pooled 0.8825", gradR: "pred 0.2879, MC 0.2265 ± 0.007992, tol 0.03197, pooled 0.2627" },
+  "softmax n=4 μ=0 σ²=0.1 r=0.5": { r: "pred 0.4937, MC 0.4302 ± 0.008114, tol 0.03246, pooled 0.4818", gradR: "pred 0.2897, MC 0.2508 ± 0.006682, tol 0.02673, pooled 0.2853" },
+  "softmax n=4 μ=0 σ²=0.1 r=0.9": { r: "pred 0.8975, MC 0.8516 ± 0.004775, tol 0.01910, pooled 0.8885", gradR: "pred 0.2979, MC 0.2542 ± 0.007817, tol 0.03127, pooled 0.2918" },
+  "softmax n=4 μ=0 σ²=1 r=0.5": { r: "pred 0.4622, MC 0.4078 ± 0.008522, tol 0.03409, pooled 0.4482" },
+  "softmax n=4 μ=0 σ²=1 r=0.9": { r: "pred 0.8841, MC 0.8448 ± 0.005276, tol 0.02110, pooled 0.8825", gradR: "pred 0.2874, MC 0.2265 ± 0.007992, tol 0.03197, pooled 0.2627" },
   "softmax n=4 μ=0 σ²=4 r=0": { gradR: "pred 0.1306, MC 0.1630 ± 0.005636, tol 0.02255, pooled 0.1389" },
-  "softmax n=4 μ=0 σ²=4 r=0.5": { r: "pred 0.4224, MC 0.3793 ± 0.008345, tol 0.03338, pooled 0.4130" },
-  "softmax n=4 μ=0 σ²=4 r=0.9": { r: "pred 0.8635, MC 0.8014 ± 0.006439, tol 0.02575, pooled 0.8468", gradR: "pred 0.2769, MC 0.2204 ± 0.008269, tol 0.03307, pooled 0.2601" },
-  "softmax n=4 μ=0 σ²=16 r=0.9": { r: "pred 0.8160, MC 0.7703 ± 0.006348, tol 0.02539, pooled 0.8107", gradR: "pred 0.2630, MC 0.2009 ± 0.008958, tol 0.03583, pooled 0.1883" },
+  "softmax n=4 μ=0 σ²=4 r=0.5": { r: "pred 0.4177, MC 0.3793 ± 0.008345, tol 0.03338, pooled 0.4130" },
+  "softmax n=4 μ=0 σ²=4 r=0.9": { r: "pred 0.8587, MC 0.8014 ± 0.006439, tol 0.02575, pooled 0.8468", gradR: "pred 0.2761, MC 0.2204 ± 0.008269, tol 0.03307, pooled 0.2601" },
+  "softmax n=4 μ=0 σ²=16 r=0.9": { r: "pred 0.8123, MC 0.7703 ± 0.006348, tol 0.02539, pooled 0.8107", gradR: "pred 0.2623, MC 0.2009 ± 0.008958, tol 0.03583, pooled 0.1883" },
   "softmax n=64 μ=0 σ²=1 r=0": { gradR: "pred 0.1208, MC 0.1464 ± 0.002004, tol 0.01000, pooled 0.1341" },
-  "softmax n=64 μ=0 σ²=1 r=0.5": { r: "pred 0.3746, MC 0.4147 ± 0.003651, tol 0.01461, pooled 0.4051" },
-  "softmax n=64 μ=0 σ²=1 r=0.9": { r: "pred 0.8420, MC 0.8584 ± 0.001918, tol 0.01000, pooled 0.8585" },
+  "softmax n=64 μ=0 σ²=1 r=0.5": { r: "pred 0.3966, MC 0.4147 ± 0.003651, tol 0.01461, pooled 0.4051" },
   "softmax n=64 μ=0 σ²=4 r=0": { gradR: "pred 0.02916, MC 0.05321 ± 0.001523, tol 0.01000, pooled 0.04294" },
-  "softmax n=64 μ=0 σ²=4 r=0.5": { r: "pred 0.2530, MC 0.2963 ± 0.005116, tol 0.02046, pooled 0.2778", gradR: "pred 0.09769, MC 0.1188 ± 0.005208, tol 0.02083, pooled 0.1112" },
-  "softmax n=64 μ=0 σ²=4 r=0.9": { gradR: "pred 0.2463, MC 0.2066 ± 0.009468, tol 0.03787, pooled 0.2273" },
-  "softmax n=64 μ=0 σ²=16 r=0.5": { r: "pred 0.1716, MC 0.1971 ± 0.005767, tol 0.02307, pooled 0.1941" },
-  "softmax n=64 μ=0 σ²=16 r=0.9": { r: "pred 0.7445, MC 0.6994 ± 0.007248, tol 0.02899, pooled 0.7242" },
-  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0": { r: "pred 0.1808, MC 0.2303 ± 0.006784, tol 0.02714, pooled 0.1968", gradR: "pred 0.4235, MC 0.4855 ± 0.009121, tol 0.03648, pooled 0.4080" },
-  "attention h=1 σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6810, MC 0.7147 ± 0.008267, tol 0.03307, pooled 0.5676" },
-  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.3156, MC 0.3590 ± 0.009833, tol 0.03933, pooled 0.2359" },
-  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0.9": { gradR: "pred 0.7179, MC 0.7590 ± 0.008400, tol 0.03360, pooled 0.5218" },
-  "attention h=1 σ_s²=1 μ=0 σ²=4 r=0.5": { gradR: "pred 0.6810, MC 0.7215 ± 0.008506, tol 0.03402, pooled 0.5630" },
-  "attention h=1 value:false σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6810, MC 0.7246 ± 0.006737, tol 0.02695, pooled 0.5817" },
-  "attention h=1 attnDropout=0.1 σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6557, MC 0.6949 ± 0.006990, tol 0.02796, pooled 0.5595" },
-  "attention h=4 causal σ_s²=25 μ=0 σ²=1 r=0.5": { gradR: "pred 0.09346, MC 0.06903 ± 0.003290, tol 0.01316, pooled 0.05383" },
-  "attention h=1 causal value:false σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.2390, MC 0.2687 ± 0.006166, tol 0.02466, pooled 0.1815" },
-  "attention h=4 causal attnDropout=0.1 σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.3557, MC 0.3244 ± 0.006720, tol 0.02688, pooled 0.2140" },
+  "softmax n=64 μ=0 σ²=4 r=0.9": { gradR: "pred 0.2468, MC 0.2066 ± 0.009468, tol 0.03787, pooled 0.2273" },
+  "attention h=1 σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6808, MC 0.7147 ± 0.008267, tol 0.03307, pooled 0.5676" },
+  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.3155, MC 0.3590 ± 0.009833, tol 0.03933, pooled 0.2359" },
+  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0": { r: "pred 0.1955, MC 0.2303 ± 0.006784, tol 0.02714, pooled 0.1968", gradR: "pred 0.4181, MC 0.4855 ± 0.009121, tol 0.03648, pooled 0.4080" },
+  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0.9": { gradR: "pred 0.7178, MC 0.7590 ± 0.008400, tol 0.03360, pooled 0.5218" },
+  "attention h=1 σ_s²=1 μ=0 σ²=4 r=0.5": { gradR: "pred 0.6808, MC 0.7215 ± 0.008506, tol 0.03402, pooled 0.5630" },
+  "attention h=4 causal σ_s²=25 μ=0 σ²=1 r=0.5": { gradR: "pred 0.09656, MC 0.06903 ± 0.003290, tol 0.01316, pooled 0.05383" },
+  "attention h=1 value:false σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6808, MC 0.7246 ± 0.006737, tol 0.02695, pooled 0.5817" },
+  "attention h=1 causal value:false σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.2406, MC 0.2687 ± 0.006166, tol 0.02466, pooled 0.1815" },
+  "attention h=1 attnDropout=0.1 σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6555, MC 0.6949 ± 0.006990, tol 0.02796, pooled 0.5595" },
+  "attention h=4 causal attnDropout=0.1 σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.3570, MC 0.3244 ± 0.006720, tol 0.02688, pooled 0.2140" },
   "swiglu dropout=0 μ=0 σ²=4 r=0": { r: "pred 0, MC 0.01292 ± 0.002874, tol 0.01150, pooled 0.01135" },
 };
 
