@@ -219,269 +219,65 @@ function avgRow(L: number, rel: number, gi: number): Float64Array {
  * (ONE_NODE: a popularity without spread) */
 const PN = normalNodes([], 4), ONE_NODE = { z: Float64Array.of(0), w: Float64Array.of(1) };
 
-/** Sum of m iid copies of a distribution given by atoms (vals, probs), on a grid (point k at k·dx,
- * linear split of each atom between its two grid points, so means are kept): binary powering of
- * convolutions, the spacing doubled whenever a distribution outgrows 2·NB + 1 points. The
- * convolutions are exact sums computed by FFT (rounding ~1e-16 of the largest bin); powers of the
- * base that were never coarsened are formed from one transform of the base. */
-const NB = 256;
-
-interface FftTable { N: number; rev: Uint32Array; cos: Float64Array; sin: Float64Array }
-const fftTables = new Map<number, FftTable>();
-function fftTable(N: number): FftTable {
-  let t = fftTables.get(N);
-  if (t) return t;
-  const bits = Math.round(Math.log2(N)), rev = new Uint32Array(N), cos = new Float64Array(Math.max(1, N / 2)), sin = new Float64Array(Math.max(1, N / 2));
-  for (let i = 0; i < N; i++) { let r = 0; for (let b = 0, x = i; b < bits; b++, x >>= 1) r = (r << 1) | (x & 1); rev[i] = r; }
-  for (let i = 0; i < N / 2; i++) { cos[i] = Math.cos((2 * Math.PI * i) / N); sin[i] = -Math.sin((2 * Math.PI * i) / N); }
-  t = { N, rev, cos, sin };
-  fftTables.set(N, t);
-  return t;
-}
-/** In-place complex DFT X_k = Σ_n x_n e^{−2πikn/N} (N a power of 2): bit reversal, then the
- * radix-2 stages two at a time (one pass over the data per pair of stages). */
-function fft(re: Float64Array, im: Float64Array, t: FftTable): void {
-  const N = t.N, rev = t.rev, cs = t.cos, sn = t.sin;
-  for (let i = 0; i < N; i++) { const r = rev[i]; if (r > i) { let x = re[i]; re[i] = re[r]; re[r] = x; x = im[i]; im[i] = im[r]; im[r] = x; } }
-  let S = 1;
-  if ((Math.round(Math.log2(N)) & 1) === 1) {
-    for (let i = 0; i < N; i += 2) { const xr = re[i + 1], xi = im[i + 1]; re[i + 1] = re[i] - xr; im[i + 1] = im[i] - xi; re[i] += xr; im[i] += xi; }
-    S = 2;
-  }
-  // stages of sizes 2S and 4S: elements a, a + S, a + 2S, a + 3S, twiddles W_{2S}^k and W_{4S}^k
-  for (; S < N; S <<= 2) {
-    const S4 = 4 * S, st1 = N / (2 * S), st2 = N / S4;
-    for (let k = 0; k < S; k++) {
-      const w1r = cs[k * st1], w1i = sn[k * st1], w2r = cs[k * st2], w2i = sn[k * st2];
-      for (let a = k; a < N; a += S4) {
-        const b = a + S, c = b + S, d = c + S;
-        const Br = re[b] * w1r - im[b] * w1i, Bi = re[b] * w1i + im[b] * w1r;
-        const Dr = re[d] * w1r - im[d] * w1i, Di = re[d] * w1i + im[d] * w1r;
-        const A1r = re[a] + Br, A1i = im[a] + Bi, B1r = re[a] - Br, B1i = im[a] - Bi;
-        const C1r = re[c] + Dr, C1i = im[c] + Di, D1r = re[c] - Dr, D1i = im[c] - Di;
-        const Cr = C1r * w2r - C1i * w2i, Ci = C1r * w2i + C1i * w2r;
-        const Er = D1r * w2i + D1i * w2r, Ei = D1i * w2i - D1r * w2r; // −i·W_{4S}^k·D1
-        re[a] = A1r + Cr; im[a] = A1i + Ci; re[c] = A1r - Cr; im[c] = A1i - Ci;
-        re[b] = B1r + Er; im[b] = B1i + Ei; re[d] = B1r - Er; im[d] = B1i - Ei;
-      }
-    }
-  }
-}
-// transforms have at most 4·NB points (lengths ≤ 2·NB + 1 are convolved): fixed scratch
-const ZR = new Float64Array(2 * NB), ZI = new Float64Array(2 * NB);
-const SPA = new Float64Array(2 * NB + 1), SPB = new Float64Array(2 * NB + 1), SPC = new Float64Array(2 * NB + 1), SPD = new Float64Array(2 * NB + 1);
-const SPR = new Float64Array(2 * NB + 1), SPI = new Float64Array(2 * NB + 1), SBR = new Float64Array(2 * NB + 1), SBI = new Float64Array(2 * NB + 1);
-/** Spectrum X_k, k = 0..N/2, of the real x zero-padded to N, by one complex DFT of size N/2
- * (z_n = x_{2n} + i x_{2n+1}; X_k = E_k + W^k O_k with E, O the even and odd samples' spectra). */
-function rfft(x: Float64Array, N: number, XR: Float64Array, XI: Float64Array): void {
-  const H = N >> 1, T = fftTable(N), cw = T.cos, sw = T.sin, lx = Math.min(x.length, N), h2 = lx >> 1;
-  for (let n = 0; n < h2; n++) { ZR[n] = x[2 * n]; ZI[n] = x[2 * n + 1]; }
-  let n0 = h2;
-  if (lx & 1) { ZR[n0] = x[lx - 1]; ZI[n0] = 0; n0++; }
-  for (let n = n0; n < H; n++) { ZR[n] = 0; ZI[n] = 0; }
-  fft(ZR, ZI, fftTable(H));
-  XR[0] = ZR[0] + ZI[0]; XI[0] = 0; XR[H] = ZR[0] - ZI[0]; XI[H] = 0;
-  for (let k = 1; k < H; k++) {
-    const zr = ZR[k], zi = ZI[k], yr = ZR[H - k], yi = -ZI[H - k];
-    const er = (zr + yr) / 2, ei = (zi + yi) / 2, or = (zi - yi) / 2, oi = (yr - zr) / 2;
-    XR[k] = er + cw[k] * or - sw[k] * oi; XI[k] = ei + cw[k] * oi + sw[k] * or;
-  }
-}
-/** The real x of length lo ≤ N + 1 from its spectrum X_k, k = 0..N/2 (index N wraps onto 0: its
- * value `last`, the product of the two top entries, is given). */
-function irfft(XR: Float64Array, XI: Float64Array, N: number, lo: number, last: number): Float64Array {
-  const H = N >> 1, T = fftTable(N), cw = T.cos, sw = T.sin;
-  for (let k = 0; k < H; k++) {
-    const xr = XR[k], xi = XI[k], yr = XR[H - k], yi = -XI[H - k];
-    const er = (xr + yr) / 2, ei = (xi + yi) / 2, dr = (xr - yr) / 2, di = (xi - yi) / 2;
-    const or = dr * cw[k] + di * sw[k], oi = di * cw[k] - dr * sw[k]; // O = D·W^{−k}
-    ZR[k] = er - oi; ZI[k] = -(ei + or); // conj(E + iO): the inverse as a forward transform
-  }
-  fft(ZR, ZI, fftTable(H));
-  const o = new Float64Array(lo), inv = 1 / H, m = Math.min(H, lo >> 1);
-  for (let n = 0; n < m; n++) { o[2 * n] = ZR[n] * inv; o[2 * n + 1] = -ZI[n] * inv; }
-  if (lo & 1 && m < H) o[2 * m] = ZR[m] * inv;
-  if (lo === N + 1) { o[N] = last; o[0] -= last; }
-  return o;
-}
-const fftSize = (lo: number): number => { let N = 4; while (N < lo - 1) N <<= 1; return N; };
-/** a ⊗ b, and b ⊗ b too when `sq` (one transform of b for both) */
-function convolveFFT(a: Float64Array, b: Float64Array, sq: boolean): [Float64Array, Float64Array | null] {
-  const lo = a.length + b.length - 1, lq = 2 * b.length - 1, N = fftSize(sq ? Math.max(lo, lq) : lo), H = N >> 1;
-  rfft(a, N, SPA, SPB); rfft(b, N, SPC, SPD);
-  for (let k = 0; k <= H; k++) { const ar = SPA[k], ai = SPB[k], br = SPC[k], bi = SPD[k]; SPR[k] = ar * br - ai * bi; SPI[k] = ar * bi + ai * br; }
-  const o = irfft(SPR, SPI, N, lo, a[a.length - 1] * b[b.length - 1]);
-  if (!sq) return [o, null];
-  for (let k = 0; k <= H; k++) { const br = SPC[k], bi = SPD[k]; SPR[k] = br * br - bi * bi; SPI[k] = 2 * br * bi; }
-  return [o, irfft(SPR, SPI, N, lq, b[b.length - 1] * b[b.length - 1])];
-}
-function convolve(a: Float64Array, b: Float64Array): Float64Array {
-  if (a.length * b.length >= 8192) return convolveFFT(a, b, false)[0];
-  const o = new Float64Array(a.length + b.length - 1);
-  for (let i = 0; i < a.length; i++) { const ai = a[i]; if (ai === 0) continue; for (let j = 0; j < b.length; j++) o[i + j] += ai * b[j]; }
-  return o;
-}
-/** half the points: even points stay, odd ones are split between their two neighbours (the last
- * point of an even length stays whole) */
-function coarsen(a: Float64Array): Float64Array {
-  const L = a.length, n = (L + 1) >> 1, o = new Float64Array(n);
-  if (L < 6) {
-    for (let i = 0; i < L; i++) {
-      if (i % 2 === 0) o[i / 2] += a[i];
-      else { o[(i - 1) / 2] += a[i] / 2; o[Math.min(n - 1, (i + 1) / 2)] += a[i] / 2; }
-    }
-    return o;
-  }
-  o[0] = a[0] + a[1] / 2;
-  const kEnd = L & 1 ? n - 1 : n - 2;
-  for (let k = 1; k < kEnd; k++) o[k] = a[2 * k - 1] / 2 + a[2 * k] + a[2 * k + 1] / 2;
-  if (L & 1) o[n - 1] = a[L - 2] / 2 + a[L - 1];
-  else { o[n - 2] = a[L - 5] / 2 + a[L - 4] + a[L - 3] / 2; o[n - 1] = a[L - 3] / 2 + a[L - 2] + a[L - 1] / 2 + a[L - 1] / 2; }
-  return o;
-}
-/** The smallest atom value v with mass(≤ v) ≥ 1 − 1e-6 (the largest value when the atoms' mass
- * never reaches it): 128 buckets from the top, then the crossing bucket's atoms in order. */
-const QB = 128, qMass = new Float64Array(QB), qMin = new Float64Array(QB);
-let qIdx = new Uint8Array(0);
-function quantileTop(vals: Float64Array, probs: Float64Array, n: number): number {
-  let vM = -Infinity, vm = Infinity, tot = 0;
-  for (let i = 0; i < n; i++) { const v = vals[i]; if (v > vM) vM = v; if (v < vm) vm = v; tot += probs[i]; }
-  const slack = tot - (1 - 1e-6);
-  if (!(slack >= 0) || !(vM > vm)) return vM;
-  if (qIdx.length < n) qIdx = new Uint8Array(2 * n);
-  const sc = QB / (vM - vm);
-  qMass.fill(0); qMin.fill(Infinity);
-  for (let i = 0; i < n; i++) {
-    const v = vals[i], k = Math.min(QB - 1, Math.floor((v - vm) * sc));
-    qIdx[i] = k; qMass[k] += probs[i]; if (v < qMin[k]) qMin[k] = v;
-  }
-  // buckets above kb hold mass ≤ slack, so every value in them qualifies
-  let above = 0, kb = QB - 1;
-  for (; kb > 0; kb--) { if (above + qMass[kb] > slack) break; above += qMass[kb]; }
-  let vs = vM;
-  for (let k = kb + 1; k < QB; k++) if (qMass[k] > 0 || qMin[k] < Infinity) { vs = Math.min(vs, qMin[k]); break; }
-  const idx: number[] = [];
-  for (let i = 0; i < n; i++) if (qIdx[i] === kb) idx.push(i);
-  idx.sort((x, y) => vals[y] - vals[x]);
-  // descending through bucket kb: v qualifies while the mass strictly above it is ≤ slack
-  for (let a = 0; a < idx.length;) {
-    const v = vals[idx[a]];
-    let g = 0, b = a;
-    while (b < idx.length && vals[idx[b]] === v) g += probs[idx[b++]];
-    if (above > slack) break;
-    vs = v; above += g; a = b;
-  }
-  return vs;
-}
-/** a grid distribution: the base's e-th power (never coarsened, e > 0: `g` formed on demand) or `g` */
-interface Grid { g: Float64Array | null; e: number; dx: number }
-function sumOfCopies(vals: Float64Array, probs: Float64Array, n: number, m: number): { g: Float64Array; dx: number } {
-  if (m === 0) return { g: Float64Array.of(1), dx: 1 };
-  // grid up to the 1 − 1e-6 quantile; the atoms beyond it (negligible weight) sit at its top
-  const vmax = quantileTop(vals, probs, n);
-  if (!(vmax > 0)) return { g: Float64Array.of(1), dx: 1 };
-  const base = new Float64Array(NB + 1), dx0 = vmax / NB;
-  for (let i = 0; i < n; i++) {
-    const x = Math.min(vals[i] / dx0, NB), k = Math.min(NB - 1, Math.floor(x)), f = x - k;
-    base[k] += probs[i] * (1 - f); base[k + 1] += probs[i] * f;
-  }
-  // powers up to 4 (length 4·NB + 1) from the base's spectrum on NS = 4·NB points
-  const NS = 4 * NB, SR = SBR, SI = SBI;
-  let haveS = false;
-  const form = (x: Grid): Float64Array => {
-    if (x.g) return x.g;
-    if (x.e === 1) return (x.g = base);
-    if (!haveS) { rfft(base, NS, SR, SI); haveS = true; }
-    for (let k = 0; k <= NS / 2; k++) {
-      let pr = SR[k], pi = SI[k];
-      for (let e = 1; e < x.e; e++) { const r = pr * SR[k] - pi * SI[k]; pi = pr * SI[k] + pi * SR[k]; pr = r; }
-      SPR[k] = pr; SPI[k] = pi;
-    }
-    return (x.g = irfft(SPR, SPI, NS, x.e * NB + 1, base[NB] ** x.e));
-  };
-  const len = (x: Grid): number => (x.g ? x.g.length : x.e * NB + 1);
-  const same = (x: Grid, to: number): Float64Array => { let g = form(x); for (let d = x.dx; d < to; d *= 2) g = coarsen(g); return g; };
-  const fit = (x: Grid): Grid => (len(x) > 2 * NB + 1 ? { g: coarsen(form(x)), e: 0, dx: 2 * x.dx } : x);
-  let res: Grid | null = null, pw: Grid = { g: null, e: 1, dx: dx0 }, mm = m;
-  while (mm > 0) {
-    const more = mm >> 1 > 0;
-    let nr = res, np: Grid | null = null;
-    if (mm & 1) {
-      if (res === null) nr = pw;
-      else if (!res.g && !pw.g) nr = { g: null, e: res.e + pw.e, dx: dx0 };
-      else {
-        const dd = Math.max(res.dx, pw.dx), a = same(res, dd), b = same(pw, dd);
-        if (more && b === pw.g && a.length * b.length >= 8192) {
-          const [o, q] = convolveFFT(a, b, true); // res ⊗ pw and pw ⊗ pw
-          nr = { g: o, e: 0, dx: dd }; np = { g: q, e: 0, dx: pw.dx };
-        } else nr = { g: convolve(a, b), e: 0, dx: dd };
-      }
-    }
-    if (more && np === null) np = pw.g ? { g: convolve(pw.g, pw.g), e: 0, dx: pw.dx } : { g: null, e: 2 * pw.e, dx: dx0 };
-    if (nr) res = fit(nr);
-    if (np) pw = fit(np);
-    mm >>= 1;
-  }
-  return { g: form(res!), dx: res!.dx };
-}
-
-/** E[(1, c)/√(V_1/h + S/h + γ)] over the first head's atoms (v_a, p_a, c_a) and the other heads'
- * grid law S (g_b at b·dx): Σ_a p_a (1, c_a) Σ_b g_b / √((v_a + b·dx)/h + γ). With s = v + hγ the
- * inner sum is √(h/s)·G(ln s), G(u) = Σ_b g_b (1 + b·dx·e^{−u})^{−1/2}: a sum of smooth steps in u,
- * analytic in the strip |Im u| < π, so a Chebyshev interpolant in u over the atoms' range (degree
- * from the strip width, relative error ~1e-8) replaces the double sum when there are many atoms; atoms
- * at s ≤ dx·1e-3 (and s ≤ 0, zero weight) are summed directly. */
-const CHEB_C = new Float64Array(512), CHEB_G = new Float64Array(512), CHEB_T = new Float64Array(1024);
-const INV = new Float64Array(2);
-function directInv(v: number, p: number, g: Float64Array, dx: number, h: number, gamma: number): number {
-  let f = 0;
-  for (let b = 0; b < g.length; b++) {
-    const pr = p * g[b];
-    if (pr < 1e-16) continue;
-    const den = Math.sqrt((v + b * dx) / h + gamma);
-    if (den > 0) f += pr / den;
-  }
-  return f;
-}
-function expectInv(av: Float64Array, ap: Float64Array, ac: Float64Array, nA: number, g: Float64Array, dx: number, h: number, gamma: number): Float64Array {
-  const B = g.length, hg = h * gamma, sLo = dx * 1e-3;
-  let sMin = Infinity, sMax = -Infinity, nI = 0;
-  for (let a = 0; a < nA; a++) { const s = av[a] + hg; if (s > sLo) { nI++; if (s < sMin) sMin = s; if (s > sMax) sMax = s; } }
-  const U0 = Math.log(sMin), ell = Math.log(sMax) - U0;
-  const n = ell > 0 ? Math.ceil(12 / Math.asinh((2 * Math.PI) / ell)) + 4 : 0;
-  const cheb = B >= 16 && ell > 0 && n < 500 && nI >= 2 * n;
-  if (cheb) {
-    // the grid's ends below 1e-15 are left out of G (≤ B·1e-15, against G ≥ (1 + B·dx/s)^{−1/2} ≥ 1e-3)
-    let b0 = 0, b1 = B - 1;
-    while (b0 < b1 && Math.abs(g[b0]) < 1e-15) b0++;
-    while (b1 > b0 && Math.abs(g[b1]) < 1e-15) b1--;
-    for (let k = 0; k < 2 * n; k++) CHEB_T[k] = Math.cos((Math.PI * k) / n);
-    for (let k = 0; k <= n; k++) {
-      const t = dx * Math.exp(-(U0 + (ell / 2) * (1 + CHEB_T[k])));
-      let G = 0;
-      for (let b = b0; b <= b1; b++) G += g[b] / Math.sqrt(1 + b * t);
-      CHEB_G[k] = k === 0 || k === n ? G / 2 : G;
-    }
-    for (let i = 0; i <= n; i++) {
-      let sum = 0;
-      for (let k = 0; k <= n; k++) sum += CHEB_G[k] * CHEB_T[(i * k) % (2 * n)];
-      CHEB_C[i] = ((i === 0 || i === n ? 1 : 2) * sum) / n;
-    }
-  }
+/** E[(c, 1)/√X], X = (V_1 + Σ_{k=2..h} V_k)/h + γ, over the atoms (v_a, p_a, c_a) of one head's
+ * (V, c), the h heads iid; atoms where X = 0 (no hit in any head and γ = 0) have zero weight.
+ * One head: the direct sum. Several: by X^{−1/2} = π^{−1/2}∫e^{u/2}e^{−e^u X}du the heads factor,
+ *   E[f(V_1) X^{−1/2}] = π^{−1/2} ∫ e^{u/2} e^{−e^u γ} E[f(V) e^{−tV}] E[e^{−tV}]^{h−1} du, t = e^u/h,
+ * one integral in u (trapezoid, step 1/2: the integrand e^{u/2}e^{−e^u x} is analytic in the strip
+ * |Im u| < π/2, so the rule's relative error is ~e^{−2π²} ≈ 3e-9), its part below u0 analytic. This replaces a grid convolution
+ * of the other heads' law (its step vmax/256 split an atom at V < step between 0 and the step, so when
+ * γ and a head's V are small against the step E[1/√X] came out 40 % high: σ_s² = 100, r = 0.95, h = 2,
+ * L = 32, key 1: 0.964 vs 0.689 from the exact double sum over the atoms). Range: from e^u·E[X] = 1e-7
+ * (below it 2e^{u0/2}E[f] in closed form) to e^u·x_lo = 60 with
+ * x_lo the smallest positive X (γ, or the smallest positive V/h past the bottom 1e-9 of mass, whose
+ * lighter atoms move an expectation by less than their mass over √x_lo). Many atoms are pooled into
+ * bins of ln V (mass, mean V, mean c), 96 over the range: a bin's relative width ≤ ~0.15, so e^{−tV}
+ * over a bin differs from its value at the mean V by ≤ ~1e-3 relative. Exported for its test
+ * (test/attention-pairgradr.test.ts: against the exact sum over all heads' atom combinations). */
+const LB = 96, LBP = new Float64Array(LB + 1), LBV = new Float64Array(LB + 1), LBC = new Float64Array(LB + 1);
+const LINV = new Float64Array(2);
+export function laplaceInv(av: Float64Array, ap: Float64Array, ac: Float64Array, na: number, h: number, gamma: number): Float64Array {
   let e1 = 0, e2 = 0;
-  for (let a = 0; a < nA; a++) {
-    const s = av[a] + hg;
-    let f: number;
-    if (cheb && s > sLo) {
-      const x = (2 * (Math.log(s) - U0)) / ell - 1, x2 = 2 * x;
-      let b1 = 0, b2 = 0;
-      for (let i = n; i >= 1; i--) { const t = CHEB_C[i] + x2 * b1 - b2; b2 = b1; b1 = t; }
-      f = ap[a] * Math.sqrt(h / s) * (CHEB_C[0] + x * b1 - b2);
-    } else f = directInv(av[a], ap[a], g, dx, h, gamma);
-    e1 += f * ac[a]; e2 += f;
+  if (h <= 1) {
+    for (let a = 0; a < na; a++) { const x = av[a] + gamma; if (x > 0) { const f = ap[a] / Math.sqrt(x); e1 += f * ac[a]; e2 += f; } }
+    LINV[0] = e1; LINV[1] = e2;
+    return LINV;
   }
-  INV[0] = e1; INV[1] = e2;
-  return INV;
+  // pool: bin 0 holds V = 0 exactly, bins 1..LB the positive V by ln V
+  let vmin = Infinity, vmax = 0, ev = 0, p0 = 0;
+  for (let a = 0; a < na; a++) { const v = av[a]; ev += ap[a] * v; if (v > 0) { if (v < vmin) vmin = v; if (v > vmax) vmax = v; } }
+  LBP.fill(0); LBV.fill(0); LBC.fill(0);
+  const lv0 = Math.log(vmin), sc = vmax > vmin ? (LB - 1) / (Math.log(vmax) - lv0) : 0;
+  for (let a = 0; a < na; a++) {
+    const v = av[a], k = v > 0 ? 1 + Math.round((Math.log(v) - lv0) * sc) : 0, pr = ap[a];
+    LBP[k] += pr; LBV[k] += pr * v; LBC[k] += pr * ac[a];
+  }
+  let nb = 0;
+  for (let k = 0; k <= LB; k++) if (LBP[k] > 0) {
+    const pr = LBP[k];
+    if (k === 0) { p0 = pr; continue; }
+    LBP[nb] = pr; LBV[nb] = LBV[k] / pr; LBC[nb++] = LBC[k] / pr;
+  }
+  let xlo = gamma > 0 ? gamma : Infinity;
+  for (let k = 0, m = p0; k < nb; k++) { m += LBP[k]; if (m > 1e-9) { xlo = Math.min(xlo, LBV[k] / h + gamma); break; } }
+  const EX = ev / h + gamma;
+  if (!(EX > 0) || !(xlo < Infinity)) { LINV[0] = 0; LINV[1] = 0; return LINV; }
+  const du = 0.5, u0 = Math.log(1e-7 / EX), u1 = Math.max(Math.log(60 / xlo), u0 + 1), nu = Math.ceil((u1 - u0) / du);
+  let ec = 0;
+  for (let k = 0; k < nb; k++) ec += LBP[k] * LBC[k];
+  for (let i = 0; i <= nu; i++) {
+    const u = u0 + i * du, T = Math.exp(u), t = T / h, wq = i === 0 ? du / 2 : du;
+    let P0 = p0, P1 = 0;
+    for (let k = 0; k < nb; k++) { const e = LBP[k] * Math.exp(-t * LBV[k]); P0 += e; P1 += e * LBC[k]; }
+    const base = wq * Math.exp(u / 2 - T * gamma) * P0 ** (h - 1);
+    e1 += base * P1;
+    // X = 0 (every head without a hit and γ = 0) carries zero weight: its e^{u/2} p0^h is left out
+    e2 += gamma > 0 ? base * P0 : wq * Math.exp(u / 2) * (P0 ** h - p0 ** h);
+  }
+  // below u0, e^{−e^u X} = 1 − O(e^u X): the tail is 2e^{u0/2}E[f] (relative error ~e^{u0}E[X]/3)
+  const tail = 2 * Math.exp(u0 / 2), norm = 1 / Math.sqrt(Math.PI);
+  LINV[0] = (e1 + tail * ec) * norm; LINV[1] = (e2 + tail * (gamma > 0 ? 1 : 1 - p0 ** h)) * norm;
+  return LINV;
 }
 
 /** Atoms (c = s̄·t, mass w_k·P(N = t), V = α c² + β ρ̄ c) of one popularity node: the exact
@@ -565,18 +361,14 @@ interface CausalPairInput {
  * std_i = √(K2_i − 1)/n_i, c the softmax row correlation), which scales the hit probability
  * (min(1, w π_i), size w/(n_i p_i)). So c_j = s̄ N, q_j = ρ̄ c_j with N a Poisson-binomial hit count
  * (exact pmf by recursion over rows), s̄, ρ̄ the hit-weighted mean size and size²/size. With h heads,
- * Var_j = (1/h)(V_1 + Σ_{k=2..h} V_k) + γ_j: the other heads' sum is the (h−1)-fold convolution of
- * V's law (on a grid, sumOfCopies); with many atoms the first head's are pooled into 2·NB bins of V
- * (mass, mean V, mean c) and the expectation over both is expectInv's. Positions: all when L ≤ 64,
- * else 64 evenly spaced.
+ * Var_j = (1/h)(V_1 + Σ_{k=2..h} V_k) + γ_j, heads iid: the expectation over all of them is
+ * laplaceInv's (one Laplace-transform integral). Positions: all when L ≤ 64, else 64 evenly spaced.
  */
 function causalPairGradR(q: CausalPairInput): number {
   const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel } = q;
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const pmf = new Float64Array(L + 10);
-  const bp = new Float64Array(2 * NB + 1), bv = new Float64Array(2 * NB + 1), bc = new Float64Array(2 * NB + 1);
-  const pv = new Float64Array(2 * NB + 1), pp = new Float64Array(2 * NB + 1), pc = new Float64Array(2 * NB + 1);
   for (const j of pos) {
     let m = 0, Eq = 0, s1sq = 0, sd1 = 0, sdsq = 0, sumJ = 0, w2 = 0;
     for (let i = j; i < L; i++) {
@@ -603,21 +395,7 @@ function causalPairGradR(q: CausalPairInput): number {
       if (nodes.w[k] < 1e-12) continue;
       na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], alpha, beta, pmf, na);
     }
-    const R = sumOfCopies(AV, AP, na, h - 1);
-    // many atoms and several heads: pool the atoms into 2·NB bins of V (mass, mean V, mean c per bin)
-    let av = AV, ap = AP, ac = AC, nA = na;
-    if (h > 1 && na > 2 * NB) {
-      let vmax = 0;
-      for (let a = 0; a < na; a++) if (AV[a] > vmax) vmax = AV[a];
-      bp.fill(0); bv.fill(0); bc.fill(0);
-      for (let a = 0; a < na; a++) {
-        const k = vmax > 0 ? Math.round((AV[a] / vmax) * 2 * NB) : 0;
-        bp[k] += AP[a]; bv[k] += AP[a] * AV[a]; bc[k] += AP[a] * AC[a];
-      }
-      av = pv; ap = pp; ac = pc; nA = 0;
-      for (let k = 0; k <= 2 * NB; k++) if (bp[k] > 0) { ap[nA] = bp[k]; av[nA] = bv[k] / bp[k]; ac[nA++] = bc[k] / bp[k]; }
-    }
-    const e = expectInv(av, ap, ac, nA, R.g, R.dx, h, gamma);
+    const e = laplaceInv(AV, AP, AC, na, h, gamma);
     E1[j] = e[0]; E2[j] = e[1];
   }
   const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));

@@ -20,7 +20,7 @@
  *   σ_s² = 3   r = 0    h = 4:  0.2194; 0.2408 ± 0.0051, std 0.0355 (0.2316) — under by 0.021.
  */
 import { describe, expect, it } from 'vitest';
-import { attention } from '../formulas/attention.js';
+import { attention, laplaceInv } from '../formulas/attention.js';
 import { runAttentionCase } from './mc/attention-case.js';
 
 const G = { var: 1, r: 0.2 }, L = 32, trials = 48;
@@ -43,6 +43,43 @@ describe('non-causal attention gradR (per-pair Pearson mean) vs Monte-Carlo', ()
       const ours = attention.reportedGradR!(p, x, f, G, b);
       const tol = Math.max(0.02, 4 * m.gradR.se);
       expect(Math.abs(ours - m.gradR.mean), `pred ${ours}, MC ${m.gradR.mean} ± ${m.gradR.se} (SE; tol ${tol})`).toBeLessThanOrEqual(tol);
+    });
+  }
+});
+
+/**
+ * The causal hit model's expectation over heads (formulas/attention.ts laplaceInv: E[(c, 1)/√X],
+ * X = (V_1 + … + V_h)/h + γ over one head's atoms, heads iid) against the exact sum over every
+ * combination of the h heads' atoms. The atoms mimic a late key of a peaked causal head (σ_s² = 100,
+ * r = 0.95, L = 32): a hit count t ~ Bin(31, 0.08), c = 0.9t, V = 1.3c² + 0.4c, so half the mass has
+ * V = 0 and the rest spreads over 0.5 … 1200, with a Q-path γ small against that range. The grid
+ * convolution this replaced put E[1/√X] 40 % high there (its step vmax/256 split the small V atoms
+ * between 0 and the step). Tolerance 2e-3 relative (the pooling into ln V bins: ≤ ~1e-3).
+ */
+describe('causal per-pair gradR: expectation over heads (laplaceInv) vs exact atom sums', () => {
+  const n = 32, pr = 0.08;
+  const av = new Float64Array(n), ap = new Float64Array(n), ac = new Float64Array(n);
+  for (let t = 0; t < n; t++) {
+    let b = 1;
+    for (let k = 1; k <= t; k++) b *= (n - 1 - k + 1) / k;
+    ap[t] = b * pr ** t * (1 - pr) ** (n - 1 - t);
+    ac[t] = 0.9 * t; av[t] = 1.3 * ac[t] ** 2 + 0.4 * ac[t];
+  }
+  const exact = (h: number, gamma: number): [number, number] => {
+    let e1 = 0, e2 = 0;
+    const rec = (k: number, v: number, p: number, c: number) => {
+      if (k === h) { const x = v / h + gamma; if (x > 0) { e1 += (p * c) / Math.sqrt(x); e2 += p / Math.sqrt(x); } return; }
+      for (let a = 0; a < n; a++) if (ap[a] > 1e-14) rec(k + 1, v + av[a], p * ap[a], k === 0 ? ac[a] : c);
+    };
+    rec(0, 0, 1, 0);
+    return [e1, e2];
+  };
+  for (const [h, gamma] of [[1, 0.02], [2, 0.02], [3, 0.02], [2, 0], [3, 1e-6], [4, 3]] as const) {
+    it(`h=${h} γ=${gamma}`, () => {
+      const [x1, x2] = exact(h, gamma);
+      const e = laplaceInv(av, ap, ac, n, h, gamma);
+      expect(Math.abs(e[0] / x1 - 1), `E[c/√X] ${e[0]} vs ${x1}`).toBeLessThan(2e-3);
+      expect(Math.abs(e[1] / x2 - 1), `E[1/√X] ${e[1]} vs ${x2}`).toBeLessThan(2e-3);
     });
   }
 });
