@@ -219,81 +219,96 @@ function avgRow(L: number, rel: number, gi: number): Float64Array {
  * (ONE_NODE: a popularity without spread) */
 const PN = normalNodes([], 4), ONE_NODE = { z: Float64Array.of(0), w: Float64Array.of(1) };
 
-/** E[(c, 1)/√X], X = (V_1 + Σ_{k=2..h} V_k)/h + γ, over the atoms (v_a, p_a, c_a) of one head's
- * (V, c), the h heads iid; atoms where X = 0 (no hit in any head and γ = 0) have zero weight.
- * One head: the direct sum. Several: by X^{−1/2} = π^{−1/2}∫e^{u/2}e^{−e^u X}du the heads factor,
- *   E[f(V_1) X^{−1/2}] = π^{−1/2} ∫ e^{u/2} e^{−e^u γ} E[f(V) e^{−tV}] E[e^{−tV}]^{h−1} du, t = e^u/h,
- * one integral in u (trapezoid, step 1/2: the integrand e^{u/2}e^{−e^u x} is analytic in the strip
- * |Im u| < π/2, so the rule's relative error is ~e^{−2π²} ≈ 3e-9), its part below u0 analytic. This replaces a grid convolution
- * of the other heads' law (its step vmax/256 split an atom at V < step between 0 and the step, so when
- * γ and a head's V are small against the step E[1/√X] came out 40 % high: σ_s² = 100, r = 0.95, h = 2,
- * L = 32, key 1: 0.964 vs 0.689 from the exact double sum over the atoms). Range: from e^u·E[X] = 1e-7
- * (below it 2e^{u0/2}E[f] in closed form) to e^u·x_lo = 60 with
- * x_lo the smallest positive X (γ, or the smallest positive V/h past the bottom 1e-9 of mass, whose
- * lighter atoms move an expectation by less than their mass over √x_lo). Many atoms are pooled into
- * bins of ln V (mass, mean V, mean c), 96 over the range: a bin's relative width ≤ ~0.15, so e^{−tV}
- * over a bin differs from its value at the mean V by ≤ ~1e-3 relative. Exported for its test
- * (test/attention-pairgradr.test.ts: against the exact sum over all heads' atom combinations). */
+/** E[(c, 1, √η)/√X], X = (1/h)Σ_{heads}(V + K_d ξ_d + K_x ξ_x) + γη, over the atoms (p_a, c_a, V_a,
+ * K_d,a, K_x,a, N_a) of one head (the h heads iid); ξ_d ~ Gamma(N/rvK, mean 1), ξ_x ~ Gamma(kX, mean 1)
+ * per head, η ~ Gamma(kQ, mean 1) (kQ = Infinity: η ≡ 1); V is not random. Heads with no hit (V = K
+ * = 0: the mass p0) in all h heads leave X = γη, whose part is taken at η's mean (p0^h/√γ, zero
+ * weight when γ = 0). By X^{−1/2} = π^{−1/2}∫e^{u/2}e^{−e^u X}du the heads factor,
+ *   E[f X^{−1/2}] = π^{−1/2} ∫ e^{u/2} E[e^{−Tγη}(·)] E[f e^{−tY}] E[e^{−tY}]^{h−1} du, T = e^u, t = T/h,
+ * E[e^{−tY}] = E[e^{−tV}(1 + tK_d/k_d)^{−k_d}(1 + tK_x/k_x)^{−k_x}] (Gamma Laplace transforms), one
+ * integral in u (trapezoid, step 1/2: the integrand e^{u/2}e^{−e^u x} is analytic in the strip
+ * |Im u| < π/2, so the rule's relative error is ~e^{−2π²} ≈ 3e-9), its part below u0 analytic. This
+ * replaces a grid convolution of the other heads' law (its step vmax/256 split an atom at V < step
+ * between 0 and the step, so when γ and a head's V are small against the step E[1/√X] came out 40 %
+ * high: σ_s² = 100, r = 0.95, h = 2, L = 32, key 1: 0.964 vs 0.689 from the exact double sum over the
+ * atoms). Range: from e^u·E[X] = 1e-7 (below it 2e^{u0/2}E[f] in closed form) to e^u·x_lo = 60, x_lo
+ * the smallest V/h past the bottom 1e-9 of the hit mass (every term left holds a head with a hit,
+ * whose V is not random; lighter atoms move an expectation by less than their mass over √x_lo).
+ * The atoms are pooled into 96 bins of ln(V + K_d + K_x) (mass, mean V, K_d, K_x, N, c): a bin's
+ * relative width ≤ ~0.15, so e^{−tV} over a bin differs from its value at the mean V by ≤ ~1e-3
+ * relative. Exported for its test (test/attention-pairgradr.test.ts: against the exact sum over all
+ * heads' atom combinations, amplitudes fixed). */
 const LB = 96, LBP = new Float64Array(LB + 1), LBV = new Float64Array(LB + 1), LBC = new Float64Array(LB + 1);
-const LINV = new Float64Array(2);
-export function laplaceInv(av: Float64Array, ap: Float64Array, ac: Float64Array, na: number, h: number, gamma: number): Float64Array {
-  let e1 = 0, e2 = 0;
-  if (h <= 1) {
-    for (let a = 0; a < na; a++) { const x = av[a] + gamma; if (x > 0) { const f = ap[a] / Math.sqrt(x); e1 += f * ac[a]; e2 += f; } }
-    LINV[0] = e1; LINV[1] = e2;
-    return LINV;
+const LBD = new Float64Array(LB + 1), LBX = new Float64Array(LB + 1), LBN = new Float64Array(LB + 1);
+const LINV = new Float64Array(3);
+export function headsInv(ap: Float64Array, ac: Float64Array, av: Float64Array, akd: Float64Array | null, akx: Float64Array | null, an: Float64Array | null, na: number,
+  h: number, gamma: number, rvK: number, kX: number, kQ: number): Float64Array {
+  let vmin = Infinity, vmax = 0, ex = 0, p0 = 0, ec = 0;
+  for (let a = 0; a < na; a++) {
+    const v = av[a] + (akd ? akd[a] : 0) + (akx ? akx[a] : 0);
+    ex += ap[a] * v; ec += ap[a] * ac[a];
+    if (v > 0) { if (v < vmin) vmin = v; if (v > vmax) vmax = v; }
   }
-  // pool: bin 0 holds V = 0 exactly, bins 1..LB the positive V by ln V
-  let vmin = Infinity, vmax = 0, ev = 0, p0 = 0;
-  for (let a = 0; a < na; a++) { const v = av[a]; ev += ap[a] * v; if (v > 0) { if (v < vmin) vmin = v; if (v > vmax) vmax = v; } }
-  LBP.fill(0); LBV.fill(0); LBC.fill(0);
+  LBP.fill(0); LBV.fill(0); LBC.fill(0); LBD.fill(0); LBX.fill(0); LBN.fill(0);
   const lv0 = Math.log(vmin), sc = vmax > vmin ? (LB - 1) / (Math.log(vmax) - lv0) : 0;
   for (let a = 0; a < na; a++) {
-    const v = av[a], k = v > 0 ? 1 + Math.round((Math.log(v) - lv0) * sc) : 0, pr = ap[a];
-    LBP[k] += pr; LBV[k] += pr * v; LBC[k] += pr * ac[a];
+    const kd = akd ? akd[a] : 0, kx = akx ? akx[a] : 0, v = av[a] + kd + kx, pr = ap[a];
+    const k = v > 0 ? 1 + Math.round((Math.log(v) - lv0) * sc) : 0;
+    LBP[k] += pr; LBV[k] += pr * av[a]; LBC[k] += pr * ac[a]; LBD[k] += pr * kd; LBX[k] += pr * kx; LBN[k] += pr * (an ? an[a] : 1);
   }
   let nb = 0;
   for (let k = 0; k <= LB; k++) if (LBP[k] > 0) {
     const pr = LBP[k];
     if (k === 0) { p0 = pr; continue; }
-    LBP[nb] = pr; LBV[nb] = LBV[k] / pr; LBC[nb++] = LBC[k] / pr;
+    LBP[nb] = pr; LBV[nb] = LBV[k] / pr; LBC[nb] = LBC[k] / pr; LBD[nb] = LBD[k] / pr; LBX[nb] = LBX[k] / pr; LBN[nb++] = LBN[k] / pr;
   }
-  let xlo = gamma > 0 ? gamma : Infinity;
-  for (let k = 0, m = p0; k < nb; k++) { m += LBP[k]; if (m > 1e-9) { xlo = Math.min(xlo, LBV[k] / h + gamma); break; } }
-  const EX = ev / h + gamma;
-  if (!(EX > 0) || !(xlo < Infinity)) { LINV[0] = 0; LINV[1] = 0; return LINV; }
+  const detQ = !(kQ < 1e8), lgR = detQ ? 1 : Math.exp(lnGammaL(kQ + 0.5) - lnGammaL(kQ)) / Math.sqrt(kQ); // E[√η]
+  const pAll0 = p0 ** h, zeroPart = gamma > 0 ? pAll0 / Math.sqrt(gamma) : 0;
+  let xlo = Infinity;
+  for (let k = 0, m = 0; k < nb; k++) { m += LBP[k]; if (LBV[k] > 0) xlo = Math.min(xlo, LBV[k] / h); if (m > 1e-9 && xlo < Infinity) break; }
+  if (!(xlo < Infinity)) for (let k = 0; k < nb; k++) xlo = Math.min(xlo, (LBV[k] + LBD[k] + LBX[k]) / h);
+  const EX = ex / h + gamma;
+  if (!(EX > 0) || !(xlo < Infinity) || nb === 0) { LINV[0] = 0; LINV[1] = zeroPart; LINV[2] = zeroPart; return LINV; }
   const du = 0.5, u0 = Math.log(1e-7 / EX), u1 = Math.max(Math.log(60 / xlo), u0 + 1), nu = Math.ceil((u1 - u0) / du);
-  let ec = 0;
-  for (let k = 0; k < nb; k++) ec += LBP[k] * LBC[k];
+  let e1 = 0, e2 = 0, e3 = 0;
   for (let i = 0; i <= nu; i++) {
     const u = u0 + i * du, T = Math.exp(u), t = T / h, wq = i === 0 ? du / 2 : du;
     let P0 = p0, P1 = 0;
-    for (let k = 0; k < nb; k++) { const e = LBP[k] * Math.exp(-t * LBV[k]); P0 += e; P1 += e * LBC[k]; }
-    const base = wq * Math.exp(u / 2 - T * gamma) * P0 ** (h - 1);
-    e1 += base * P1;
-    // X = 0 (every head without a hit and γ = 0) carries zero weight: its e^{u/2} p0^h is left out
-    e2 += gamma > 0 ? base * P0 : wq * Math.exp(u / 2) * (P0 ** h - p0 ** h);
+    for (let k = 0; k < nb; k++) {
+      let lg = -t * LBV[k];
+      if (LBD[k] > 0) { const kk = LBN[k] / rvK; lg -= kk * Math.log1p((t * LBD[k]) / kk); }
+      if (LBX[k] > 0) lg -= kX * Math.log1p((t * LBX[k]) / kX);
+      const e = LBP[k] * Math.exp(lg);
+      P0 += e; P1 += e * LBC[k];
+    }
+    const zq = (T * gamma) / kQ, Qf = detQ ? Math.exp(-T * gamma) : Math.exp(-kQ * Math.log1p(zq)), Qh = detQ ? Qf : lgR * Math.exp(-(kQ + 0.5) * Math.log1p(zq));
+    const base = wq * Math.exp(u / 2), ph = P0 ** (h - 1), hit = P0 * ph - pAll0;
+    e1 += base * Qf * P1 * ph; e2 += base * Qf * hit; e3 += base * Qh * hit;
   }
   // below u0, e^{−e^u X} = 1 − O(e^u X): the tail is 2e^{u0/2}E[f] (relative error ~e^{u0}E[X]/3)
   const tail = 2 * Math.exp(u0 / 2), norm = 1 / Math.sqrt(Math.PI);
-  LINV[0] = (e1 + tail * ec) * norm; LINV[1] = (e2 + tail * (gamma > 0 ? 1 : 1 - p0 ** h)) * norm;
+  LINV[0] = (e1 + tail * ec) * norm;
+  LINV[1] = (e2 + tail * (1 - pAll0)) * norm + zeroPart;
+  LINV[2] = (e3 + tail * lgR * (1 - pAll0)) * norm + zeroPart;
   return LINV;
 }
 
-/** Atoms (c = s̄·t, mass w_k·P(N = t), V = α c² + β ρ̄ c) of one popularity node: the exact
+/** Atoms (c = s̄·t, q = ρ̄·c, hit count t, mass w_k·P(N = t)) of one popularity node: the exact
  * Poisson-binomial pmf of the hit count N over rows j..L−1 (hit probability min(1, w/K2_n)), eight
- * rows per pass (the product of their eight (1 − p + p z) applied at once). Tails below tiny levels
- * are dropped (relative to the node weight wk: an atom needs wk·pmf ≥ 1e-16; a dropped mass
- * changes the final pmf by at most itself). Appends to AV, AP, AC from na; returns the new count. */
-let AV = new Float64Array(1024), AP = new Float64Array(1024), AC = new Float64Array(1024);
-function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number, alpha: number, beta: number, pmf: Float64Array, na: number): number {
+ * rows per pass (the product of their eight (1 − p + p z) applied at once).
+ * Tails below tiny levels are dropped (relative to the node weight wk: an atom needs wk·pmf ≥ 1e-16;
+ * a dropped mass changes the final pmf by at most itself). Appends to AC, AQ, AN, AP from na;
+ * returns the new count; EQM accumulates the model's E[q]. */
+let AP = new Float64Array(1024), AC = new Float64Array(1024), AQ = new Float64Array(1024), AN = new Float64Array(1024);
+let EQM = 0;
+function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number, pmf: Float64Array, na: number): number {
   pmf.fill(0, 0, Math.min(pmf.length, L - j + 9)); pmf[0] = 1;
   const tTop = Math.max(1e-16, 1e-20 / wk), tLo = 1e-22 / wk;
   let top = 0, lo = 0, sp = 0, sps = 0, sps2 = 0;
   for (let i = j; i < L; i += 8) {
     let c0 = 1, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, r = 0;
     for (; r < 8 && i + r < L; r++) {
-      const n = i + r + 1, p = Math.min(1, w / k2[n]), s = w / (n * p), q = 1 - p;
+      const n = i + r + 1, p = Math.min(1, w / Math.max(k2[n], 1)), s = w / (n * p), q = 1 - p;
       sp += p; sps += p * s; sps2 += p * s * s;
       c8 = c8 * q + c7 * p; c7 = c7 * q + c6 * p; c6 = c6 * q + c5 * p; c5 = c5 * q + c4 * p;
       c4 = c4 * q + c3 * p; c3 = c3 * q + c2 * p; c2 = c2 * q + c1 * p; c1 = c1 * q + c0 * p; c0 *= q;
@@ -308,16 +323,17 @@ function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number
     while (top > lo && pmf[top] < tTop) top--; // the entries above stay (below tTop) and feed the next pass
     while (lo < top && pmf[lo] < tLo) pmf[lo++] = 0;
   }
+  EQM += wk * sps2; // E[q | w] = Σ_i p_i s_i²
   const sbar = sp > 0 ? sps / sp : 0, rho = sps > 0 ? sps2 / sps : 0;
-  if (na + top - lo + 1 > AV.length) {
+  if (na + top - lo + 1 > AP.length) {
     const grow = (x: Float64Array) => { const y = new Float64Array(2 * (na + top - lo + 1)); y.set(x.subarray(0, na)); return y; };
-    AV = grow(AV); AP = grow(AP); AC = grow(AC);
+    AP = grow(AP); AC = grow(AC); AQ = grow(AQ); AN = grow(AN);
   }
   for (let t = lo; t <= top; t++) {
     const pr = wk * pmf[t];
     if (pr < 1e-16) continue;
     const cc = sbar * t;
-    AC[na] = cc; AP[na] = pr; AV[na++] = alpha * cc * cc + beta * rho * cc;
+    AC[na] = cc; AQ[na] = rho * cc; AN[na] = t; AP[na++] = pr;
   }
   return na;
 }
@@ -331,6 +347,8 @@ interface CausalPairInput {
   /** E[uJ][n] (the K path's diagonal, row-variance weighted) and the K path's key-selection term per
    * position (kselArr of causalForward, without r_g) */
   ju: Float64Array; ksel: Float64Array;
+  /** the head dimension d_h (the amplitudes' χ² terms) */
+  dh: number;
 }
 
 /**
@@ -361,14 +379,29 @@ interface CausalPairInput {
  * std_i = √(K2_i − 1)/n_i, c the softmax row correlation), which scales the hit probability
  * (min(1, w π_i), size w/(n_i p_i)). So c_j = s̄ N, q_j = ρ̄ c_j with N a Poisson-binomial hit count
  * (exact pmf by recursion over rows), s̄, ρ̄ the hit-weighted mean size and size²/size. With h heads,
- * Var_j = (1/h)(V_1 + Σ_{k=2..h} V_k) + γ_j, heads iid: the expectation over all of them is
- * laplaceInv's (one Laplace-transform integral). Positions: all when L ≤ 64, else 64 evenly spaced.
+ * Var_j = (1/h)Σ_heads(V + K_d ξ_d + K_x ξ_x) + γ_j η_j, heads iid. Amplitudes (as ncPairGradR's step
+ * 4, derived there): the V path is not random given P; the K diagonal is a mean over the N hitting
+ * rows of terms of relative variance rvK = 3(1 + 2/d_h)² − 1 (ξ_d ~ Gamma(N/rvK)), the K cross-row
+ * part one scalar times the shared query (ξ_x ~ Gamma(1/(3(1 + 2/d_h) − 1))), the Q path of row j a χ²
+ * over ν = n_j/K2_j − 1 effective keys times |dO_j|² (η_j ~ Gamma(h/((1 + 2/ν)(1 + 2/d_h) − 1))); the
+ * Q-path part of D_jl scales with √η_j√η_l, so D_jl E2_j E2_l splits into the V same-row part with
+ * E2 = E[1/√Var] and the Q part with E_η = E[√η/√Var]. The expectation over all heads is headsInv's
+ * (one Laplace-transform integral). Positions: all when L ≤ 64, else 64 evenly spaced.
+ * Stored grid (causal, 147 cases, within max(0.02, 2·std)): 141 with the grid convolution (whose
+ * error over-predicted h > 1, r = 0.95), 140 with it exact and the amplitudes fixed, 144 with the
+ * cross-row part clamped at ≥ 0 (and E[q] rescaled), 145 with the amplitudes: the one-head r = 0.95
+ * under-predictions (σ_s² = 30, L = 128: 0.286 → 0.348 vs 0.385 ± 0.035 measured; σ_s² = 10: 0.556 →
+ * 0.609 vs 0.609 ± 0.022) close. Tried and left out: hits of the private-logit size (K2 at (1 − r′)v, as
+ * ncPairGradR's step 3, with the popularity variance keeping Var(c_j) exact): 137, over-predicting
+ * r = 0.95 at σ_s² ≥ 30 (h = 1, L = 32, σ_s² = 100: 0.269 vs 0.178 ± 0.038).
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel } = q;
+  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh } = q;
   const pos = samplePositions(L);
-  const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
+  const E1 = new Float64Array(L), E2 = new Float64Array(L), EH = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const pmf = new Float64Array(L + 10);
+  // amplitudes (as ncPairGradR's step 4): K diagonal Gamma of shape N/rvK, K cross-row kX
+  const rvK = 3 * (1 + 2 / dh) ** 2 - 1, kX = 1 / (3 * (1 + 2 / dh) - 1);
   for (const j of pos) {
     let m = 0, Eq = 0, s1sq = 0, sd1 = 0, sdsq = 0, sumJ = 0, w2 = 0;
     for (let i = j; i < L; i++) {
@@ -382,21 +415,36 @@ function causalPairGradR(q: CausalPairInput): number {
     // Q path of row j, with its coherent key–value term (1 − 2K2/n + Q4 + J)/d (its mean)
     const Jn = jac[nRow] / (1 - pa);
     const gamma = gh * priv * (1 - r1) * qk * (Jn + (1 - (2 * k2[nRow]) / nRow + q4[nRow] + Jn) / d);
-    // K path's cross-row parts as α c² − α q (their mean is the cross-row sum): r′r_g·cen and the
-    // key-selection term, the latter per unit of the mean cross-row sum Σ_{i≠k} 1/(n_i n_k)
+    // its amplitude: row j's Jacobian over ν + 1 = n/K2 effective keys times |dO_j|² over d_h
+    const nuR = Math.max(nRow / Math.max(k2[nRow], 1) - 1, 1e-3), kQ = h / ((1 + 2 / nuR) * (1 + 2 / dh) - 1);
+    // K path's cross-row parts (their mean is the cross-row sum): r′r_g·cen and the key-selection
+    // term, the latter per unit of the mean cross-row sum Σ_{i≠k} 1/(n_i n_k)
     const kx = r1 * rg * cen + (crossMean > 0 ? (rg * ksel[j]) / crossMean : 0);
-    const alpha = gh * (vGain * rg + priv * qk * kx);
-    const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * kx) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
     const nodes = Vw > 1e-9 ? PN : ONE_NODE;
     const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
     let na = 0;
+    EQM = 0;
     for (let k = 0; k < nodes.z.length; k++) {
       if (nodes.w[k] < 1e-12) continue;
-      na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], alpha, beta, pmf, na);
+      na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], pmf, na);
     }
-    const e = laplaceInv(AV, AP, AC, na, h, gamma);
-    E1[j] = e[0]; E2[j] = e[1];
+    // the per-head parts given the column sum: V path g_h[r_g c² + (1 − r_g)/(1 − p_a) q] (not
+    // random), K cross-row g_h s qk kx (c² − q) (≥ 0: Σ_{i≠k} P_ij P_kj; the model's c² − q is
+    // negative at one hit, ρ̄ > s̄), K diagonal g_h s qk ΣJ/((1 − p_a)E[q]) q; the model's E[q]
+    // (above min(1, w/K2) = 1 the hit size grows with w) is rescaled to the exact Σ_i K2_i/n_i², so
+    // that E[Var_j] keeps the kernel's value
+    const fq = EQM > 0 ? Eq / EQM : 1;
+    const kd = Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0;
+    if (CV.length < na) { CV = new Float64Array(2 * na); CD = new Float64Array(2 * na); CX = new Float64Array(2 * na); }
+    for (let a = 0; a < na; a++) {
+      const cc = AC[a], qq = fq * AQ[a];
+      CV[a] = gh * vGain * (rg * cc * cc + ((1 - rg) / (1 - pa)) * qq);
+      CX[a] = Math.max(gh * priv * qk * kx * (cc * cc - qq), 0);
+      CD[a] = Math.max(kd * qq, 0);
+    }
+    const e = headsInv(AP, AC, CV, CD, CX, AN, na, h, gamma, rvK, kX, kQ);
+    E1[j] = e[0]; E2[j] = e[1]; EH[j] = e[2];
   }
   const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
   const C = gh * vGain * rg;
@@ -408,11 +456,13 @@ function causalPairGradR(q: CausalPairInput): number {
     const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
     const x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
     const coh = ((1 - k2[nj] / nj) * (1 - k2[nl] / nl)) / d; // the two rows' coherent key–value terms
-    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * (x2 + coh);
-    sr += Math.min(1, C * E1[j] * E1[l] + D * E2[j] * E2[l]); np++;
+    // V path's same-row term (not random given P), Q path's covariance (scales with √η_j√η_l)
+    const DV = gh * vGain * (W2[l] - rg * S1SQ[l]), DQ = gh * priv * (1 - r1) * qk * rg * (x2 + coh);
+    sr += Math.min(1, C * E1[j] * E1[l] + DV * E2[j] * E2[l] + DQ * EH[j] * EH[l]); np++;
   }
   return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
 }
+let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Array(1024);
 
 /**
  * Config v1's gradR of non-causal attention: the mean over token pairs of the per-pair Pearson
@@ -776,7 +826,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr }),
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p) }),
     },
   };
 }
