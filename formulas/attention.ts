@@ -383,7 +383,8 @@ interface CausalPairInput {
  * 4, derived there): the V path is not random given P; the K diagonal is a mean over the N hitting
  * rows of terms of relative variance rvK = 3(1 + 2/d_h)² − 1 (ξ_d ~ Gamma(N/rvK)), the K cross-row
  * part one scalar times the shared query (ξ_x ~ Gamma(1/(3(1 + 2/d_h) − 1))), the Q path of row j a χ²
- * over ν = n_j/K2_j − 1 effective keys times |dO_j|² (η_j ~ Gamma(h/((1 + 2/ν)(1 + 2/d_h) − 1))); the
+ * over ν = n_j/K2_j − 1 effective keys times |dO_j|², its mean ∝ the row's S2 (relative variance
+ * rvS = Q4_j/(K2_j/n_j)² − 1 over rows): η_j ~ Gamma(h/((1 + rvS)(1 + 2/ν)(1 + 2/d_h) − 1)); the
  * Q-path part of D_jl scales with √η_j√η_l, so D_jl E2_j E2_l splits into the V same-row part with
  * E2 = E[1/√Var] and the Q part with E_η = E[√η/√Var]. The expectation over all heads is headsInv's
  * (one Laplace-transform integral). Positions: all when L ≤ 64, else 64 evenly spaced.
@@ -391,7 +392,7 @@ interface CausalPairInput {
  * error over-predicted h > 1, r = 0.95), 140 with it exact and the amplitudes fixed, 144 with the
  * cross-row part clamped at ≥ 0 (and E[q] rescaled), 145 with the amplitudes: the one-head r = 0.95
  * under-predictions (σ_s² = 30, L = 128: 0.286 → 0.348 vs 0.385 ± 0.035 measured; σ_s² = 10: 0.556 →
- * 0.609 vs 0.609 ± 0.022) close. Tried and left out: hits of the private-logit size (K2 at (1 − r′)v, as
+ * 0.609 vs 0.609 ± 0.022) close; 146 with the row-to-row spread rvS of the Q path's mean. Tried and left out: hits of the private-logit size (K2 at (1 − r′)v, as
  * ncPairGradR's step 3, with the popularity variance keeping Var(c_j) exact): 137, over-predicting
  * r = 0.95 at σ_s² ≥ 30 (h = 1, L = 32, σ_s² = 100: 0.269 vs 0.178 ± 0.038).
  */
@@ -416,7 +417,8 @@ function causalPairGradR(q: CausalPairInput): number {
     const Jn = jac[nRow] / (1 - pa);
     const gamma = gh * priv * (1 - r1) * qk * (Jn + (1 - (2 * k2[nRow]) / nRow + q4[nRow] + Jn) / d);
     // its amplitude: row j's Jacobian over ν + 1 = n/K2 effective keys times |dO_j|² over d_h
-    const nuR = Math.max(nRow / Math.max(k2[nRow], 1) - 1, 1e-3), kQ = h / ((1 + 2 / nuR) * (1 + 2 / dh) - 1);
+    const nuR = Math.max(nRow / Math.max(k2[nRow], 1) - 1, 1e-3), rvS = Math.max(0, (q4[nRow] * nRow * nRow) / (k2[nRow] * k2[nRow]) - 1);
+    const kQ = h / ((1 + rvS) * (1 + 2 / nuR) * (1 + 2 / dh) - 1);
     // K path's cross-row parts (their mean is the cross-row sum): r′r_g·cen and the key-selection
     // term, the latter per unit of the mean cross-row sum Σ_{i≠k} 1/(n_i n_k)
     const kx = r1 * rg * cen + (crossMean > 0 ? (rg * ksel[j]) / crossMean : 0);
@@ -503,9 +505,15 @@ let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Ar
  *    relative variance 3(1 + 2/d_h)² − 1 (dS² ~ χ²₁, |dO_i|², |q_i|² over d_h): Gamma of shape
  *    N/(3(1 + 2/d_h)² − 1). K cross-row part: the rows' queries share their r′ part, so it is one
  *    scalar Σ_i dS_ij times the shared query: shape 1/(3(1 + 2/d_h) − 1). Q path: row j's Jacobian over
- *    L/K2 effective keys, χ² with ν = L/K2 − 1 after the centring, times |dO_j|² over d_h: relative
- *    variance (1 + 2/ν)(1 + 2/d_h) − 1 per head, h heads averaged; its covariance D_Q scales with
- *    √η_j√η_l. MC (σ_s² = 30, r = 0.95, h = 1, L = 32, 60 trials): per-pair mean 0.475 ± 0.008;
+ *    L/K2 effective keys, χ² with ν = L/K2 − 1 after the centring, times |dO_j|² over d_h, its mean
+ *    ∝ the row's S2 = Σ_m P_jm² (relative variance rvS = Q4/(K2/L)² − 1 over rows): relative
+ *    variance (1 + rvS)(1 + 2/ν)(1 + 2/d_h) − 1 per head, h heads averaged; its covariance D_Q scales
+ *    with √η_j√η_l. MC (standalone float64, 20 trials, h = 1, the Q path's |dx_j|² over tokens):
+ *    σ_s² = 3, r = 0, L = 128: relative variance 1.38 measured, 1.36 this (0.20 without rvS);
+ *    σ_s² = 10, r = 0.5: 1.42 measured, 1.56 this. Not covered: the V path's own amplitude (|Σ_i P_ij
+ *    dO_i|² over d_h, relative variance ~2/d_h) — as an independent Gamma in the denominator it
+ *    over-predicts every near-uniform case (σ_s² ≤ 1: 0.98–1 vs 0.94–0.97 measured; 143 → 119 of
+ *    147), since there the same fluctuation sits in the numerator. MC (σ_s² = 30, r = 0.95, h = 1, L = 32, 60 trials): per-pair mean 0.475 ± 0.008;
  *    Cov/√(Var·Var) on the sampled P 0.410, and 0.481 with the sampled K and Q norms in Var.
  * 5. The per-pair mean with columns independent: C E1² + D_Q E_η² − E_K E1/(L − 1), E1 = E[c_1/√X],
  *    E_η = E[√η/√X], E_K = E[K_1/√X], X = (1/h)Σ_h (V_h + K_h ξ_h) + γη (head 1's column sum c_1;
@@ -534,6 +542,8 @@ const NBIN = 32;
 const NBP = new Float64Array(NBIN + 1), NBV = new Float64Array(NBIN + 1), NBC = new Float64Array(NBIN + 1), NBC2 = new Float64Array(NBIN + 1), NBK = new Float64Array(NBIN + 1), NBX = new Float64Array(NBIN + 1), NBN = new Float64Array(NBIN + 1);
 interface NcPairInput {
   L: number; h: number; dh: number; K2: number; c: number;
+  /** Q4 = E[(Σ_k P_k²)²] of a row: the row-to-row spread of the Q path's mean */
+  Q4: number;
   /** K2 of a row's private logits (variance (1 − ρ)v): the size of a hit */
   K2p: number;
   /** per head: V path av c² + bv q (deterministic), K path bK q + aK (c² − q) (random amplitude) */
@@ -600,10 +610,13 @@ function ncPairGradR(q: NcPairInput): number {
   // amplitudes: a K-path gradient is Σ over its N hitting rows of a scalar dS_ij times a vector, its
   // squared norm a mean of N terms of relative variance rvK = 3(1 + 2/d_h)² − 1 (dS² ~ χ²₁, |dO_i|²,
   // |q_i|² over d_h): Gamma of shape N/rvK; the Q path of a row is its Jacobian over ν_r + 1 = L/K2
-  // effective keys (χ²_{ν_r} after the centring) times |dO_j|² over d_h: relative variance
-  // (1 + 2/ν_r)(1 + 2/d_h) − 1 per head, h heads averaged: Gamma of shape kQ, mean 1.
+  // effective keys (χ²_{ν_r} after the centring) times |dO_j|² over d_h, and its mean ∝ the row's
+  // own S2 = Σ_m P_jm², which varies from row to row with relative variance rvS = Q4/(K2/L)² − 1
+  // (Q4 = E[S2²]; the row is not the key's column, so independent of c_j): relative variance
+  // (1 + rvS)(1 + 2/ν_r)(1 + 2/d_h) − 1 per head, h heads averaged: Gamma of shape kQ, mean 1.
   const rvK = 3 * (1 + 2 / dh) ** 2 - 1, kX = 1 / (3 * (1 + 2 / dh) - 1);
-  const nuR = Math.max(L / Math.max(K2, 1) - 1, 1e-3), rvQ = (1 + 2 / nuR) * (1 + 2 / dh) - 1, kQ = h / rvQ;
+  const nuR = Math.max(L / Math.max(K2, 1) - 1, 1e-3), rvS = K2 > 0 ? Math.max(0, (q.Q4 * L * L) / (K2 * K2) - 1) : 0;
+  const rvQ = (1 + rvS) * (1 + 2 / nuR) * (1 + 2 / dh) - 1, kQ = h / rvQ;
   const lgR = Math.exp(lnGammaL(kQ + 0.5) - lnGammaL(kQ)) / Math.sqrt(kQ); // E[√η] factor Γ(k+½)/Γ(k)·θ^½, θ = 1/kQ
   // Laplace transform: X^{−1/2} = π^{−1/2} ∫ e^{u/2} e^{−e^u X} du; X = (1/h)Σ_h (V_h + K_h ξ_h) + γη
   let E1 = 0, Ec2 = 0, EK = 0, Eeta = 0;
@@ -1006,9 +1019,11 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const bK = K2L > 0 ? kv0 / (K2L / L) : 0, aK = crossE > 0 ? (kv1 * rg) / crossE : 0;
     const c0v = (1 - Math.max(K2L - 1, 0) / (L - 1)) / L; // E[Σ_i P_ij P_il], j ≠ l (kernel c0)
     const Ecc = 1 - ((Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L) / (L - 1); // E[c_j c_l]
+    attnSoftmaxStats(L, VR[0], p.dModel, p.heads, SMP); // Q4 (memoised: the forward filled it)
+    const Q4L = SMP[2];
     attnSoftmaxStats(L, (1 - VR[1]) * VR[0], p.dModel, p.heads, SMP); // a row's private logits: v(1 − ρ), ρ = r′
     return ncPairGradR({
-      L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, c, K2p: SMP[0],
+      L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, Q4: Q4L, c, K2p: SMP[0],
       av: ghv * rg, bv: ghv * (1 / (1 - pa) - rg), bK, aK, ga: vq,
       C: ghv * (rg + ((1 - rg) * c0v) / Math.max(Ecc, 1e-9)), DQ: k[C + 6] * rg,
     });
