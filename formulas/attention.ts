@@ -522,7 +522,8 @@ let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Ar
  *    transforms), one integral in u. The column sums of a head add up to L, so two columns are not
  *    independent: to first order (the part of g(c) along c), Cov(g(c_j), g(c_l)) = −Cov(g, c)²/
  *    (Var(c)(L − 1)) (exact for linear g): E1² loses (E[c²/√X] − E1)²/(Var(c)(L − 1)).
- * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142; the lognormal model's
+ * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142 (143 with the Q path's
+ * row-to-row spread rvS in step 4); the lognormal model's
  * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
  * now 0.0226) and at r = 0.95, h = 1 (σ_s² = 30, L = 32: 0.412 vs 0.487 ± 0.035, now 0.420, within).
  */
