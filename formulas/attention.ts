@@ -219,285 +219,96 @@ function avgRow(L: number, rel: number, gi: number): Float64Array {
  * (ONE_NODE: a popularity without spread) */
 const PN = normalNodes([], 4), ONE_NODE = { z: Float64Array.of(0), w: Float64Array.of(1) };
 
-/** Sum of m iid copies of a distribution given by atoms (vals, probs), on a grid (point k at k·dx,
- * linear split of each atom between its two grid points, so means are kept): binary powering of
- * convolutions, the spacing doubled whenever a distribution outgrows 2·NB + 1 points. The
- * convolutions are exact sums computed by FFT (rounding ~1e-16 of the largest bin); powers of the
- * base that were never coarsened are formed from one transform of the base. */
-const NB = 256;
-
-interface FftTable { N: number; rev: Uint32Array; cos: Float64Array; sin: Float64Array }
-const fftTables = new Map<number, FftTable>();
-function fftTable(N: number): FftTable {
-  let t = fftTables.get(N);
-  if (t) return t;
-  const bits = Math.round(Math.log2(N)), rev = new Uint32Array(N), cos = new Float64Array(Math.max(1, N / 2)), sin = new Float64Array(Math.max(1, N / 2));
-  for (let i = 0; i < N; i++) { let r = 0; for (let b = 0, x = i; b < bits; b++, x >>= 1) r = (r << 1) | (x & 1); rev[i] = r; }
-  for (let i = 0; i < N / 2; i++) { cos[i] = Math.cos((2 * Math.PI * i) / N); sin[i] = -Math.sin((2 * Math.PI * i) / N); }
-  t = { N, rev, cos, sin };
-  fftTables.set(N, t);
-  return t;
-}
-/** In-place complex DFT X_k = Σ_n x_n e^{−2πikn/N} (N a power of 2): bit reversal, then the
- * radix-2 stages two at a time (one pass over the data per pair of stages). */
-function fft(re: Float64Array, im: Float64Array, t: FftTable): void {
-  const N = t.N, rev = t.rev, cs = t.cos, sn = t.sin;
-  for (let i = 0; i < N; i++) { const r = rev[i]; if (r > i) { let x = re[i]; re[i] = re[r]; re[r] = x; x = im[i]; im[i] = im[r]; im[r] = x; } }
-  let S = 1;
-  if ((Math.round(Math.log2(N)) & 1) === 1) {
-    for (let i = 0; i < N; i += 2) { const xr = re[i + 1], xi = im[i + 1]; re[i + 1] = re[i] - xr; im[i + 1] = im[i] - xi; re[i] += xr; im[i] += xi; }
-    S = 2;
+/** E[(c, 1, √η)/√X], X = (1/h)Σ_{heads}(V + K_d ξ_d + K_x ξ_x) + γη, over the atoms (p_a, c_a, V_a,
+ * K_d,a, K_x,a, N_a) of one head (the h heads iid); ξ_d ~ Gamma(N/rvK, mean 1), ξ_x ~ Gamma(kX, mean 1)
+ * per head, η ~ Gamma(kQ, mean 1) (kQ = Infinity: η ≡ 1); V is not random. Heads with no hit (V = K
+ * = 0: the mass p0) in all h heads leave X = γη, whose part is taken at η's mean (p0^h/√γ, zero
+ * weight when γ = 0). By X^{−1/2} = π^{−1/2}∫e^{u/2}e^{−e^u X}du the heads factor,
+ *   E[f X^{−1/2}] = π^{−1/2} ∫ e^{u/2} E[e^{−Tγη}(·)] E[f e^{−tY}] E[e^{−tY}]^{h−1} du, T = e^u, t = T/h,
+ * E[e^{−tY}] = E[e^{−tV}(1 + tK_d/k_d)^{−k_d}(1 + tK_x/k_x)^{−k_x}] (Gamma Laplace transforms), one
+ * integral in u (trapezoid, step 1/2: the integrand e^{u/2}e^{−e^u x} is analytic in the strip
+ * |Im u| < π/2, so the rule's relative error is ~e^{−2π²} ≈ 3e-9), its part below u0 analytic. This
+ * replaces a grid convolution of the other heads' law (its step vmax/256 split an atom at V < step
+ * between 0 and the step, so when γ and a head's V are small against the step E[1/√X] came out 40 %
+ * high: σ_s² = 100, r = 0.95, h = 2, L = 32, key 1: 0.964 vs 0.689 from the exact double sum over the
+ * atoms). Range: from e^u·E[X] = 1e-7 (below it 2e^{u0/2}E[f] in closed form) to e^u·x_lo = 60, x_lo
+ * the smallest V/h past the bottom 1e-9 of the hit mass (every term left holds a head with a hit,
+ * whose V is not random; lighter atoms move an expectation by less than their mass over √x_lo).
+ * The atoms are pooled into 96 bins of ln(V + K_d + K_x) (mass, mean V, K_d, K_x, N, c): a bin's
+ * relative width ≤ ~0.15, so e^{−tV} over a bin differs from its value at the mean V by ≤ ~1e-3
+ * relative. Exported for its test (test/attention-pairgradr.test.ts: against the exact sum over all
+ * heads' atom combinations, amplitudes fixed). */
+const LB = 96, LBP = new Float64Array(LB + 1), LBV = new Float64Array(LB + 1), LBC = new Float64Array(LB + 1);
+const LBD = new Float64Array(LB + 1), LBX = new Float64Array(LB + 1), LBN = new Float64Array(LB + 1);
+const LINV = new Float64Array(3);
+export function headsInv(ap: Float64Array, ac: Float64Array, av: Float64Array, akd: Float64Array | null, akx: Float64Array | null, an: Float64Array | null, na: number,
+  h: number, gamma: number, rvK: number, kX: number, kQ: number): Float64Array {
+  let vmin = Infinity, vmax = 0, ex = 0, p0 = 0, ec = 0;
+  for (let a = 0; a < na; a++) {
+    const v = av[a] + (akd ? akd[a] : 0) + (akx ? akx[a] : 0);
+    ex += ap[a] * v; ec += ap[a] * ac[a];
+    if (v > 0) { if (v < vmin) vmin = v; if (v > vmax) vmax = v; }
   }
-  // stages of sizes 2S and 4S: elements a, a + S, a + 2S, a + 3S, twiddles W_{2S}^k and W_{4S}^k
-  for (; S < N; S <<= 2) {
-    const S4 = 4 * S, st1 = N / (2 * S), st2 = N / S4;
-    for (let k = 0; k < S; k++) {
-      const w1r = cs[k * st1], w1i = sn[k * st1], w2r = cs[k * st2], w2i = sn[k * st2];
-      for (let a = k; a < N; a += S4) {
-        const b = a + S, c = b + S, d = c + S;
-        const Br = re[b] * w1r - im[b] * w1i, Bi = re[b] * w1i + im[b] * w1r;
-        const Dr = re[d] * w1r - im[d] * w1i, Di = re[d] * w1i + im[d] * w1r;
-        const A1r = re[a] + Br, A1i = im[a] + Bi, B1r = re[a] - Br, B1i = im[a] - Bi;
-        const C1r = re[c] + Dr, C1i = im[c] + Di, D1r = re[c] - Dr, D1i = im[c] - Di;
-        const Cr = C1r * w2r - C1i * w2i, Ci = C1r * w2i + C1i * w2r;
-        const Er = D1r * w2i + D1i * w2r, Ei = D1i * w2i - D1r * w2r; // −i·W_{4S}^k·D1
-        re[a] = A1r + Cr; im[a] = A1i + Ci; re[c] = A1r - Cr; im[c] = A1i - Ci;
-        re[b] = B1r + Er; im[b] = B1i + Ei; re[d] = B1r - Er; im[d] = B1i - Ei;
-      }
+  LBP.fill(0); LBV.fill(0); LBC.fill(0); LBD.fill(0); LBX.fill(0); LBN.fill(0);
+  const lv0 = Math.log(vmin), sc = vmax > vmin ? (LB - 1) / (Math.log(vmax) - lv0) : 0;
+  for (let a = 0; a < na; a++) {
+    const kd = akd ? akd[a] : 0, kx = akx ? akx[a] : 0, v = av[a] + kd + kx, pr = ap[a];
+    const k = v > 0 ? 1 + Math.round((Math.log(v) - lv0) * sc) : 0;
+    LBP[k] += pr; LBV[k] += pr * av[a]; LBC[k] += pr * ac[a]; LBD[k] += pr * kd; LBX[k] += pr * kx; LBN[k] += pr * (an ? an[a] : 1);
+  }
+  let nb = 0;
+  for (let k = 0; k <= LB; k++) if (LBP[k] > 0) {
+    const pr = LBP[k];
+    if (k === 0) { p0 = pr; continue; }
+    LBP[nb] = pr; LBV[nb] = LBV[k] / pr; LBC[nb] = LBC[k] / pr; LBD[nb] = LBD[k] / pr; LBX[nb] = LBX[k] / pr; LBN[nb++] = LBN[k] / pr;
+  }
+  const detQ = !(kQ < 1e8), lgR = detQ ? 1 : Math.exp(lnGammaL(kQ + 0.5) - lnGammaL(kQ)) / Math.sqrt(kQ); // E[√η]
+  const pAll0 = p0 ** h, zeroPart = gamma > 0 ? pAll0 / Math.sqrt(gamma) : 0;
+  let xlo = Infinity;
+  for (let k = 0, m = 0; k < nb; k++) { m += LBP[k]; if (LBV[k] > 0) xlo = Math.min(xlo, LBV[k] / h); if (m > 1e-9 && xlo < Infinity) break; }
+  if (!(xlo < Infinity)) for (let k = 0; k < nb; k++) xlo = Math.min(xlo, (LBV[k] + LBD[k] + LBX[k]) / h);
+  const EX = ex / h + gamma;
+  if (!(EX > 0) || !(xlo < Infinity) || nb === 0) { LINV[0] = 0; LINV[1] = zeroPart; LINV[2] = zeroPart; return LINV; }
+  const du = 0.5, u0 = Math.log(1e-7 / EX), u1 = Math.max(Math.log(60 / xlo), u0 + 1), nu = Math.ceil((u1 - u0) / du);
+  let e1 = 0, e2 = 0, e3 = 0;
+  for (let i = 0; i <= nu; i++) {
+    const u = u0 + i * du, T = Math.exp(u), t = T / h, wq = i === 0 ? du / 2 : du;
+    let P0 = p0, P1 = 0;
+    for (let k = 0; k < nb; k++) {
+      let lg = -t * LBV[k];
+      if (LBD[k] > 0) { const kk = LBN[k] / rvK; lg -= kk * Math.log1p((t * LBD[k]) / kk); }
+      if (LBX[k] > 0) lg -= kX * Math.log1p((t * LBX[k]) / kX);
+      const e = LBP[k] * Math.exp(lg);
+      P0 += e; P1 += e * LBC[k];
     }
+    const zq = (T * gamma) / kQ, Qf = detQ ? Math.exp(-T * gamma) : Math.exp(-kQ * Math.log1p(zq)), Qh = detQ ? Qf : lgR * Math.exp(-(kQ + 0.5) * Math.log1p(zq));
+    const base = wq * Math.exp(u / 2), ph = P0 ** (h - 1), hit = P0 * ph - pAll0;
+    e1 += base * Qf * P1 * ph; e2 += base * Qf * hit; e3 += base * Qh * hit;
   }
-}
-// transforms have at most 4·NB points (lengths ≤ 2·NB + 1 are convolved): fixed scratch
-const ZR = new Float64Array(2 * NB), ZI = new Float64Array(2 * NB);
-const SPA = new Float64Array(2 * NB + 1), SPB = new Float64Array(2 * NB + 1), SPC = new Float64Array(2 * NB + 1), SPD = new Float64Array(2 * NB + 1);
-const SPR = new Float64Array(2 * NB + 1), SPI = new Float64Array(2 * NB + 1), SBR = new Float64Array(2 * NB + 1), SBI = new Float64Array(2 * NB + 1);
-/** Spectrum X_k, k = 0..N/2, of the real x zero-padded to N, by one complex DFT of size N/2
- * (z_n = x_{2n} + i x_{2n+1}; X_k = E_k + W^k O_k with E, O the even and odd samples' spectra). */
-function rfft(x: Float64Array, N: number, XR: Float64Array, XI: Float64Array): void {
-  const H = N >> 1, T = fftTable(N), cw = T.cos, sw = T.sin, lx = Math.min(x.length, N), h2 = lx >> 1;
-  for (let n = 0; n < h2; n++) { ZR[n] = x[2 * n]; ZI[n] = x[2 * n + 1]; }
-  let n0 = h2;
-  if (lx & 1) { ZR[n0] = x[lx - 1]; ZI[n0] = 0; n0++; }
-  for (let n = n0; n < H; n++) { ZR[n] = 0; ZI[n] = 0; }
-  fft(ZR, ZI, fftTable(H));
-  XR[0] = ZR[0] + ZI[0]; XI[0] = 0; XR[H] = ZR[0] - ZI[0]; XI[H] = 0;
-  for (let k = 1; k < H; k++) {
-    const zr = ZR[k], zi = ZI[k], yr = ZR[H - k], yi = -ZI[H - k];
-    const er = (zr + yr) / 2, ei = (zi + yi) / 2, or = (zi - yi) / 2, oi = (yr - zr) / 2;
-    XR[k] = er + cw[k] * or - sw[k] * oi; XI[k] = ei + cw[k] * oi + sw[k] * or;
-  }
-}
-/** The real x of length lo ≤ N + 1 from its spectrum X_k, k = 0..N/2 (index N wraps onto 0: its
- * value `last`, the product of the two top entries, is given). */
-function irfft(XR: Float64Array, XI: Float64Array, N: number, lo: number, last: number): Float64Array {
-  const H = N >> 1, T = fftTable(N), cw = T.cos, sw = T.sin;
-  for (let k = 0; k < H; k++) {
-    const xr = XR[k], xi = XI[k], yr = XR[H - k], yi = -XI[H - k];
-    const er = (xr + yr) / 2, ei = (xi + yi) / 2, dr = (xr - yr) / 2, di = (xi - yi) / 2;
-    const or = dr * cw[k] + di * sw[k], oi = di * cw[k] - dr * sw[k]; // O = D·W^{−k}
-    ZR[k] = er - oi; ZI[k] = -(ei + or); // conj(E + iO): the inverse as a forward transform
-  }
-  fft(ZR, ZI, fftTable(H));
-  const o = new Float64Array(lo), inv = 1 / H, m = Math.min(H, lo >> 1);
-  for (let n = 0; n < m; n++) { o[2 * n] = ZR[n] * inv; o[2 * n + 1] = -ZI[n] * inv; }
-  if (lo & 1 && m < H) o[2 * m] = ZR[m] * inv;
-  if (lo === N + 1) { o[N] = last; o[0] -= last; }
-  return o;
-}
-const fftSize = (lo: number): number => { let N = 4; while (N < lo - 1) N <<= 1; return N; };
-/** a ⊗ b, and b ⊗ b too when `sq` (one transform of b for both) */
-function convolveFFT(a: Float64Array, b: Float64Array, sq: boolean): [Float64Array, Float64Array | null] {
-  const lo = a.length + b.length - 1, lq = 2 * b.length - 1, N = fftSize(sq ? Math.max(lo, lq) : lo), H = N >> 1;
-  rfft(a, N, SPA, SPB); rfft(b, N, SPC, SPD);
-  for (let k = 0; k <= H; k++) { const ar = SPA[k], ai = SPB[k], br = SPC[k], bi = SPD[k]; SPR[k] = ar * br - ai * bi; SPI[k] = ar * bi + ai * br; }
-  const o = irfft(SPR, SPI, N, lo, a[a.length - 1] * b[b.length - 1]);
-  if (!sq) return [o, null];
-  for (let k = 0; k <= H; k++) { const br = SPC[k], bi = SPD[k]; SPR[k] = br * br - bi * bi; SPI[k] = 2 * br * bi; }
-  return [o, irfft(SPR, SPI, N, lq, b[b.length - 1] * b[b.length - 1])];
-}
-function convolve(a: Float64Array, b: Float64Array): Float64Array {
-  if (a.length * b.length >= 8192) return convolveFFT(a, b, false)[0];
-  const o = new Float64Array(a.length + b.length - 1);
-  for (let i = 0; i < a.length; i++) { const ai = a[i]; if (ai === 0) continue; for (let j = 0; j < b.length; j++) o[i + j] += ai * b[j]; }
-  return o;
-}
-/** half the points: even points stay, odd ones are split between their two neighbours (the last
- * point of an even length stays whole) */
-function coarsen(a: Float64Array): Float64Array {
-  const L = a.length, n = (L + 1) >> 1, o = new Float64Array(n);
-  if (L < 6) {
-    for (let i = 0; i < L; i++) {
-      if (i % 2 === 0) o[i / 2] += a[i];
-      else { o[(i - 1) / 2] += a[i] / 2; o[Math.min(n - 1, (i + 1) / 2)] += a[i] / 2; }
-    }
-    return o;
-  }
-  o[0] = a[0] + a[1] / 2;
-  const kEnd = L & 1 ? n - 1 : n - 2;
-  for (let k = 1; k < kEnd; k++) o[k] = a[2 * k - 1] / 2 + a[2 * k] + a[2 * k + 1] / 2;
-  if (L & 1) o[n - 1] = a[L - 2] / 2 + a[L - 1];
-  else { o[n - 2] = a[L - 5] / 2 + a[L - 4] + a[L - 3] / 2; o[n - 1] = a[L - 3] / 2 + a[L - 2] + a[L - 1] / 2 + a[L - 1] / 2; }
-  return o;
-}
-/** The smallest atom value v with mass(≤ v) ≥ 1 − 1e-6 (the largest value when the atoms' mass
- * never reaches it): 128 buckets from the top, then the crossing bucket's atoms in order. */
-const QB = 128, qMass = new Float64Array(QB), qMin = new Float64Array(QB);
-let qIdx = new Uint8Array(0);
-function quantileTop(vals: Float64Array, probs: Float64Array, n: number): number {
-  let vM = -Infinity, vm = Infinity, tot = 0;
-  for (let i = 0; i < n; i++) { const v = vals[i]; if (v > vM) vM = v; if (v < vm) vm = v; tot += probs[i]; }
-  const slack = tot - (1 - 1e-6);
-  if (!(slack >= 0) || !(vM > vm)) return vM;
-  if (qIdx.length < n) qIdx = new Uint8Array(2 * n);
-  const sc = QB / (vM - vm);
-  qMass.fill(0); qMin.fill(Infinity);
-  for (let i = 0; i < n; i++) {
-    const v = vals[i], k = Math.min(QB - 1, Math.floor((v - vm) * sc));
-    qIdx[i] = k; qMass[k] += probs[i]; if (v < qMin[k]) qMin[k] = v;
-  }
-  // buckets above kb hold mass ≤ slack, so every value in them qualifies
-  let above = 0, kb = QB - 1;
-  for (; kb > 0; kb--) { if (above + qMass[kb] > slack) break; above += qMass[kb]; }
-  let vs = vM;
-  for (let k = kb + 1; k < QB; k++) if (qMass[k] > 0 || qMin[k] < Infinity) { vs = Math.min(vs, qMin[k]); break; }
-  const idx: number[] = [];
-  for (let i = 0; i < n; i++) if (qIdx[i] === kb) idx.push(i);
-  idx.sort((x, y) => vals[y] - vals[x]);
-  // descending through bucket kb: v qualifies while the mass strictly above it is ≤ slack
-  for (let a = 0; a < idx.length;) {
-    const v = vals[idx[a]];
-    let g = 0, b = a;
-    while (b < idx.length && vals[idx[b]] === v) g += probs[idx[b++]];
-    if (above > slack) break;
-    vs = v; above += g; a = b;
-  }
-  return vs;
-}
-/** a grid distribution: the base's e-th power (never coarsened, e > 0: `g` formed on demand) or `g` */
-interface Grid { g: Float64Array | null; e: number; dx: number }
-function sumOfCopies(vals: Float64Array, probs: Float64Array, n: number, m: number): { g: Float64Array; dx: number } {
-  if (m === 0) return { g: Float64Array.of(1), dx: 1 };
-  // grid up to the 1 − 1e-6 quantile; the atoms beyond it (negligible weight) sit at its top
-  const vmax = quantileTop(vals, probs, n);
-  if (!(vmax > 0)) return { g: Float64Array.of(1), dx: 1 };
-  const base = new Float64Array(NB + 1), dx0 = vmax / NB;
-  for (let i = 0; i < n; i++) {
-    const x = Math.min(vals[i] / dx0, NB), k = Math.min(NB - 1, Math.floor(x)), f = x - k;
-    base[k] += probs[i] * (1 - f); base[k + 1] += probs[i] * f;
-  }
-  // powers up to 4 (length 4·NB + 1) from the base's spectrum on NS = 4·NB points
-  const NS = 4 * NB, SR = SBR, SI = SBI;
-  let haveS = false;
-  const form = (x: Grid): Float64Array => {
-    if (x.g) return x.g;
-    if (x.e === 1) return (x.g = base);
-    if (!haveS) { rfft(base, NS, SR, SI); haveS = true; }
-    for (let k = 0; k <= NS / 2; k++) {
-      let pr = SR[k], pi = SI[k];
-      for (let e = 1; e < x.e; e++) { const r = pr * SR[k] - pi * SI[k]; pi = pr * SI[k] + pi * SR[k]; pr = r; }
-      SPR[k] = pr; SPI[k] = pi;
-    }
-    return (x.g = irfft(SPR, SPI, NS, x.e * NB + 1, base[NB] ** x.e));
-  };
-  const len = (x: Grid): number => (x.g ? x.g.length : x.e * NB + 1);
-  const same = (x: Grid, to: number): Float64Array => { let g = form(x); for (let d = x.dx; d < to; d *= 2) g = coarsen(g); return g; };
-  const fit = (x: Grid): Grid => (len(x) > 2 * NB + 1 ? { g: coarsen(form(x)), e: 0, dx: 2 * x.dx } : x);
-  let res: Grid | null = null, pw: Grid = { g: null, e: 1, dx: dx0 }, mm = m;
-  while (mm > 0) {
-    const more = mm >> 1 > 0;
-    let nr = res, np: Grid | null = null;
-    if (mm & 1) {
-      if (res === null) nr = pw;
-      else if (!res.g && !pw.g) nr = { g: null, e: res.e + pw.e, dx: dx0 };
-      else {
-        const dd = Math.max(res.dx, pw.dx), a = same(res, dd), b = same(pw, dd);
-        if (more && b === pw.g && a.length * b.length >= 8192) {
-          const [o, q] = convolveFFT(a, b, true); // res ⊗ pw and pw ⊗ pw
-          nr = { g: o, e: 0, dx: dd }; np = { g: q, e: 0, dx: pw.dx };
-        } else nr = { g: convolve(a, b), e: 0, dx: dd };
-      }
-    }
-    if (more && np === null) np = pw.g ? { g: convolve(pw.g, pw.g), e: 0, dx: pw.dx } : { g: null, e: 2 * pw.e, dx: dx0 };
-    if (nr) res = fit(nr);
-    if (np) pw = fit(np);
-    mm >>= 1;
-  }
-  return { g: form(res!), dx: res!.dx };
+  // below u0, e^{−e^u X} = 1 − O(e^u X): the tail is 2e^{u0/2}E[f] (relative error ~e^{u0}E[X]/3)
+  const tail = 2 * Math.exp(u0 / 2), norm = 1 / Math.sqrt(Math.PI);
+  LINV[0] = (e1 + tail * ec) * norm;
+  LINV[1] = (e2 + tail * (1 - pAll0)) * norm + zeroPart;
+  LINV[2] = (e3 + tail * lgR * (1 - pAll0)) * norm + zeroPart;
+  return LINV;
 }
 
-/** E[(1, c)/√(V_1/h + S/h + γ)] over the first head's atoms (v_a, p_a, c_a) and the other heads'
- * grid law S (g_b at b·dx): Σ_a p_a (1, c_a) Σ_b g_b / √((v_a + b·dx)/h + γ). With s = v + hγ the
- * inner sum is √(h/s)·G(ln s), G(u) = Σ_b g_b (1 + b·dx·e^{−u})^{−1/2}: a sum of smooth steps in u,
- * analytic in the strip |Im u| < π, so a Chebyshev interpolant in u over the atoms' range (degree
- * from the strip width, relative error ~1e-8) replaces the double sum when there are many atoms; atoms
- * at s ≤ dx·1e-3 (and s ≤ 0, zero weight) are summed directly. */
-const CHEB_C = new Float64Array(512), CHEB_G = new Float64Array(512), CHEB_T = new Float64Array(1024);
-const INV = new Float64Array(2);
-function directInv(v: number, p: number, g: Float64Array, dx: number, h: number, gamma: number): number {
-  let f = 0;
-  for (let b = 0; b < g.length; b++) {
-    const pr = p * g[b];
-    if (pr < 1e-16) continue;
-    const den = Math.sqrt((v + b * dx) / h + gamma);
-    if (den > 0) f += pr / den;
-  }
-  return f;
-}
-function expectInv(av: Float64Array, ap: Float64Array, ac: Float64Array, nA: number, g: Float64Array, dx: number, h: number, gamma: number): Float64Array {
-  const B = g.length, hg = h * gamma, sLo = dx * 1e-3;
-  let sMin = Infinity, sMax = -Infinity, nI = 0;
-  for (let a = 0; a < nA; a++) { const s = av[a] + hg; if (s > sLo) { nI++; if (s < sMin) sMin = s; if (s > sMax) sMax = s; } }
-  const U0 = Math.log(sMin), ell = Math.log(sMax) - U0;
-  const n = ell > 0 ? Math.ceil(12 / Math.asinh((2 * Math.PI) / ell)) + 4 : 0;
-  const cheb = B >= 16 && ell > 0 && n < 500 && nI >= 2 * n;
-  if (cheb) {
-    // the grid's ends below 1e-15 are left out of G (≤ B·1e-15, against G ≥ (1 + B·dx/s)^{−1/2} ≥ 1e-3)
-    let b0 = 0, b1 = B - 1;
-    while (b0 < b1 && Math.abs(g[b0]) < 1e-15) b0++;
-    while (b1 > b0 && Math.abs(g[b1]) < 1e-15) b1--;
-    for (let k = 0; k < 2 * n; k++) CHEB_T[k] = Math.cos((Math.PI * k) / n);
-    for (let k = 0; k <= n; k++) {
-      const t = dx * Math.exp(-(U0 + (ell / 2) * (1 + CHEB_T[k])));
-      let G = 0;
-      for (let b = b0; b <= b1; b++) G += g[b] / Math.sqrt(1 + b * t);
-      CHEB_G[k] = k === 0 || k === n ? G / 2 : G;
-    }
-    for (let i = 0; i <= n; i++) {
-      let sum = 0;
-      for (let k = 0; k <= n; k++) sum += CHEB_G[k] * CHEB_T[(i * k) % (2 * n)];
-      CHEB_C[i] = ((i === 0 || i === n ? 1 : 2) * sum) / n;
-    }
-  }
-  let e1 = 0, e2 = 0;
-  for (let a = 0; a < nA; a++) {
-    const s = av[a] + hg;
-    let f: number;
-    if (cheb && s > sLo) {
-      const x = (2 * (Math.log(s) - U0)) / ell - 1, x2 = 2 * x;
-      let b1 = 0, b2 = 0;
-      for (let i = n; i >= 1; i--) { const t = CHEB_C[i] + x2 * b1 - b2; b2 = b1; b1 = t; }
-      f = ap[a] * Math.sqrt(h / s) * (CHEB_C[0] + x * b1 - b2);
-    } else f = directInv(av[a], ap[a], g, dx, h, gamma);
-    e1 += f * ac[a]; e2 += f;
-  }
-  INV[0] = e1; INV[1] = e2;
-  return INV;
-}
-
-/** Atoms (c = s̄·t, mass w_k·P(N = t), V = α c² + β ρ̄ c) of one popularity node: the exact
+/** Atoms (c = s̄·t, q = ρ̄·c, hit count t, mass w_k·P(N = t)) of one popularity node: the exact
  * Poisson-binomial pmf of the hit count N over rows j..L−1 (hit probability min(1, w/K2_n)), eight
- * rows per pass (the product of their eight (1 − p + p z) applied at once). Tails below tiny levels
- * are dropped (relative to the node weight wk: an atom needs wk·pmf ≥ 1e-16; a dropped mass
- * changes the final pmf by at most itself). Appends to AV, AP, AC from na; returns the new count. */
-let AV = new Float64Array(1024), AP = new Float64Array(1024), AC = new Float64Array(1024);
-function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number, alpha: number, beta: number, pmf: Float64Array, na: number): number {
+ * rows per pass (the product of their eight (1 − p + p z) applied at once).
+ * Tails below tiny levels are dropped (relative to the node weight wk: an atom needs wk·pmf ≥ 1e-16;
+ * a dropped mass changes the final pmf by at most itself). Appends to AC, AQ, AN, AP from na;
+ * returns the new count; EQM accumulates the model's E[q]. */
+let AP = new Float64Array(1024), AC = new Float64Array(1024), AQ = new Float64Array(1024), AN = new Float64Array(1024);
+let EQM = 0;
+function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number, pmf: Float64Array, na: number): number {
   pmf.fill(0, 0, Math.min(pmf.length, L - j + 9)); pmf[0] = 1;
   const tTop = Math.max(1e-16, 1e-20 / wk), tLo = 1e-22 / wk;
   let top = 0, lo = 0, sp = 0, sps = 0, sps2 = 0;
   for (let i = j; i < L; i += 8) {
     let c0 = 1, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, r = 0;
     for (; r < 8 && i + r < L; r++) {
-      const n = i + r + 1, p = Math.min(1, w / k2[n]), s = w / (n * p), q = 1 - p;
+      const n = i + r + 1, p = Math.min(1, w / Math.max(k2[n], 1)), s = w / (n * p), q = 1 - p;
       sp += p; sps += p * s; sps2 += p * s * s;
       c8 = c8 * q + c7 * p; c7 = c7 * q + c6 * p; c6 = c6 * q + c5 * p; c5 = c5 * q + c4 * p;
       c4 = c4 * q + c3 * p; c3 = c3 * q + c2 * p; c2 = c2 * q + c1 * p; c1 = c1 * q + c0 * p; c0 *= q;
@@ -512,16 +323,17 @@ function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number
     while (top > lo && pmf[top] < tTop) top--; // the entries above stay (below tTop) and feed the next pass
     while (lo < top && pmf[lo] < tLo) pmf[lo++] = 0;
   }
+  EQM += wk * sps2; // E[q | w] = Σ_i p_i s_i²
   const sbar = sp > 0 ? sps / sp : 0, rho = sps > 0 ? sps2 / sps : 0;
-  if (na + top - lo + 1 > AV.length) {
+  if (na + top - lo + 1 > AP.length) {
     const grow = (x: Float64Array) => { const y = new Float64Array(2 * (na + top - lo + 1)); y.set(x.subarray(0, na)); return y; };
-    AV = grow(AV); AP = grow(AP); AC = grow(AC);
+    AP = grow(AP); AC = grow(AC); AQ = grow(AQ); AN = grow(AN);
   }
   for (let t = lo; t <= top; t++) {
     const pr = wk * pmf[t];
     if (pr < 1e-16) continue;
     const cc = sbar * t;
-    AC[na] = cc; AP[na] = pr; AV[na++] = alpha * cc * cc + beta * rho * cc;
+    AC[na] = cc; AQ[na] = rho * cc; AN[na] = t; AP[na++] = pr;
   }
   return na;
 }
@@ -535,6 +347,8 @@ interface CausalPairInput {
   /** E[uJ][n] (the K path's diagonal, row-variance weighted) and the K path's key-selection term per
    * position (kselArr of causalForward, without r_g) */
   ju: Float64Array; ksel: Float64Array;
+  /** the head dimension d_h (the amplitudes' χ² terms) */
+  dh: number;
 }
 
 /**
@@ -565,18 +379,30 @@ interface CausalPairInput {
  * std_i = √(K2_i − 1)/n_i, c the softmax row correlation), which scales the hit probability
  * (min(1, w π_i), size w/(n_i p_i)). So c_j = s̄ N, q_j = ρ̄ c_j with N a Poisson-binomial hit count
  * (exact pmf by recursion over rows), s̄, ρ̄ the hit-weighted mean size and size²/size. With h heads,
- * Var_j = (1/h)(V_1 + Σ_{k=2..h} V_k) + γ_j: the other heads' sum is the (h−1)-fold convolution of
- * V's law (on a grid, sumOfCopies); with many atoms the first head's are pooled into 2·NB bins of V
- * (mass, mean V, mean c) and the expectation over both is expectInv's. Positions: all when L ≤ 64,
- * else 64 evenly spaced.
+ * Var_j = (1/h)Σ_heads(V + K_d ξ_d + K_x ξ_x) + γ_j η_j, heads iid. Amplitudes (as ncPairGradR's step
+ * 4, derived there): the V path is not random given P; the K diagonal is a mean over the N hitting
+ * rows of terms of relative variance rvK = 3(1 + 2/d_h)² − 1 (ξ_d ~ Gamma(N/rvK)), the K cross-row
+ * part one scalar times the shared query (ξ_x ~ Gamma(1/(3(1 + 2/d_h) − 1))), the Q path of row j a χ²
+ * over ν = n_j/K2_j − 1 effective keys times |dO_j|², its mean ∝ the row's S2 (relative variance
+ * rvS = Q4_j/(K2_j/n_j)² − 1 over rows): η_j ~ Gamma(h/((1 + rvS)(1 + 2/ν)(1 + 2/d_h) − 1)); the
+ * Q-path part of D_jl scales with √η_j√η_l, so D_jl E2_j E2_l splits into the V same-row part with
+ * E2 = E[1/√Var] and the Q part with E_η = E[√η/√Var]. The expectation over all heads is headsInv's
+ * (one Laplace-transform integral). Positions: all when L ≤ 64, else 64 evenly spaced.
+ * Stored grid (causal, 147 cases, within max(0.02, 2·std)): 141 with the grid convolution (whose
+ * error over-predicted h > 1, r = 0.95), 140 with it exact and the amplitudes fixed, 144 with the
+ * cross-row part clamped at ≥ 0 (and E[q] rescaled), 145 with the amplitudes: the one-head r = 0.95
+ * under-predictions (σ_s² = 30, L = 128: 0.286 → 0.348 vs 0.385 ± 0.035 measured; σ_s² = 10: 0.556 →
+ * 0.609 vs 0.609 ± 0.022) close; 146 with the row-to-row spread rvS of the Q path's mean. Tried and left out: hits of the private-logit size (K2 at (1 − r′)v, as
+ * ncPairGradR's step 3, with the popularity variance keeping Var(c_j) exact): 137, over-predicting
+ * r = 0.95 at σ_s² ≥ 30 (h = 1, L = 32, σ_s² = 100: 0.269 vs 0.178 ± 0.038).
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel } = q;
+  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh } = q;
   const pos = samplePositions(L);
-  const E1 = new Float64Array(L), E2 = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
+  const E1 = new Float64Array(L), E2 = new Float64Array(L), EH = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const pmf = new Float64Array(L + 10);
-  const bp = new Float64Array(2 * NB + 1), bv = new Float64Array(2 * NB + 1), bc = new Float64Array(2 * NB + 1);
-  const pv = new Float64Array(2 * NB + 1), pp = new Float64Array(2 * NB + 1), pc = new Float64Array(2 * NB + 1);
+  // amplitudes (as ncPairGradR's step 4): K diagonal Gamma of shape N/rvK, K cross-row kX
+  const rvK = 3 * (1 + 2 / dh) ** 2 - 1, kX = 1 / (3 * (1 + 2 / dh) - 1);
   for (const j of pos) {
     let m = 0, Eq = 0, s1sq = 0, sd1 = 0, sdsq = 0, sumJ = 0, w2 = 0;
     for (let i = j; i < L; i++) {
@@ -590,35 +416,37 @@ function causalPairGradR(q: CausalPairInput): number {
     // Q path of row j, with its coherent key–value term (1 − 2K2/n + Q4 + J)/d (its mean)
     const Jn = jac[nRow] / (1 - pa);
     const gamma = gh * priv * (1 - r1) * qk * (Jn + (1 - (2 * k2[nRow]) / nRow + q4[nRow] + Jn) / d);
-    // K path's cross-row parts as α c² − α q (their mean is the cross-row sum): r′r_g·cen and the
-    // key-selection term, the latter per unit of the mean cross-row sum Σ_{i≠k} 1/(n_i n_k)
+    // its amplitude: row j's Jacobian over ν + 1 = n/K2 effective keys times |dO_j|² over d_h
+    const nuR = Math.max(nRow / Math.max(k2[nRow], 1) - 1, 1e-3), rvS = Math.max(0, (q4[nRow] * nRow * nRow) / (k2[nRow] * k2[nRow]) - 1);
+    const kQ = h / ((1 + rvS) * (1 + 2 / nuR) * (1 + 2 / dh) - 1);
+    // K path's cross-row parts (their mean is the cross-row sum): r′r_g·cen and the key-selection
+    // term, the latter per unit of the mean cross-row sum Σ_{i≠k} 1/(n_i n_k)
     const kx = r1 * rg * cen + (crossMean > 0 ? (rg * ksel[j]) / crossMean : 0);
-    const alpha = gh * (vGain * rg + priv * qk * kx);
-    const beta = gh * ((vGain * (1 - rg)) / (1 - pa) - priv * qk * kx) + (Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0);
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
     const nodes = Vw > 1e-9 ? PN : ONE_NODE;
     const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
     let na = 0;
+    EQM = 0;
     for (let k = 0; k < nodes.z.length; k++) {
       if (nodes.w[k] < 1e-12) continue;
-      na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], alpha, beta, pmf, na);
+      na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], pmf, na);
     }
-    const R = sumOfCopies(AV, AP, na, h - 1);
-    // many atoms and several heads: pool the atoms into 2·NB bins of V (mass, mean V, mean c per bin)
-    let av = AV, ap = AP, ac = AC, nA = na;
-    if (h > 1 && na > 2 * NB) {
-      let vmax = 0;
-      for (let a = 0; a < na; a++) if (AV[a] > vmax) vmax = AV[a];
-      bp.fill(0); bv.fill(0); bc.fill(0);
-      for (let a = 0; a < na; a++) {
-        const k = vmax > 0 ? Math.round((AV[a] / vmax) * 2 * NB) : 0;
-        bp[k] += AP[a]; bv[k] += AP[a] * AV[a]; bc[k] += AP[a] * AC[a];
-      }
-      av = pv; ap = pp; ac = pc; nA = 0;
-      for (let k = 0; k <= 2 * NB; k++) if (bp[k] > 0) { ap[nA] = bp[k]; av[nA] = bv[k] / bp[k]; ac[nA++] = bc[k] / bp[k]; }
+    // the per-head parts given the column sum: V path g_h[r_g c² + (1 − r_g)/(1 − p_a) q] (not
+    // random), K cross-row g_h s qk kx (c² − q) (≥ 0: Σ_{i≠k} P_ij P_kj; the model's c² − q is
+    // negative at one hit, ρ̄ > s̄), K diagonal g_h s qk ΣJ/((1 − p_a)E[q]) q; the model's E[q]
+    // (above min(1, w/K2) = 1 the hit size grows with w) is rescaled to the exact Σ_i K2_i/n_i², so
+    // that E[Var_j] keeps the kernel's value
+    const fq = EQM > 0 ? Eq / EQM : 1;
+    const kd = Eq > 0 ? (gh * priv * qk * sumJ) / (1 - pa) / Eq : 0;
+    if (CV.length < na) { CV = new Float64Array(2 * na); CD = new Float64Array(2 * na); CX = new Float64Array(2 * na); }
+    for (let a = 0; a < na; a++) {
+      const cc = AC[a], qq = fq * AQ[a];
+      CV[a] = gh * vGain * (rg * cc * cc + ((1 - rg) / (1 - pa)) * qq);
+      CX[a] = Math.max(gh * priv * qk * kx * (cc * cc - qq), 0);
+      CD[a] = Math.max(kd * qq, 0);
     }
-    const e = expectInv(av, ap, ac, nA, R.g, R.dx, h, gamma);
-    E1[j] = e[0]; E2[j] = e[1];
+    const e = headsInv(AP, AC, CV, CD, CX, AN, na, h, gamma, rvK, kX, kQ);
+    E1[j] = e[0]; E2[j] = e[1]; EH[j] = e[2];
   }
   const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
   const C = gh * vGain * rg;
@@ -630,11 +458,13 @@ function causalPairGradR(q: CausalPairInput): number {
     const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
     const x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
     const coh = ((1 - k2[nj] / nj) * (1 - k2[nl] / nl)) / d; // the two rows' coherent key–value terms
-    const D = gh * vGain * (W2[l] - rg * S1SQ[l]) + gh * priv * (1 - r1) * qk * rg * (x2 + coh);
-    sr += Math.min(1, C * E1[j] * E1[l] + D * E2[j] * E2[l]); np++;
+    // V path's same-row term (not random given P), Q path's covariance (scales with √η_j√η_l)
+    const DV = gh * vGain * (W2[l] - rg * S1SQ[l]), DQ = gh * priv * (1 - r1) * qk * rg * (x2 + coh);
+    sr += Math.min(1, C * E1[j] * E1[l] + DV * E2[j] * E2[l] + DQ * EH[j] * EH[l]); np++;
   }
   return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
 }
+let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Array(1024);
 
 /**
  * Config v1's gradR of non-causal attention: the mean over token pairs of the per-pair Pearson
@@ -675,9 +505,15 @@ function causalPairGradR(q: CausalPairInput): number {
  *    relative variance 3(1 + 2/d_h)² − 1 (dS² ~ χ²₁, |dO_i|², |q_i|² over d_h): Gamma of shape
  *    N/(3(1 + 2/d_h)² − 1). K cross-row part: the rows' queries share their r′ part, so it is one
  *    scalar Σ_i dS_ij times the shared query: shape 1/(3(1 + 2/d_h) − 1). Q path: row j's Jacobian over
- *    L/K2 effective keys, χ² with ν = L/K2 − 1 after the centring, times |dO_j|² over d_h: relative
- *    variance (1 + 2/ν)(1 + 2/d_h) − 1 per head, h heads averaged; its covariance D_Q scales with
- *    √η_j√η_l. MC (σ_s² = 30, r = 0.95, h = 1, L = 32, 60 trials): per-pair mean 0.475 ± 0.008;
+ *    L/K2 effective keys, χ² with ν = L/K2 − 1 after the centring, times |dO_j|² over d_h, its mean
+ *    ∝ the row's S2 = Σ_m P_jm² (relative variance rvS = Q4/(K2/L)² − 1 over rows): relative
+ *    variance (1 + rvS)(1 + 2/ν)(1 + 2/d_h) − 1 per head, h heads averaged; its covariance D_Q scales
+ *    with √η_j√η_l. MC (standalone float64, 20 trials, h = 1, the Q path's |dx_j|² over tokens):
+ *    σ_s² = 3, r = 0, L = 128: relative variance 1.38 measured, 1.36 this (0.20 without rvS);
+ *    σ_s² = 10, r = 0.5: 1.42 measured, 1.56 this. Not covered: the V path's own amplitude (|Σ_i P_ij
+ *    dO_i|² over d_h, relative variance ~2/d_h) — as an independent Gamma in the denominator it
+ *    over-predicts every near-uniform case (σ_s² ≤ 1: 0.98–1 vs 0.94–0.97 measured; 143 → 119 of
+ *    147), since there the same fluctuation sits in the numerator. MC (σ_s² = 30, r = 0.95, h = 1, L = 32, 60 trials): per-pair mean 0.475 ± 0.008;
  *    Cov/√(Var·Var) on the sampled P 0.410, and 0.481 with the sampled K and Q norms in Var.
  * 5. The per-pair mean with columns independent: C E1² + D_Q E_η² − E_K E1/(L − 1), E1 = E[c_1/√X],
  *    E_η = E[√η/√X], E_K = E[K_1/√X], X = (1/h)Σ_h (V_h + K_h ξ_h) + γη (head 1's column sum c_1;
@@ -686,7 +522,8 @@ function causalPairGradR(q: CausalPairInput): number {
  *    transforms), one integral in u. The column sums of a head add up to L, so two columns are not
  *    independent: to first order (the part of g(c) along c), Cov(g(c_j), g(c_l)) = −Cov(g, c)²/
  *    (Var(c)(L − 1)) (exact for linear g): E1² loses (E[c²/√X] − E1)²/(Var(c)(L − 1)).
- * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142; the lognormal model's
+ * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142 (143 with the Q path's
+ * row-to-row spread rvS in step 4); the lognormal model's
  * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
  * now 0.0226) and at r = 0.95, h = 1 (σ_s² = 30, L = 32: 0.412 vs 0.487 ± 0.035, now 0.420, within).
  */
@@ -706,6 +543,8 @@ const NBIN = 32;
 const NBP = new Float64Array(NBIN + 1), NBV = new Float64Array(NBIN + 1), NBC = new Float64Array(NBIN + 1), NBC2 = new Float64Array(NBIN + 1), NBK = new Float64Array(NBIN + 1), NBX = new Float64Array(NBIN + 1), NBN = new Float64Array(NBIN + 1);
 interface NcPairInput {
   L: number; h: number; dh: number; K2: number; c: number;
+  /** Q4 = E[(Σ_k P_k²)²] of a row: the row-to-row spread of the Q path's mean */
+  Q4: number;
   /** K2 of a row's private logits (variance (1 − ρ)v): the size of a hit */
   K2p: number;
   /** per head: V path av c² + bv q (deterministic), K path bK q + aK (c² − q) (random amplitude) */
@@ -772,10 +611,13 @@ function ncPairGradR(q: NcPairInput): number {
   // amplitudes: a K-path gradient is Σ over its N hitting rows of a scalar dS_ij times a vector, its
   // squared norm a mean of N terms of relative variance rvK = 3(1 + 2/d_h)² − 1 (dS² ~ χ²₁, |dO_i|²,
   // |q_i|² over d_h): Gamma of shape N/rvK; the Q path of a row is its Jacobian over ν_r + 1 = L/K2
-  // effective keys (χ²_{ν_r} after the centring) times |dO_j|² over d_h: relative variance
-  // (1 + 2/ν_r)(1 + 2/d_h) − 1 per head, h heads averaged: Gamma of shape kQ, mean 1.
+  // effective keys (χ²_{ν_r} after the centring) times |dO_j|² over d_h, and its mean ∝ the row's
+  // own S2 = Σ_m P_jm², which varies from row to row with relative variance rvS = Q4/(K2/L)² − 1
+  // (Q4 = E[S2²]; the row is not the key's column, so independent of c_j): relative variance
+  // (1 + rvS)(1 + 2/ν_r)(1 + 2/d_h) − 1 per head, h heads averaged: Gamma of shape kQ, mean 1.
   const rvK = 3 * (1 + 2 / dh) ** 2 - 1, kX = 1 / (3 * (1 + 2 / dh) - 1);
-  const nuR = Math.max(L / Math.max(K2, 1) - 1, 1e-3), rvQ = (1 + 2 / nuR) * (1 + 2 / dh) - 1, kQ = h / rvQ;
+  const nuR = Math.max(L / Math.max(K2, 1) - 1, 1e-3), rvS = K2 > 0 ? Math.max(0, (q.Q4 * L * L) / (K2 * K2) - 1) : 0;
+  const rvQ = (1 + rvS) * (1 + 2 / nuR) * (1 + 2 / dh) - 1, kQ = h / rvQ;
   const lgR = Math.exp(lnGammaL(kQ + 0.5) - lnGammaL(kQ)) / Math.sqrt(kQ); // E[√η] factor Γ(k+½)/Γ(k)·θ^½, θ = 1/kQ
   // Laplace transform: X^{−1/2} = π^{−1/2} ∫ e^{u/2} e^{−e^u X} du; X = (1/h)Σ_h (V_h + K_h ξ_h) + γη
   let E1 = 0, Ec2 = 0, EK = 0, Eeta = 0;
@@ -998,7 +840,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr }),
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p) }),
     },
   };
 }
@@ -1178,9 +1020,11 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const bK = K2L > 0 ? kv0 / (K2L / L) : 0, aK = crossE > 0 ? (kv1 * rg) / crossE : 0;
     const c0v = (1 - Math.max(K2L - 1, 0) / (L - 1)) / L; // E[Σ_i P_ij P_il], j ≠ l (kernel c0)
     const Ecc = 1 - ((Math.max(K2L - 1, 0) * (1 + (L - 1) * c)) / L) / (L - 1); // E[c_j c_l]
+    attnSoftmaxStats(L, VR[0], p.dModel, p.heads, SMP); // Q4 (memoised: the forward filled it)
+    const Q4L = SMP[2];
     attnSoftmaxStats(L, (1 - VR[1]) * VR[0], p.dModel, p.heads, SMP); // a row's private logits: v(1 − ρ), ρ = r′
     return ncPairGradR({
-      L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, c, K2p: SMP[0],
+      L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, Q4: Q4L, c, K2p: SMP[0],
       av: ghv * rg, bv: ghv * (1 / (1 - pa) - rg), bK, aK, ga: vq,
       C: ghv * (rg + ((1 - rg) * c0v) / Math.max(Ecc, 1e-9)), DQ: k[C + 6] * rg,
     });

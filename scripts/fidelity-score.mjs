@@ -10,7 +10,7 @@ const file = args.find((a, k) => !a.startsWith('--') && k !== mi + 1) ?? 'fideli
 const { points } = JSON.parse(readFileSync(file, 'utf8'));
 const tab = new Map();
 for (const p of points) {
-  const causal = /causal/.test(p.case) && p.regime === 'attention' ? ' causal' : '';
+  const causal = /(^| )causal/.test(p.case) && p.regime === 'attention' ? ' causal' : '';
   const dir = p.q === 'gradVar' || p.q === 'gradR' ? 'bwd' : 'fwd';
   for (const key of [`${p.regime}${causal} ${p.q}`, `${p.regime} ${dir}`]) {
     const t = tab.get(key) ?? [0, 0];

@@ -20,7 +20,7 @@
  *   σ_s² = 3   r = 0    h = 4:  0.2194; 0.2408 ± 0.0051, std 0.0355 (0.2316) — under by 0.021.
  */
 import { describe, expect, it } from 'vitest';
-import { attention } from '../formulas/attention.js';
+import { attention, headsInv } from '../formulas/attention.js';
 import { runAttentionCase } from './mc/attention-case.js';
 
 const G = { var: 1, r: 0.2 }, L = 32, trials = 48;
@@ -45,4 +45,73 @@ describe('non-causal attention gradR (per-pair Pearson mean) vs Monte-Carlo', ()
       expect(Math.abs(ours - m.gradR.mean), `pred ${ours}, MC ${m.gradR.mean} ± ${m.gradR.se} (SE; tol ${tol})`).toBeLessThanOrEqual(tol);
     });
   }
+});
+
+/**
+ * The causal hit model's expectation over heads (formulas/attention.ts headsInv: E[(c, 1)/√X],
+ * X = (V_1 + … + V_h)/h + γ over one head's atoms, heads iid; the amplitudes fixed here) against the exact sum over every
+ * combination of the h heads' atoms. The atoms mimic a late key of a peaked causal head (σ_s² = 100,
+ * r = 0.95, L = 32): a hit count t ~ Bin(31, 0.08), c = 0.9t, V = 1.3c² + 0.4c, so half the mass has
+ * V = 0 and the rest spreads over 0.5 … 1200, with a Q-path γ small against that range. The grid
+ * convolution this replaced put E[1/√X] 40 % high there (its step vmax/256 split the small V atoms
+ * between 0 and the step). Tolerance 2e-3 relative (the pooling into ln V bins: ≤ ~1e-3).
+ */
+describe('causal per-pair gradR: expectation over heads (headsInv) vs exact atom sums', () => {
+  const n = 32, pr = 0.08;
+  const av = new Float64Array(n), ap = new Float64Array(n), ac = new Float64Array(n);
+  for (let t = 0; t < n; t++) {
+    let b = 1;
+    for (let k = 1; k <= t; k++) b *= (n - 1 - k + 1) / k;
+    ap[t] = b * pr ** t * (1 - pr) ** (n - 1 - t);
+    ac[t] = 0.9 * t; av[t] = 1.3 * ac[t] ** 2 + 0.4 * ac[t];
+  }
+  const exact = (h: number, gamma: number): [number, number] => {
+    let e1 = 0, e2 = 0;
+    const rec = (k: number, v: number, p: number, c: number) => {
+      if (k === h) { const x = v / h + gamma; if (x > 0) { e1 += (p * c) / Math.sqrt(x); e2 += p / Math.sqrt(x); } return; }
+      for (let a = 0; a < n; a++) if (ap[a] > 1e-14) rec(k + 1, v + av[a], p * ap[a], k === 0 ? ac[a] : c);
+    };
+    rec(0, 0, 1, 0);
+    return [e1, e2];
+  };
+  for (const [h, gamma] of [[1, 0.02], [2, 0.02], [3, 0.02], [2, 0], [3, 1e-6], [4, 3]] as const) {
+    it(`h=${h} γ=${gamma}`, () => {
+      const [x1, x2] = exact(h, gamma);
+      const e = headsInv(ap, ac, av, null, null, null, n, h, gamma, 1, 1, Infinity);
+      expect(Math.abs(e[0] / x1 - 1), `E[c/√X] ${e[0]} vs ${x1}`).toBeLessThan(2e-3);
+      expect(Math.abs(e[1] / x2 - 1), `E[1/√X] ${e[1]} vs ${x2}`).toBeLessThan(2e-3);
+    });
+  }
+  // random amplitudes, one head: X = V + K_d ξ + γη, ξ ~ Gamma(N/rvK), η ~ Gamma(kQ) (mean 1), against
+  // a direct 2-D quadrature over both Gamma densities (trapezoid in ln ξ, ln η, 700 points each)
+  it('h=1 with Gamma amplitudes on the K diagonal and the Q path (direct quadrature)', () => {
+    const rvK = 2.2, kQ = 3, gamma = 0.05;
+    const kd = new Float64Array(n), an = new Float64Array(n), zero = new Float64Array(n);
+    for (let t = 0; t < n; t++) { kd[t] = 0.7 * ac[t]; an[t] = t; }
+    const lgam = (x: number): number => { // Stirling with a shift of 8 (relative error < 1e-12 here)
+      let sh = 0;
+      while (x < 8) { sh -= Math.log(x); x += 1; }
+      return sh + (x - 0.5) * Math.log(x) - x + 0.5 * Math.log(2 * Math.PI) + 1 / (12 * x) - 1 / (360 * x ** 3) + 1 / (1260 * x ** 5);
+    };
+    const nodes = (k: number) => { // points e^y and weights of the Gamma(k, 1/k) law in y = ln x
+      const y0 = Math.log(1e-12) / Math.min(1, k) - 2, y1 = 3, M = 700, dy = (y1 - y0) / M, xs: number[] = [], ws: number[] = [];
+      for (let i = 0; i <= M; i++) { const y = y0 + i * dy; xs.push(Math.exp(y)); ws.push(dy * Math.exp(k * Math.log(k) - lgam(k) + k * y - k * Math.exp(y))); }
+      return { xs, ws };
+    };
+    const Nq = nodes(kQ);
+    let x1 = 0, x2 = 0, x3 = 0;
+    for (let t = 0; t < n; t++) {
+      if (ap[t] < 1e-14) continue;
+      if (t === 0) { x2 += ap[t] / Math.sqrt(gamma); x3 += ap[t] / Math.sqrt(gamma); continue; } // η at its mean (headsInv's rule)
+      const Nx = nodes(t / rvK);
+      for (let a = 0; a < Nx.xs.length; a++) for (let b = 0; b < Nq.xs.length; b++) {
+        const w = ap[t] * Nx.ws[a] * Nq.ws[b], X = av[t] + kd[t] * Nx.xs[a] + gamma * Nq.xs[b];
+        x1 += (w * ac[t]) / Math.sqrt(X); x2 += w / Math.sqrt(X); x3 += (w * Math.sqrt(Nq.xs[b])) / Math.sqrt(X);
+      }
+    }
+    const e = headsInv(ap, ac, av, kd, zero, an, n, 1, gamma, rvK, 1, kQ);
+    expect(Math.abs(e[0] / x1 - 1), `E[c/√X] ${e[0]} vs ${x1}`).toBeLessThan(2e-3);
+    expect(Math.abs(e[1] / x2 - 1), `E[1/√X] ${e[1]} vs ${x2}`).toBeLessThan(2e-3);
+    expect(Math.abs(e[2] / x3 - 1), `E[√η/√X] ${e[2]} vs ${x3}`).toBeLessThan(2e-3);
+  });
 });
