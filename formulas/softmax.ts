@@ -465,6 +465,101 @@ export function softmaxRowCorrCos(v: number, rho: number, n: number, dh: number)
   return Math.max(-1, Math.min(1, interpRho2(cosTable(n, dh, g), cosTable(n, dh, g + 1), w, r)));
 }
 
+// ------------------------------------------------------------------ Jacobian overlap of two rows
+//
+// D(ρ) = Σ_j E[P_aj P_bj (1 − P_aj − P_bj + Σ_k P_ak P_bk)] = E[tr(J_a J_b)] for two softmax rows
+// of n entries whose iid logit pairs (variance v) correlate with ρ, J = diag(P) − PPᵀ the softmax
+// Jacobian of a row. It is the cross-row weight of a backward path whose upstream gradients of two
+// rows correlate (attention's K path summed over the rows that share a key, its Q path's
+// covariance). Exact identity (derived here, issue 4), by Price's theorem: the logit pairs
+// (a_j, b_j) are jointly Gaussian with covariance vρ, so d/dρ E[F] = v Σ_j E[∂²F/∂a_j∂b_j]; for
+// F = ⟨P_a, P_b⟩, ∂²F/∂a_j∂b_j = Σ_k (J_a)_kj (J_b)_kj, whose sum over j is tr(J_a J_b). With
+// E⟨P_a, P_b⟩ = C(ρ)/n and C = 1 + c(ρ)(K2 − 1) (c the row correlation of softmaxRowCorr):
+//   D(ρ) = (K2 − 1) c′(ρ) / (n v).
+// Endpoints (checks, not used): D(1) = J (the Jacobian gain), D(0) = (1 − K2/n)²/(n − 1). D is
+// estimated without sampling tr(J_a J_b) itself (a rare-event quantity at peaked rows, where only
+// near-ties of the two rows' top logits contribute: a direct 128-row table had the wrong shape,
+// n = 128, v = 100, ρ = 0.5: 0.074 vs 0.444 sampled, in units n·D): the derivative of the cubic
+// interpolant of the row-correlation table (rowTable), averaged over the law of the queries'
+// cosine, sums the table's smooth common-random-number shape instead. Pointwise c′ from 21 nodes is
+// rough near ρ = ±1 at peaked rows, but the averages over the cosine law below are what is used
+// (test/softmax-jacoverlap.test.ts checks them against direct sampling of tr(J_a J_b)).
+
+/** d/dρ of interpRho2's cubic stencil on one table, at rho ∈ [−1, 1] */
+function interpRhoDeriv(t: Float64Array, rho: number): number {
+  const x = (rho + 1) * RHO_K;
+  let i = Math.floor(x) - 1;
+  i = Math.max(0, Math.min(2 * RHO_K - 3, i));
+  const u = x - i;
+  const d0 = -((u - 2) * (u - 3) + (u - 1) * (u - 3) + (u - 1) * (u - 2)) / 6;
+  const d1 = ((u - 2) * (u - 3) + u * (u - 3) + u * (u - 2)) / 2;
+  const d2 = -((u - 1) * (u - 3) + u * (u - 3) + u * (u - 1)) / 2;
+  const d3 = ((u - 1) * (u - 2) + u * (u - 2) + u * (u - 1)) / 6;
+  return RHO_K * (d0 * t[i] + d1 * t[i + 1] + d2 * t[i + 2] + d3 * t[i + 3]);
+}
+
+/** c′(ρ) at grid point gi: the derivative of rowCorrAt's form (lognormal below ROW_V_MIN) */
+function rowCorrDerivAt(n: number, gi: number, rho: number): number {
+  const v = Math.exp(T_MIN + gi * T_STEP);
+  if (v < ROW_V_MIN) return (v * Math.exp(rho * v)) / Math.expm1(v);
+  return interpRhoDeriv(rowTable(n, gi), Math.max(-1, Math.min(1, rho)));
+}
+
+const ovRows = new GridRows(N_GRID);
+const OV_ATOM: { rho: Float64Array; w: Float64Array } = { rho: new Float64Array(1), w: Float64Array.of(1) };
+/** [E_ρ[ρD]…, E_ρ[D]…] at grid point gi for r = k/RHO_K − 1, k = 0..2RHO_K (the first 2RHO_K + 1
+ * entries E_ρ[ρD], the next E_ρ[D]);
+ * dh ≥ COS_DH_MAX: the law is the atom ρ = r */
+function overlapTable(n: number, dh: number, gi: number): Float64Array {
+  const rows = ovRows.rows(n, dh);
+  const hit = rows[gi];
+  if (hit) return hit;
+  const v = Math.exp(T_MIN + gi * T_STEP);
+  softmaxStatsInto(n, v, SR);
+  const scale = Math.max(SR[0] - 1, 0) / (n * v);
+  const out = new Float64Array(2 * (2 * RHO_K + 1));
+  for (let k = 0; k <= 2 * RHO_K; k++) {
+    let law = OV_ATOM;
+    if (dh < COS_DH_MAX) law = cosLaw(dh, k); else OV_ATOM.rho[0] = k / RHO_K - 1;
+    let a = 0, b = 0;
+    for (let m = 0; m < law.rho.length; m++) {
+      const D = Math.max(scale * rowCorrDerivAt(n, gi, law.rho[m]), 0); // D ≥ 0 (tr of a product of PSD matrices)
+      a += law.w[m] * law.rho[m] * D; b += law.w[m] * D;
+    }
+    out[k] = a; out[2 * RHO_K + 1 + k] = b;
+  }
+  rows[gi] = out;
+  return out;
+}
+/** interpRho2 on the entries off..off + 2RHO_K of two tables */
+function interpRhoOff(ta: Float64Array, tb: Float64Array, w: number, rho: number, off: number): number {
+  const x = (rho + 1) * RHO_K;
+  let i = Math.floor(x) - 1;
+  i = Math.max(0, Math.min(2 * RHO_K - 3, i));
+  const u = x - i;
+  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
+  const j = i + off;
+  const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
+  const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
+  return (1 - w) * a + w * b;
+}
+
+/** The Jacobian overlap of two softmax rows of n entries (see above), averaged over the law of their
+ * d_h-dimensional queries' cosine at coordinate correlation rho (as softmaxRowCorrCos), into
+ * out = [E_ρ[ρ D(ρ)], E_ρ[D(ρ)]]; d_h ≥ COS_DH_MAX: [rho·D(rho), D(rho)]. n < 2: zeros. */
+export function softmaxJacOverlapCos(v: number, rho: number, n: number, dh: number, out: Float64Array): void {
+  if (n < 2 || !(v > 0)) { out[0] = 0; out[1] = 0; return; }
+  const key = dh > 0 && dh < COS_DH_MAX ? dh : COS_DH_MAX;
+  const t = Math.log(Math.min(Math.max(v, Math.exp(T_MIN)), SOFTMAX_V_MAX));
+  const x = (t - T_MIN) / T_STEP;
+  const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
+  const w = x - g;
+  const r = Math.max(-1, Math.min(1, rho));
+  const ta = overlapTable(n, key, g), tb = overlapTable(n, key, g + 1);
+  out[0] = interpRhoOff(ta, tb, w, r, 0);
+  out[1] = Math.max(interpRhoOff(ta, tb, w, r, 2 * RHO_K + 1), 0);
+}
+
 // ------------------------------------------------------------------ block
 
 const PAPER = {
