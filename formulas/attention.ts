@@ -70,7 +70,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { queryCosineDim, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
+import { ANISO_DH_MAX, queryCosineDim, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -129,21 +129,23 @@ export function keySelFactor(d: number, heads: number): number {
 /**
  * Two rows' Jacobian overlap for the K path's cross-row sum and the Q path's covariance (derived
  * here, issue 4): out = [E[w ρ D], E[D]] with D = Σ_j E[P_ij P_i′j(1 − P_ij − P_i′j + Σ_a P_ia P_i′a)]
- * = E[tr(J_i J_i′)] (softmax.ts softmaxJacOverlapCos: exact by Price's theorem from the row
- * correlation, D(ρ) = (K2 − 1)c′(ρ)/(n v)), ρ the two rows' query cosine (its law at the effective
- * dimension queryCosineDim, coordinate correlation r′) and w = √(u_i u_i′), u_i the rows'
- * logit-variance factors (attnSoftmaxStats: lognormal, mean 1, relative variance keyNormVar). The K
- * path's weight is q_i·q_i′/E|q|² = wρ; the Q path's (|k_j|²) carries no w. Two rows of unequal
- * variances v·u_i, v·u_i′ are taken as separable in the two factors — the ρ-averaged overlap of the
- * pair is the geometric mean of the two equal-variance overlaps, so the pair sum factorises:
+ * = E[tr(J_i J_i′)] (softmax.ts: D(ρ) for two rows whose iid logit pairs correlate with ρ; by
+ * Price's theorem D = (K2 − 1)c′(ρ)/(n v), sampled directly where v ≥ 0.05), ρ the two rows' query
+ * cosine and w = √(u_i u_i′), u_i = |q_i|²/E|q|² in the key metric (the rows' logit-variance
+ * factors). The K path's weight is q_i·q_i′/E|q|² = wρ; the Q path's (|k_j|²) carries no w. Two
+ * rows of unequal variances v·u_i, v·u_i′ are taken as separable in the two factors:
+ * D(vu, vu′, ρ) = √(D(vu, ρ) D(vu′, ρ)) (checked against direct sampling of isotropic d_h = 4
+ * queries with their norms, 20,000 pairs, E[(L−1)wρD] at (L, v) = (128, 3) 0.533 vs
+ * 0.519 ± 0.011, (32, 30) 0.131 vs 0.124 ± 0.003, (128, 10) 0.695 vs 0.661 ± 0.014, (32, 1) 0.157 vs
+ * 0.161 ± 0.004; taking both rows at the pair's geometric-mean variance over-stated it more).
+ * The law of (ρ, u, u′): d_h ≤ ANISO_DH_MAX the sampled law of the Gaussian weights' anisotropic
+ * query metric (softmax.ts softmaxJacOverlapAniso; per pair); above, queryCosineDim's Fisher law
+ * with u lognormal (attnSoftmaxStats' spread keyNormVar), the pair sum factorised:
  *   E[wρD] = (E_u[√(u F(vu))])²,  E[D] = (E_u[√(G(vu))])²,  F = E_ρ[ρD], G = E_ρ[D] at one variance
- * (5-node Gauss–Hermite in ln u; F < 0, possible for r′ < 0: its sign carried separately). Checked
- * against direct sampling of isotropic d_h = 4 queries with their norms (20,000 pairs): (L, v) =
- * (128, 3) 0.521 vs 0.519 ± 0.011 sampled, (32, 30) 0.123 vs 0.124 ± 0.003, (128, 10) 0.646 vs
- * 0.661 ± 0.014, (32, 1) 0.156 vs 0.161 ± 0.004 (E[(L−1)wρD]); taking both rows at the pair's
- * geometric-mean variance instead over-stated it by 5–8 % at peaked rows.
+ * (5-node Gauss–Hermite in ln u; F < 0, possible for r′ < 0: its sign carried separately).
  */
 export function attnJacOverlap(L: number, v: number, r1: number, d: number, heads: number, out: Float64Array): void {
+  if (d / Math.max(1, heads) <= ANISO_DH_MAX) { softmaxJacOverlapAniso(v, r1, L, d, heads, out); return; }
   const rel = keyNormVar(d, heads), dh = queryCosineDim(d, heads);
   if (!(rel > 0) || L <= 1) { softmaxJacOverlapCos(v, r1, L, dh, out); return; }
   const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
@@ -1155,20 +1157,22 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // the one that sets the rows' logit correlation (rows whose queries point alike pick the same
       // keys AND add their query vectors coherently; the back-projection through W_k measures both in
       // the same metric). Summed over i′ ≠ i: (L − 1)E[wρ D(ρ)] in units of the diagonal's J
-      // (attnJacOverlap: D exact by Price's theorem from the row correlation, averaged over the law of
-      // ρ at r′ and the rows' norm factors w). This replaces r′(L−1)X2·min(1, J/(K2/L)) (the ρ ≡ r′
+      // (attnJacOverlap: D the exact two-row overlap of softmax.ts, averaged over the law of ρ at r′
+      // and the rows' norm factors w). This replaces r′(L−1)X2·min(1, J/(K2/L)) (the ρ ≡ r′
       // part) and the first-order Stein term (1−r′)²v γ²(L−1)/L·(1/d_h + 2/d) (the spread of ρ to
       // first order: 1/d_h + 2/d = 1/queryCosineDim is exactly the law's E[ρ²]; the 2/d was read as a
       // key–value coherence, but an MC whose values come from independent tokens — no W_vW_kᵀ
       // coherence — gives the same K path: d = 64, L = 128, σ_s² = 3, r = 0, cross-row K at r_g = 1
       // h = 1 0.314 ± 0.018 vs 0.284 ± 0.014 coherent, h = 16 1.730 ± 0.052 vs 1.760 ± 0.041), which
       // over-stated it at peaked rows and small d_h. Cross-row K (r_g = 1, r = 0, d = 64; MC of
-      // test/mc/attention-paths.ts, 60 trials, B = 2): (L, h, σ_s²) = (32, 16, 10) 2.59 vs
-      // 2.36 ± 0.11 (first order 3.35), (32, 16, 30) 4.52 vs 4.06 ± 0.22 (5.92), (128, 4, 30)
-      // 3.47 vs 3.28 ± 0.18 (3.63), (128, 16, 3) 1.76 vs 1.76 ± 0.04 (1.67); still high at
-      // (128, 16, 100): 24.1 vs 20.7 ± 0.6 (first order 21.3) — the fractional-dimension cosine law
-      // puts more weight near ρ = ±1 than the 4-dimensional queries do, and peaked rows' D is
-      // concentrated there.
+      // test/mc/attention-paths.ts, 60 trials, B = 2: the K path's variance at r_g = 1 minus at r_g = 0,
+      // σ_v = σ_o = 1/√d; first order = this file's previous term): (L, h, σ_s²) =
+      // (32, 16, 10) 2.22 vs 2.36 ± 0.11 (first order 3.35), (32, 16, 30) 3.81 vs 4.06 ± 0.22 (5.92),
+      // (32, 16, 100) 5.11 vs 5.50 ± 0.42 (7.49), (128, 4, 30) 3.54 vs 3.28 ± 0.18 (3.63),
+      // (128, 16, 3) 1.70 vs 1.76 ± 0.04 (1.67), (128, 16, 100) 19.95 vs 20.7 ± 0.6 (21.3),
+      // (128, 1, 3) 0.280 vs 0.284 ± 0.014 (0.275). With queryCosineDim's Fisher law instead of the
+      // sampled anisotropic one at d_h = 4: (128, 16, 100) 25.8, (32, 16, 10) 2.61 (the fractional
+      // dimension's weight near ρ = ±1, where peaked rows' D lives).
       attnJacOverlap(L, v, r1, d, p.heads, OV);
       const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (L - 1) * OV[0]; // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
