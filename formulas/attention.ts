@@ -146,6 +146,29 @@ export function keySelFactor(d: number, heads: number): number {
  */
 export function attnJacOverlap(L: number, v: number, r1: number, d: number, heads: number, out: Float64Array): void {
   if (d / Math.max(1, heads) <= ANISO_DH_MAX) { softmaxJacOverlapAniso(v, r1, L, d, heads, out); return; }
+  const rel = keyNormVar(d, heads);
+  if (!(rel > 0) || L <= 1 || !(v >= AV_MIN && v <= AV_MAX)) { ovDirect(L, v, r1, d, heads, out); return; }
+  // tabulated on attnSoftmaxStats' grid in ln v (memoised per (L, d, heads)), cubic in r′ on the
+  // grid r = k/10 − 1, linear in ln v: one interpolation per call instead of five table look-ups
+  const x = (Math.log(v) - AT_MIN) / AT_STEP;
+  const g = Math.max(0, Math.min(AN_GRID - 2, Math.floor(x))), w = x - g;
+  const ta = ovRow(L, d, heads, g), tb = ovRow(L, d, heads, g + 1);
+  const r = Math.max(-1, Math.min(1, r1));
+  const xr = (r + 1) * 10;
+  let i = Math.floor(xr) - 1;
+  i = Math.max(0, Math.min(17, i));
+  const u = xr - i;
+  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
+  for (let q = 0; q < 2; q++) {
+    const j = i + 21 * q;
+    const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
+    const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
+    out[q] = (1 - w) * a + w * b;
+  }
+  out[1] = Math.max(out[1], 0);
+}
+/** attnJacOverlap's Fisher-law average evaluated at v (the 5-node Gauss–Hermite in ln u) */
+function ovDirect(L: number, v: number, r1: number, d: number, heads: number, out: Float64Array): void {
   const rel = keyNormVar(d, heads), dh = queryCosineDim(d, heads);
   if (!(rel > 0) || L <= 1) { softmaxJacOverlapCos(v, r1, L, dh, out); return; }
   const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
@@ -158,6 +181,18 @@ export function attnJacOverlap(L: number, v: number, r1: number, d: number, head
     b += GH5_W[k] * Math.sqrt(Math.max(OVT[1], 0));
   }
   out[0] = ap * ap - an * an; out[1] = b * b;
+}
+const ovAttRows = new GridRows(4096);
+/** ovDirect at grid point gi of attnSoftmaxStats' grid for r = k/10 − 1, k = 0..20: [E[wρD]…, E[D]…] */
+function ovRow(L: number, d: number, heads: number, gi: number): Float64Array {
+  const rows = ovAttRows.rows(L, d * 65536 + heads);
+  let row = rows[gi];
+  if (row) return row;
+  row = new Float64Array(42);
+  const v = Math.exp(AT_MIN + gi * AT_STEP);
+  for (let k = 0; k <= 20; k++) { ovDirect(L, v, k / 10 - 1, d, heads, OVT); row[k] = OVT[0]; row[21 + k] = OVT[1]; }
+  rows[gi] = row;
+  return row;
 }
 const OVT = new Float64Array(2), OV = new Float64Array(2);
 
