@@ -70,7 +70,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { queryCosineDim, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
+import { ANISO_DH_MAX, queryCosineDim, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -125,6 +125,76 @@ export function selGamma(k2: number, jac: number, q4: number, n: number): number
 export function keySelFactor(d: number, heads: number): number {
   return 1 / (d / Math.max(1, heads)) + 2 / d;
 }
+
+/**
+ * Two rows' Jacobian overlap for the K path's cross-row sum and the Q path's covariance (derived
+ * here, issue 4): out = [E[w ρ D], E[D]] with D = Σ_j E[P_ij P_i′j(1 − P_ij − P_i′j + Σ_a P_ia P_i′a)]
+ * = E[tr(J_i J_i′)] (softmax.ts: D(ρ) for two rows whose iid logit pairs correlate with ρ; by
+ * Price's theorem D = (K2 − 1)c′(ρ)/(n v), sampled directly where v ≥ 0.05), ρ the two rows' query
+ * cosine and w = √(u_i u_i′), u_i = |q_i|²/E|q|² in the key metric (the rows' logit-variance
+ * factors). The K path's weight is q_i·q_i′/E|q|² = wρ; the Q path's (|k_j|²) carries no w. Two
+ * rows of unequal variances v·u_i, v·u_i′ are taken as separable in the two factors:
+ * D(vu, vu′, ρ) = √(D(vu, ρ) D(vu′, ρ)) (checked against direct sampling of isotropic d_h = 4
+ * queries with their norms, 20,000 pairs, E[(L−1)wρD] at (L, v) = (128, 3) 0.533 vs
+ * 0.519 ± 0.011, (32, 30) 0.131 vs 0.124 ± 0.003, (128, 10) 0.695 vs 0.661 ± 0.014, (32, 1) 0.157 vs
+ * 0.161 ± 0.004; taking both rows at the pair's geometric-mean variance over-stated it more).
+ * The law of (ρ, u, u′): d_h ≤ ANISO_DH_MAX the sampled law of the Gaussian weights' anisotropic
+ * query metric (softmax.ts softmaxJacOverlapAniso; per pair); above, queryCosineDim's Fisher law
+ * with u lognormal (attnSoftmaxStats' spread keyNormVar), the pair sum factorised:
+ *   E[wρD] = (E_u[√(u F(vu))])²,  E[D] = (E_u[√(G(vu))])²,  F = E_ρ[ρD], G = E_ρ[D] at one variance
+ * (5-node Gauss–Hermite in ln u; F < 0, possible for r′ < 0: its sign carried separately).
+ */
+export function attnJacOverlap(L: number, v: number, r1: number, d: number, heads: number, out: Float64Array): void {
+  if (d / Math.max(1, heads) <= ANISO_DH_MAX) { softmaxJacOverlapAniso(v, r1, L, d, heads, out); return; }
+  const rel = keyNormVar(d, heads);
+  if (!(rel > 0) || L <= 1 || !(v >= AV_MIN && v <= AV_MAX)) { ovDirect(L, v, r1, d, heads, out); return; }
+  // tabulated on attnSoftmaxStats' grid in ln v (memoised per (L, d, heads)), cubic in r′ on the
+  // grid r = k/10 − 1, linear in ln v: one interpolation per call instead of five table look-ups
+  const x = (Math.log(v) - AT_MIN) / AT_STEP;
+  const g = Math.max(0, Math.min(AN_GRID - 2, Math.floor(x))), w = x - g;
+  const ta = ovRow(L, d, heads, g), tb = ovRow(L, d, heads, g + 1);
+  const r = Math.max(-1, Math.min(1, r1));
+  const xr = (r + 1) * 10;
+  let i = Math.floor(xr) - 1;
+  i = Math.max(0, Math.min(17, i));
+  const u = xr - i;
+  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
+  for (let q = 0; q < 2; q++) {
+    const j = i + 21 * q;
+    const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
+    const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
+    out[q] = (1 - w) * a + w * b;
+  }
+  out[1] = Math.max(out[1], 0);
+}
+/** attnJacOverlap's Fisher-law average evaluated at v (the 5-node Gauss–Hermite in ln u) */
+function ovDirect(L: number, v: number, r1: number, d: number, heads: number, out: Float64Array): void {
+  const rel = keyNormVar(d, heads), dh = queryCosineDim(d, heads);
+  if (!(rel > 0) || L <= 1) { softmaxJacOverlapCos(v, r1, L, dh, out); return; }
+  const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
+  let ap = 0, an = 0, b = 0;
+  for (let k = 0; k < 5; k++) {
+    const u = Math.exp(m + s * GH5_Z[k]);
+    softmaxJacOverlapCos(v * u, r1, L, dh, OVT);
+    const f = OVT[0];
+    if (f >= 0) ap += GH5_W[k] * Math.sqrt(u * f); else an += GH5_W[k] * Math.sqrt(-u * f);
+    b += GH5_W[k] * Math.sqrt(Math.max(OVT[1], 0));
+  }
+  out[0] = ap * ap - an * an; out[1] = b * b;
+}
+const ovAttRows = new GridRows(4096);
+/** ovDirect at grid point gi of attnSoftmaxStats' grid for r = k/10 − 1, k = 0..20: [E[wρD]…, E[D]…] */
+function ovRow(L: number, d: number, heads: number, gi: number): Float64Array {
+  const rows = ovAttRows.rows(L, d * 65536 + heads);
+  let row = rows[gi];
+  if (row) return row;
+  row = new Float64Array(42);
+  const v = Math.exp(AT_MIN + gi * AT_STEP);
+  for (let k = 0; k <= 20; k++) { ovDirect(L, v, k / 10 - 1, d, heads, OVT); row[k] = OVT[0]; row[21 + k] = OVT[1]; }
+  rows[gi] = row;
+  return row;
+}
+const OVT = new Float64Array(2), OV = new Float64Array(2);
 
 /** The row logit variance v = (1 − r′)σ_s² and the uncentred token correlation r′ of the kernel fwd,
  * recomputed from the input (the same expressions, so the same numbers) into out = [v, r′]. */
@@ -875,7 +945,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       sq: 'σ_q', sk: 'σ_k', sv: 'σ_v', so: 'σ_o', pa: 'attention dropout', g: 'upstream gradient variance', rg: 'upstream gradient correlation',
       K2: 'n²E[p²] of the softmax at variance (1−r)σ_s² (exact; 1 for small scores)',
       tau: 'tilt v(1 − K2/L)²/d, v = (1−r)σ_s²: the weighted mean leans toward the row’s key-space direction', c: 'softmax row correlation averaged over the law of the two queries’ cosine in d_h dimensions (softmaxRowCorrCos)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
-      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', G: 'γ = 1 − 2K2/L + Q4 − J = L·E[P(1−P)(1−2P)]',
+      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', KO: 'E[wρ D(ρ)]: two rows’ Jacobian overlap D = Σ_j E[P_ij P_kj(1 − P_ij − P_kj + Σ_a P_ia P_ka)] = (K2 − 1)c′(ρ)/(L v) (Price), weighted by their queries’ cosine ρ and norm factor w, averaged over both (attnJacOverlap)',
     },
     forward: {
       mean: [{ expr: '0', when: 'value: true' }, { expr: 'mu', when: 'value: false' }],
@@ -887,7 +957,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     },
     backward: {
       gradVar: [
-        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + r*rg*(L-1)*X2 + rg*(1-r)^2*v*G^2*(L-1)/L*(h/d + 2/d)))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; G = 1 − 2K2/L + Q4 − J, wv = 2(1 + 2/h)h/d the key-norm spread, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
+        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + rg*(L-1)*KO))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; KO = E[wρD] the two rows’ Jacobian overlap weighted by their queries’ dot product, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
         { expr: 'g*(d/h)*sv^2*(1 + (L-1)*rg*(1-pa))/(L*(1-pa))', when: 'DSLM (value path only, single head; ×d so² for W_o)' },
       ],
       gradR: [
@@ -926,14 +996,14 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
       // backward coefficients (the causal closure with one column, n = L everywhere):
       //   V: g_h dσ_v² [S2/(1−p) + r_g (L−1) X2]; Q: g_h s_priv (1−r′) σ_s²/s′ J/(1−p);
-      //   K: g_h s_priv σ_s²/s′ [J/(1−p) + r′ r_g (L−1) X2 · min(1, J/(K2/L))];
+      //   K: g_h s_priv σ_s²/s′ [E[uJ]/(1−p) + r_g (L−1) E[wρD]];
       //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g ((L−1)/L − (K2−1)c/L)], K −K/(L−1),
-      //   Q g_h s_priv (1−r′) σ_s²/s′ r_g X2 · min(1, J/(K2/L))
+      //   Q g_h s_priv (1−r′) σ_s²/s′ r_g E[D]   (E[wρD], E[D]: attnJacOverlap)
       const gh = value ? out : 1;
       const cross = (L - 1) * x2, Jr = JL / (1 - pa);
-      const cenJ = K2L > 0 ? Math.min(1, JL / (K2L / L)) : 1;
-      // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] carries the
-      // same centring as the K path's cross-row part (→ 0 as rows saturate): X2 · min(1, J/(K2/L))
+      // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] = E[D], the
+      // two rows' Jacobian overlap averaged over their query cosine (attnJacOverlap below; it was
+      // X2·min(1, J/(K2/L)), which over-stated it at peaked rows: n = 128, v = 100, ρ = 0.5)
       // Two exact token-sum identities fix the O(1/L) parts of the covariance (derived here):
       //  K path: Σ_j dS_ij = 0 for every row, so Σ_j dk_j = Σ_i q_i Σ_j dS_ij = 0 per sequence and
       //    head — the K-path gradients sum to zero over the L tokens, and their pooled covariance is
@@ -958,21 +1028,33 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // Gaussian keys, where a first-order key-norm term (L−1)/L·β²Var(w), β = (v/2)γ, which this
       // file used before, over-shot at peaked rows (β²Var(w) ≫ 1: gradVar +20–30 % at 16 heads,
       // σ_s² ≥ 30). γ = 1 − 3S2 + 2S3 = 1 − 2S2 + Q4 − J = L·E[P(1−P)(1−2P)].
-      // K path: rows i ≠ i′ that both attend to key j have
-      // queries correlated along k_j even for independent tokens: by Stein E[P_ij(1−P_ij)q_i | keys] =
-      // s_q,priv k_j,priv γ/(L√d_h) (other keys' share dropped; private parts (1−r′) of q and k), whose
-      // square summed over pairs is (1−r′)²v γ²(L−1)/L/d_h of the per-key diagonal unit; the values and keys of token j are maps of
-      // the same x_j (W_vW_kᵀ ≠ 0 for fixed weights), and pairing δ_ij with s_ij or with s_i′j adds
-      // twice the same with 1/d (the coherent term of the Q path, two pairings): factor 1/d_h + 2/d.
-      // Caveat: the 2/d counts the two pairings with the Q path's unit coefficient each; that
-      // coefficient is not derived separately here — it agrees with the MC K-path deficit at h = 1
-      // within ~10 % (L = 128, σ_s² = 1/3/10), which is a check, not a fit (no parameter was tuned).
-      const gam = selGamma(K2L, JL, Q4L, L);
-      const kSel = L > 1 ? (1 - r1) * (1 - r1) * v * gam * gam * ((L - 1) / L) * keySelFactor(d, p.heads) : 0;
-      const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (r1 * cross * cenJ + kSel); // K-path variance
+      // K path, cross-row part (r_g): dk_j = Σ_i dS_ij q_i/√d_h, so two rows i ≠ i′ add
+      // E[dS_ij dS_i′j q_i·q_i′] = r_g E[(q_i·q_i′) P_ij P_i′j(1 − P_ij − P_i′j + Σ_a P_ia P_i′a)]: the
+      // Jacobian overlap D of the two rows weighted by their queries' dot product, whose cosine ρ is
+      // the one that sets the rows' logit correlation (rows whose queries point alike pick the same
+      // keys AND add their query vectors coherently; the back-projection through W_k measures both in
+      // the same metric). Summed over i′ ≠ i: (L − 1)E[wρ D(ρ)] in units of the diagonal's J
+      // (attnJacOverlap: D the exact two-row overlap of softmax.ts, averaged over the law of ρ at r′
+      // and the rows' norm factors w). This replaces r′(L−1)X2·min(1, J/(K2/L)) (the ρ ≡ r′
+      // part) and the first-order Stein term (1−r′)²v γ²(L−1)/L·(1/d_h + 2/d) (the spread of ρ to
+      // first order: 1/d_h + 2/d = 1/queryCosineDim is exactly the law's E[ρ²]; the 2/d was read as a
+      // key–value coherence, but an MC whose values come from independent tokens — no W_vW_kᵀ
+      // coherence — gives the same K path: d = 64, L = 128, σ_s² = 3, r = 0, cross-row K at r_g = 1
+      // h = 1 0.314 ± 0.018 vs 0.284 ± 0.014 coherent, h = 16 1.730 ± 0.052 vs 1.760 ± 0.041), which
+      // over-stated it at peaked rows and small d_h. Cross-row K (r_g = 1, r = 0, d = 64; MC of
+      // test/mc/attention-paths.ts, 60 trials, B = 2: the K path's variance at r_g = 1 minus at r_g = 0,
+      // σ_v = σ_o = 1/√d; first order = this file's previous term): (L, h, σ_s²) =
+      // (32, 16, 10) 2.22 vs 2.36 ± 0.11 (first order 3.35), (32, 16, 30) 3.81 vs 4.06 ± 0.22 (5.92),
+      // (32, 16, 100) 5.11 vs 5.50 ± 0.42 (7.49), (128, 4, 30) 3.54 vs 3.28 ± 0.18 (3.63),
+      // (128, 16, 3) 1.70 vs 1.76 ± 0.04 (1.67), (128, 16, 100) 19.95 vs 20.7 ± 0.6 (21.3),
+      // (128, 1, 3) 0.280 vs 0.284 ± 0.014 (0.275). With queryCosineDim's Fisher law instead of the
+      // sampled anisotropic one at d_h = 4: (128, 16, 100) 25.8, (32, 16, 10) 2.61 (the fractional
+      // dimension's weight near ρ = ±1, where peaked rows' D lives).
+      attnJacOverlap(L, v, r1, d, p.heads, OV);
+      const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (L - 1) * OV[0]; // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
       const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths
-      const cq1 = gh * priv * (1 - r1) * qk * ((L > 1 ? x2 * cenJ : 1) + cohR);
+      const cq1 = gh * priv * (1 - r1) * qk * ((L > 1 ? OV[1] : 1) + cohR);
       S[C] = gh * vGain * (K2L / L / (1 - pa)) + kv0 + vq; // v0
       S[C + 1] = gh * vGain * cross + kv1; // v1
       S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0) - kv0 * kc; // c0

@@ -169,6 +169,16 @@ function shippedRow(n: number, gi: number): Float64Array | null {
   if (t === undefined) { const e = SHIPPED[n]; t = e ? decodeF64(e.row) : null; if (t && t.length !== (2 * RHO_K + 1) * (N_GRID - ROW_GI0)) t = null; shippedRowMemo.set(n, t); }
   return t ? t.subarray((2 * RHO_K + 1) * (gi - ROW_GI0), (2 * RHO_K + 1) * (gi - ROW_GI0 + 1)) : null;
 }
+const shippedJacMemo = new Map<number, Float64Array | null>();
+/** the shipped Jacobian-overlap table of length n at a coarse grid point (gi a multiple of OV_COARSE) */
+function shippedJac(n: number, gi: number): Float64Array | null {
+  if (!useShipped || gi % OV_COARSE !== 0) return null;
+  let t = shippedJacMemo.get(n);
+  const K = 2 * RHO_K + 1, nc = Math.floor((N_GRID - 1) / OV_COARSE) + 1;
+  if (t === undefined) { const e = SHIPPED[n]; t = e?.jac ? decodeF64(e.jac) : null; if (t && t.length !== K * nc) t = null; shippedJacMemo.set(n, t); }
+  const c = gi / OV_COARSE;
+  return t && c < nc ? t.subarray(K * c, K * (c + 1)) : null;
+}
 /** The shipped row-correlation tables draw SHIPPED_BOOST times the rows of one built at run time
  * (seed-to-seed spread ≈ 0.015 at run time, shared by a whole table; ¼ of it shipped). */
 export const SHIPPED_BOOST = 16;
@@ -177,12 +187,16 @@ export function computeRowTable(n: number, gi: number): Float64Array { return bu
 /** Raw tables for the generator: the grid values [3 per grid point] and row-correlation tables
  * [2RHO_K + 1 per grid point from ROW_GI0, SHIPPED_BOOST× the rows; rows: false leaves them 0] of
  * length n, computed (never shipped). */
-export function computeSoftmaxTables(n: number, opts: { rows?: boolean } = {}): { grid: Float64Array; row: Float64Array; rowGi0: number; gridPoints: number; rhoPoints: number } {
-  const grid = new Float64Array(NV * N_GRID), row = new Float64Array((2 * RHO_K + 1) * (N_GRID - ROW_GI0));
+export function computeSoftmaxTables(n: number, opts: { rows?: boolean; jac?: boolean } = {}): { grid: Float64Array; row: Float64Array; jac: Float64Array; rowGi0: number; gridPoints: number; rhoPoints: number; jacStep: number } {
+  const K = 2 * RHO_K + 1, nc = Math.floor((N_GRID - 1) / OV_COARSE) + 1;
+  const grid = new Float64Array(NV * N_GRID), row = new Float64Array(K * (N_GRID - ROW_GI0)), jac = new Float64Array(K * nc);
   for (let gi = 0; gi < N_GRID; gi++) computeGridValues(n, gi, grid, NV * gi);
-  if (opts.rows !== false) for (let gi = ROW_GI0; gi < N_GRID; gi++) row.set(buildRowTable(n, gi, SHIPPED_BOOST), (2 * RHO_K + 1) * (gi - ROW_GI0));
-  return { grid, row, rowGi0: ROW_GI0, gridPoints: N_GRID, rhoPoints: 2 * RHO_K + 1 };
+  if (opts.rows !== false) for (let gi = ROW_GI0; gi < N_GRID; gi++) row.set(buildRowTable(n, gi, SHIPPED_BOOST), K * (gi - ROW_GI0));
+  if (opts.jac !== false) for (let c = 0; c < nc; c++) jac.set(buildJacTable(n, c * OV_COARSE), K * c);
+  return { grid, row, jac, rowGi0: ROW_GI0, gridPoints: N_GRID, rhoPoints: K, jacStep: OV_COARSE };
 }
+/** One coarse grid point's Jacobian-overlap table as the generator computes it (tests). */
+export function computeJacTable(n: number, gi: number): Float64Array { return buildJacTable(n, gi); }
 const tmp = new Float64Array(NV);
 
 export const SOFTMAX_V_MAX = Math.exp(T_MAX);
@@ -551,6 +565,351 @@ export function softmaxRowCorrCos(v: number, rho: number, n: number, dh: number)
   const w = x - g;
   const r = Math.max(-1, Math.min(1, rho));
   return Math.max(-1, Math.min(1, interpRho2(cosTable(n, dh, g), cosTable(n, dh, g + 1), w, r)));
+}
+
+// ------------------------------------------------------------------ Jacobian overlap of two rows
+//
+// D(ρ) = Σ_j E[P_aj P_bj (1 − P_aj − P_bj + Σ_k P_ak P_bk)] = E[tr(J_a J_b)] for two softmax rows
+// of n entries whose iid logit pairs (variance v) correlate with ρ, J = diag(P) − PPᵀ the softmax
+// Jacobian of a row. It is the cross-row weight of a backward path whose upstream gradients of two
+// rows correlate (attention's K path summed over the rows that share a key, its Q path's
+// covariance). Exact identity (derived here, issue 4), by Price's theorem: the logit pairs
+// (a_j, b_j) are jointly Gaussian with covariance vρ, so d/dρ E[F] = v Σ_j E[∂²F/∂a_j∂b_j]; for
+// F = ⟨P_a, P_b⟩, ∂²F/∂a_j∂b_j = Σ_k (J_a)_kj (J_b)_kj, whose sum over j is tr(J_a J_b). With
+// E⟨P_a, P_b⟩ = C(ρ)/n and C = 1 + c(ρ)(K2 − 1) (c the row correlation of softmaxRowCorr):
+//   D(ρ) = (K2 − 1) c′(ρ) / (n v).
+// Endpoints: D(1) = J (the Jacobian gain), D(0) = (1 − K2/n)²/(n − 1) (rows independent at ρ = 0).
+// The identity is used below v = ROW_V_MIN (lognormal c, exact as v → 0). Above, D is sampled
+// directly: c′ from the row-correlation table's slope is far too rough for it (rowTable's
+// 16384/n rows resolve c to ~0.01, not its slope: n = 512, v = 10, ρ = 0.5 gave n·D 9.08 vs
+// 6.20 ± 0.17 sampled, and averaged over a 16-dimensional query cosine the K path's cross-row
+// term came out 1.7× the MC at L = 512, σ_s² = 100), and a fixed 128-row direct table is too
+// noisy at peaked rows (n = 128, v = 100, ρ = 0.5: 0.074 vs 0.444 in units n·D, where D comes
+// from rare near-ties of the two rows' top logits) — hence the adaptive row count below.
+
+// The overlap table D(ρ_k) per (n, grid point): below ROW_V_MIN the lognormal row correlation's
+// derivative by the identity above; above, sampled directly — rows x_a = √v z,
+// x_b = √v(ρz + √(1−ρ²)ξ) with common random numbers for the 2RHO_K + 1 values of ρ (fixed seed per
+// n, as rowTable; row b's weights by rowTable's powers), D̂ the sample mean of tr(J_a J_b) =
+// Σ_j p_aj p_bj(1 − p_aj − p_bj) + (Σ_j p_aj p_bj)². Rows are drawn in batches until every node's
+// standard error is within 3 % of its mean + 0.3 % of D(1) = J (at most 2^18/n rows: peaked rows
+// need the most); the endpoints D(0), D(1) are set exactly. Sampling is the cost, so the tables
+// live on every OV_COARSE-th grid point of ln v (jacRow interpolates).
+const OV_TOL_REL = 0.03, OV_TOL_ABS = 0.003, OV_MAX_SAMPLES = 1 << 18;
+const jacRows = new GridRows(N_GRID);
+function jacTable(n: number, gi: number): Float64Array {
+  const rows = jacRows.rows(n, 0);
+  const hit = rows[gi];
+  if (hit) return hit;
+  return (rows[gi] = shippedJac(n, gi) ?? interpolatedJac(n, gi) ?? buildJacTable(n, gi));
+}
+/** Lengths between the shipped ones (as interpolatedRow): cubic interpolation in log₂ n of ln(n·D)
+ * through the four nearest shipped tables (n·D is O(1) across lengths; D itself falls like 1/n);
+ * the endpoints D(0), D(1) exact for n (jacRow sets them again at every fine grid point). */
+function interpolatedJac(n: number, gi: number): Float64Array | null {
+  if (!useShipped || gi % OV_COARSE !== 0 || !(n > SHIPPED_MIN && n < SHIPPED_MAX)) return null;
+  const x = Math.log2(n), lo = Math.log2(SHIPPED_MIN), hi = Math.log2(SHIPPED_MAX);
+  const k = Math.max(lo, Math.min(hi - 3, Math.floor(x) - 1)), u = x - k;
+  const c = [(-(u - 1) * (u - 2) * (u - 3)) / 6, (u * (u - 2) * (u - 3)) / 2, (-u * (u - 1) * (u - 3)) / 2, (u * (u - 1) * (u - 2)) / 6];
+  const K = 2 * RHO_K + 1, out = new Float64Array(K);
+  for (let j = 0; j < 4; j++) {
+    const m = 2 ** (k + j), t = shippedJac(m, gi);
+    if (!t) return null;
+    for (let q = 0; q < K; q++) out[q] += c[j] * Math.log(Math.max(m * t[q], 1e-300));
+  }
+  for (let q = 0; q < K; q++) out[q] = Math.exp(out[q]) / n;
+  softmaxStatsInto(n, Math.exp(T_MIN + gi * T_STEP), SR);
+  out[RHO_K] = ((1 - SR[0] / n) ** 2) / (n - 1);
+  out[K - 1] = SR[1];
+  return out;
+}
+function buildJacTable(n: number, gi: number): Float64Array {
+  const v = Math.exp(T_MIN + gi * T_STEP), K = 2 * RHO_K + 1;
+  softmaxStatsInto(n, v, SR);
+  const k2 = SR[0], jac = SR[1];
+  const out = new Float64Array(K);
+  if (v < ROW_V_MIN) {
+    const scale = Math.max(k2 - 1, 0) / (n * v), den = Math.expm1(v);
+    for (let k = 0; k < K; k++) out[k] = (scale * v * Math.exp((k / RHO_K - 1) * v)) / den;
+  } else {
+    const sd = Math.sqrt(v);
+    const rnd = mulberry32(0x0d1a + n * 7919);
+    const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
+    const z = new Float64Array(n), xi = new Float64Array(n), pa = new Float64Array(n);
+    const up = new Float64Array(n), dn = new Float64Array(n), pu = new Float64Array(n), pd = new Float64Array(n), ex = new Float64Array(n);
+    const s1 = new Float64Array(K), s2 = new Float64Array(K);
+    const batch = Math.max(8, Math.ceil(4096 / n)), maxRows = Math.max(batch, Math.ceil(OV_MAX_SAMPLES / n));
+    let m = 0;
+    for (;;) {
+      for (let b = 0; b < batch; b++, m++) {
+        let za = -Infinity, zl = Infinity, xa = -Infinity;
+        for (let j = 0; j < n; j++) {
+          z[j] = sd * gauss(); xi[j] = sd * gauss();
+          if (z[j] > za) za = z[j];
+          if (z[j] < zl) zl = z[j];
+          if (xi[j] > xa) xa = xi[j];
+        }
+        let Za = 0;
+        for (let j = 0; j < n; j++) { pa[j] = Math.exp(z[j] - za); Za += pa[j]; }
+        for (let j = 0; j < n; j++) pa[j] /= Za;
+        // row b's weights as in rowTable: powers of e^{±(z − z_±)/RHO_K} times e^{c₁(ξ − ξ_max)}
+        for (let j = 0; j < n; j++) { up[j] = Math.exp((z[j] - za) / RHO_K); dn[j] = Math.exp(-(z[j] - zl) / RHO_K); pu[j] = 1; pd[j] = 1; }
+        for (let k = 0; k <= RHO_K; k++) {
+          const rho = k / RHO_K, c1 = Math.sqrt(Math.max(0, 1 - rho * rho));
+          for (let j = 0; j < n; j++) ex[j] = Math.exp(c1 * (xi[j] - xa));
+          for (let sgn = k === 0 ? 1 : -1; sgn <= 1; sgn += 2) {
+            const pw = sgn > 0 ? pu : pd;
+            let Zb = 0, d1 = 0, d2 = 0, d3 = 0;
+            for (let j = 0; j < n; j++) { const e = pw[j] * ex[j], w = pa[j] * e; Zb += e; d1 += w; d2 += w * pa[j]; d3 += w * e; }
+            if (!(Zb > 1e-250)) {
+              // the bound was too loose for this row (underflow): the exact maximum
+              const r = sgn * rho;
+              let mb = -Infinity;
+              for (let j = 0; j < n; j++) { const y = r * z[j] + c1 * xi[j]; if (y > mb) mb = y; }
+              Zb = 0; d1 = 0; d2 = 0; d3 = 0;
+              for (let j = 0; j < n; j++) { const e = Math.exp(r * z[j] + c1 * xi[j] - mb), w = pa[j] * e; Zb += e; d1 += w; d2 += w * pa[j]; d3 += w * e; }
+            }
+            const dot = d1 / Zb, D = dot - d2 / Zb - d3 / (Zb * Zb) + dot * dot;
+            const kk = sgn * k + RHO_K;
+            s1[kk] += D; s2[kk] += D * D;
+          }
+          for (let j = 0; j < n; j++) { pu[j] *= up[j]; pd[j] *= dn[j]; }
+        }
+      }
+      let done = true;
+      for (let k = 0; k < K && done; k++) {
+        const mean = s1[k] / m, se = Math.sqrt(Math.max(s2[k] / m - mean * mean, 0) / m);
+        if (se > OV_TOL_REL * mean + OV_TOL_ABS * jac) done = false;
+      }
+      if (done || m >= maxRows) break;
+    }
+    for (let k = 0; k < K; k++) out[k] = s1[k] / m;
+    out[RHO_K] = ((1 - k2 / n) ** 2) / (n - 1);
+    out[K - 1] = jac;
+  }
+  return out;
+}
+
+/** D(ρ_k) at grid point gi: the sampled tables live on every OV_COARSE-th grid point (D is smooth in
+ * ln v; sampling is the cost) and are interpolated cubically in ln v on ln D per node; the two
+ * endpoints exact at gi itself */
+const OV_COARSE = 4;
+const jacFine = new GridRows(N_GRID);
+function jacRow(n: number, gi: number): Float64Array {
+  const rows = jacFine.rows(n, 0);
+  const hit = rows[gi];
+  if (hit) return hit;
+  const K = 2 * RHO_K + 1, out = new Float64Array(K);
+  const nc = Math.floor((N_GRID - 1) / OV_COARSE);
+  let c = Math.floor(gi / OV_COARSE) - 1;
+  c = Math.max(0, Math.min(nc - 3, c));
+  const x = gi / OV_COARSE - c;
+  const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2, c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
+  const t0 = jacTable(n, c * OV_COARSE), t1 = jacTable(n, (c + 1) * OV_COARSE), t2 = jacTable(n, (c + 2) * OV_COARSE), t3 = jacTable(n, (c + 3) * OV_COARSE);
+  const L = (y: number) => Math.log(Math.max(y, 1e-300));
+  for (let k = 0; k < K; k++) out[k] = Math.exp(c0 * L(t0[k]) + c1 * L(t1[k]) + c2 * L(t2[k]) + c3 * L(t3[k]));
+  softmaxStatsInto(n, Math.exp(T_MIN + gi * T_STEP), SR);
+  out[RHO_K] = ((1 - SR[0] / n) ** 2) / (n - 1);
+  out[K - 1] = SR[1];
+  rows[gi] = out;
+  return out;
+}
+
+/** D(ρ) at grid point gi: cubic in ρ (≥ 0: tr of a product of PSD matrices) */
+function jacAt(n: number, gi: number, rho: number): number {
+  const t = jacRow(n, gi);
+  return Math.max(interpRho2(t, t, 0, Math.max(-1, Math.min(1, rho))), 0);
+}
+
+const ovRows = new GridRows(N_GRID);
+const OV_ATOM: { rho: Float64Array; w: Float64Array } = { rho: new Float64Array(1), w: Float64Array.of(1) };
+/** [E_ρ[ρD]…, E_ρ[D]…] at grid point gi for r = k/RHO_K − 1, k = 0..2RHO_K (the first 2RHO_K + 1
+ * entries E_ρ[ρD], the next E_ρ[D]);
+ * dh ≥ COS_DH_MAX: the law is the atom ρ = r */
+function overlapTable(n: number, dh: number, gi: number): Float64Array {
+  const rows = ovRows.rows(n, dh);
+  const hit = rows[gi];
+  if (hit) return hit;
+  const out = new Float64Array(2 * (2 * RHO_K + 1));
+  for (let k = 0; k <= 2 * RHO_K; k++) {
+    let law = OV_ATOM;
+    if (dh < COS_DH_MAX) law = cosLaw(dh, k); else OV_ATOM.rho[0] = k / RHO_K - 1;
+    let a = 0, b = 0;
+    for (let m = 0; m < law.rho.length; m++) {
+      const D = jacAt(n, gi, law.rho[m]);
+      a += law.w[m] * law.rho[m] * D; b += law.w[m] * D;
+    }
+    out[k] = a; out[2 * RHO_K + 1 + k] = b;
+  }
+  rows[gi] = out;
+  return out;
+}
+/** interpRho2 on the entries off..off + 2RHO_K of two tables */
+function interpRhoOff(ta: Float64Array, tb: Float64Array, w: number, rho: number, off: number): number {
+  const x = (rho + 1) * RHO_K;
+  let i = Math.floor(x) - 1;
+  i = Math.max(0, Math.min(2 * RHO_K - 3, i));
+  const u = x - i;
+  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
+  const j = i + off;
+  const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
+  const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
+  return (1 - w) * a + w * b;
+}
+
+/** The Jacobian overlap of two softmax rows of n entries (see above), averaged over the law of their
+ * d_h-dimensional queries' cosine at coordinate correlation rho (as softmaxRowCorrCos), into
+ * out = [E_ρ[ρ D(ρ)], E_ρ[D(ρ)]]; d_h ≥ COS_DH_MAX: [rho·D(rho), D(rho)]. n < 2: zeros. */
+export function softmaxJacOverlapCos(v: number, rho: number, n: number, dh: number, out: Float64Array): void {
+  if (n < 2 || !(v > 0)) { out[0] = 0; out[1] = 0; return; }
+  const key = dh > 0 && dh < COS_DH_MAX ? dh : COS_DH_MAX;
+  const t = Math.log(Math.min(Math.max(v, Math.exp(T_MIN)), SOFTMAX_V_MAX));
+  const x = (t - T_MIN) / T_STEP;
+  const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
+  const w = x - g;
+  const r = Math.max(-1, Math.min(1, rho));
+  const ta = overlapTable(n, key, g), tb = overlapTable(n, key, g + 1);
+  out[0] = interpRhoOff(ta, tb, w, r, 0);
+  out[1] = Math.max(interpRhoOff(ta, tb, w, r, 2 * RHO_K + 1), 0);
+}
+
+
+// ------------------------------------------------------------------ anisotropic query law (K path)
+//
+// For fixed Gaussian weights the two rows' logit correlation over the keys is the cosine of
+// a = C^{1/2}g, a′ = C^{1/2}g′ with g, g′ ∈ R^{d_h} standard normal (coordinate correlation r) and
+// C = Σ_k^{1/2}Σ_qΣ_k^{1/2}, Σ_q = W_qᵀW_q/d, Σ_k = W_kᵀW_k/d (d_h × d_h Wishart): by rotation
+// invariance only C's eigenvalues matter. The rows' logit-variance factors are u = |a|²/E|a|².
+// queryCosineDim's Fisher law at d_h/(1 + 2d_h/d) matches this law's second moment but puts too
+// much weight near ρ = ±1 (a fractional dimension below d_h), where a peaked row pair's Jacobian
+// overlap D lives (d = 64, d_h = 4, L = 128, σ_s² = 100: cross-row K 25.8 with the Fisher law,
+// 20.7 with this one, MC 20.7 ± 0.6). The law is sampled (derived here, issue 4): ANISO_SPECTRA
+// eigenvalue sets of C (Wishart matrices drawn with a fixed seed, Jacobi eigenvalues), ANISO_PAIRS
+// pairs (g, g′) with common random numbers across the r grid. Used for d_h ≤ ANISO_DH_MAX; above,
+// the law is narrow (E[ρ²] ≤ 1/21) and its tails carry nothing: the Fisher law as before.
+export const ANISO_DH_MAX = 16;
+const ANISO_SPECTRA = 32, ANISO_PAIRS = 8192;
+interface AnisoLaw { rho: Float64Array; u1: Float64Array; u2: Float64Array }
+const anisoMemo = new Map<string, AnisoLaw[]>();
+function jacobiEigen(A: Float64Array, n: number): Float64Array {
+  for (let sw = 0; sw < 60; sw++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q] * A[p * n + q];
+    if (!(off > 1e-24)) break;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) {
+      const apq = A[p * n + q];
+      if (Math.abs(apq) < 1e-300) continue;
+      const th = (A[q * n + q] - A[p * n + p]) / (2 * apq);
+      const t = (th >= 0 ? 1 : -1) / (Math.abs(th) + Math.sqrt(th * th + 1));
+      const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+      for (let k = 0; k < n; k++) { const akp = A[k * n + p], akq = A[k * n + q]; A[k * n + p] = c * akp - s * akq; A[k * n + q] = s * akp + c * akq; }
+      for (let k = 0; k < n; k++) { const apk = A[p * n + k], aqk = A[q * n + k]; A[p * n + k] = c * apk - s * aqk; A[q * n + k] = s * apk + c * aqk; }
+    }
+  }
+  const ev = new Float64Array(n);
+  for (let i = 0; i < n; i++) ev[i] = Math.max(A[i * n + i], 0);
+  return ev;
+}
+/** the sampled law for (d, d_h), one per r = k/RHO_K − 1 */
+function anisoLaws(d: number, dh: number): AnisoLaw[] {
+  const key = d + '|' + dh;
+  const hit = anisoMemo.get(key);
+  if (hit) return hit;
+  const rnd = mulberry32(0xa150 + d * 131 + dh);
+  const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
+  const wish = (): Float64Array => {
+    const X = new Float64Array(d * dh);
+    for (let i = 0; i < X.length; i++) X[i] = gauss();
+    const S = new Float64Array(dh * dh);
+    for (let a = 0; a < dh; a++) for (let b = a; b < dh; b++) { let s = 0; for (let i = 0; i < d; i++) s += X[i * dh + a] * X[i * dh + b]; S[a * dh + b] = S[b * dh + a] = s / d; }
+    return S;
+  };
+  const spectra: Float64Array[] = [];
+  let lamSum = 0;
+  for (let t = 0; t < ANISO_SPECTRA; t++) {
+    const Sq = wish(), Sk = wish();
+    // Σ_q = L Lᵀ (Cholesky); C ~ Lᵀ Σ_k L has C's eigenvalues
+    const Lc = new Float64Array(dh * dh);
+    for (let i = 0; i < dh; i++) for (let j = 0; j <= i; j++) {
+      let s = Sq[i * dh + j];
+      for (let k = 0; k < j; k++) s -= Lc[i * dh + k] * Lc[j * dh + k];
+      Lc[i * dh + j] = i === j ? Math.sqrt(Math.max(s, 1e-300)) : s / Lc[j * dh + j];
+    }
+    const T = new Float64Array(dh * dh), C = new Float64Array(dh * dh);
+    for (let i = 0; i < dh; i++) for (let b = 0; b < dh; b++) { let s = 0; for (let j = 0; j < dh; j++) s += Sk[i * dh + j] * Lc[j * dh + b]; T[i * dh + b] = s; }
+    for (let a = 0; a < dh; a++) for (let b = 0; b < dh; b++) { let s = 0; for (let i = 0; i < dh; i++) s += Lc[i * dh + a] * T[i * dh + b]; C[a * dh + b] = s; }
+    const ev = jacobiEigen(C, dh);
+    spectra.push(ev);
+    for (let i = 0; i < dh; i++) lamSum += ev[i];
+  }
+  const norm = lamSum / ANISO_SPECTRA; // E|a|²
+  const G = new Float64Array(ANISO_PAIRS * dh), Zs = new Float64Array(ANISO_PAIRS * dh);
+  // antithetic pairs (g, z), (g, −z): at r = 0 they are ρ and −ρ, so the odd part of ρ ↦ D(ρ) that
+  // E[wρD] measures is sampled without the even part's noise
+  for (let m = 0; m < ANISO_PAIRS; m += 2) for (let i = 0; i < dh; i++) {
+    const a = gauss(), b = gauss();
+    G[m * dh + i] = a; Zs[m * dh + i] = b; G[(m + 1) * dh + i] = a; Zs[(m + 1) * dh + i] = -b;
+  }
+  const laws: AnisoLaw[] = [];
+  for (let k = 0; k <= 2 * RHO_K; k++) {
+    const r = k / RHO_K - 1, cr = Math.sqrt(Math.max(0, 1 - r * r));
+    const rho = new Float64Array(ANISO_PAIRS), u1 = new Float64Array(ANISO_PAIRS), u2 = new Float64Array(ANISO_PAIRS);
+    for (let m = 0; m < ANISO_PAIRS; m++) {
+      const lam = spectra[m % ANISO_SPECTRA];
+      let aa = 0, bb = 0, ab = 0;
+      for (let i = 0; i < dh; i++) { const x = G[m * dh + i], y = r * x + cr * Zs[m * dh + i]; aa += lam[i] * x * x; bb += lam[i] * y * y; ab += lam[i] * x * y; }
+      rho[m] = aa > 0 && bb > 0 ? Math.max(-1, Math.min(1, ab / Math.sqrt(aa * bb))) : 0;
+      u1[m] = aa / norm; u2[m] = bb / norm;
+    }
+    laws.push({ rho, u1, u2 });
+  }
+  if (anisoMemo.size > 32) anisoMemo.clear();
+  anisoMemo.set(key, laws);
+  return laws;
+}
+
+/** D(ρ) at ln v = t_g + ln u: linear in t between the fine grid rows, cubic in ρ */
+function jacAtU(n: number, gi: number, lnu: number, rho: number): number {
+  const x = gi + lnu / T_STEP;
+  const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x))), w = Math.max(0, Math.min(1, x - g));
+  return (1 - w) * jacAt(n, g, rho) + w * jacAt(n, g + 1, rho);
+}
+const anisoRows = new GridRows(N_GRID);
+/** [E[wρD]…, E[D]…] over the anisotropic law at grid point gi, for the r grid (overlapTable's layout);
+ * each pair's D at its two rows' variances v·u, v·u′ taken as separable: √(D(vu, ρ) D(vu′, ρ)) */
+function anisoTable(n: number, d: number, dh: number, gi: number): Float64Array {
+  const rows = anisoRows.rows(n, d * 4096 + dh);
+  const hit = rows[gi];
+  if (hit) return hit;
+  const laws = anisoLaws(d, dh);
+  const out = new Float64Array(2 * (2 * RHO_K + 1));
+  for (let k = 0; k <= 2 * RHO_K; k++) {
+    const { rho, u1, u2 } = laws[k];
+    let a = 0, b = 0;
+    for (let m = 0; m < ANISO_PAIRS; m++) {
+      const D = Math.sqrt(jacAtU(n, gi, Math.log(u1[m]), rho[m]) * jacAtU(n, gi, Math.log(u2[m]), rho[m]));
+      a += Math.sqrt(u1[m] * u2[m]) * rho[m] * D; b += D;
+    }
+    out[k] = a / ANISO_PAIRS; out[2 * RHO_K + 1 + k] = b / ANISO_PAIRS;
+  }
+  rows[gi] = out;
+  return out;
+}
+
+/** Two attention rows' Jacobian overlap over the anisotropic query law of heads of d_h = dModel/heads
+ * (see above), into out = [E[wρD], E[D]] (w = √(uu′)): the K path's cross-row weight and the Q
+ * path's covariance (formulas/attention.ts attnJacOverlap). n < 2: zeros. */
+export function softmaxJacOverlapAniso(v: number, rho: number, n: number, d: number, heads: number, out: Float64Array): void {
+  if (n < 2 || !(v > 0)) { out[0] = 0; out[1] = 0; return; }
+  const dh = Math.max(1, Math.round(d / Math.max(1, heads)));
+  const t = Math.log(Math.min(Math.max(v, Math.exp(T_MIN)), SOFTMAX_V_MAX));
+  const x = (t - T_MIN) / T_STEP;
+  const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
+  const w = x - g;
+  const r = Math.max(-1, Math.min(1, rho));
+  const ta = anisoTable(n, d, dh, g), tb = anisoTable(n, d, dh, g + 1);
+  out[0] = interpRhoOff(ta, tb, w, r, 0);
+  out[1] = Math.max(interpRhoOff(ta, tb, w, r, 2 * RHO_K + 1), 0);
 }
 
 // ------------------------------------------------------------------ block

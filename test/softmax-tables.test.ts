@@ -7,7 +7,7 @@
  * touched in this file's module instance) keeps the shipped data out of the recomputation.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { computeRowTable, computeSoftmaxTables, setShippedTables, SHIPPED_BOOST, softmaxRowCorr } from '../formulas/softmax.js';
+import { computeJacTable, computeRowTable, computeSoftmaxTables, setShippedTables, SHIPPED_BOOST, softmaxRowCorr } from '../formulas/softmax.js';
 import { SHIPPED } from '../formulas/softmax-tables.js';
 
 function decode(b64: string): Float64Array {
@@ -19,13 +19,13 @@ describe('shipped softmax tables', () => {
   setShippedTables(false);
   // the grid values of two lengths in full (cheap); the row-correlation tables (SHIPPED_BOOST× the
   // quasi-Monte-Carlo rows of a run-time build, ~1 s per grid point at n = 128) at three grid points
-  const fresh = new Map([16, 128].map((n) => [n, computeSoftmaxTables(n, { rows: false })]));
+  const fresh = new Map([16, 128].map((n) => [n, computeSoftmaxTables(n, { rows: false, jac: false })]));
   it('cover n = 2 … 4096 (powers of two)', () => {
     expect(Object.keys(SHIPPED).map(Number).sort((a, b) => a - b)).toEqual([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
     expect(SHIPPED_BOOST).toBeGreaterThanOrEqual(1);
   });
   for (const n of [16, 128]) {
-    it(`n = ${n}: grid values and sampled row-correlation tables equal, bit for bit, what the code computes`, () => {
+    it(`n = ${n}: grid values and sampled row-correlation and Jacobian-overlap tables equal, bit for bit, what the code computes`, () => {
       const t = fresh.get(n)!;
       const g = decode(SHIPPED[n].grid), r = decode(SHIPPED[n].row);
       expect(g.length).toBe(t.grid.length);
@@ -37,7 +37,13 @@ describe('shipped softmax tables', () => {
         const row = computeRowTable(n, gi), k = (gi - t.rowGi0) * P;
         for (let j = 0; j < P; j++) if (!Object.is(r[k + j], row[j])) rd++;
       }
-      expect({ gridDiffer: gd, rowDiffer: rd }).toEqual({ gridDiffer: 0, rowDiffer: 0 });
+      let jd = 0;
+      const jac = decode(SHIPPED[n].jac!);
+      for (const c of [2, 25, 40]) {
+        const tab = computeJacTable(n, c * t.jacStep);
+        for (let j = 0; j < P; j++) if (!Object.is(jac[c * P + j], tab[j])) jd++;
+      }
+      expect({ gridDiffer: gd, rowDiffer: rd, jacDiffer: jd }).toEqual({ gridDiffer: 0, rowDiffer: 0, jacDiffer: 0 });
     }, 60_000);
   }
 });
