@@ -355,16 +355,24 @@ function rowTable(n: number, gi: number): Float64Array {
  * 0.3955, sampled 0.4003 ± 0.0010; n = 48, v = 4: 0.2884, 0.2722, 0.2916 ± 0.0014; n = 100, v = 1:
  * 0.3849, 0.3840, 0.3893 ± 0.0010) and costs nothing to build. */
 function interpolatedRow(n: number, gi: number): Float64Array | null {
-  if (!useShipped || gi < ROW_GI0 || !(n > SHIPPED_MIN && n < SHIPPED_MAX)) return null;
+  if (!useShipped || gi < ROW_GI0) return null;
+  return interpInLog2n(n, (m) => shippedRow(m, gi), false);
+}
+/** Cubic Lagrange interpolation in log₂ n through the shipped tables of the four nearest shipped
+ * lengths (get(m) the one of length m); lnScaled: of ln(m·t) instead of t, back to t at n. Null
+ * for n outside (SHIPPED_MIN, SHIPPED_MAX) or a table not shipped. */
+function interpInLog2n(n: number, get: (m: number) => Float64Array | null, lnScaled: boolean): Float64Array | null {
+  if (!(n > SHIPPED_MIN && n < SHIPPED_MAX)) return null;
   const x = Math.log2(n), lo = Math.log2(SHIPPED_MIN), hi = Math.log2(SHIPPED_MAX);
   const k = Math.max(lo, Math.min(hi - 3, Math.floor(x) - 1)), u = x - k;
   const c = [(-(u - 1) * (u - 2) * (u - 3)) / 6, (u * (u - 2) * (u - 3)) / 2, (-u * (u - 1) * (u - 3)) / 2, (u * (u - 1) * (u - 2)) / 6];
   const out = new Float64Array(2 * RHO_K + 1);
   for (let j = 0; j < 4; j++) {
-    const t = shippedRow(2 ** (k + j), gi);
+    const m = 2 ** (k + j), t = get(m);
     if (!t) return null;
-    for (let q = 0; q <= 2 * RHO_K; q++) out[q] += c[j] * t[q];
+    for (let q = 0; q <= 2 * RHO_K; q++) out[q] += c[j] * (lnScaled ? Math.log(Math.max(m * t[q], 1e-300)) : t[q]);
   }
+  if (lnScaled) for (let q = 0; q <= 2 * RHO_K; q++) out[q] = Math.exp(out[q]) / n;
   return out;
 }
 /** the shipped lengths: the powers of two from SHIPPED_MIN to SHIPPED_MAX (test/softmax-tables.test.ts) */
@@ -607,20 +615,12 @@ function jacTable(n: number, gi: number): Float64Array {
  * through the four nearest shipped tables (n·D is O(1) across lengths; D itself falls like 1/n);
  * the endpoints D(0), D(1) exact for n (jacRow sets them again at every fine grid point). */
 function interpolatedJac(n: number, gi: number): Float64Array | null {
-  if (!useShipped || gi % OV_COARSE !== 0 || !(n > SHIPPED_MIN && n < SHIPPED_MAX)) return null;
-  const x = Math.log2(n), lo = Math.log2(SHIPPED_MIN), hi = Math.log2(SHIPPED_MAX);
-  const k = Math.max(lo, Math.min(hi - 3, Math.floor(x) - 1)), u = x - k;
-  const c = [(-(u - 1) * (u - 2) * (u - 3)) / 6, (u * (u - 2) * (u - 3)) / 2, (-u * (u - 1) * (u - 3)) / 2, (u * (u - 1) * (u - 2)) / 6];
-  const K = 2 * RHO_K + 1, out = new Float64Array(K);
-  for (let j = 0; j < 4; j++) {
-    const m = 2 ** (k + j), t = shippedJac(m, gi);
-    if (!t) return null;
-    for (let q = 0; q < K; q++) out[q] += c[j] * Math.log(Math.max(m * t[q], 1e-300));
-  }
-  for (let q = 0; q < K; q++) out[q] = Math.exp(out[q]) / n;
+  if (!useShipped || gi % OV_COARSE !== 0) return null;
+  const out = interpInLog2n(n, (m) => shippedJac(m, gi), true);
+  if (!out) return null;
   softmaxStatsInto(n, Math.exp(T_MIN + gi * T_STEP), SR);
   out[RHO_K] = ((1 - SR[0] / n) ** 2) / (n - 1);
-  out[K - 1] = SR[1];
+  out[2 * RHO_K] = SR[1];
   return out;
 }
 function buildJacTable(n: number, gi: number): Float64Array {
