@@ -70,7 +70,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { ANISO_DH_MAX, queryCosineDim, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
+import { ANISO_DH_MAX, interpRho, queryCosineDim, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -154,18 +154,8 @@ export function attnJacOverlap(L: number, v: number, r1: number, d: number, head
   const g = Math.max(0, Math.min(AN_GRID - 2, Math.floor(x))), w = x - g;
   const ta = ovRow(L, d, heads, g), tb = ovRow(L, d, heads, g + 1);
   const r = Math.max(-1, Math.min(1, r1));
-  const xr = (r + 1) * 10;
-  let i = Math.floor(xr) - 1;
-  i = Math.max(0, Math.min(17, i));
-  const u = xr - i;
-  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
-  for (let q = 0; q < 2; q++) {
-    const j = i + 21 * q;
-    const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
-    const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
-    out[q] = (1 - w) * a + w * b;
-  }
-  out[1] = Math.max(out[1], 0);
+  out[0] = interpRho(ta, tb, w, r); // ovRow's layout: the r grid of softmax.ts's tables, E[D] from 21
+  out[1] = Math.max(interpRho(ta, tb, w, r, 21), 0);
 }
 /** attnJacOverlap's Fisher-law average evaluated at v (the 5-node Gauss–Hermite in ln u) */
 function ovDirect(L: number, v: number, r1: number, d: number, heads: number, out: Float64Array): void {

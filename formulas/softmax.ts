@@ -327,6 +327,11 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+/** Standard normals by Box–Muller (the cosine half) from mulberry32(seed): the tables' fixed streams. */
+function gaussStream(seed: number): () => number {
+  const rnd = mulberry32(seed);
+  return () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
+}
 
 /** The standard normals of the row-correlation table of row length n (2nM: per row m and key j,
  * z then ξ), drawn once per n — every grid point scales the same numbers by √v (common random
@@ -334,8 +339,8 @@ function mulberry32(seed: number): () => number {
 let normalsN = -1, normals = new Float64Array(0);
 function rowNormals(n: number, M: number): Float64Array {
   if (normalsN === n && normals.length === 2 * n * M) return normals;
-  const rnd = mulberry32(0x5eed + n * 7919), g = new Float64Array(2 * n * M);
-  for (let q = 0; q < g.length; q++) { let u = rnd(); if (u < 1e-300) u = 1e-300; g[q] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); }
+  const gauss = gaussStream(0x5eed + n * 7919), g = new Float64Array(2 * n * M);
+  for (let q = 0; q < g.length; q++) g[q] = gauss();
   normalsN = n; normals = g;
   return g;
 }
@@ -436,16 +441,19 @@ function buildRowTable(n: number, gi: number, boost = 1): Float64Array {
   return r;
 }
 
-/** Cubic interpolation in ρ of two tables at once, blended linearly with
- * weight w on the second (the stencil is shared; one function, so that it inlines whole). Grid ρ = k/RHO_K − 1, k = 0..2RHO_K. */
-function interpRho2(ta: Float64Array, tb: Float64Array, w: number, rho: number): number {
+
+/** Cubic interpolation in ρ (grid ρ = k/RHO_K − 1, k = 0..2RHO_K, the entries off..off + 2RHO_K of
+ * each table) of two tables at once, blended linearly with weight w on the second (the stencil is
+ * shared; one function, so that it inlines whole). */
+export function interpRho(ta: Float64Array, tb: Float64Array, w: number, rho: number, off = 0): number {
   const x = (rho + 1) * RHO_K;
   let i = Math.floor(x) - 1;
   i = Math.max(0, Math.min(2 * RHO_K - 3, i));
   const u = x - i;
   const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
-  const a = c0 * ta[i] + c1 * ta[i + 1] + c2 * ta[i + 2] + c3 * ta[i + 3];
-  const b = c0 * tb[i] + c1 * tb[i + 1] + c2 * tb[i + 2] + c3 * tb[i + 3];
+  const j = i + off;
+  const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
+  const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
   return (1 - w) * a + w * b;
 }
 
@@ -457,7 +465,7 @@ export function softmaxRowCorr(v: number, rho: number, n?: number): number {
   const x = (t - T_MIN) / T_STEP;
   const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
   const w = x - g;
-  return Math.max(-1, Math.min(1, interpRho2(rowTable(n, g), rowTable(n, g + 1), w, rho)));
+  return Math.max(-1, Math.min(1, interpRho(rowTable(n, g), rowTable(n, g + 1), w, rho)));
 }
 
 // ------------------------------------------------------------------ query-cosine average
@@ -542,7 +550,7 @@ function rowCorrAt(n: number, gi: number, rho: number): number {
   const v = Math.exp(T_MIN + gi * T_STEP);
   if (v < ROW_V_MIN || rho <= -1 || rho >= 1) return softmaxRowCorrLognormal(v, rho);
   const t = rowTable(n, gi);
-  return Math.max(-1, Math.min(1, interpRho2(t, t, 0, rho)));
+  return Math.max(-1, Math.min(1, interpRho(t, t, 0, rho)));
 }
 
 const cosRows = new GridRows(N_GRID);
@@ -572,7 +580,7 @@ export function softmaxRowCorrCos(v: number, rho: number, n: number, dh: number)
   const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
   const w = x - g;
   const r = Math.max(-1, Math.min(1, rho));
-  return Math.max(-1, Math.min(1, interpRho2(cosTable(n, dh, g), cosTable(n, dh, g + 1), w, r)));
+  return Math.max(-1, Math.min(1, interpRho(cosTable(n, dh, g), cosTable(n, dh, g + 1), w, r)));
 }
 
 // ------------------------------------------------------------------ Jacobian overlap of two rows
@@ -633,8 +641,7 @@ function buildJacTable(n: number, gi: number): Float64Array {
     for (let k = 0; k < K; k++) out[k] = (scale * v * Math.exp((k / RHO_K - 1) * v)) / den;
   } else {
     const sd = Math.sqrt(v);
-    const rnd = mulberry32(0x0d1a + n * 7919);
-    const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
+    const gauss = gaussStream(0x0d1a + n * 7919);
     const z = new Float64Array(n), xi = new Float64Array(n), pa = new Float64Array(n);
     const up = new Float64Array(n), dn = new Float64Array(n), pu = new Float64Array(n), pd = new Float64Array(n), ex = new Float64Array(n);
     const s1 = new Float64Array(K), s2 = new Float64Array(K);
@@ -718,7 +725,7 @@ function jacRow(n: number, gi: number): Float64Array {
 /** D(ρ) at grid point gi: cubic in ρ (≥ 0: tr of a product of PSD matrices) */
 function jacAt(n: number, gi: number, rho: number): number {
   const t = jacRow(n, gi);
-  return Math.max(interpRho2(t, t, 0, Math.max(-1, Math.min(1, rho))), 0);
+  return Math.max(interpRho(t, t, 0, Math.max(-1, Math.min(1, rho))), 0);
 }
 
 const ovRows = new GridRows(N_GRID);
@@ -744,18 +751,6 @@ function overlapTable(n: number, dh: number, gi: number): Float64Array {
   rows[gi] = out;
   return out;
 }
-/** interpRho2 on the entries off..off + 2RHO_K of two tables */
-function interpRhoOff(ta: Float64Array, tb: Float64Array, w: number, rho: number, off: number): number {
-  const x = (rho + 1) * RHO_K;
-  let i = Math.floor(x) - 1;
-  i = Math.max(0, Math.min(2 * RHO_K - 3, i));
-  const u = x - i;
-  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
-  const j = i + off;
-  const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
-  const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
-  return (1 - w) * a + w * b;
-}
 
 /** The Jacobian overlap of two softmax rows of n entries (see above), averaged over the law of their
  * d_h-dimensional queries' cosine at coordinate correlation rho (as softmaxRowCorrCos), into
@@ -769,8 +764,8 @@ export function softmaxJacOverlapCos(v: number, rho: number, n: number, dh: numb
   const w = x - g;
   const r = Math.max(-1, Math.min(1, rho));
   const ta = overlapTable(n, key, g), tb = overlapTable(n, key, g + 1);
-  out[0] = interpRhoOff(ta, tb, w, r, 0);
-  out[1] = Math.max(interpRhoOff(ta, tb, w, r, 2 * RHO_K + 1), 0);
+  out[0] = interpRho(ta, tb, w, r);
+  out[1] = Math.max(interpRho(ta, tb, w, r, 2 * RHO_K + 1), 0);
 }
 
 
@@ -789,7 +784,8 @@ export function softmaxJacOverlapCos(v: number, rho: number, n: number, dh: numb
 // the law is narrow (E[ρ²] ≤ 1/21) and its tails carry nothing: the Fisher law as before.
 export const ANISO_DH_MAX = 16;
 const ANISO_SPECTRA = 32, ANISO_PAIRS = 8192;
-interface AnisoLaw { rho: Float64Array; u1: Float64Array; u2: Float64Array }
+/** per sampled pair: ρ, ln u, ln u′ and the norm factor w = √(uu′) */
+interface AnisoLaw { rho: Float64Array; lu1: Float64Array; lu2: Float64Array; w: Float64Array }
 const anisoMemo = new Map<string, AnisoLaw[]>();
 function jacobiEigen(A: Float64Array, n: number): Float64Array {
   for (let sw = 0; sw < 60; sw++) {
@@ -815,8 +811,7 @@ function anisoLaws(d: number, dh: number): AnisoLaw[] {
   const key = d + '|' + dh;
   const hit = anisoMemo.get(key);
   if (hit) return hit;
-  const rnd = mulberry32(0xa150 + d * 131 + dh);
-  const gauss = () => { let u = rnd(); if (u < 1e-300) u = 1e-300; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()); };
+  const gauss = gaussStream(0xa150 + d * 131 + dh);
   const wish = (): Float64Array => {
     const X = new Float64Array(d * dh);
     for (let i = 0; i < X.length; i++) X[i] = gauss();
@@ -853,15 +848,16 @@ function anisoLaws(d: number, dh: number): AnisoLaw[] {
   const laws: AnisoLaw[] = [];
   for (let k = 0; k <= 2 * RHO_K; k++) {
     const r = k / RHO_K - 1, cr = Math.sqrt(Math.max(0, 1 - r * r));
-    const rho = new Float64Array(ANISO_PAIRS), u1 = new Float64Array(ANISO_PAIRS), u2 = new Float64Array(ANISO_PAIRS);
+    const rho = new Float64Array(ANISO_PAIRS), lu1 = new Float64Array(ANISO_PAIRS), lu2 = new Float64Array(ANISO_PAIRS), wn = new Float64Array(ANISO_PAIRS);
     for (let m = 0; m < ANISO_PAIRS; m++) {
       const lam = spectra[m % ANISO_SPECTRA];
       let aa = 0, bb = 0, ab = 0;
       for (let i = 0; i < dh; i++) { const x = G[m * dh + i], y = r * x + cr * Zs[m * dh + i]; aa += lam[i] * x * x; bb += lam[i] * y * y; ab += lam[i] * x * y; }
       rho[m] = aa > 0 && bb > 0 ? Math.max(-1, Math.min(1, ab / Math.sqrt(aa * bb))) : 0;
-      u1[m] = aa / norm; u2[m] = bb / norm;
+      const u1 = aa / norm, u2 = bb / norm;
+      lu1[m] = Math.log(u1); lu2[m] = Math.log(u2); wn[m] = Math.sqrt(u1 * u2);
     }
-    laws.push({ rho, u1, u2 });
+    laws.push({ rho, lu1, lu2, w: wn });
   }
   if (anisoMemo.size > 32) anisoMemo.clear();
   anisoMemo.set(key, laws);
@@ -884,11 +880,11 @@ function anisoTable(n: number, d: number, dh: number, gi: number): Float64Array 
   const laws = anisoLaws(d, dh);
   const out = new Float64Array(2 * (2 * RHO_K + 1));
   for (let k = 0; k <= 2 * RHO_K; k++) {
-    const { rho, u1, u2 } = laws[k];
+    const { rho, lu1, lu2, w } = laws[k];
     let a = 0, b = 0;
     for (let m = 0; m < ANISO_PAIRS; m++) {
-      const D = Math.sqrt(jacAtU(n, gi, Math.log(u1[m]), rho[m]) * jacAtU(n, gi, Math.log(u2[m]), rho[m]));
-      a += Math.sqrt(u1[m] * u2[m]) * rho[m] * D; b += D;
+      const D = Math.sqrt(jacAtU(n, gi, lu1[m], rho[m]) * jacAtU(n, gi, lu2[m], rho[m]));
+      a += w[m] * rho[m] * D; b += D;
     }
     out[k] = a / ANISO_PAIRS; out[2 * RHO_K + 1 + k] = b / ANISO_PAIRS;
   }
@@ -908,8 +904,8 @@ export function softmaxJacOverlapAniso(v: number, rho: number, n: number, d: num
   const w = x - g;
   const r = Math.max(-1, Math.min(1, rho));
   const ta = anisoTable(n, d, dh, g), tb = anisoTable(n, d, dh, g + 1);
-  out[0] = interpRhoOff(ta, tb, w, r, 0);
-  out[1] = Math.max(interpRhoOff(ta, tb, w, r, 2 * RHO_K + 1), 0);
+  out[0] = interpRho(ta, tb, w, r);
+  out[1] = Math.max(interpRho(ta, tb, w, r, 2 * RHO_K + 1), 0);
 }
 
 // ------------------------------------------------------------------ block
