@@ -24,6 +24,18 @@ export interface LayerReport {
   relErr: Record<Quantity, number | null>;
   tolerance: Record<Quantity, number | null>;
   withinTolerance: boolean;
+  /** ln gradVar across seeds: [mean, sample std (K−1)] (null: a seed's gradVar not finite and
+   * positive). exp(mean) is the seeds' geometric mean, which the engine predicts as
+   * gradSpread.typical where the gradient is heavy-tailed across seeds (Post-LN), and std² its
+   * gradSpread.logVar: a mean of a few seeds of a lognormal statistic whose log-variance is s²
+   * falls far short of its expectation (the median of exp(N(μ, s²)) is e^{−s²/2} of the mean). */
+  gradLog?: MS;
+}
+
+/** [mean, sample std] of ln x over seeds; null unless every x is finite and positive. */
+export function logMeanStd(xs: number[]): MS {
+  if (xs.length === 0 || xs.some((x) => !(x > 0 && Number.isFinite(x)))) return null;
+  return meanStd(xs.map(Math.log));
 }
 
 export function meanStd(xs: number[]): MS {

@@ -13,7 +13,7 @@ import { deviceOf, initBackend, type BackendName, type ConcreteBackend } from '.
 import { checkCorrelation } from './inputs.js';
 import { passFlops } from './model.js';
 import { runSeeds, type SeedFailure, type SeedResult } from './measure.js';
-import { compareLayer, meanStd, summarise, QUANTITIES, type LayerReport, type Measured, type Summary } from './compare.js';
+import { compareLayer, logMeanStd, meanStd, summarise, QUANTITIES, type LayerReport, type Measured, type Summary } from './compare.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
 
 export interface VerifyOptions {
@@ -134,6 +134,7 @@ export function aggregate(cfg: ResolvedConfig, pred: Prediction, results: SeedRe
     };
     const p = pred.layers[l];
     const rep = compareLayer(p, measured, l);
+    rep.gradLog = logMeanStd(col('grad', 1));
     if (cfg.seqLen < 2) rep.withinTolerance = QUANTITIES.every((q) => q === 'r' || q === 'gradR' || rep.relErr[q] === null || rep.relErr[q]! <= rep.tolerance[q]!);
     layers.push(rep);
   }
