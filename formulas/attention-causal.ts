@@ -152,7 +152,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       attnSoftmaxStatsDirect(ng, v[g], d, p.heads, ST);
       K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3]; jq[g] = qPathGain(ST[1], ST[4], ST[5], 1 - (2 * ST[0]) / ng + ST[2], fq, d, pa);
       gam[g] = selGamma(K2[g], J[g], q4[g], ng) / ng;
-    } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); }
+    } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); jq[g] = (1 - 2 / ng + q4[g]) / d; } // J taken 0 here: the coherent term only, as before
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
     cen[g] = K2[g] > 0 ? Math.min(1, J[g] / (K2[g] / ng)) : 1;
     const meanDiag = S1[g] / ng;

@@ -425,11 +425,11 @@ export function softmaxTq(n: number, v: number): number {
 /** [T, W] for one softmax row of n iid N(0, v) logits into out: T = softmaxTq and
  * W = E[S_w²], S_w = Σ_j P_j(z_j − z̄_P)² the softmax-weighted variance of the standardised logits
  * (the Q path's coherent key–value term along the query's logit direction, formulas/attention.ts
- * qPathGain). Cubic in ln v on ln T, ln W; v < 1e-6: their common limits (T = J, W = (n² − 1)/n²,
+ * qPathGain). Cubic in ln v on ln T, ln W; v < 1e-6 (and v = 0): their limits (T = J, W = (n² − 1)/n²,
  * the uniform row's sample variance: E[(χ²_{n−1}/n)²]); n < 2: zeros. */
 export function softmaxTqInto(n: number, v: number, out: Float64Array): void {
-  if (n < 2 || !(v > 0)) { out[0] = 0; out[1] = 0; return; }
-  if (v < 1e-6) { softmaxStatsInto(n, v, TQS); out[0] = TQS[1]; out[1] = ((n - 1) * (n + 1)) / (n * n); return; }
+  if (n < 2) { out[0] = 0; out[1] = 0; return; }
+  if (!(v >= 1e-6)) { softmaxStatsInto(n, v > 0 ? v : 0, TQS); out[0] = TQS[1]; out[1] = ((n - 1) * (n + 1)) / (n * n); return; }
   const t = Math.log(Math.min(v, SOFTMAX_V_MAX));
   let g = Math.floor((t - T_MIN) / T_STEP) - 1;
   g = Math.max(0, Math.min(N_GRID - 4, g));
