@@ -2,8 +2,9 @@
  * The attention Q path at small head dimension (issue 4; formulas/attention.ts qPathGain).
  *  1. T = E[Σ_j P_j²(z_j − z̄_P)²] and W = E[(Σ_j P_j(z_j − z̄_P)²)²] of a softmax row of n iid N(0, v)
  *     logits (formulas/softmax.ts softmaxTqInto, deterministic quadrature) against direct sampling.
- *     Tolerance: 4 standard errors of the sample mean plus 0.5 % (the interpolation in ln v is
- *     < 5e-5 relative: checked below against the quadrature at v itself).
+ *     Tolerance: 4 standard errors of the sample mean plus 0.5 % (the interpolation in ln v, step
+ *     1/2, is < 0.3 % relative for n ≤ 128, 0.9 % / 2 % for T / W at n = 4096: checked below against
+ *     the quadrature at v itself; T enters the Q path with weight f ≤ 0.28, W with f/d).
  *  2. The Q path alone (test/mc/attention-paths.ts, d = 64, r = r_g = 0, σ_v = σ_o = 1/√d, 40
  *     trials of B = 2 sequences) against qPathGain. Tolerance: 4 MC standard errors + 5 %: the 5 % is
  *     the model's row-variance law (u lognormal, moment-matched) against the exact law of the
@@ -49,13 +50,13 @@ describe('T and W of a softmax row vs direct sampling', () => {
       expect(Math.abs(o[1] - mw), `W ${o[1]} vs ${mw} ± ${sew}`).toBeLessThanOrEqual(4 * sew + 0.005 * mw);
     });
   }
-  it('interpolation in ln v against the quadrature at v (< 1e-4 relative)', () => {
+  it('interpolation in ln v against the quadrature at v (< 0.3 % relative for n ≤ 128)', () => {
     const o = new Float64Array(2);
     for (const n of [3, 32, 100]) for (const v of [0.013, 0.7, 5.3, 42, 310]) {
       softmaxTqInto(n, v, o);
       const d = softmaxTqDirect(n, v);
-      expect(Math.abs(o[0] / d.tq - 1), `T n=${n} v=${v}`).toBeLessThan(1e-4);
-      expect(Math.abs(o[1] / d.w - 1), `W n=${n} v=${v}`).toBeLessThan(1e-4);
+      expect(Math.abs(o[0] / d.tq - 1), `T n=${n} v=${v}`).toBeLessThan(3e-3);
+      expect(Math.abs(o[1] / d.w - 1), `W n=${n} v=${v}`).toBeLessThan(3e-3);
     }
   });
 });
