@@ -62,7 +62,7 @@
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import { attnSoftmaxStatsDirect, keySelFactor, qPathGain, selGamma, type AttentionParams } from './attention.js';
+import { attnSoftmaxStatsDirect, keySelFactor, qPathGain, selGamma, tiltVar, type AttentionParams } from './attention.js';
 import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
@@ -137,7 +137,8 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   const { S1, M } = prefix(grid, H);
   const HD = H.D, HO = H.O;
   const T = new Float64Array(P), pk = new Float64Array(P), K2 = new Float64Array(P), J = new Float64Array(P), sq = new Float64Array(P), cen = new Float64Array(P), v = new Float64Array(P), q4 = new Float64Array(P), share = new Float64Array(P);
-  const ju = new Float64Array(P), gam = new Float64Array(P), jq = new Float64Array(P), ST = new Float64Array(6);
+  const ju = new Float64Array(P), gam = new Float64Array(P), jq = new Float64Array(P), ST = new Float64Array(9);
+  const tx = new Float64Array(P), ty = new Float64Array(P), m1 = new Float64Array(P); // the tilt's X, Y, M1 (attention.ts tiltVar)
   const fq = queryDirFrac(d, p.heads);
   let maxV = 0;
   for (let g = 0; g < P; g++) {
@@ -151,6 +152,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       // formulas/attention.ts attnSoftmaxStats; one 5-node average per cluster's row)
       attnSoftmaxStatsDirect(ng, v[g], d, p.heads, ST);
       K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3]; jq[g] = qPathGain(ST[1], ST[4], ST[5], 1 - (2 * ST[0]) / ng + ST[2], fq, d, pa);
+      tx[g] = ST[6]; ty[g] = ST[7]; m1[g] = ST[8];
       gam[g] = selGamma(K2[g], J[g], q4[g], ng) / ng;
     } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); jq[g] = (1 - 2 / ng + q4[g]) / d; } // J taken 0 here: the coherent term only, as before
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
@@ -179,14 +181,15 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   const ksel = qGain * kGain * keySelFactor(d, p.heads);
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel, jq };
   const { D, O } = valueMap(grid, cache, S1, M);
-  // tilt (formulas/attention.ts): row g's weighted mean of the private parts leans toward its
-  // key-space direction, amplitude √(v_g/d)(1 − K2_g/n_g) on the private value variance vGain·pk_g;
-  // two rows' directions correlate like their queries (H_gh/√(H_gg H_hh)). Added to the forward
-  // kernel only: the backward paths are unchanged (as in formulas/attention.ts).
+  // tilt (formulas/attention.ts tiltVar): row g's weighted mean of the private parts leans toward its
+  // logit direction: + (X + Y p_a/(1 − p_a))/d of the private value variance vGain·pk_g, and two rows
+  // add the product of their mean tilts M1/√d (their directions correlate like their queries,
+  // H_gh/√(H_gg H_hh)). Added to the forward kernel only: the backward paths are unchanged (as in
+  // formulas/attention.ts).
   const amp = new Float64Array(P);
-  for (let g = 0; g < P; g++) amp[g] = n[g] >= 2 ? Math.sqrt(Math.max(v[g], 0) / d) * (1 - K2[g] / n[g]) * Math.sqrt(vGain * pk[g]) : 0;
+  for (let g = 0; g < P; g++) amp[g] = n[g] >= 2 ? (m1[g] / Math.sqrt(d)) * Math.sqrt(vGain * pk[g]) : 0;
   for (let g = 0; g < P; g++) {
-    D[g] += oGain * amp[g] * amp[g];
+    D[g] += n[g] >= 2 ? oGain * vGain * pk[g] * tiltVar(tx[g], ty[g], pa, d) : 0;
     for (let h = g; h < P; h++) {
       const y = oGain * qcor(g, h) * amp[g] * amp[h];
       O[g * P + h] += y; if (h !== g) O[h * P + g] += y;

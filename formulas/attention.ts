@@ -74,7 +74,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto, softmaxTqInto, softmaxTqRows } from './softmax.js';
+import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto, softmaxTiltInto, softmaxTiltRows, softmaxTqInto, softmaxTqRows } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -92,7 +92,7 @@ interface CausalCache {
   /** config v1's per-pair gradR (reported only; causalPairGradR) */
   pairGradR: (g: number, rg: number) => number;
 }
-const SM = new Float64Array(6);
+const SM = new Float64Array(9);
 const SMU = new Float64Array(3);
 /** probabilists' 5-point Gauss–Hermite rule (exact for polynomials of degree ≤ 9 in z ~ N(0, 1)) */
 const GH5_Z = [0, 1.3556261799742659, -1.3556261799742659, 2.8569700138728056, -2.8569700138728056];
@@ -237,7 +237,7 @@ function logitVar(p: AttentionParams, x: Moments, out: Float64Array): void {
   const r1 = uncentredR(x.mean, x.var, x.r);
   out[0] = (1 - r1) * scoreVar(p, x.var + x.mean * x.mean); out[1] = r1;
 }
-const VR = new Float64Array(2), SMP = new Float64Array(4);
+const VR = new Float64Array(2), SMP = new Float64Array(9);
 
 /** the head dimension d_h = dModel/heads */
 function headDim(p: AttentionParams): number {
@@ -266,6 +266,10 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
   out[3] = Math.exp(c0 * r0[3] + c1 * r1[3] + c2 * r2[3] + c3 * r3[3]);
   out[4] = Math.exp(c0 * r0[4] + c1 * r1[4] + c2 * r2[4] + c3 * r3[4]);
   out[5] = Math.exp(c0 * r0[5] + c1 * r1[5] + c2 * r2[5] + c3 * r3[5]);
+  // the tilt's averages (X, Y, M1: see avgDirect) are stored as values: no exp on the hot path
+  out[6] = c0 * r0[6] + c1 * r1[6] + c2 * r2[6] + c3 * r3[6];
+  out[7] = c0 * r0[7] + c1 * r1[7] + c2 * r2[7] + c3 * r3[7];
+  out[8] = c0 * r0[8] + c1 * r1[8] + c2 * r2[8] + c3 * r3[8];
 }
 /** attnSoftmaxStats without the table (the 5-node average evaluated at v; tests bound the
  * interpolation error with it). */
@@ -280,48 +284,53 @@ export function attnSoftmaxStatsDirect(L: number, v: number, d: number, heads: n
  * each node one softmaxRows sweep at v·u. Returns { k2, jac, q4, ju } indexed by n (n = 1: one key,
  * K2 = Q4 = 1, J = 0). rel = 0 or v ≤ 0: the plain softmaxRows (ju = jac).
  */
-export function attnSoftmaxRows(v: number, L: number, d: number, heads: number): { k2: Float64Array; jac: Float64Array; q4: Float64Array; ju: Float64Array; tq: Float64Array; tw: Float64Array } {
-  const rel = keyNormVar(d, heads);
-  if (!(rel > 0) || !(v > 0) || L <= 1) { const r = softmaxRows(v, L), t = softmaxTqRows(v, L); return { ...r, ju: r.jac, tq: t.tq, tw: t.w }; }
+export function attnSoftmaxRows(v: number, L: number, d: number, heads: number): { k2: Float64Array; jac: Float64Array; q4: Float64Array; ju: Float64Array; tq: Float64Array; tw: Float64Array; tx: Float64Array; ty: Float64Array; m1: Float64Array } {
+  const rel = keyNormVar(d, heads), one = !(rel > 0) || !(v > 0) || L <= 1;
   const k2 = new Float64Array(L + 1), jac = new Float64Array(L + 1), q4 = new Float64Array(L + 1), ju = new Float64Array(L + 1), tq = new Float64Array(L + 1), tw = new Float64Array(L + 1);
-  const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
-  for (let k = 0; k < 5; k++) {
-    const u = Math.exp(m + s * GH5_Z[k]), w = GH5_W[k], r = softmaxRows(v * u, L), t = softmaxTqRows(v * u, L);
-    for (let n = 1; n <= L; n++) { k2[n] += w * r.k2[n]; jac[n] += w * r.jac[n]; q4[n] += w * r.q4[n]; ju[n] += w * u * r.jac[n]; tq[n] += w * t.tq[n]; tw[n] += w * t.w[n]; }
+  const tx = new Float64Array(L + 1), ty = new Float64Array(L + 1), m1 = new Float64Array(L + 1);
+  const s2 = one ? 0 : Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
+  for (let k = 0; k < (one ? 1 : 5); k++) {
+    const u = one ? 1 : Math.exp(m + s * GH5_Z[k]), w = one ? 1 : GH5_W[k], vu = v > 0 ? v * u : 0;
+    const r = softmaxRows(vu, L), t = softmaxTqRows(vu, L), a = softmaxTiltRows(vu, L), sv = Math.sqrt(vu);
+    for (let n = 1; n <= L; n++) {
+      const s2n = r.k2[n] / n;
+      k2[n] += w * r.k2[n]; jac[n] += w * r.jac[n]; q4[n] += w * r.q4[n]; ju[n] += w * u * r.jac[n]; tq[n] += w * t.tq[n]; tw[n] += w * t.w[n];
+      tx[n] += w * (a.m2[n] - s2n); ty[n] += w * (a.w2[n] - s2n); m1[n] += w * sv * (1 - s2n);
+    }
   }
-  return { k2, jac, q4, ju, tq, tw };
+  return { k2, jac, q4, ju, tq, tw, tx, ty, m1 };
 }
 
-/** the 5-node average at one v (attnSoftmaxStats; rel = 0: u ≡ 1) */
+/** the 5-node average at one v (attnSoftmaxStats; rel = 0: u ≡ 1): out = [K2, J, Q4, E[uJ], T, W,
+ * X, Y, M1] with the tilt's X = E[M2 − S2], Y = E[W2 − S2] (softmax.ts softmaxTiltInto, S2 = K2/L)
+ * and M1 = E[z̄_P] = E[√(vu)(1 − S2(vu))] (Stein: E[P_j z_j] = √(vu) E[P_j(1 − P_j)]) — tiltVar */
 function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
-  if (!(rel > 0) || !(v > 0) || L <= 1) {
-    softmaxStatsInto(L, v, SMU);
-    out[0] = SMU[0]; out[1] = SMU[1]; out[2] = SMU[2]; out[3] = SMU[1];
-    softmaxTqInto(L, v, TQW); out[4] = TQW[0]; out[5] = TQW[1];
-    return;
-  }
-  const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
-  let k2 = 0, j = 0, q4 = 0, ju = 0, tq = 0, tw = 0;
-  for (let n = 0; n < 5; n++) {
-    const u = Math.exp(m + s * GH5_Z[n]), w = GH5_W[n];
-    softmaxStatsInto(L, v * u, SMU);
-    softmaxTqInto(L, v * u, TQW);
+  const one = !(rel > 0) || !(v > 0) || L <= 1;
+  const s2 = one ? 0 : Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
+  let k2 = 0, j = 0, q4 = 0, ju = 0, tq = 0, tw = 0, tx = 0, ty = 0, m1 = 0;
+  for (let n = 0; n < (one ? 1 : 5); n++) {
+    const u = one ? 1 : Math.exp(m + s * GH5_Z[n]), w = one ? 1 : GH5_W[n], vu = v > 0 ? v * u : 0;
+    softmaxStatsInto(L, vu, SMU);
+    softmaxTqInto(L, vu, TQW);
+    softmaxTiltInto(L, vu, TLW);
+    const s2n = SMU[0] / L;
     k2 += w * SMU[0]; j += w * SMU[1]; q4 += w * SMU[2]; ju += w * u * SMU[1]; tq += w * TQW[0]; tw += w * TQW[1];
+    tx += w * (TLW[0] - s2n); ty += w * (TLW[1] - s2n); m1 += w * Math.sqrt(vu) * (1 - s2n);
   }
-  out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju; out[4] = tq; out[5] = tw;
+  out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju; out[4] = tq; out[5] = tw; out[6] = tx; out[7] = ty; out[8] = m1;
 }
-const TQW = new Float64Array(2);
+const TQW = new Float64Array(2), TLW = new Float64Array(2);
 const AT_MIN = Math.log(1e-4), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
 const AV_MIN = Math.exp(AT_MIN + 1.5 * AT_STEP), AV_MAX = Math.exp(AT_MIN + (AN_GRID - 2.5) * AT_STEP);
 /** grid rows per (L, rel) */
 const avgRows = new GridRows(AN_GRID);
-const AVT = new Float64Array(6);
+const AVT = new Float64Array(9);
 function avgRow(L: number, rel: number, gi: number): Float64Array {
   const rows = avgRows.rows(L, rel);
   let row = rows[gi];
   if (row) return row;
   avgDirect(L, Math.exp(AT_MIN + gi * AT_STEP), rel, AVT);
-  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)), Math.log(Math.max(AVT[4], 1e-300)), Math.log(Math.max(AVT[5], 1e-300)));
+  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)), Math.log(Math.max(AVT[4], 1e-300)), Math.log(Math.max(AVT[5], 1e-300)), AVT[6], AVT[7], AVT[8]);
   rows[gi] = row;
   return row;
 }
@@ -785,18 +794,29 @@ function saturationWarnings(p: AttentionParams, x: { mean: number; var: number; 
   return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`] : NO_WARNINGS;
 }
 
-/** Tilt: the softmax-weighted mean of a row's (private) tokens leans toward the row's key-space
- * direction a_i (Stein: E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2), |a_i|² s(1−r′) = v), one direction of
- * d: amplitude √(v/d)(1 − S2) for a row of n keys with K2 = n²E[p²]; Var gains its square, two
- * rows' covariance r′ times the product. */
-function tiltAmp(v: number, d: number, n: number, k2: number): number {
-  return Math.sqrt(v / d) * (1 - k2 / n);
+/**
+ * Tilt (derived here, issue 4): the softmax-weighted mean of a row's private tokens leans toward the
+ * row's logit direction â_i (the unit vector of W_k q_i in input space). Given the query, a private
+ * token splits exactly into e_j = z_j â_i + e⊥_j with z_j the standardised logit (the row's logits
+ * are √(vu) z_j) and e⊥_j independent of the row's weights P, so
+ *   E|Σ_j P_j e_j|² = E[z̄_P²] + (d − 1) E[Σ_j P_j²],   z̄_P = Σ_j P_j z_j,
+ * and per feature the private part passes S2 + (M2 − S2)/d instead of S2 (M2 = E z̄_P², softmax.ts
+ * softmaxTiltInto; attention dropout: S2/(1 − p) + (X + Y p/(1 − p))/d with X = M2 − S2,
+ * Y = W2 − S2, W2 = E Σ_j P_j² z_j²), X, Y averaged over the row-variance factor u (attnSoftmaxStats).
+ * Two rows' tilts add r′(E z̄_P)²/d to their covariance (their directions correlate like their
+ * queries), E z̄_P = M1 = E[√(vu)(1 − S2(vu))] (Stein). This replaces the first-order amplitude
+ * √(v/d)(1 − S2) with S2 averaged over u before it was squared (v(1 − E S2)²/d: 10.2/d where the
+ * exact E z̄_P² is 9.1/d at n = 512, v = 100, d = 64, 4 heads: attention output var 0.840 → 0.811,
+ * measured 0.799 ± 0.009).
+ */
+export function tiltVar(X: number, Y: number, pa: number, d: number): number {
+  return (X + (Y * pa) / (1 - pa)) / d;
 }
 
 /** Uncentred output variance of a row (before W_o): shared part (+ its attention-dropout term),
- * private part (S2 = Σ_j E[P_ij²], ta the row's tilt amplitude). */
-function posVar(sv: number, rv: number, S2: number, pa: number, ta: number): number {
-  return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + ta * ta));
+ * private part (S2 = Σ_j E[P_ij²], t2 the row's tilt term tiltVar). */
+function posVar(sv: number, rv: number, S2: number, pa: number, t2: number): number {
+  return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + t2));
 }
 
 /** Per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
@@ -838,13 +858,14 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated),
   // q4arr[n] = Q4(n), juarr[n] = E[uJ](n), n = 1..L: averaged over the rows' logit-variance factor u
   // (small head dimension, attnSoftmaxRows; as the kernel fwd's attnSoftmaxStats at n = L)
-  const { k2: k2arr, jac: jarr, q4: q4arr, ju: juarr, tq: tqarr, tw: twarr } = attnSoftmaxRows(v, L, d, p.heads);
+  const { k2: k2arr, jac: jarr, q4: q4arr, ju: juarr, tq: tqarr, tw: twarr, tx: txarr, ty: tyarr, m1: m1arr } = attnSoftmaxRows(v, L, d, p.heads);
   // the Q path's per-row gain per row length, with its coherent key–value term (qPathGain)
   const fq = queryDirFrac(d, p.heads), jqarr = new Float64Array(L + 1);
   for (let n = 1; n <= L; n++) jqarr[n] = qPathGain(jarr[n], tqarr[n], twarr[n], 1 - (2 * k2arr[n]) / n + q4arr[n], fq, d, pa);
   const K2L = k2arr[L], Q4L = q4arr[L];
   const X2 = (i: number, k: number) => (1 + c * Math.sqrt(Math.max(k2arr[i + 1] - 1, 0) * Math.max(k2arr[k + 1] - 1, 0))) / (Math.max(i, k) + 1);
-  const tilt = (i: number) => tiltAmp(v, d, i + 1, k2arr[i + 1]);
+  const tilt2 = (i: number) => tiltVar(txarr[i + 1], tyarr[i + 1], pa, d); // the row's tilt (tiltVar)
+  const tilt = (i: number) => m1arr[i + 1] / Math.sqrt(d); // the mean tilt amplitude (two rows' product)
   const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
   const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
   const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
@@ -854,7 +875,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // Cov_ik/√(Var_i Var_k) (64 evenly spaced positions when L > 64)
   const pv = new Float64Array(L), sq = new Float64Array(L + 1);
   let sv2 = 0;
-  for (let i = 0; i < L; i++) { pv[i] = posVar(sv, rv, k2arr[i + 1] / (i + 1), pa, tilt(i)) - meanShift; sv2 += pv[i]; }
+  for (let i = 0; i < L; i++) { pv[i] = posVar(sv, rv, k2arr[i + 1] / (i + 1), pa, tilt2(i)) - meanShift; sv2 += pv[i]; }
   for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr[n] - 1, 0));
   const varAvg = (out * sv2) / L;
   const pos = samplePositions(L);
@@ -1032,8 +1053,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
       const priv = sv * (1 - rv); // private value variance
       const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2: cross-row Σ_j E[P_ij P_kj]
-      const ta = tiltAmp(v, d, L, K2L);
-      const vv = posVar(sv, rv, K2L / L, pa, ta), cc = sv * (rv + (1 - rv) * (x2 + r1 * ta * ta));
+      const t2 = tiltVar(SM[6], SM[7], pa, d), m1 = SM[8]; // the tilt (tiltVar)
+      const vv = posVar(sv, rv, K2L / L, pa, t2), cc = sv * (rv + (1 - rv) * (x2 + (r1 * m1 * m1) / d));
       const cen = vv - meanShift;
       const varAvg = out * cen;
       const rAvg = cen > 0 ? (cc - meanShift) / cen : 0;

@@ -378,9 +378,11 @@ function buildTData(v: number): TData {
   };
 }
 
-/** [T, W] for n logits from the u-integrals (see above), into out */
+/** [T, W, M2, W2] for n logits from the u-integrals (see above; M2 = E[z̄_P²] = E[(Σ_j P_j z_j)²]
+ * = n E[p²z²] + n(n−1) E[p₁z₁ p₂z₂] and W2 = E[Σ_j P_j² z_j²] = n E[p²z²], the tilt's statistics:
+ * softmaxTiltInto), into out */
 function tIntegral(d: TData, n: number, out: Float64Array): void {
-  let i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+  let i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0, m11 = 0;
   // W = E[A²] − 2E[AB²] + E[B⁴], A = Σ P z², B = Σ P z (index patterns: see above)
   let a1 = 0, a2 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, e1 = 0, e2 = 0, e3 = 0, e4 = 0, e5 = 0;
   for (let i = 0; i < d.w.length; i++) {
@@ -388,7 +390,7 @@ function tIntegral(d: TData, n: number, out: Float64Array): void {
     const b1 = d.b1z[i], b1s = b1 * b1, q2 = d.b2zz[i], o2 = d.b1zz[i];
     i1 += w * q2 * Ln1; i2 += w * d.b3zz[i] * Ln1; i4 += w * d.b4zz[i] * Ln1;
     i3 += w * d.b2z[i] * b1 * Ln2; i5 += w * d.b3z[i] * b1 * Ln2; i6 += w * d.a2[i] * q2 * Ln2;
-    i7 += w * d.a2[i] * b1s * Ln3;
+    i7 += w * d.a2[i] * b1s * Ln3; m11 += w * b1s * Ln2;
     a1 += w * d.b2z4[i] * Ln1; a2 += w * o2 * o2 * Ln2;
     c1 += w * d.b3z4[i] * Ln1; c2 += w * d.b2z3[i] * b1 * Ln2; c3 += w * o2 * q2 * Ln2; c4 += w * o2 * b1s * Ln3;
     e1 += w * d.b4z4[i] * Ln1; e2 += w * d.b3z3[i] * b1 * Ln2; e3 += w * q2 * q2 * Ln2; e4 += w * q2 * b1s * Ln3; e5 += w * b1s * b1s * Ln4;
@@ -399,25 +401,29 @@ function tIntegral(d: TData, n: number, out: Float64Array): void {
   const EAB2 = (n * c1 + 2 * n1 * c2 + n1 * c3 + n2 * c4) / 2; // Γ(3) = 2
   const EB4 = (n * e1 + 4 * n1 * e2 + 3 * n1 * e3 + 6 * n2 * e4 + n3 * e5) / 6; // Γ(4) = 6
   out[1] = EA2 - 2 * EAB2 + EB4;
+  out[2] = n * i1 + n1 * m11; // Γ(2) = 1
+  out[3] = n * i1;
 }
-const TW = new Float64Array(2);
+const TW = new Float64Array(4);
 
-/** grid point gi's memoised row [ln T, ln W] per n, filled for n (NaN: not yet computed) */
+/** grid point gi's memoised row [ln T, ln W, ln M2, ln W2] per n, filled for n (NaN: not yet computed) */
 const tMemo: (Float64Array | undefined)[] = new Array(T_NC);
+const TN = 4;
 function tRow(n: number, gi: number): Float64Array {
   let row = tMemo[gi];
-  if (!row || row.length <= 2 * n + 1) {
-    const grown = new Float64Array(Math.max(2 * n + 2, 2050)).fill(NaN);
+  if (!row || row.length <= TN * n + TN - 1) {
+    const grown = new Float64Array(Math.max(TN * n + TN, TN * 1025)).fill(NaN);
     if (row) grown.set(row);
     row = grown; tMemo[gi] = row;
   }
-  if (row[2 * n] !== row[2 * n]) {
+  if (row[TN * n] !== row[TN * n]) {
     let d = tData[gi];
     if (!d) { d = buildTData(Math.exp(T_MIN + gi * T_COARSE * T_STEP)); tData[gi] = d; }
     tIntegral(d, n, TW);
     // floor 1e-10: the quadrature's absolute error (~1e-7 where W ~ 1e-8, v ≳ 1000: its terms cancel
     // from O(z_max⁴)) must not enter the log-interpolation as ln 0; W enters the Q path as fW/d
-    row[2 * n] = Math.log(Math.max(TW[0], 1e-10)); row[2 * n + 1] = Math.log(Math.max(TW[1], 1e-10));
+    row[TN * n] = Math.log(Math.max(TW[0], 1e-10)); row[TN * n + 1] = Math.log(Math.max(TW[1], 1e-10));
+    row[TN * n + 2] = Math.log(Math.max(TW[2], 1e-300)); row[TN * n + 3] = Math.log(Math.max(TW[3], 1e-300));
   }
   return row;
 }
@@ -437,15 +443,30 @@ export function softmaxTq(n: number, v: number): number {
 export function softmaxTqInto(n: number, v: number, out: Float64Array): void {
   if (n < 2) { out[0] = 0; out[1] = 0; return; }
   if (!(v >= 1e-6)) { softmaxStatsInto(n, v > 0 ? v : 0, TQS); out[0] = TQS[1]; out[1] = ((n - 1) * (n + 1)) / (n * n); return; }
+  tGridInto(n, v, 0, out);
+}
+/** columns off, off + 1 of the T grid (tRow) at (n, v ≥ 1e-6), cubic in ln v, into out[0], out[1] */
+function tGridInto(n: number, v: number, off: number, out: Float64Array): void {
   const t = Math.log(Math.min(v, SOFTMAX_V_MAX)), h = T_STEP * T_COARSE;
   let g = Math.floor((t - T_MIN) / h) - 1;
   g = Math.max(0, Math.min(T_NC - 4, g));
   const x = (t - (T_MIN + g * h)) / h;
   const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
   const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
-  const r0 = tRow(n, g), r1 = tRow(n, g + 1), r2 = tRow(n, g + 2), r3 = tRow(n, g + 3), j = 2 * n;
+  const r0 = tRow(n, g), r1 = tRow(n, g + 1), r2 = tRow(n, g + 2), r3 = tRow(n, g + 3), j = TN * n + off;
   out[0] = Math.exp(c0 * r0[j] + c1 * r1[j] + c2 * r2[j] + c3 * r3[j]);
   out[1] = Math.exp(c0 * r0[j + 1] + c1 * r1[j + 1] + c2 * r2[j + 1] + c3 * r3[j + 1]);
+}
+/** [M2, W2] for one softmax row of n iid N(0, v) logits into out: M2 = E[z̄_P²], z̄_P = Σ_j P_j z_j
+ * the softmax-weighted mean of the standardised logits, and W2 = E[Σ_j P_j² z_j²] — attention's
+ * tilt (formulas/attention.ts tiltVar): along the row's logit direction a token's private part IS
+ * its logit, so the weighted mean of n private parts has E|Σ_j P_j e_j|² = (d − 1)S2 + M2, not
+ * d·S2 (S2 = E Σ_j P_j², attention dropout adding W2·p/(1 − p)). Cubic in ln v on ln M2, ln W2 (the
+ * grid of softmaxTqInto); v < 1e-6: first order, M2 = S2 + v(n − 1)/n, W2 = S2; n < 2: 1 (z̄ = z). */
+export function softmaxTiltInto(n: number, v: number, out: Float64Array): void {
+  if (n < 2) { out[0] = 1; out[1] = 1; return; }
+  if (!(v >= 1e-6)) { const vv = v > 0 ? v : 0; softmaxStatsInto(n, vv, TQS); const s2 = TQS[0] / n; out[0] = s2 + (vv * (n - 1)) / n; out[1] = s2; return; }
+  tGridInto(n, v, 2, out);
 }
 const TQS = new Float64Array(3), TQO = new Float64Array(2);
 /** softmaxTqInto for every n = 1..nMax at one v (causal rows; n = 1: zeros): { tq, w }. */
@@ -454,11 +475,17 @@ export function softmaxTqRows(v: number, nMax: number): { tq: Float64Array; w: F
   for (let n = 2; n <= nMax; n++) { softmaxTqInto(n, v, TQO); tq[n] = TQO[0]; w[n] = TQO[1]; }
   return { tq, w };
 }
+/** softmaxTiltInto for every n = 1..nMax at one v (causal rows): { m2, w2 }. */
+export function softmaxTiltRows(v: number, nMax: number): { m2: Float64Array; w2: Float64Array } {
+  const m2 = new Float64Array(nMax + 1), w2 = new Float64Array(nMax + 1);
+  for (let n = 1; n <= nMax; n++) { softmaxTiltInto(n, v, TQO); m2[n] = TQO[0]; w2[n] = TQO[1]; }
+  return { m2, w2 };
+}
 /** [T, W] by the quadrature at v itself (no grid; tests bound the interpolation error with it). */
-export function softmaxTqDirect(n: number, v: number): { tq: number; w: number } {
-  if (n < 2) return { tq: 0, w: 0 };
+export function softmaxTqDirect(n: number, v: number): { tq: number; w: number; m2: number; w2: number } {
+  if (n < 2) return { tq: 0, w: 0, m2: 1, w2: 1 };
   tIntegral(buildTData(v), n, TW);
-  return { tq: TW[0], w: TW[1] };
+  return { tq: TW[0], w: TW[1], m2: TW[2], w2: TW[3] };
 }
 
 /** n²E[p²] (≥ 1): the "effective averaging" factor: a softmax average of n iid values keeps
