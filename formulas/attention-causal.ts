@@ -41,7 +41,8 @@
  *     over j, l ≤ m, W_m = Σ_{min(i,k)=m} γ_ik G_o,ik.
  *   Q path (dS_ij = P_ij g_o,i·(v_j − v̄_i), dq_i = Σ_j dS_ij k_j/√d_h): only private value and
  *     key parts pass (shared parts cancel against the row's weighted mean), so
- *     G^Q_ii = dσ_o²dσ_q²dσ_k² G_ii pk_i pv_i J_i/(1−p_a),   pv = dσ_v² pk,
+ *     G^Q_ii = dσ_o²dσ_q²dσ_k² G_ii pk_i pv_i J_i/(1−p_a),   pv = dσ_v² pk  (J_i → qPathGain's per-row
+ *     gain, coherent term included: along the row's own logit direction the keys are its logits),
  *     G^Q_ik = dσ_o²dσ_q²dσ_k² G_ik pk_m pv_m X_ik (m the shorter row, X_ik = Σ_j E[P_ij P_kj]),
  *     plus the coherent key–value term (k_j and v_j are maps of the same token: E[(g_o,i·v_j) k_j] =
  *     W_kᵀW_v g_o,i, squared norm 1/d of E[(g_o·v)²]E|k|², summing coherently over the row)
@@ -61,8 +62,8 @@
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import { attnSoftmaxStatsDirect, keySelFactor, selGamma, type AttentionParams } from './attention.js';
-import { queryCosineDim, softmaxRowCorrCos } from './softmax.js';
+import { attnSoftmaxStatsDirect, keySelFactor, qPathGain, selGamma, tiltVar, type AttentionParams } from './attention.js';
+import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -90,6 +91,9 @@ export interface CausalAttnCache {
    * Jacobian gain by its own |q_i|² ∝ u_i), γ_g/n_g = E[P(1−P)(1−2P)] of the row (γ = 1 − 2K2/n + Q4 − J)
    * and the key-selection factor qGain·kGain·(1/d_h + 2/d) (K path, distinct rows) */
   ju: Float64Array; gam: Float64Array; ksel: number;
+  /** the Q path's per-row gain per cluster's row, with its coherent key–value term
+   * (formulas/attention.ts qPathGain: T, not J, along the row's own logit direction) */
+  jq: Float64Array;
 }
 
 export interface CausalAttnOut {
@@ -133,7 +137,9 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   const { S1, M } = prefix(grid, H);
   const HD = H.D, HO = H.O;
   const T = new Float64Array(P), pk = new Float64Array(P), K2 = new Float64Array(P), J = new Float64Array(P), sq = new Float64Array(P), cen = new Float64Array(P), v = new Float64Array(P), q4 = new Float64Array(P), share = new Float64Array(P);
-  const ju = new Float64Array(P), gam = new Float64Array(P), ST = new Float64Array(4);
+  const ju = new Float64Array(P), gam = new Float64Array(P), jq = new Float64Array(P), ST = new Float64Array(9);
+  const tx = new Float64Array(P), ty = new Float64Array(P), m1 = new Float64Array(P); // the tilt's X, Y, M1 (attention.ts tiltVar)
+  const fq = queryDirFrac(d, p.heads);
   let maxV = 0;
   for (let g = 0; g < P; g++) {
     const ng = n[g];
@@ -145,9 +151,10 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       // averaged over the row's logit-variance factor u (|q_i|² spread at small head dimension,
       // formulas/attention.ts attnSoftmaxStats; one 5-node average per cluster's row)
       attnSoftmaxStatsDirect(ng, v[g], d, p.heads, ST);
-      K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3];
+      K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3]; jq[g] = qPathGain(ST[1], ST[4], ST[5], 1 - (2 * ST[0]) / ng + ST[2], fq, d, pa);
+      tx[g] = ST[6]; ty[g] = ST[7]; m1[g] = ST[8];
       gam[g] = selGamma(K2[g], J[g], q4[g], ng) / ng;
-    } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); }
+    } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); jq[g] = (1 - 2 / ng + q4[g]) / d; } // J taken 0 here: the coherent term only, as before
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
     cen[g] = K2[g] > 0 ? Math.min(1, J[g] / (K2[g] / ng)) : 1;
     const meanDiag = S1[g] / ng;
@@ -172,16 +179,17 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
     }
   }
   const ksel = qGain * kGain * keySelFactor(d, p.heads);
-  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel };
+  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel, jq };
   const { D, O } = valueMap(grid, cache, S1, M);
-  // tilt (formulas/attention.ts): row g's weighted mean of the private parts leans toward its
-  // key-space direction, amplitude √(v_g/d)(1 − K2_g/n_g) on the private value variance vGain·pk_g;
-  // two rows' directions correlate like their queries (H_gh/√(H_gg H_hh)). Added to the forward
-  // kernel only: the backward paths are unchanged (as in formulas/attention.ts).
+  // tilt (formulas/attention.ts tiltVar): row g's weighted mean of the private parts leans toward its
+  // logit direction: + (X + Y p_a/(1 − p_a))/d of the private value variance vGain·pk_g, and two rows
+  // add the product of their mean tilts M1/√d (their directions correlate like their queries,
+  // H_gh/√(H_gg H_hh)). Added to the forward kernel only: the backward paths are unchanged (as in
+  // formulas/attention.ts).
   const amp = new Float64Array(P);
-  for (let g = 0; g < P; g++) amp[g] = n[g] >= 2 ? Math.sqrt(Math.max(v[g], 0) / d) * (1 - K2[g] / n[g]) * Math.sqrt(vGain * pk[g]) : 0;
+  for (let g = 0; g < P; g++) amp[g] = n[g] >= 2 ? (m1[g] / Math.sqrt(d)) * Math.sqrt(vGain * pk[g]) : 0;
   for (let g = 0; g < P; g++) {
-    D[g] += oGain * amp[g] * amp[g];
+    D[g] += n[g] >= 2 ? oGain * vGain * pk[g] * tiltVar(tx[g], ty[g], pa, d) : 0;
     for (let h = g; h < P; h++) {
       const y = oGain * qcor(g, h) * amp[g] * amp[h];
       O[g * P + h] += y; if (h !== g) O[h * P + g] += y;
@@ -271,7 +279,7 @@ function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: F
 /** Input-gradient kernel of causal attention for the upstream gradient kernel G. */
 export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: Kernel): Kernel {
   const { P, w, n, omega } = grid;
-  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d, ju, gam, ksel } = cache;
+  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d, ju, gam, ksel, jq } = cache;
   const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
   const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
   const outD = new Float64Array(P), outO = new Float64Array(P * P);
@@ -290,8 +298,8 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
     // Q path, diagonal
     // (+ the coherent key–value term (1 − 2K2/n + Q4 + J)/d: the row's values and keys are maps of
     // the same tokens, E[(g_o,i·v_j) k_j] = W_kᵀW_v g_o,i, squared norm 1/d of E[(g_o·v)²]E|k|²)
-    const Jg = J[g] / (1 - pa);
-    outD[g] += A * G.D[g] * pk[g] * pv(g) * (Jg + (1 - (2 * K2[g]) / ng + q4[g] + Jg) / d);
+    // (qPathGain: J·(1 − f) + T·f, the key component along the row's logit direction passing T)
+    outD[g] += A * G.D[g] * pk[g] * pv(g) * jq[g];
     for (let h = g; h < P; h++) {
       const k = g * P + h;
       const m = n[g] <= n[h] ? g : h, nmax = Math.max(ng, n[h]);

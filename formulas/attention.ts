@@ -25,7 +25,11 @@
  *            + the coherent key–value term g_h s_v (1−r_v)(1−r') σ_s²/s' · (1 − 2S2 + Q4 + J)/d: k_j and
  *            v_j are maps of the same token, E[(dO_i·v_j) k_j] = W_kᵀW_v dO_i with squared norm 1/d of
  *            E[(dO·v)²]E|k|², and it sums coherently over the row (derived here; MC d = 64, L = 128,
- *            σ_s² = 1: Q path 0.0351 ± 0.0006, 0.0187 without, 0.0340 with; independent of h)
+ *            σ_s² = 1: Q path 0.0351 ± 0.0006, 0.0187 without, 0.0340 with; independent of h).
+ *            Along the row's own logit direction (a share f ≈ 1/d_h of the keys' variance) the keys
+ *            ARE the logits, and 1/d of δ is too: there J becomes T = E[Σ_j P_j²(z_j − z̄_P)²] (≪ J once
+ *            rows peak) — the per-row gain is qPathGain's [(1 − f)J + fT]/(1 − p_a) + [(1 − 2f)T + fW +
+ *            (1 − f)(1 − 2S2 + Q4)]/d (derived here, issue 4: the terms above were 25–35 % high at d_h = 4)
  *   K path:  g_h s_v (1−r_v) σ_s²/s' · [ J/(1−p_a) + r' r_g (n−1) X2 ]
  *   gradVar = V + Q + K (the three weight matrices are independent, so cross terms vanish).
  *   Small head dimension d_h = d/h (attnSoftmaxStats, derived here): a row's logits are iid given its
@@ -70,7 +74,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { ANISO_DH_MAX, interpRho, queryCosineDim, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto } from './softmax.js';
+import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto, softmaxTiltInto, softmaxTiltRows, softmaxTqInto, softmaxTqRows } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -88,7 +92,7 @@ interface CausalCache {
   /** config v1's per-pair gradR (reported only; causalPairGradR) */
   pairGradR: (g: number, rg: number) => number;
 }
-const SM = new Float64Array(4);
+const SM = new Float64Array(9);
 const SMU = new Float64Array(3);
 /** probabilists' 5-point Gauss–Hermite rule (exact for polynomials of degree ≤ 9 in z ~ N(0, 1)) */
 const GH5_Z = [0, 1.3556261799742659, -1.3556261799742659, 2.8569700138728056, -2.8569700138728056];
@@ -102,7 +106,8 @@ const GH5_W = [8 / 15, (7 + 2 * Math.sqrt(10)) / 60, (7 + 2 * Math.sqrt(10)) / 6
  * relative variance 2 tr(B²)/tr(B)² for B = W_qᵀW_kW_kᵀW_q, which is 2(1 + 2d_h/d)/d_h for d_h × d
  * Gaussian maps (two free Marchenko–Pastur factors of ratio d_h/d): u is taken lognormal with that
  * mean and variance (moment-matched), and the average is a 5-node Gauss–Hermite quadrature.
- * out = [E K2, E J, E Q4, E[u J]]: the K path's per-key sum Σ_i E[dS_ij²|q_i|²] weights each row's
+ * out = [E K2, E J, E Q4, E[u J], E T] (T = softmax.ts softmaxTq, the Q path's gain along the query's
+ * own direction, qPathGain; unweighted like J: the Q path's |k_j|² does not carry u): the K path's per-key sum Σ_i E[dS_ij²|q_i|²] weights each row's
  * Jacobian gain by its own |q_i|² ∝ u_i. MC d = 64, L = 128, σ_s² = 10, r = r_g = 0: S2 (the V path)
  * 0.278/0.270/0.248 at h = 1/4/16 vs 0.2915 for u ≡ 1. Tabulated per (L, d_h/d) on a grid in ln v
  * (spacing 1/8, 1e-4 ≤ v ≤ 1e4; outside, the 5 nodes directly), cubic in ln v: one interpolation per
@@ -119,6 +124,46 @@ function keyNormVar(d: number, heads: number): number {
  * heat-equation response of a key's weight to its logit variance (the K path's key selection). */
 export function selGamma(k2: number, jac: number, q4: number, n: number): number {
   return Math.max(1 - (2 * k2) / n + q4 - jac, 0);
+}
+/**
+ * The Q path's per-row gain (derived here, issue 4), the whole factor of g_h s_priv (1 − r′) σ_s²/s′:
+ *   G = [(1 − f)J + fT]/(1 − p_a) + [(1 − 2f)T + fW + (1 − f)C2]/d,   C2 = E(1 − S2)² = 1 − 2K2/n + Q4.
+ * dq_i = Σ_j dS_ij k_j, dS_ij = P_ij(δ_j − δ̄_P), δ_j = dO_i·v_j. For fixed weights the token x_j
+ * makes k_j, δ_j and the row's logit l_j jointly Gaussian; condition on the standardised logits z_j
+ * (P = softmax(√(vu) z)): k_j = μ_k z_j + k′_j, δ_j = μ_δ z_j + δ′_j with (k′, δ′) independent of z,
+ * Cov(δ′, k′) = c′. Then (Σ_j P_j(δ_j − δ̄_P) = 0, w_j = z_j − z̄_P)
+ *   dq = μ_kμ_δ S_w + μ_k Σ P_j w_j δ′_j + μ_δ Σ P_j w_j k′_j + Σ_j δ′_j P_j(k′_j − k̄′_P),  S_w = Σ_j P_j w_j²,
+ * and Isserlis over (δ′, k′) gives E|dq|² = |μ_kμ_δ S_w + (1 − S2)c′|² + (|μ_k|²σ′_δ² + μ_δ² tr Σ′)T_z
+ * + (σ′_δ² tr Σ′ + |c′|²)J_z (+ a term ∝ μ_δ μ_k·c′, zero in expectation over dO), T_z = Σ P_j²w_j²,
+ * J_z = Σ P_j²(1 − 2P_j + S2). Per unit σ_δ² tr Σ: |μ_k|² = f (the key component along the row's
+ * logit direction Σ_k q_i, back through W_q: softmax.ts queryDirFrac, 1/d_h for isotropic heads),
+ * μ_δ² = 1/d (δ = (W_v dO)·x_j and l_j = (W_k q_i)·x_j/√d_h: two independent directions in R^d),
+ * |c|² = 1/d (the coherent key–value term), so |c′|² = (1 − f)/d, σ′_δ² = 1 − 1/d, tr Σ′ = 1 − f:
+ *   J-part (1 − f)J, T-part fT + (1 − 2f)T/d, coherent fW/d + (1 − f)C2/d,
+ * T = E T_z (softmax.ts softmaxTq), W = E S_w² (softmaxTqInto), both → their uniform-row values as
+ * v → 0 where T = J, W ≈ C2 and G is the former J + (J + C2)/d. Once rows peak T ≪ J (T/J = 0.180 /
+ * 0.042 / 0.0094 at n = 32, v = 10 / 30 / 100): the row's Jacobian removes the weighted mean of the
+ * very logits it was built from. Attention dropout: the masks' noise is independent of z and of the
+ * keys, so it multiplies the J- and T-parts' δ-variance by 1/(1 − p_a). J, T, W are row-variance
+ * averages over u (attnSoftmaxStats), f taken independent of u (sampled jointly from the Gaussian
+ * weights: ≤ 0.5 % apart at d_h = 4). Per-path float64 MC (test/mc/attention-paths.ts, Q path alone,
+ * d = 64, r = r_g = 0, σ_v = σ_o = 1/√d, 100 trials, B = 2; former → now vs MC ± standard error):
+ *   non-causal L = 32, h = 16, σ_s² = 10 / 30 / 100: 1.100 / 2.856 / 6.594 → 0.876 / 2.113 / 4.754
+ *     vs 0.854 ± 0.010 / 2.093 ± 0.025 / 4.942 ± 0.064;  h = 4: 1.129 / 2.792 / 6.201 → 1.036 / 2.514 /
+ *     5.556 vs 1.033 ± 0.013 / 2.503 ± 0.042 / 5.497 ± 0.11;
+ *   non-causal L = 128, h = 16, σ_s² = 1 / 10 / 30 / 100: 0.0346 / 0.928 / 2.932 / 7.532 → 0.0371 /
+ *     0.772 / 2.197 / 5.441 vs 0.0374 ± 0.0004 / 0.754 ± 0.006 / 2.147 ± 0.019 / 5.480 ± 0.045;
+ *   causal L = 32, h = 16: 1.069 / 2.497 / 5.450 → 0.832 / 1.837 / 3.926 vs 0.820 ± 0.010 / 1.882 ±
+ *     0.024 / 4.110 ± 0.059; L = 128, h = 16: 1.016 / 2.815 / 6.769 → 0.820 / 2.093 / 4.884 vs 0.804 ±
+ *     0.006 / 2.091 ± 0.016 / 5.051 ± 0.042.
+ * Over 48 cases (non-causal and causal, L = 32 / 128, h = 1 / 4 / 16, σ_s² = 1 / 10 / 30 / 100) the
+ * largest deviation is 4.0 standard errors (was 46), ≤ 4.5 %: what is left follows the lognormal u
+ * (over the exact law of the Gaussian weights the Q gain is 2–5 % lower at v = 10 and 1–3 % higher
+ * at v = 100, d_h = 4; with the exact law every non-causal case is within 2.0 standard errors). Only
+ * T alone on the 1/d_h direction (without the δ–logit terms) left 16 heads 3–6 % high.
+ */
+export function qPathGain(J: number, T: number, W: number, C2: number, f: number, d: number, pa: number): number {
+  return ((1 - f) * J + f * T) / (1 - pa) + ((1 - 2 * f) * T + f * W + (1 - f) * C2) / d;
 }
 /** The K path's key-selection factor 1/d_h + 2/d: the Stein term of two rows' queries correlated
  * along a key both attend to, and twice the same with 1/d from the key–value coherence (kernel fwd). */
@@ -192,7 +237,7 @@ function logitVar(p: AttentionParams, x: Moments, out: Float64Array): void {
   const r1 = uncentredR(x.mean, x.var, x.r);
   out[0] = (1 - r1) * scoreVar(p, x.var + x.mean * x.mean); out[1] = r1;
 }
-const VR = new Float64Array(2), SMP = new Float64Array(4);
+const VR = new Float64Array(2), SMP = new Float64Array(9);
 
 /** the head dimension d_h = dModel/heads */
 function headDim(p: AttentionParams): number {
@@ -207,7 +252,7 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
   const rel = keyNormVar(d, heads);
   if (!(rel > 0) || L <= 1 || !(v >= AV_MIN && v <= AV_MAX)) { avgDirect(L, v, rel, out); return; }
   // tabulated: the averages at the grid points t_g = ln v_g (spacing 1/8, memoised per (L, rel)),
-  // cubic Lagrange interpolation in t of ln(K2 − 1), ln J, ln Q4, ln E[uJ] (smooth in t)
+  // cubic Lagrange interpolation in t of ln(K2 − 1), ln J, ln Q4, ln E[uJ], ln E[T], ln E[W] (smooth in t)
   const t = Math.log(v);
   let g = Math.floor((t - AT_MIN) / AT_STEP) - 1;
   g = Math.max(0, Math.min(AN_GRID - 4, g));
@@ -219,6 +264,12 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
   out[1] = Math.exp(c0 * r0[1] + c1 * r1[1] + c2 * r2[1] + c3 * r3[1]);
   out[2] = Math.exp(c0 * r0[2] + c1 * r1[2] + c2 * r2[2] + c3 * r3[2]);
   out[3] = Math.exp(c0 * r0[3] + c1 * r1[3] + c2 * r2[3] + c3 * r3[3]);
+  out[4] = Math.exp(c0 * r0[4] + c1 * r1[4] + c2 * r2[4] + c3 * r3[4]);
+  out[5] = Math.exp(c0 * r0[5] + c1 * r1[5] + c2 * r2[5] + c3 * r3[5]);
+  // the tilt's averages (X, Y, M1: see avgDirect) are stored as values: no exp on the hot path
+  out[6] = c0 * r0[6] + c1 * r1[6] + c2 * r2[6] + c3 * r3[6];
+  out[7] = c0 * r0[7] + c1 * r1[7] + c2 * r2[7] + c3 * r3[7];
+  out[8] = c0 * r0[8] + c1 * r1[8] + c2 * r2[8] + c3 * r3[8];
 }
 /** attnSoftmaxStats without the table (the 5-node average evaluated at v; tests bound the
  * interpolation error with it). */
@@ -233,45 +284,53 @@ export function attnSoftmaxStatsDirect(L: number, v: number, d: number, heads: n
  * each node one softmaxRows sweep at v·u. Returns { k2, jac, q4, ju } indexed by n (n = 1: one key,
  * K2 = Q4 = 1, J = 0). rel = 0 or v ≤ 0: the plain softmaxRows (ju = jac).
  */
-export function attnSoftmaxRows(v: number, L: number, d: number, heads: number): { k2: Float64Array; jac: Float64Array; q4: Float64Array; ju: Float64Array } {
-  const rel = keyNormVar(d, heads);
-  if (!(rel > 0) || !(v > 0) || L <= 1) { const r = softmaxRows(v, L); return { ...r, ju: r.jac }; }
-  const k2 = new Float64Array(L + 1), jac = new Float64Array(L + 1), q4 = new Float64Array(L + 1), ju = new Float64Array(L + 1);
-  const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
-  for (let k = 0; k < 5; k++) {
-    const u = Math.exp(m + s * GH5_Z[k]), w = GH5_W[k], r = softmaxRows(v * u, L);
-    for (let n = 1; n <= L; n++) { k2[n] += w * r.k2[n]; jac[n] += w * r.jac[n]; q4[n] += w * r.q4[n]; ju[n] += w * u * r.jac[n]; }
+export function attnSoftmaxRows(v: number, L: number, d: number, heads: number): { k2: Float64Array; jac: Float64Array; q4: Float64Array; ju: Float64Array; tq: Float64Array; tw: Float64Array; tx: Float64Array; ty: Float64Array; m1: Float64Array } {
+  const rel = keyNormVar(d, heads), one = !(rel > 0) || !(v > 0) || L <= 1;
+  const k2 = new Float64Array(L + 1), jac = new Float64Array(L + 1), q4 = new Float64Array(L + 1), ju = new Float64Array(L + 1), tq = new Float64Array(L + 1), tw = new Float64Array(L + 1);
+  const tx = new Float64Array(L + 1), ty = new Float64Array(L + 1), m1 = new Float64Array(L + 1);
+  const s2 = one ? 0 : Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
+  for (let k = 0; k < (one ? 1 : 5); k++) {
+    const u = one ? 1 : Math.exp(m + s * GH5_Z[k]), w = one ? 1 : GH5_W[k], vu = v > 0 ? v * u : 0;
+    const r = softmaxRows(vu, L), t = softmaxTqRows(vu, L), a = softmaxTiltRows(vu, L), sv = Math.sqrt(vu);
+    for (let n = 1; n <= L; n++) {
+      const s2n = r.k2[n] / n;
+      k2[n] += w * r.k2[n]; jac[n] += w * r.jac[n]; q4[n] += w * r.q4[n]; ju[n] += w * u * r.jac[n]; tq[n] += w * t.tq[n]; tw[n] += w * t.w[n];
+      tx[n] += w * (a.m2[n] - s2n); ty[n] += w * (a.w2[n] - s2n); m1[n] += w * sv * (1 - s2n);
+    }
   }
-  return { k2, jac, q4, ju };
+  return { k2, jac, q4, ju, tq, tw, tx, ty, m1 };
 }
 
-/** the 5-node average at one v (attnSoftmaxStats; rel = 0: u ≡ 1) */
+/** the 5-node average at one v (attnSoftmaxStats; rel = 0: u ≡ 1): out = [K2, J, Q4, E[uJ], T, W,
+ * X, Y, M1] with the tilt's X = E[M2 − S2], Y = E[W2 − S2] (softmax.ts softmaxTiltInto, S2 = K2/L)
+ * and M1 = E[z̄_P] = E[√(vu)(1 − S2(vu))] (Stein: E[P_j z_j] = √(vu) E[P_j(1 − P_j)]) — tiltVar */
 function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
-  if (!(rel > 0) || !(v > 0) || L <= 1) {
-    softmaxStatsInto(L, v, SMU);
-    out[0] = SMU[0]; out[1] = SMU[1]; out[2] = SMU[2]; out[3] = SMU[1];
-    return;
+  const one = !(rel > 0) || !(v > 0) || L <= 1;
+  const s2 = one ? 0 : Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
+  let k2 = 0, j = 0, q4 = 0, ju = 0, tq = 0, tw = 0, tx = 0, ty = 0, m1 = 0;
+  for (let n = 0; n < (one ? 1 : 5); n++) {
+    const u = one ? 1 : Math.exp(m + s * GH5_Z[n]), w = one ? 1 : GH5_W[n], vu = v > 0 ? v * u : 0;
+    softmaxStatsInto(L, vu, SMU);
+    softmaxTqInto(L, vu, TQW);
+    softmaxTiltInto(L, vu, TLW);
+    const s2n = SMU[0] / L;
+    k2 += w * SMU[0]; j += w * SMU[1]; q4 += w * SMU[2]; ju += w * u * SMU[1]; tq += w * TQW[0]; tw += w * TQW[1];
+    tx += w * (TLW[0] - s2n); ty += w * (TLW[1] - s2n); m1 += w * Math.sqrt(vu) * (1 - s2n);
   }
-  const s2 = Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
-  let k2 = 0, j = 0, q4 = 0, ju = 0;
-  for (let n = 0; n < 5; n++) {
-    const u = Math.exp(m + s * GH5_Z[n]), w = GH5_W[n];
-    softmaxStatsInto(L, v * u, SMU);
-    k2 += w * SMU[0]; j += w * SMU[1]; q4 += w * SMU[2]; ju += w * u * SMU[1];
-  }
-  out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju;
+  out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju; out[4] = tq; out[5] = tw; out[6] = tx; out[7] = ty; out[8] = m1;
 }
+const TQW = new Float64Array(2), TLW = new Float64Array(2);
 const AT_MIN = Math.log(1e-4), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
 const AV_MIN = Math.exp(AT_MIN + 1.5 * AT_STEP), AV_MAX = Math.exp(AT_MIN + (AN_GRID - 2.5) * AT_STEP);
 /** grid rows per (L, rel) */
 const avgRows = new GridRows(AN_GRID);
-const AVT = new Float64Array(4);
+const AVT = new Float64Array(9);
 function avgRow(L: number, rel: number, gi: number): Float64Array {
   const rows = avgRows.rows(L, rel);
   let row = rows[gi];
   if (row) return row;
   avgDirect(L, Math.exp(AT_MIN + gi * AT_STEP), rel, AVT);
-  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)));
+  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)), Math.log(Math.max(AVT[4], 1e-300)), Math.log(Math.max(AVT[5], 1e-300)), AVT[6], AVT[7], AVT[8]);
   rows[gi] = row;
   return row;
 }
@@ -401,6 +460,8 @@ function nodeAtoms(j: number, L: number, k2: Float64Array, w: number, wk: number
 /** The softmax statistics and gains a causal component's per-pair gradR needs. */
 interface CausalPairInput {
   L: number; h: number; r1: number; c: number; k2: Float64Array; jac: Float64Array;
+  /** the Q path's per-row gain per row length, with its coherent term (qPathGain) */
+  jq: Float64Array;
   gh: number; vGain: number; priv: number; qk: number; rg: number; pa: number;
   /** Q4[n] = E[(Σ_k P_k²)²] and the model width: the Q path's coherent key–value term */
   q4: Float64Array; d: number;
@@ -457,7 +518,7 @@ interface CausalPairInput {
  * r = 0.95 at σ_s² ≥ 30 (h = 1, L = 32, σ_s² = 100: 0.269 vs 0.178 ± 0.038).
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh } = q;
+  const { L, h, r1, c, k2, jac, jq, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh } = q;
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), EH = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const pmf = new Float64Array(L + 10);
@@ -474,8 +535,7 @@ function causalPairGradR(q: CausalPairInput): number {
     const crossMean = m * m - s1sq, crossFl = c * (sd1 * sd1 - sdsq);
     const nRow = j + 1, cen = k2[nRow] > 0 ? Math.min(1, jac[nRow] / (k2[nRow] / nRow)) : 1;
     // Q path of row j, with its coherent key–value term (1 − 2K2/n + Q4 + J)/d (its mean)
-    const Jn = jac[nRow] / (1 - pa);
-    const gamma = gh * priv * (1 - r1) * qk * (Jn + (1 - (2 * k2[nRow]) / nRow + q4[nRow] + Jn) / d);
+    const gamma = gh * priv * (1 - r1) * qk * jq[nRow];
     // its amplitude: row j's Jacobian over ν + 1 = n/K2 effective keys times |dO_j|² over d_h
     const nuR = Math.max(nRow / Math.max(k2[nRow], 1) - 1, 1e-3), rvS = Math.max(0, (q4[nRow] * nRow * nRow) / (k2[nRow] * k2[nRow]) - 1);
     const kQ = h / ((1 + rvS) * (1 + 2 / nuR) * (1 + 2 / dh) - 1);
@@ -734,18 +794,29 @@ function saturationWarnings(p: AttentionParams, x: { mean: number; var: number; 
   return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`] : NO_WARNINGS;
 }
 
-/** Tilt: the softmax-weighted mean of a row's (private) tokens leans toward the row's key-space
- * direction a_i (Stein: E[Σ_j P_ij x_j] = s(1−r′)a_i(1 − S2), |a_i|² s(1−r′) = v), one direction of
- * d: amplitude √(v/d)(1 − S2) for a row of n keys with K2 = n²E[p²]; Var gains its square, two
- * rows' covariance r′ times the product. */
-function tiltAmp(v: number, d: number, n: number, k2: number): number {
-  return Math.sqrt(v / d) * (1 - k2 / n);
+/**
+ * Tilt (derived here, issue 4): the softmax-weighted mean of a row's private tokens leans toward the
+ * row's logit direction â_i (the unit vector of W_k q_i in input space). Given the query, a private
+ * token splits exactly into e_j = z_j â_i + e⊥_j with z_j the standardised logit (the row's logits
+ * are √(vu) z_j) and e⊥_j independent of the row's weights P, so
+ *   E|Σ_j P_j e_j|² = E[z̄_P²] + (d − 1) E[Σ_j P_j²],   z̄_P = Σ_j P_j z_j,
+ * and per feature the private part passes S2 + (M2 − S2)/d instead of S2 (M2 = E z̄_P², softmax.ts
+ * softmaxTiltInto; attention dropout: S2/(1 − p) + (X + Y p/(1 − p))/d with X = M2 − S2,
+ * Y = W2 − S2, W2 = E Σ_j P_j² z_j²), X, Y averaged over the row-variance factor u (attnSoftmaxStats).
+ * Two rows' tilts add r′(E z̄_P)²/d to their covariance (their directions correlate like their
+ * queries), E z̄_P = M1 = E[√(vu)(1 − S2(vu))] (Stein). This replaces the first-order amplitude
+ * √(v/d)(1 − S2) with S2 averaged over u before it was squared (v(1 − E S2)²/d: 10.2/d where the
+ * exact E z̄_P² is 9.1/d at n = 512, v = 100, d = 64, 4 heads: attention output var 0.840 → 0.811,
+ * measured 0.799 ± 0.009).
+ */
+export function tiltVar(X: number, Y: number, pa: number, d: number): number {
+  return (X + (Y * pa) / (1 - pa)) / d;
 }
 
 /** Uncentred output variance of a row (before W_o): shared part (+ its attention-dropout term),
- * private part (S2 = Σ_j E[P_ij²], ta the row's tilt amplitude). */
-function posVar(sv: number, rv: number, S2: number, pa: number, ta: number): number {
-  return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + ta * ta));
+ * private part (S2 = Σ_j E[P_ij²], t2 the row's tilt term tiltVar). */
+function posVar(sv: number, rv: number, S2: number, pa: number, t2: number): number {
+  return sv * (rv * (1 + (S2 * pa) / (1 - pa)) + (1 - rv) * (S2 / (1 - pa) + t2));
 }
 
 /** Per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
@@ -787,10 +858,14 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // k2arr[n] = K2(n) = n²E[p²], jarr[n] = J(n) (softmax Jacobian gain, → 0 when saturated),
   // q4arr[n] = Q4(n), juarr[n] = E[uJ](n), n = 1..L: averaged over the rows' logit-variance factor u
   // (small head dimension, attnSoftmaxRows; as the kernel fwd's attnSoftmaxStats at n = L)
-  const { k2: k2arr, jac: jarr, q4: q4arr, ju: juarr } = attnSoftmaxRows(v, L, d, p.heads);
+  const { k2: k2arr, jac: jarr, q4: q4arr, ju: juarr, tq: tqarr, tw: twarr, tx: txarr, ty: tyarr, m1: m1arr } = attnSoftmaxRows(v, L, d, p.heads);
+  // the Q path's per-row gain per row length, with its coherent key–value term (qPathGain)
+  const fq = queryDirFrac(d, p.heads), jqarr = new Float64Array(L + 1);
+  for (let n = 1; n <= L; n++) jqarr[n] = qPathGain(jarr[n], tqarr[n], twarr[n], 1 - (2 * k2arr[n]) / n + q4arr[n], fq, d, pa);
   const K2L = k2arr[L], Q4L = q4arr[L];
   const X2 = (i: number, k: number) => (1 + c * Math.sqrt(Math.max(k2arr[i + 1] - 1, 0) * Math.max(k2arr[k + 1] - 1, 0))) / (Math.max(i, k) + 1);
-  const tilt = (i: number) => tiltAmp(v, d, i + 1, k2arr[i + 1]);
+  const tilt2 = (i: number) => tiltVar(txarr[i + 1], tyarr[i + 1], pa, d); // the row's tilt (tiltVar)
+  const tilt = (i: number) => m1arr[i + 1] / Math.sqrt(d); // the mean tilt amplitude (two rows' product)
   const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
   const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
   const vGain = value ? d * (p.stdV ?? 0) ** 2 : 1;
@@ -800,7 +875,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // Cov_ik/√(Var_i Var_k) (64 evenly spaced positions when L > 64)
   const pv = new Float64Array(L), sq = new Float64Array(L + 1);
   let sv2 = 0;
-  for (let i = 0; i < L; i++) { pv[i] = posVar(sv, rv, k2arr[i + 1] / (i + 1), pa, tilt(i)) - meanShift; sv2 += pv[i]; }
+  for (let i = 0; i < L; i++) { pv[i] = posVar(sv, rv, k2arr[i + 1] / (i + 1), pa, tilt2(i)) - meanShift; sv2 += pv[i]; }
   for (let n = 1; n <= L; n++) sq[n] = Math.sqrt(Math.max(k2arr[n] - 1, 0));
   const varAvg = (out * sv2) / L;
   const pos = samplePositions(L);
@@ -855,11 +930,10 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     const cross = meanCross + c * (sd1 * sd1 - sdsq);
     const nRow = j + 1;
     const k2n = k2c[nRow], jn = jc[nRow];
-    const Jrow = jn / (1 - pa); // Q path: row j's own softmax Jacobian gain
     const Vp = gh * vGain * (sumP2 + rg * cross);
-    // + the coherent key–value term of the Q path (kernel fwd), row j's own statistics (n = j + 1
-    // keys): (1 − 2K2/n + Q4 + J)/d (formulas/attention-causal.ts carries the same per row)
-    const Qp = gh * priv * (1 - r1) * qk * (Jrow + (1 - (2 * k2n) / nRow + q4arr[nRow] + Jrow) / d);
+    // Q path: row j's own gain with its coherent key–value term (qPathGain, kernel fwd), row j's own
+    // statistics (n = j + 1 keys) (formulas/attention-causal.ts carries the same per row)
+    const Qp = gh * priv * (1 - r1) * qk * jqarr[nRow];
     // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
     // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
     const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
@@ -900,7 +974,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p) }),
+      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p) }),
     },
   };
 }
@@ -971,7 +1045,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const c = softmaxRowCorrCos(v, r1, L, cosDim(p));
       const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
       const rv = r1;
-      attnSoftmaxStats(L, v, d, p.heads, SM); // K2 = L²E[p²], J, Q4, E[uJ]: averaged over the rows' logit variance
+      attnSoftmaxStats(L, v, d, p.heads, SM); // K2 = L²E[p²], J, Q4, E[uJ], T, W: averaged over the rows' logit variance
       const K2L = SM[0], JL = SM[1], Q4L = SM[2], JuL = SM[3];
       const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
       const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
@@ -979,8 +1053,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const qk = s1 > 0 ? sigS / s1 : 0; // dσ_q² · s_k  (= dσ_k² · s_q)
       const priv = sv * (1 - rv); // private value variance
       const x2 = (1 + c * Math.max(K2L - 1, 0)) / L; // X2: cross-row Σ_j E[P_ij P_kj]
-      const ta = tiltAmp(v, d, L, K2L);
-      const vv = posVar(sv, rv, K2L / L, pa, ta), cc = sv * (rv + (1 - rv) * (x2 + r1 * ta * ta));
+      const t2 = tiltVar(SM[6], SM[7], pa, d), m1 = SM[8]; // the tilt (tiltVar)
+      const vv = posVar(sv, rv, K2L / L, pa, t2), cc = sv * (rv + (1 - rv) * (x2 + (r1 * m1 * m1) / d));
       const cen = vv - meanShift;
       const varAvg = out * cen;
       const rAvg = cen > 0 ? (cc - meanShift) / cen : 0;
@@ -990,7 +1064,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g ((L−1)/L − (K2−1)c/L)], K −K/(L−1),
       //   Q g_h s_priv (1−r′) σ_s²/s′ r_g E[D]   (E[wρD], E[D]: attnJacOverlap)
       const gh = value ? out : 1;
-      const cross = (L - 1) * x2, Jr = JL / (1 - pa);
+      const cross = (L - 1) * x2;
       // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] = E[D], the
       // two rows' Jacobian overlap averaged over their query cosine (attnJacOverlap below; it was
       // X2·min(1, J/(K2/L)), which over-stated it at peaked rows: n = 128, v = 100, ρ = 0.5)
@@ -1009,8 +1083,11 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // besides J, E[δ_j(k_j − k̄)] = c(1 − P_j) sums coherently to (1 − Σ_j P_ij²)c, and the crossed
       // pairing adds J — gain J + (1 − 2S2 + Q4 + J)/d. MC d = 64, L = 128, σ_s² = 1, r = 0 (any h):
       // Q path 0.0351 ± 0.0006 vs 0.0187 without, 0.0340 with. Two rows: r_g (1 − S2)²/d.
-      const coh = (1 - (2 * K2L) / L + Q4L + Jr) / d, cohR = (1 - K2L / L) ** 2 / d;
-      const vq = gh * priv * (1 - r1) * qk * (Jr + coh);
+      // Along the row's own logit direction the keys are the logits: qPathGain carries that and the
+      // logit part of δ (T, W for J, C2 there). It was J′ + (1 − 2S2 + Q4 + J′)/d (J′ = J/(1 − p_a)), 25–35 % high at
+      // d_h = 4 and peaked rows (see qPathGain).
+      const cohR = (1 - K2L / L) ** 2 / d;
+      const vq = gh * priv * (1 - r1) * qk * qPathGain(JL, SM[4], SM[5], 1 - (2 * K2L) / L + Q4L, queryDirFrac(d, p.heads), d, pa);
       // Key selection (derived here). V path: the cross-row sum Σ_{i≠i′} E[P_ij P_i′j] counts that two
       // rows pick the same keys; given the two queries, the rows' logits over the keys are iid pairs
       // with correlation cos(q_i, q_i′), so X2 = (1 + c̄(K2 − 1))/L with c̄ the row correlation

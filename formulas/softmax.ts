@@ -286,6 +286,208 @@ export function softmaxPowersDirect(n: number, v: number): SoftmaxPowers {
   return { e2, e3, q4 };
 }
 
+// ------------------------------------------------------------------ T = E[Σ_j P_j²(z_j − z̄_P)²]
+//
+// The Q path's gain along the query's own direction (formulas/attention.ts, derived there): for a
+// softmax row P = softmax(√v z) of n iid standard z (z_j the standardised logits),
+//   T = E[Σ_j P_j²(z_j − z̄_P)²],  z̄_P = Σ_j P_j z_j,
+// what the Jacobian gain J = E[Σ_j P_j²(1 − 2P_j + Σ_k P_k²)] becomes when the vector the row's
+// Jacobian acts on is the logits themselves instead of independent of them (→ J as v → 0, → 0 as
+// the row saturates, faster than J). Expanded over coinciding indices it is seven expectations of
+// products of softmax powers and z's, each exact by the Laplace identity above with the key factors
+// B_{a,g}(u) = E[g(z) e^{a(u+x) − e^{u+x}}], x = √v z:
+//   T = n E[p²z²] − 2n E[p³z²] − 2n(n−1) E[p₁²z₁ p₂z₂] + n E[p⁴z²] + 2n(n−1) E[p₁³z₁ p₂z₂]
+//     + n(n−1) E[p₁² p₂²z₂²] + n(n−1)(n−2) E[p₁² p₂z₂ p₃z₃],
+// E[Π_i p_i^{a_i} g_i(z_i)] = (1/Γ(A)) ∫du Π_i B_{a_i,g_i}(u) L(u)^{n−m} (A = Σa_i, m indices).
+// Deterministic quadrature (same u- and y-nodes as buildUData) on every T_COARSE-th point of the
+// grid in ln v (step 1/2: T and W are smooth in ln v and enter the Q path with weight f ≤ ~1/4, and
+// building the pieces is the cost), ln T and ln W interpolated cubically between them (relative
+// error < 0.3 % for n ≤ 128, T 0.5 % / 0.9 % at n = 512 / 4096, W 2 % at 4096: ≤ 0.25 % of the Q
+// path; test/attention-qpath.test.ts), memoised per (n, coarse point); built only when T is asked
+// for (the Q path of attention).
+interface TData {
+  w: Float64Array; lnL: Float64Array; a2: Float64Array; b2zz: Float64Array; b3zz: Float64Array; b4zz: Float64Array; b1z: Float64Array; b2z: Float64Array; b3z: Float64Array;
+  /** W's extra factors: B_{1,z²}, B_{2,z³}, B_{3,z³}, B_{2,z⁴}, B_{3,z⁴}, B_{4,z⁴} */
+  b1zz: Float64Array; b2z3: Float64Array; b3z3: Float64Array; b2z4: Float64Array; b3z4: Float64Array; b4z4: Float64Array;
+}
+const T_COARSE = 4, T_NC = Math.floor((N_GRID - 1) / T_COARSE) + 1;
+const tData: (TData | undefined)[] = new Array(T_NC);
+
+function buildTData(v: number): TData {
+  const sigma = Math.sqrt(v);
+  // per u: [A_2, B_2zz, B_3zz, B_4zz, B_1z, B_2z, B_3z, B_1zz, B_2z3, B_3z3, B_2z4, B_3z4, B_4z4, L]
+  const NB = 13, R = new Float64Array(NB + 1);
+  let expect: (u: number) => void;
+  if (sigma >= 1) {
+    const { y, w } = yNodes();
+    const H1 = y.map((t) => Math.exp(t - Math.exp(t))), H2 = y.map((t) => Math.exp(2 * t - Math.exp(t)));
+    const H3 = y.map((t) => Math.exp(3 * t - Math.exp(t))), H4 = y.map((t) => Math.exp(4 * t - Math.exp(t)));
+    const HD = y.map((t) => (t < 0 ? -Math.expm1(-Math.exp(t)) : -Math.exp(-Math.exp(t))));
+    const c = 1 / (sigma * Math.sqrt(2 * Math.PI));
+    expect = (u) => {
+      let a2 = 0, b2zz = 0, b3zz = 0, b4zz = 0, b1z = 0, b2z = 0, b3z = 0, dd = 0;
+      let b1zz = 0, b2z3 = 0, b3z3 = 0, b2z4 = 0, b3z4 = 0, b4z4 = 0;
+      for (let i = 0; i < y.length; i++) {
+        const z = (y[i] - u) / sigma;
+        const k = w[i] * c * Math.exp(-0.5 * z * z), kz = k * z, kzz = kz * z, kz3 = kzz * z, kz4 = kz3 * z;
+        a2 += k * H2[i]; b2zz += kzz * H2[i]; b3zz += kzz * H3[i]; b4zz += kzz * H4[i];
+        b1z += kz * H1[i]; b2z += kz * H2[i]; b3z += kz * H3[i]; dd += k * HD[i];
+        b1zz += kzz * H1[i]; b2z3 += kz3 * H2[i]; b3z3 += kz3 * H3[i]; b2z4 += kz4 * H2[i]; b3z4 += kz4 * H3[i]; b4z4 += kz4 * H4[i];
+      }
+      R[0] = a2; R[1] = b2zz; R[2] = b3zz; R[3] = b4zz; R[4] = b1z; R[5] = b2z; R[6] = b3z;
+      R[7] = b1zz; R[8] = b2z3; R[9] = b3z3; R[10] = b2z4; R[11] = b3z4; R[12] = b4z4; R[NB] = normCdf(-u / sigma) - dd;
+    };
+  } else {
+    const { x, w } = gaussLegendre(64);
+    const Z = x.map((t) => 10 * t), WZ = x.map((t, i) => 10 * w[i] * normPdf(10 * t));
+    expect = (u) => {
+      let a2 = 0, b2zz = 0, b3zz = 0, b4zz = 0, b1z = 0, b2z = 0, b3z = 0, l = 0;
+      let b1zz = 0, b2z3 = 0, b3z3 = 0, b2z4 = 0, b3z4 = 0, b4z4 = 0;
+      for (let i = 0; i < 64; i++) {
+        const z = Z[i], E = Math.exp(u + sigma * z), eE = Math.exp(-E), k = WZ[i] * eE, kz = k * z, kzz = kz * z, kz3 = kzz * z, kz4 = kz3 * z;
+        const h2 = E * E, h3 = h2 * E, h4 = h2 * h2;
+        a2 += k * h2; b2zz += kzz * h2; b3zz += kzz * h3; b4zz += kzz * h4;
+        b1z += kz * E; b2z += kz * h2; b3z += kz * h3; l += k;
+        b1zz += kzz * E; b2z3 += kz3 * h2; b3z3 += kz3 * h3; b2z4 += kz4 * h2; b3z4 += kz4 * h3; b4z4 += kz4 * h4;
+      }
+      R[0] = a2; R[1] = b2zz; R[2] = b3zz; R[3] = b4zz; R[4] = b1z; R[5] = b2z; R[6] = b3z;
+      R[7] = b1zz; R[8] = b2z3; R[9] = b3z3; R[10] = b2z4; R[11] = b3z4; R[12] = b4z4; R[NB] = l;
+    };
+  }
+  // every term carries a key factor B, which is < e^{-72} of its size once u < −30 − 12σ (the y-nodes
+  // stop at −30, the Gaussian kernel is then 12σ away): the u-range stops there (buildUData's −v
+  // reaches −10⁴ at v = 10⁴ and made a grid point cost ~10× more)
+  const lo = Math.max(-v - 16 - LN_N_MAX - 8 * sigma, -30 - 12 * sigma), hi = 8 * sigma + 6;
+  const width = Math.max(1, sigma / 2);
+  const { x, w } = gaussLegendre(8);
+  const cols: number[][] = Array.from({ length: NB + 2 }, () => []);
+  for (let a = lo; a < hi; a += width) {
+    const b = Math.min(a + width, hi), half = (b - a) / 2, mid = (a + b) / 2;
+    for (let k = 0; k < 8; k++) {
+      expect(mid + half * x[k]);
+      const L = R[NB];
+      if (!(L > 0)) continue;
+      cols[0].push(w[k] * half); cols[1].push(Math.log(Math.min(L, 1)));
+      for (let q = 0; q < NB; q++) cols[2 + q].push(R[q]);
+    }
+  }
+  const f = cols.map((c) => Float64Array.from(c));
+  return {
+    w: f[0], lnL: f[1], a2: f[2], b2zz: f[3], b3zz: f[4], b4zz: f[5], b1z: f[6], b2z: f[7], b3z: f[8],
+    b1zz: f[9], b2z3: f[10], b3z3: f[11], b2z4: f[12], b3z4: f[13], b4z4: f[14],
+  };
+}
+
+/** [T, W, M2, W2] for n logits from the u-integrals (see above; M2 = E[z̄_P²] = E[(Σ_j P_j z_j)²]
+ * = n E[p²z²] + n(n−1) E[p₁z₁ p₂z₂] and W2 = E[Σ_j P_j² z_j²] = n E[p²z²], the tilt's statistics:
+ * softmaxTiltInto), into out */
+function tIntegral(d: TData, n: number, out: Float64Array): void {
+  let i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0, m11 = 0;
+  // W = E[A²] − 2E[AB²] + E[B⁴], A = Σ P z², B = Σ P z (index patterns: see above)
+  let a1 = 0, a2 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, e1 = 0, e2 = 0, e3 = 0, e4 = 0, e5 = 0;
+  for (let i = 0; i < d.w.length; i++) {
+    const l = d.lnL[i], Ln4 = n >= 4 ? Math.exp((n - 4) * l) : 0, el = Math.exp(l), Ln3 = n >= 3 ? Math.exp((n - 3) * l) : 0, Ln2 = Math.exp((n - 2) * l), Ln1 = Ln2 * el, w = d.w[i];
+    const b1 = d.b1z[i], b1s = b1 * b1, q2 = d.b2zz[i], o2 = d.b1zz[i];
+    i1 += w * q2 * Ln1; i2 += w * d.b3zz[i] * Ln1; i4 += w * d.b4zz[i] * Ln1;
+    i3 += w * d.b2z[i] * b1 * Ln2; i5 += w * d.b3z[i] * b1 * Ln2; i6 += w * d.a2[i] * q2 * Ln2;
+    i7 += w * d.a2[i] * b1s * Ln3; m11 += w * b1s * Ln2;
+    a1 += w * d.b2z4[i] * Ln1; a2 += w * o2 * o2 * Ln2;
+    c1 += w * d.b3z4[i] * Ln1; c2 += w * d.b2z3[i] * b1 * Ln2; c3 += w * o2 * q2 * Ln2; c4 += w * o2 * b1s * Ln3;
+    e1 += w * d.b4z4[i] * Ln1; e2 += w * d.b3z3[i] * b1 * Ln2; e3 += w * q2 * q2 * Ln2; e4 += w * q2 * b1s * Ln3; e5 += w * b1s * b1s * Ln4;
+  }
+  const n1 = n * (n - 1), n2 = n1 * (n - 2), n3 = n2 * (n - 3);
+  out[0] = n * i1 - n * i2 - n1 * i3 + (n * i4) / 6 + (n1 * i5) / 3 + (n1 * i6) / 6 + (n2 * i7) / 6;
+  const EA2 = n * a1 + n1 * a2; // Γ(2) = 1
+  const EAB2 = (n * c1 + 2 * n1 * c2 + n1 * c3 + n2 * c4) / 2; // Γ(3) = 2
+  const EB4 = (n * e1 + 4 * n1 * e2 + 3 * n1 * e3 + 6 * n2 * e4 + n3 * e5) / 6; // Γ(4) = 6
+  out[1] = EA2 - 2 * EAB2 + EB4;
+  out[2] = n * i1 + n1 * m11; // Γ(2) = 1
+  out[3] = n * i1;
+}
+const TW = new Float64Array(4);
+
+/** grid point gi's memoised row [ln T, ln W, ln M2, ln W2] per n, filled for n (NaN: not yet computed) */
+const tMemo: (Float64Array | undefined)[] = new Array(T_NC);
+const TN = 4;
+function tRow(n: number, gi: number): Float64Array {
+  let row = tMemo[gi];
+  if (!row || row.length <= TN * n + TN - 1) {
+    const grown = new Float64Array(Math.max(TN * n + TN, TN * 1025)).fill(NaN);
+    if (row) grown.set(row);
+    row = grown; tMemo[gi] = row;
+  }
+  if (row[TN * n] !== row[TN * n]) {
+    let d = tData[gi];
+    if (!d) { d = buildTData(Math.exp(T_MIN + gi * T_COARSE * T_STEP)); tData[gi] = d; }
+    tIntegral(d, n, TW);
+    // floor 1e-10: the quadrature's absolute error (~1e-7 where W ~ 1e-8, v ≳ 1000: its terms cancel
+    // from O(z_max⁴)) must not enter the log-interpolation as ln 0; W enters the Q path as fW/d
+    row[TN * n] = Math.log(Math.max(TW[0], 1e-10)); row[TN * n + 1] = Math.log(Math.max(TW[1], 1e-10));
+    row[TN * n + 2] = Math.log(Math.max(TW[2], 1e-300)); row[TN * n + 3] = Math.log(Math.max(TW[3], 1e-300));
+  }
+  return row;
+}
+
+/** T(n, v) = E[Σ_j P_j²(z_j − z̄_P)²] for one softmax row of n iid N(0, v) logits (P = softmax(√v z)):
+ * the Q path's Jacobian gain along the query's own direction (formulas/attention.ts). Cubic in ln v
+ * between grid points on ln T; v < 1e-6: T = J (their common limit); above 1e4 at 1e4. n < 2: 0. */
+export function softmaxTq(n: number, v: number): number {
+  softmaxTqInto(n, v, TQO);
+  return TQO[0];
+}
+/** [T, W] for one softmax row of n iid N(0, v) logits into out: T = softmaxTq and
+ * W = E[S_w²], S_w = Σ_j P_j(z_j − z̄_P)² the softmax-weighted variance of the standardised logits
+ * (the Q path's coherent key–value term along the query's logit direction, formulas/attention.ts
+ * qPathGain). Cubic in ln v on ln T, ln W; v < 1e-6 (and v = 0): their limits (T = J, W = (n² − 1)/n²,
+ * the uniform row's sample variance: E[(χ²_{n−1}/n)²]); n < 2: zeros. */
+export function softmaxTqInto(n: number, v: number, out: Float64Array): void {
+  if (n < 2) { out[0] = 0; out[1] = 0; return; }
+  if (!(v >= 1e-6)) { softmaxStatsInto(n, v > 0 ? v : 0, TQS); out[0] = TQS[1]; out[1] = ((n - 1) * (n + 1)) / (n * n); return; }
+  tGridInto(n, v, 0, out);
+}
+/** columns off, off + 1 of the T grid (tRow) at (n, v ≥ 1e-6), cubic in ln v, into out[0], out[1] */
+function tGridInto(n: number, v: number, off: number, out: Float64Array): void {
+  const t = Math.log(Math.min(v, SOFTMAX_V_MAX)), h = T_STEP * T_COARSE;
+  let g = Math.floor((t - T_MIN) / h) - 1;
+  g = Math.max(0, Math.min(T_NC - 4, g));
+  const x = (t - (T_MIN + g * h)) / h;
+  const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
+  const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
+  const r0 = tRow(n, g), r1 = tRow(n, g + 1), r2 = tRow(n, g + 2), r3 = tRow(n, g + 3), j = TN * n + off;
+  out[0] = Math.exp(c0 * r0[j] + c1 * r1[j] + c2 * r2[j] + c3 * r3[j]);
+  out[1] = Math.exp(c0 * r0[j + 1] + c1 * r1[j + 1] + c2 * r2[j + 1] + c3 * r3[j + 1]);
+}
+/** [M2, W2] for one softmax row of n iid N(0, v) logits into out: M2 = E[z̄_P²], z̄_P = Σ_j P_j z_j
+ * the softmax-weighted mean of the standardised logits, and W2 = E[Σ_j P_j² z_j²] — attention's
+ * tilt (formulas/attention.ts tiltVar): along the row's logit direction a token's private part IS
+ * its logit, so the weighted mean of n private parts has E|Σ_j P_j e_j|² = (d − 1)S2 + M2, not
+ * d·S2 (S2 = E Σ_j P_j², attention dropout adding W2·p/(1 − p)). Cubic in ln v on ln M2, ln W2 (the
+ * grid of softmaxTqInto); v < 1e-6: first order, M2 = S2 + v(n − 1)/n, W2 = S2; n < 2: 1 (z̄ = z). */
+export function softmaxTiltInto(n: number, v: number, out: Float64Array): void {
+  if (n < 2) { out[0] = 1; out[1] = 1; return; }
+  if (!(v >= 1e-6)) { const vv = v > 0 ? v : 0; softmaxStatsInto(n, vv, TQS); const s2 = TQS[0] / n; out[0] = s2 + (vv * (n - 1)) / n; out[1] = s2; return; }
+  tGridInto(n, v, 2, out);
+}
+const TQS = new Float64Array(3), TQO = new Float64Array(2);
+/** softmaxTqInto for every n = 1..nMax at one v (causal rows; n = 1: zeros): { tq, w }. */
+export function softmaxTqRows(v: number, nMax: number): { tq: Float64Array; w: Float64Array } {
+  const tq = new Float64Array(nMax + 1), w = new Float64Array(nMax + 1);
+  for (let n = 2; n <= nMax; n++) { softmaxTqInto(n, v, TQO); tq[n] = TQO[0]; w[n] = TQO[1]; }
+  return { tq, w };
+}
+/** softmaxTiltInto for every n = 1..nMax at one v (causal rows): { m2, w2 }. */
+export function softmaxTiltRows(v: number, nMax: number): { m2: Float64Array; w2: Float64Array } {
+  const m2 = new Float64Array(nMax + 1), w2 = new Float64Array(nMax + 1);
+  for (let n = 1; n <= nMax; n++) { softmaxTiltInto(n, v, TQO); m2[n] = TQO[0]; w2[n] = TQO[1]; }
+  return { m2, w2 };
+}
+/** [T, W] by the quadrature at v itself (no grid; tests bound the interpolation error with it). */
+export function softmaxTqDirect(n: number, v: number): { tq: number; w: number; m2: number; w2: number } {
+  if (n < 2) return { tq: 0, w: 0, m2: 1, w2: 1 };
+  tIntegral(buildTData(v), n, TW);
+  return { tq: TW[0], w: TW[1], m2: TW[2], w2: TW[3] };
+}
+
 /** n²E[p²] (≥ 1): the "effective averaging" factor: a softmax average of n iid values keeps
  * a fraction K/n of their variance. */
 export function softmaxK2(n: number, v: number): number {
@@ -806,10 +1008,13 @@ function jacobiEigen(A: Float64Array, n: number): Float64Array {
   for (let i = 0; i < n; i++) ev[i] = Math.max(A[i * n + i], 0);
   return ev;
 }
-/** the sampled law for (d, d_h), one per r = k/RHO_K − 1 */
-function anisoLaws(d: number, dh: number): AnisoLaw[] {
+/** The fixed-seed draws of the anisotropic law for (d, d_h): ANISO_SPECTRA eigenvalue sets of C, their
+ * mean trace norm = E|a|², and ANISO_PAIRS antithetic pairs (g, z) of standard normals in R^{d_h} */
+interface AnisoDraws { spectra: Float64Array[]; norm: number; G: Float64Array; Zs: Float64Array }
+const anisoDrawMemo = new Map<string, AnisoDraws>();
+function anisoDraws(d: number, dh: number): AnisoDraws {
   const key = d + '|' + dh;
-  const hit = anisoMemo.get(key);
+  const hit = anisoDrawMemo.get(key);
   if (hit) return hit;
   const gauss = gaussStream(0xa150 + d * 131 + dh);
   const wish = (): Float64Array => {
@@ -845,6 +1050,17 @@ function anisoLaws(d: number, dh: number): AnisoLaw[] {
     const a = gauss(), b = gauss();
     G[m * dh + i] = a; Zs[m * dh + i] = b; G[(m + 1) * dh + i] = a; Zs[(m + 1) * dh + i] = -b;
   }
+  const out = { spectra, norm, G, Zs };
+  if (anisoDrawMemo.size > 32) anisoDrawMemo.clear();
+  anisoDrawMemo.set(key, out);
+  return out;
+}
+/** the sampled law for (d, d_h), one per r = k/RHO_K − 1 */
+function anisoLaws(d: number, dh: number): AnisoLaw[] {
+  const key = d + '|' + dh;
+  const hit = anisoMemo.get(key);
+  if (hit) return hit;
+  const { spectra, norm, G, Zs } = anisoDraws(d, dh);
   const laws: AnisoLaw[] = [];
   for (let k = 0; k <= 2 * RHO_K; k++) {
     const r = k / RHO_K - 1, cr = Math.sqrt(Math.max(0, 1 - r * r));
@@ -863,6 +1079,41 @@ function anisoLaws(d: number, dh: number): AnisoLaw[] {
   anisoMemo.set(key, laws);
   return laws;
 }
+
+/**
+ * The share of the Q path's key variance that lies along the query's own logit direction (formulas/
+ * attention.ts, derived there): with Σ_q = W_qᵀW_q/d, Σ_k = W_kᵀW_k/d per head, the key component
+ * tied to row i's logits is along Σ_k q_i, and back through W_q it carries the fraction
+ *   f = |W_q Σ_k q|²/(qᵀΣ_k q · tr(W_q Σ_k W_qᵀ)) = Σ_a λ_a² g_a²/(Σ_a λ_a g_a² · Σ_a λ_a)
+ * of the Q path's J (λ the eigenvalues of Σ_qΣ_k, as C of the anisotropic law; g the query in its
+ * eigenbasis). Isotropic: 1/d_h. d_h ≤ ANISO_DH_MAX: E[f] over the anisotropic law's fixed-seed
+ * spectra and queries (d = 64: d_h·E[f] = 1.090 at d_h = 4, 1.47 at d_h = 16); above, its first
+ * order 1/d_h + 2/d (the ratio of the expectations, E tr((Σ_qΣ_k)²)/d_h = 1 + 2d_h/d for two
+ * Marchenko–Pastur factors: d = 64, d_h = 64, direct sampling 0.0461, first order 0.0469).
+ */
+export function queryDirFrac(d: number, heads: number): number {
+  const dh = Math.max(1, Math.round(d / Math.max(1, heads)));
+  if (dh <= 1) return 1;
+  if (dh > ANISO_DH_MAX) return 1 / dh + 2 / d;
+  if (d === qDirLast[0] && dh === qDirLast[1]) return qDirLast[2];
+  const key = d + '|' + dh;
+  let f = qDirMemo.get(key);
+  if (f === undefined) {
+    const { spectra, G } = anisoDraws(d, dh);
+    let s = 0;
+    for (let m = 0; m < ANISO_PAIRS; m++) {
+      const lam = spectra[m % ANISO_SPECTRA];
+      let a2 = 0, a1 = 0, tr = 0;
+      for (let i = 0; i < dh; i++) { const x = G[m * dh + i], l = lam[i]; a1 += l * x * x; a2 += l * l * x * x; tr += l; }
+      if (a1 > 0 && tr > 0) s += a2 / (a1 * tr);
+    }
+    f = s / ANISO_PAIRS;
+    qDirMemo.set(key, f);
+  }
+  qDirLast[0] = d; qDirLast[1] = dh; qDirLast[2] = f;
+  return f;
+}
+const qDirMemo = new Map<string, number>(), qDirLast = Float64Array.of(NaN, NaN, NaN);
 
 /** D(ρ) at ln v = t_g + ln u: linear in t between the fine grid rows, cubic in ρ */
 function jacAtU(n: number, gi: number, lnu: number, rho: number): number {

@@ -108,10 +108,10 @@ describe('causal attention kernel map', () => {
       const dFull = i === j ? full.D[i] - vq.D[i] : full.O[k] - vq.O[k];
       total += dFull;
       const m = Math.min(i, j), cross = 1 + cache.c[k] * cache.sq[i] * cache.sq[j];
-      // the Q path with its coherent key–value term ((1 − 2K2/n + Q4 + J)/d; two rows (1 − S2_i)(1 − S2_j)/d)
-      const coh = (1 - (2 * cache.K2[i]) / (i + 1) + cache.q4[i] + cache.J[i]) / cache.d;
+      // the Q path: its per-row gain with the coherent key–value term (jq: formulas/attention.ts
+      // qPathGain); two rows X2 and (1 − S2_i)(1 − S2_j)/d
       const ca = (g: number) => Math.sqrt(cache.pk[g] * pv(g)) * (1 - cache.K2[g] / (g + 1));
-      qSum += i === j ? A * G.D[i] * cache.pk[i] * pv(i) * (cache.J[i] + coh) : A * G.O[k] * (cache.pk[m] * pv(m) * (cross / Math.max(i + 1, j + 1)) + (ca(i) * ca(j)) / cache.d);
+      qSum += i === j ? A * G.D[i] * cache.pk[i] * pv(i) * cache.jq[i] : A * G.O[k] * (cache.pk[m] * pv(m) * (cross / Math.max(i + 1, j + 1)) + (ca(i) * ca(j)) / cache.d);
     }
     expect(Math.abs(total - qSum)).toBeLessThan(1e-10 * Math.abs(qSum) + 1e-14);
   });
