@@ -231,6 +231,19 @@ function ovRow(L: number, d: number, heads: number, gi: number): Float64Array {
 }
 const OVT = new Float64Array(2), OV = new Float64Array(2);
 
+/** The softmax symbols the non-causal forward formulas name (the catalogue's var and r rows), computed
+ * as the kernel fwd computes them (u-averaged K2, the tilt tau and two rows' tilt product tm, the row
+ * correlation c, X2), so that the printed formulas evaluate to the engine's numbers (src/tui). */
+export function attentionFormulaSymbols(p: AttentionParams, x: Moments): { K2: number; c: number; tau: number; tm: number; X2: number } {
+  const r1 = uncentredR(x.mean, x.var, x.r);
+  const v = (1 - r1) * scoreVar(p, x.var + x.mean * x.mean);
+  const c = softmaxRowCorrCos(v, r1, p.seqLen, cosDim(p));
+  attnSoftmaxStats(p.seqLen, v, p.dModel, p.heads, SMF);
+  const K2 = SMF[0];
+  return { K2, c, tau: tiltVar(SMF[6], SMF[7], p.attnDropout ?? 0, p.dModel), tm: (SMF[8] * SMF[8]) / p.dModel, X2: (1 + c * Math.max(K2 - 1, 0)) / p.seqLen };
+}
+const SMF = new Float64Array(9);
+
 /** The row logit variance v = (1 − r′)σ_s² and the uncentred token correlation r′ of the kernel fwd,
  * recomputed from the input (the same expressions, so the same numbers) into out = [v, r′]. */
 function logitVar(p: AttentionParams, x: Moments, out: Float64Array): void {
@@ -1008,7 +1021,10 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       d: 'dModel', L: 'seqLen (n = L, or i+1 for causal row i)', s: 'input variance', r: 'input token correlation', mu: 'input mean',
       sq: 'σ_q', sk: 'σ_k', sv: 'σ_v', so: 'σ_o', pa: 'attention dropout', g: 'upstream gradient variance', rg: 'upstream gradient correlation',
       K2: 'n²E[p²] of the softmax at variance (1−r)σ_s² (exact; 1 for small scores)',
-      tau: 'tilt v(1 − K2/L)²/d, v = (1−r)σ_s²: the weighted mean leans toward the row’s key-space direction', c: 'softmax row correlation averaged over the law of the two queries’ cosine in d_h dimensions (softmaxRowCorrCos)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
+      tau: 'a row’s tilt (X + Y·pa/(1−pa))/d: along the row’s logit direction a private token is its logit, so the weighted mean of the private parts carries E[z̄_P²] instead of S2 there; X = E[z̄_P²] − S2, Y = E[Σ_j P_j² z_j²] − S2 (z the standardised logits, z̄_P = Σ_j P_j z_j, S2 = K2/L; averaged over u: tiltVar)',
+      tm: 'two rows’ tilt product (E z̄_P)²/d, E z̄_P = E[√(vu)(1 − S2(vu))] (Stein)',
+      T: 'E[Σ_j P_j²(z_j − z̄_P)²]: the Jacobian gain along the row’s own logit direction (softmaxTqInto; averaged over u)', W: 'E[(Σ_j P_j(z_j − z̄_P)²)²] (softmaxTqInto; averaged over u)',
+      f: 'share of the keys’ variance along a row’s logit direction (≈ 1/d_h: queryDirFrac)', c: 'softmax row correlation averaged over the law of the two queries’ cosine in d_h dimensions (softmaxRowCorrCos)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
       h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', KO: 'E[wρ D(ρ)]: two rows’ Jacobian overlap D = Σ_j E[P_ij P_kj(1 − P_ij − P_kj + Σ_a P_ia P_ka)] = (K2 − 1)c′(ρ)/(L v) (Price), weighted by their queries’ cosine ρ and norm factor w, averaged over both (attnJacOverlap)',
     },
     forward: {
@@ -1017,11 +1033,11 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
         { expr: 'd*so^2*d*sv^2*(s+mu^2)*(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, value: true (r = uncentred r′)' },
         { expr: 'd^2*sv^2*so^2*s*(r + (1-r)/(L*(1-pa)))', when: 'DSLM small-score limit' },
       ],
-      r: [{ expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tau))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s²), averaged over the queries’ cosine (mean ≈ r, spread ~1/√d_h)' }],
+      r: [{ expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tm))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s²), averaged over the queries’ cosine (mean ≈ r, spread ~1/√d_h)' }],
     },
     backward: {
       gradVar: [
-        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*(J/(1-pa) + (1 - 2*K2/L + Q4 + J/(1-pa))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + rg*(L-1)*KO))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; KO = E[wρD] the two rows’ Jacobian overlap weighted by their queries’ dot product, v = (1−r)σ_s²; the Q path carries the coherent key–value term /d)' },
+        { expr: 'g*d*so^2*d*sv^2*((K2/L/(1-pa) + rg*(L-1)*X2) + s*(1-r)^2*d^2*sq^2*sk^2*s*(((1-f)*J + f*T)/(1-pa) + ((1-2*f)*T + f*W + (1-f)*(1 - 2*K2/L + Q4))/d) + s*(1-r)*d^2*sq^2*sk^2*s*(JU/(1-pa) + rg*(L-1)*KO))', when: 'non-causal, mu = 0 (V + Q + K paths; X2 the cross-row sum; K2, J, Q4 the softmax statistics averaged over the rows’ logit variance v·u, JU = E[uJ]; KO = E[wρD] the two rows’ Jacobian overlap weighted by their queries’ dot product, v = (1−r)σ_s²; the Q path (qPathGain): J on the directions the logits do not use, T along the row’s own logit direction, and the coherent key–value term /d)' },
         { expr: 'g*(d/h)*sv^2*(1 + (L-1)*rg*(1-pa))/(L*(1-pa))', when: 'DSLM (value path only, single head; ×d so² for W_o)' },
       ],
       gradR: [

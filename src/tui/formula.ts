@@ -5,9 +5,8 @@
  * next to the engine's own number, and the block's source, method and validity domain.
  */
 import { formulas, type FormulaEntry } from '../symbolic.js';
-import { compile, uncentredR, type Compiled } from '../../formulas/_core.js';
-import { queryCosineDim, softmaxK2, softmaxRowCorrCos } from '../../formulas/softmax.js';
-import { attentionScoreVar, type AttentionParams } from '../../formulas/attention.js';
+import { compile, type Compiled } from '../../formulas/_core.js';
+import { attentionFormulaSymbols, type AttentionParams } from '../../formulas/attention.js';
 import type { Prediction, SubTrace } from '../engine.js';
 import type { GradMoments, Moments } from '../types.js';
 
@@ -59,16 +58,12 @@ function paramSymbols(block: string, p: Record<string, unknown>): Record<string,
 }
 
 /** Non-causal attention: the softmax factors the formulas name (K2 = n²E[p²] at the row logit
- * variance (1 − r′)σ_s², X2 the cross-row sum) from the catalogue's own softmax functions, so the
- * printed formula can be evaluated. Causal rows average over positions: left unbound there. */
+ * variance (1 − r′)σ_s², the tilts tau and tm, the row correlation c, X2 the cross-row sum) as the
+ * kernel computes them (formulas/attention.ts attentionFormulaSymbols), so the printed formula can
+ * be evaluated. Causal rows average over positions: left unbound there. */
 function softmaxSymbols(p: AttentionParams, x: Moments): Record<string, number> {
   if (p.causal || p.value === false) return {};
-  const r1 = uncentredR(x.mean, x.var, x.r);
-  const v = (1 - r1) * attentionScoreVar(p, x);
-  const K2 = softmaxK2(p.seqLen, v);
-  const c = softmaxRowCorrCos(v, r1, p.seqLen, queryCosineDim(p.dModel, p.heads)); // the queries' cosine average (formulas/attention.ts)
-  const tau = (v * (1 - K2 / p.seqLen) ** 2) / p.dModel;
-  return { K2, c, tau, X2: (1 + c * Math.max(K2 - 1, 0)) / p.seqLen };
+  return attentionFormulaSymbols(p, x);
 }
 
 function ioSymbols(x: Moments, g?: GradMoments): Record<string, number> {
