@@ -417,16 +417,61 @@ function tRow(n: number, gi: number): Float64Array {
     row = grown; tMemo[gi] = row;
   }
   if (row[TN * n] !== row[TN * n]) {
-    let d = tData[gi];
-    if (!d) { d = buildTData(Math.exp(T_MIN + gi * T_COARSE * T_STEP)); tData[gi] = d; }
-    tIntegral(d, n, TW);
-    // floor 1e-10: the quadrature's absolute error (~1e-7 where W ~ 1e-8, v ≳ 1000: its terms cancel
-    // from O(z_max⁴)) must not enter the log-interpolation as ln 0; W enters the Q path as fW/d
-    row[TN * n] = Math.log(Math.max(TW[0], 1e-10)); row[TN * n + 1] = Math.log(Math.max(TW[1], 1e-10));
-    row[TN * n + 2] = Math.log(Math.max(TW[2], 1e-300)); row[TN * n + 3] = Math.log(Math.max(TW[3], 1e-300));
+    const sh = shippedTq(n);
+    if (sh) for (let q = 0; q < TN; q++) row[TN * n + q] = sh[TN * gi + q];
+    else if (!tqInLog2n(n, gi, row, TN * n)) computeTRow(n, gi, row, TN * n);
   }
   return row;
 }
+/** [ln T, ln W, ln M2, ln W2] at coarse point gi for n by the quadrature (never shipped), into out[o…] */
+function computeTRow(n: number, gi: number, out: Float64Array, o: number): void {
+  let d = tData[gi];
+  if (!d) { d = buildTData(Math.exp(T_MIN + gi * T_COARSE * T_STEP)); tData[gi] = d; }
+  tIntegral(d, n, TW);
+  // floor 1e-10: the quadrature's absolute error (~1e-7 where W ~ 1e-8, v ≳ 1000: its terms cancel
+  // from O(z_max⁴)) must not enter the log-interpolation as ln 0; W enters the Q path as fW/d
+  out[o] = Math.log(Math.max(TW[0], 1e-10)); out[o + 1] = Math.log(Math.max(TW[1], 1e-10));
+  out[o + 2] = Math.log(Math.max(TW[2], 1e-300)); out[o + 3] = Math.log(Math.max(TW[3], 1e-300));
+}
+/** the shipped T grid of length n (TN values per coarse point), or null */
+const shippedTqMemo = new Map<number, Float64Array | null>();
+function shippedTq(n: number): Float64Array | null {
+  if (!useShipped) return null;
+  let t = shippedTqMemo.get(n);
+  if (t === undefined) { const e = SHIPPED[n]; t = e?.tq ? decodeF64(e.tq) : null; if (t && t.length !== TN * T_NC) t = null; shippedTqMemo.set(n, t); }
+  return t;
+}
+/** Lengths between the shipped ones above TQ_INTERP_MIN: the four logs cubic in log₂ n through the
+ * four nearest shipped lengths — a length that is not a power of two then costs no quadrature
+ * (buildTData is the cold cost of a component request at a new length). Against the quadrature at
+ * n (test/attention-tilt.test.ts), n = 24 … 3000, v ≤ 300: T ≤ 0.06 %, M2 ≤ 0.11 %, W2 ≤ 0.02 %,
+ * W ≤ 0.2 % (W above v ≈ 500 is below the quadrature's own absolute error, ~1e-7, and enters as
+ * fW/d); below it (n = 3: T 1.1 %) the quadrature runs at n. False where not interpolated. */
+const TQ_INTERP_MIN = 16;
+function tqInLog2n(n: number, gi: number, out: Float64Array, o: number): boolean {
+  if (!useShipped || !(n > TQ_INTERP_MIN && n < SHIPPED_MAX)) return false;
+  const x = Math.log2(n), lo = Math.log2(SHIPPED_MIN), hi = Math.log2(SHIPPED_MAX);
+  const k = Math.max(lo, Math.min(hi - 3, Math.floor(x) - 1)), u = x - k;
+  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
+  const t0 = shippedTq(2 ** k), t1 = shippedTq(2 ** (k + 1)), t2 = shippedTq(2 ** (k + 2)), t3 = shippedTq(2 ** (k + 3));
+  if (!t0 || !t1 || !t2 || !t3) return false;
+  for (let q = 0, j = TN * gi; q < TN; q++, j++) out[o + q] = c0 * t0[j] + c1 * t1[j] + c2 * t2[j] + c3 * t3[j];
+  return true;
+}
+/** The T grid of length n as the generator ships it (TN values per coarse point: tRow's layout). */
+export function computeTqTable(n: number): Float64Array {
+  const out = new Float64Array(TN * T_NC);
+  for (let gi = 0; gi < T_NC; gi++) computeTRow(n, gi, out, TN * gi);
+  return out;
+}
+/** tRow's four logs at (n, coarse point gi) by the quadrature, bypassing the shipped tables (tests). */
+export function tqDirectRow(n: number, gi: number): Float64Array {
+  const out = new Float64Array(TN);
+  computeTRow(n, gi, out, 0);
+  return out;
+}
+/** the number of coarse points of the T grid and their ln v (tests) */
+export const TQ_GRID = { points: T_NC, lnv: (gi: number) => T_MIN + gi * T_COARSE * T_STEP };
 
 /** T(n, v) = E[Σ_j P_j²(z_j − z̄_P)²] for one softmax row of n iid N(0, v) logits (P = softmax(√v z)):
  * the Q path's Jacobian gain along the query's own direction (formulas/attention.ts). Cubic in ln v

@@ -7,7 +7,7 @@
  * touched in this file's module instance) keeps the shipped data out of the recomputation.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { computeJacTable, computeRowTable, computeSoftmaxTables, setShippedTables, softmaxRowCorr } from '../formulas/softmax.js';
+import { computeJacTable, computeRowTable, computeSoftmaxTables, computeTqTable, setShippedTables, softmaxRowCorr } from '../formulas/softmax.js';
 import { SHIPPED } from '../formulas/softmax-tables.js';
 
 function decode(b64: string): Float64Array {
@@ -42,7 +42,11 @@ describe('shipped softmax tables', () => {
         const tab = computeJacTable(n, c * t.jacStep);
         for (let j = 0; j < P; j++) if (!Object.is(jac[c * P + j], tab[j])) jd++;
       }
-      expect({ gridDiffer: gd, rowDiffer: rd, jacDiffer: jd }).toEqual({ gridDiffer: 0, rowDiffer: 0, jacDiffer: 0 });
+      let td = 0;
+      const tq = decode(SHIPPED[n].tq!), tqNow = computeTqTable(n);
+      expect(tq.length).toBe(tqNow.length);
+      for (let i = 0; i < tq.length; i++) if (!Object.is(tq[i], tqNow[i])) td++;
+      expect({ gridDiffer: gd, rowDiffer: rd, jacDiffer: jd, tqDiffer: td }).toEqual({ gridDiffer: 0, rowDiffer: 0, jacDiffer: 0, tqDiffer: 0 });
     }, 60_000);
   }
 });
