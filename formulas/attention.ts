@@ -265,7 +265,9 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
   const rel = keyNormVar(d, heads);
   if (!(rel > 0) || L <= 1 || !(v >= AV_MIN && v <= AV_MAX)) { avgDirect(L, v, rel, out); return; }
   // tabulated: the averages at the grid points t_g = ln v_g (spacing 1/8, memoised per (L, rel)),
-  // cubic Lagrange interpolation in t of ln(K2 − 1), ln J, ln Q4, ln E[uJ], ln E[T], ln E[W] (smooth in t)
+  // cubic Lagrange interpolation in t of ln(K2 − 1) and ln Q4 (they need the log's relative
+  // precision near K2 = 1 and at Q4 ~ 1/L²) and of the values J, E[uJ], T, W, X, Y, M1 (smooth in t:
+  // < 1e-3 relative against the direct average, test/attention-keysel.test.ts; no exp on the hot path)
   const t = Math.log(v);
   let g = Math.floor((t - AT_MIN) / AT_STEP) - 1;
   g = Math.max(0, Math.min(AN_GRID - 4, g));
@@ -274,11 +276,11 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
   const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
   const r0 = avgRow(L, rel, g), r1 = avgRow(L, rel, g + 1), r2 = avgRow(L, rel, g + 2), r3 = avgRow(L, rel, g + 3);
   out[0] = 1 + Math.exp(c0 * r0[0] + c1 * r1[0] + c2 * r2[0] + c3 * r3[0]);
-  out[1] = Math.exp(c0 * r0[1] + c1 * r1[1] + c2 * r2[1] + c3 * r3[1]);
+  out[1] = c0 * r0[1] + c1 * r1[1] + c2 * r2[1] + c3 * r3[1];
   out[2] = Math.exp(c0 * r0[2] + c1 * r1[2] + c2 * r2[2] + c3 * r3[2]);
-  out[3] = Math.exp(c0 * r0[3] + c1 * r1[3] + c2 * r2[3] + c3 * r3[3]);
-  out[4] = Math.exp(c0 * r0[4] + c1 * r1[4] + c2 * r2[4] + c3 * r3[4]);
-  out[5] = Math.exp(c0 * r0[5] + c1 * r1[5] + c2 * r2[5] + c3 * r3[5]);
+  out[3] = c0 * r0[3] + c1 * r1[3] + c2 * r2[3] + c3 * r3[3];
+  out[4] = c0 * r0[4] + c1 * r1[4] + c2 * r2[4] + c3 * r3[4];
+  out[5] = c0 * r0[5] + c1 * r1[5] + c2 * r2[5] + c3 * r3[5];
   // the tilt's averages (X, Y, M1: see avgDirect) are stored as values: no exp on the hot path
   out[6] = c0 * r0[6] + c1 * r1[6] + c2 * r2[6] + c3 * r3[6];
   out[7] = c0 * r0[7] + c1 * r1[7] + c2 * r2[7] + c3 * r3[7];
@@ -333,7 +335,7 @@ function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
   out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju; out[4] = tq; out[5] = tw; out[6] = tx; out[7] = ty; out[8] = m1;
 }
 const TQW = new Float64Array(2), TLW = new Float64Array(2);
-const AT_MIN = Math.log(1e-4), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
+const AT_MIN = Math.log(1e-9), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
 const AV_MIN = Math.exp(AT_MIN + 1.5 * AT_STEP), AV_MAX = Math.exp(AT_MIN + (AN_GRID - 2.5) * AT_STEP);
 /** grid rows per (L, rel) */
 const avgRows = new GridRows(AN_GRID);
@@ -343,7 +345,7 @@ function avgRow(L: number, rel: number, gi: number): Float64Array {
   let row = rows[gi];
   if (row) return row;
   avgDirect(L, Math.exp(AT_MIN + gi * AT_STEP), rel, AVT);
-  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), Math.log(Math.max(AVT[1], 1e-300)), Math.log(Math.max(AVT[2], 1e-300)), Math.log(Math.max(AVT[3], 1e-300)), Math.log(Math.max(AVT[4], 1e-300)), Math.log(Math.max(AVT[5], 1e-300)), AVT[6], AVT[7], AVT[8]);
+  row = Float64Array.of(Math.log(Math.max(AVT[0] - 1, 1e-300)), AVT[1], Math.log(Math.max(AVT[2], 1e-300)), AVT[3], AVT[4], AVT[5], AVT[6], AVT[7], AVT[8]);
   rows[gi] = row;
   return row;
 }
