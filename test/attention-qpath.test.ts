@@ -14,7 +14,7 @@
  *     (100 trials: L = 32, σ_s² = 30, non-causal 2.856 vs 2.093 ± 0.025, causal 2.497 vs 1.882 ± 0.024).
  */
 import { describe, expect, it } from 'vitest';
-import { softmaxTqDirect, softmaxTqInto } from '../formulas/softmax.js';
+import { softmaxTiltInto, softmaxTqDirect, softmaxTqInto } from '../formulas/softmax.js';
 import { attention, attnSoftmaxRows, qPathGain } from '../formulas/attention.js';
 import { queryDirFrac } from '../formulas/softmax.js';
 import { R_C } from '../formulas/_core.js';
@@ -26,11 +26,13 @@ function gaussian(seed: number): () => number {
   return () => Math.sqrt(-2 * Math.log(u() + 1e-300)) * Math.cos(2 * Math.PI * u());
 }
 
-describe('T and W of a softmax row vs direct sampling', () => {
+// with the tilt's M2 = E[z̄_P²] and W2 = E[Σ_j P_j² z_j²] (softmaxTiltInto, formulas/attention.ts
+// tiltVar; test/attention-tilt.test.ts), the same row statistics from the same quadrature
+describe('T, W, M2 and W2 of a softmax row vs direct sampling', () => {
   for (const [n, v, M] of [[2, 1, 200000], [7, 3, 60000], [32, 1, 20000], [32, 10, 20000], [32, 100, 20000], [128, 10, 6000]] as const) {
     it(`n=${n} v=${v}`, () => {
       const g = gaussian(77 + n * 13 + v), z = new Float64Array(n), P = new Float64Array(n), sd = Math.sqrt(v);
-      let st = 0, st2 = 0, sw = 0, sw2 = 0;
+      let st = 0, st2 = 0, sw = 0, sw2 = 0, sm = 0, sm2 = 0, sq = 0, sq2 = 0;
       for (let m = 0; m < M; m++) {
         let mx = -Infinity;
         for (let j = 0; j < n; j++) { z[j] = g(); if (sd * z[j] > mx) mx = sd * z[j]; }
@@ -39,24 +41,31 @@ describe('T and W of a softmax row vs direct sampling', () => {
         let zb = 0;
         for (let j = 0; j < n; j++) { P[j] /= Z; zb += P[j] * z[j]; }
         let t = 0, s = 0;
-        for (let j = 0; j < n; j++) { const w = (z[j] - zb) ** 2; t += P[j] * P[j] * w; s += P[j] * w; }
-        st += t; st2 += t * t; sw += s * s; sw2 += s ** 4;
+        let q = 0;
+        for (let j = 0; j < n; j++) { const w = (z[j] - zb) ** 2; t += P[j] * P[j] * w; s += P[j] * w; q += P[j] * P[j] * z[j] * z[j]; }
+        st += t; st2 += t * t; sw += s * s; sw2 += s ** 4; sm += zb * zb; sm2 += zb ** 4; sq += q; sq2 += q * q;
       }
       const mt = st / M, set = Math.sqrt(Math.max(st2 / M - mt * mt, 0) / M);
       const mw = sw / M, sew = Math.sqrt(Math.max(sw2 / M - mw * mw, 0) / M);
-      const o = new Float64Array(2);
-      softmaxTqInto(n, v, o);
+      const mm = sm / M, sem = Math.sqrt(Math.max(sm2 / M - mm * mm, 0) / M);
+      const mq = sq / M, seq = Math.sqrt(Math.max(sq2 / M - mq * mq, 0) / M);
+      const o = new Float64Array(2), a = new Float64Array(2);
+      softmaxTqInto(n, v, o); softmaxTiltInto(n, v, a);
       expect(Math.abs(o[0] - mt), `T ${o[0]} vs ${mt} ± ${set}`).toBeLessThanOrEqual(4 * set + 0.005 * mt);
       expect(Math.abs(o[1] - mw), `W ${o[1]} vs ${mw} ± ${sew}`).toBeLessThanOrEqual(4 * sew + 0.005 * mw);
+      expect(Math.abs(a[0] - mm), `M2 ${a[0]} vs ${mm} ± ${sem}`).toBeLessThanOrEqual(4 * sem + 0.005 * mm);
+      expect(Math.abs(a[1] - mq), `W2 ${a[1]} vs ${mq} ± ${seq}`).toBeLessThanOrEqual(4 * seq + 0.005 * mq);
     });
   }
   it('interpolation in ln v against the quadrature at v (< 0.3 % relative for n ≤ 128)', () => {
-    const o = new Float64Array(2);
+    const o = new Float64Array(2), a = new Float64Array(2);
     for (const n of [3, 32, 100]) for (const v of [0.013, 0.7, 5.3, 42, 310]) {
-      softmaxTqInto(n, v, o);
+      softmaxTqInto(n, v, o); softmaxTiltInto(n, v, a);
       const d = softmaxTqDirect(n, v);
       expect(Math.abs(o[0] / d.tq - 1), `T n=${n} v=${v}`).toBeLessThan(3e-3);
       expect(Math.abs(o[1] / d.w - 1), `W n=${n} v=${v}`).toBeLessThan(3e-3);
+      expect(Math.abs(a[0] / d.m2 - 1), `M2 n=${n} v=${v}`).toBeLessThan(3e-3);
+      expect(Math.abs(a[1] / d.w2 - 1), `W2 n=${n} v=${v}`).toBeLessThan(3e-3);
     }
   });
 });

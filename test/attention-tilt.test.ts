@@ -4,9 +4,9 @@
  * (d − 1)E[Σ_j P_j²] + E[z̄_P²] with z̄_P = Σ_j P_j z_j (z the standardised logits).
  *  1. M2 = E[z̄_P²] and W2 = E[Σ_j P_j² z_j²] of a softmax row of n iid N(0, v) logits
  *     (formulas/softmax.ts softmaxTiltInto, deterministic quadrature, cubic in ln v on the grid of
- *     softmaxTqInto) against direct sampling. Tolerance: 4 standard errors of the sample mean plus
- *     0.5 % (the interpolation in ln v, checked in 2 against the quadrature at v itself).
- *  3. The attention output variance at 16 heads (d_h = 4) against the float64 Monte-Carlo of
+ *     softmaxTqInto): against direct sampling and the quadrature at v in test/attention-qpath.test.ts
+ *     (with T and W); here the lengths between the shipped tables and the small-v limits.
+ *  2. The attention output variance at 16 heads (d_h = 4) against the float64 Monte-Carlo of
  *     test/mc/attention-paths.ts (its forward variance; 60 trials of B = 2 sequences). Tolerance:
  *     4 MC standard errors + 2 %: the 2 % is the row-variance law (u lognormal, moment-matched,
  *     against the exact law of Gaussian weights: K2/n 0.6802 vs 0.6783 at n = 512, v = 100, 4 heads;
@@ -16,41 +16,11 @@
  *     0.8501 (7.5–7.8 % high), outside this tolerance.
  */
 import { describe, expect, it } from 'vitest';
-import { softmaxTiltInto, softmaxTqDirect, softmaxTqInto, tqDirectRow, TQ_GRID } from '../formulas/softmax.js';
+import { softmaxTiltInto, softmaxTqInto, tqDirectRow, TQ_GRID } from '../formulas/softmax.js';
 import { attention } from '../formulas/attention.js';
 import { attentionPathsMC, meanSe } from './mc/attention-paths.js';
-import { Rng } from './mc/rng.js';
 
-describe('M2 = E[z̄_P²] and W2 = E[Σ P_j² z_j²] of a softmax row vs direct sampling', () => {
-  for (const [n, v, M] of [[2, 1, 200000], [7, 3, 60000], [32, 1, 30000], [32, 10, 30000], [32, 100, 20000], [512, 100, 3000]] as const) {
-    it(`n=${n} v=${v}`, () => {
-      const rng = new Rng(4100 + n * 7 + v), z = new Float64Array(n), sd = Math.sqrt(v);
-      let s1 = 0, s1q = 0, s2 = 0, s2q = 0;
-      for (let m = 0; m < M; m++) {
-        let mx = -Infinity;
-        for (let j = 0; j < n; j++) { z[j] = rng.normal(); if (z[j] > mx) mx = z[j]; }
-        let Z = 0, zb = 0, w2 = 0;
-        for (let j = 0; j < n; j++) { const e = Math.exp(sd * (z[j] - mx)); Z += e; zb += e * z[j]; w2 += e * e * z[j] * z[j]; }
-        zb /= Z; w2 /= Z * Z;
-        s1 += zb * zb; s1q += zb ** 4; s2 += w2; s2q += w2 * w2;
-      }
-      const m1 = s1 / M, se1 = Math.sqrt(Math.max(s1q / M - m1 * m1, 0) / M);
-      const m2 = s2 / M, se2 = Math.sqrt(Math.max(s2q / M - m2 * m2, 0) / M);
-      const o = new Float64Array(2);
-      softmaxTiltInto(n, v, o);
-      expect(Math.abs(o[0] - m1), `M2 ${o[0]} vs ${m1} ± ${se1}`).toBeLessThanOrEqual(4 * se1 + 0.005 * m1);
-      expect(Math.abs(o[1] - m2), `W2 ${o[1]} vs ${m2} ± ${se2}`).toBeLessThanOrEqual(4 * se2 + 0.005 * m2);
-    });
-  }
-  it('interpolation in ln v against the quadrature at v (< 0.3 % relative)', () => {
-    const o = new Float64Array(2);
-    for (const n of [3, 32, 100]) for (const v of [0.013, 0.7, 5.3, 42, 310]) {
-      softmaxTiltInto(n, v, o);
-      const d = softmaxTqDirect(n, v);
-      expect(Math.abs(o[0] / d.m2 - 1), `M2 n=${n} v=${v}`).toBeLessThan(3e-3);
-      expect(Math.abs(o[1] / d.w2 - 1), `W2 n=${n} v=${v}`).toBeLessThan(3e-3);
-    }
-  });
+describe('the tilt\'s statistics on the grid (sampling and ln v interpolation: test/attention-qpath.test.ts)', () => {
   it('lengths between the shipped tables: cubic in log₂ n against the quadrature at n', () => {
     // bounds: twice the largest deviation found over the grid's points with v ≤ 300 (2026-11-27:
     // T 0.054 %, W 0.20 %, M2 0.11 %, W2 0.021 %); W above v ≈ 500 is below the quadrature's own
