@@ -962,6 +962,12 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // (1/d_h the Stein term, 2/d the key–value coherence; r_g multiplies it in the closure). On an
   // all-length-L row set it is the kernel's kSel exactly.
   const kselArr = causalKeySelPairs(k2arr, jarr, q4arr, L);
+  // the Q covariance of two rows (qPathCovGain): Price's D_jl = c′(ρ)·sq_j·sq_l/(n_l v), c′/v that of
+  // the length-L rows averaged over the query law (E[D]·L/(K2_L − 1)); T/J per row length
+  attnJacOverlap(L, v, r1, d, p.heads, OVC);
+  const dcv = K2L - 1 > 1e-9 ? (OVC[1] * L) / (K2L - 1) : NaN;
+  const tjArr = new Float64Array(L + 1);
+  for (let n = 1; n <= L; n++) tjArr[n] = jarr[n] > 0 ? tqarr[n] / jarr[n] : 1;
   {
     const unit = (1 - r1) * (1 - r1) * v * keySelFactor(d, p.heads);
     for (let j = 0; j < L; j++) kselArr[j] *= unit;
@@ -1024,7 +1030,12 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
       const j = pos[a], l = pos[b];
       const vjl = (1 - rg) * S.w2[l] + rg * (S.s1[j] * S.s1[l] - S.s1sq[l]);
       // Q path: rows j and l share their keys (X2) and their coherent key–value terms, r_g(1 − S2_j)(1 − S2_l)/d
-      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * (X2(j, l) + ((1 - k2c[j + 1] / (j + 1)) * (1 - k2c[l + 1] / (l + 1))) / d);
+      // (Price's D_jl, off the plane of the two rows' logit directions in full: qPathCovGain; it was
+      // the uncentred X2(j, l) + coh — MC h = 16, L = 32, σ_s² = 30, r = 0.5: mean pair Q covariance
+      // 0.239 vs 0.0207 ± 0.0012, now 0.0219)
+      const djl = dcv === dcv ? (sq[j + 1] * sq[l + 1] * dcv) / (Math.max(j, l) + 1) : X2(j, l);
+      const coh = ((1 - k2c[j + 1] / (j + 1)) * (1 - k2c[l + 1] / (l + 1))) / d;
+      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * qPathCovGain(djl, coh, fq, Math.sqrt(tjArr[j + 1] * tjArr[l + 1]));
       sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
     }
     grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
@@ -1043,8 +1054,6 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     cache: {
       causalGrad,
       pairGradR: (g, rg) => {
-        attnJacOverlap(L, v, r1, d, p.heads, OVC);
-        const dcv = K2L - 1 > 1e-9 ? (OVC[1] * L) / (K2L - 1) : NaN;
         return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr });
       },
     },
