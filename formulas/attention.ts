@@ -62,7 +62,7 @@
  *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g {[1 − 2f(1 − T/J)]E[D] + (1 − f)(1 − S2)²/d} (qPathCovGain: the
  *   two rows' Jacobian overlap D = Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)], which vanishes as
  *   rows saturate, passed in full off the plane of the two rows' logit directions, where the keys are
- *   the rows' own logits; the causal closure and fold still take r_g X2), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
+ *   the rows' own logits; causal rows: Price's D_jl, closure, per-pair model and fold), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
  *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
  *   statistic, the mean over pairs of per-pair Pearson correlations, is reportedGradR (ncPairGradR:
