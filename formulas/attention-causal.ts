@@ -62,7 +62,7 @@
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import { attnSoftmaxStatsDirect, keySelFactor, qPathGain, selGamma, tiltVar, type AttentionParams } from './attention.js';
+import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, keySelFactor, qPathCovGain, qPathGain, selGamma, tiltVar, type AttentionParams } from './attention.js';
 import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
@@ -94,6 +94,9 @@ export interface CausalAttnCache {
   /** the Q path's per-row gain per cluster's row, with its coherent key–value term
    * (formulas/attention.ts qPathGain: T, not J, along the row's own logit direction) */
   jq: Float64Array;
+  /** the Q path's two-row covariance (formulas/attention.ts qPathCovGain): per pair of clusters the
+   * rows' Jacobian overlap D_gh (P×P, Price), per cluster T/J, and the logit-direction share f */
+  dq: Float64Array; tj: Float64Array; fq: number;
 }
 
 export interface CausalAttnOut {
@@ -130,6 +133,7 @@ function prefix(grid: Grid, H: Kernel): { S1: Float64Array; M: Float64Array } {
   return { S1, M };
 }
 
+const OVF = new Float64Array(2), SMF = new Float64Array(9);
 export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel): CausalAttnOut {
   const { P, n, L } = grid;
   const d = p.dModel, pa = p.attnDropout ?? 0;
@@ -137,7 +141,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   const { S1, M } = prefix(grid, H);
   const HD = H.D, HO = H.O;
   const T = new Float64Array(P), pk = new Float64Array(P), K2 = new Float64Array(P), J = new Float64Array(P), sq = new Float64Array(P), cen = new Float64Array(P), v = new Float64Array(P), q4 = new Float64Array(P), share = new Float64Array(P);
-  const ju = new Float64Array(P), gam = new Float64Array(P), jq = new Float64Array(P), ST = new Float64Array(9);
+  const ju = new Float64Array(P), gam = new Float64Array(P), jq = new Float64Array(P), ST = new Float64Array(9), tj = new Float64Array(P);
   const tx = new Float64Array(P), ty = new Float64Array(P), m1 = new Float64Array(P); // the tilt's X, Y, M1 (attention.ts tiltVar)
   const fq = queryDirFrac(d, p.heads);
   let maxV = 0;
@@ -152,7 +156,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       // formulas/attention.ts attnSoftmaxStats; one 5-node average per cluster's row)
       attnSoftmaxStatsDirect(ng, v[g], d, p.heads, ST);
       K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3]; jq[g] = qPathGain(ST[1], ST[4], ST[5], 1 - (2 * ST[0]) / ng + ST[2], fq, d, pa);
-      tx[g] = ST[6]; ty[g] = ST[7]; m1[g] = ST[8];
+      tx[g] = ST[6]; ty[g] = ST[7]; m1[g] = ST[8]; tj[g] = ST[1] > 0 ? ST[4] / ST[1] : 1;
       gam[g] = selGamma(K2[g], J[g], q4[g], ng) / ng;
     } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); jq[g] = (1 - 2 / ng + q4[g]) / d; } // J taken 0 here: the coherent term only, as before
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
@@ -163,7 +167,19 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   // query correlation of two rows (of their tokens' normalised inputs)
   const qcor = (g: number, h: number) => { const den = Math.sqrt(HD[g] * HD[h]); return den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0; };
   // row correlations and fluctuation coefficients
-  const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P);
+  const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P), dq = new Float64Array(P * P);
+  // the Q path's two-row Jacobian overlap, Price: D_gh = c′(ρ)·sq_g·sq_h/(n_hi v), c′/v that of length-L
+  // rows averaged over the query law (attnJacOverlap's E[D]·L/(K2_L − 1)), once per layer at the
+  // longest rows' variance and query correlation (as formulas/attention.ts's per-pair model, which
+  // takes it at the layer's v and r′; per pair of clusters it cost the 1000-layer causal predict +15 %)
+  let dcv = NaN;
+  {
+    const gl = P - 1, rl = Math.max(0, qcor(gl, gl));
+    if (v[gl] > 0) {
+      attnJacOverlap(L, v[gl], rl, d, p.heads, OVF); attnSoftmaxStats(L, v[gl], d, p.heads, SMF);
+      if (SMF[0] - 1 > 1e-9) dcv = (OVF[1] * L) / (SMF[0] - 1);
+    }
+  }
   for (let g = 0; g < P; g++) {
     gD[g] = n[g] >= 2 ? (K2[g] - 1) / (n[g] * (n[g] - 1)) : 0;
     for (let h = g; h < P; h++) {
@@ -173,13 +189,14 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
         const rho = Math.max(0, qcor(g, h));
         cc = softmaxRowCorrCos(Math.sqrt(v[g] * v[h]), rho, L, queryCosineDim(d, p.heads));
         gg = (cc * sq[g] * sq[h]) / (n[hi] * (n[lo] - 1));
+        dq[g * P + h] = dq[h * P + g] = dcv === dcv ? (dcv * sq[g] * sq[h]) / n[hi] : (cc * sq[g] * sq[h] + 1) / n[hi];
       }
       c[g * P + h] = c[h * P + g] = cc;
       gO[g * P + h] = gO[h * P + g] = gg;
     }
   }
   const ksel = qGain * kGain * keySelFactor(d, p.heads);
-  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel, jq };
+  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel, jq, dq, tj, fq };
   const { D, O } = valueMap(grid, cache, S1, M);
   // tilt (formulas/attention.ts tiltVar): row g's weighted mean of the private parts leans toward its
   // logit direction: + (X + Y p_a/(1 − p_a))/d of the private value variance vGain·pk_g, and two rows
@@ -279,7 +296,7 @@ function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: F
 /** Input-gradient kernel of causal attention for the upstream gradient kernel G. */
 export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: Kernel): Kernel {
   const { P, w, n, omega } = grid;
-  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d, ju, gam, ksel, jq } = cache;
+  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d, ju, gam, ksel, jq, dq, tj, fq } = cache;
   const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
   const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
   const outD = new Float64Array(P), outO = new Float64Array(P * P);
@@ -316,9 +333,11 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
       // taken as the row's pk, exact on an exchangeable input — with the key's private variance pk_m
       // and the factor (1/d_h + 2/d): formulas/attention.ts's causal kselArr per pair of rows)
       if (n[m] >= 2) coefT[m] += (n[m] / (n[m] - 1)) * mult * om * A * G.O[k] * pv(m) * (HO[k] * (cross / (ng * n[h])) * Math.sqrt(cen[g] * cen[h]) + ksel * pk[g] * pk[h] * pk[m] * gam[g] * gam[h]);
-      // Q path, distinct rows: Σ_j E[P_ij P_kj] = cross/max(n)
-      // (+ the two rows' coherent key–value terms, G_gh √(pk pv)_g √(pk pv)_h (1 − K2_g/n_g)(1 − K2_h/n_h)/d)
-      const q = A * G.O[k] * (pk[m] * pv(m) * (cross / nmax) + (ca[g] * ca[h]) / d);
+      // Q path, distinct rows: the two rows' Jacobian overlap D_gh (formulas/attention.ts
+      // qPathCovGain: in full only off the plane of the two rows' logit directions; it was the
+      // uncentred Σ_j E[P_ij P_kj] = cross/max(n)), + the two rows' coherent key–value terms,
+      // G_gh √(pk pv)_g √(pk pv)_h (1 − K2_g/n_g)(1 − K2_h/n_h)(1 − f)/d
+      const q = A * G.O[k] * (pk[m] * pv(m) * qPathCovGain(dq[k], 0, fq, Math.sqrt(tj[g] * tj[h])) + ((1 - fq) * ca[g] * ca[h]) / d);
       outO[k] += q; if (g !== h) outO[h * P + g] += q;
     }
   }

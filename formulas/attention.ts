@@ -59,9 +59,10 @@
  *   (K path 0.61/2.34/5.04 vs 0.55/1.88/4.03).
  *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g ((n−1)/n − (K2−1)c/n)]
  *   (the column sums c_j = Σ_i P_ij add up to n, so Cov(c_j, c_l) = −Var(c)/(n−1)), Q path
- *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g X2 · min(1, J/(K2/n)) (two rows' Jacobian-centred vectors:
- *   Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)], which vanishes as rows saturate, like the
- *   K path's cross-row part), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
+ *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g {[1 − 2f(1 − T/J)]E[D] + (1 − f)(1 − S2)²/d} (qPathCovGain: the
+ *   two rows' Jacobian overlap D = Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)], which vanishes as
+ *   rows saturate, passed in full off the plane of the two rows' logit directions, where the keys are
+ *   the rows' own logits; causal rows: Price's D_jl, closure, per-pair model and fold), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
  *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
  *   statistic, the mean over pairs of per-pair Pearson correlations, is reportedGradR (ncPairGradR:
@@ -165,6 +166,38 @@ export function selGamma(k2: number, jac: number, q4: number, n: number): number
 export function qPathGain(J: number, T: number, W: number, C2: number, f: number, d: number, pa: number): number {
   return ((1 - f) * J + f * T) / (1 - pa) + ((1 - 2 * f) * T + f * W + (1 - f) * C2) / d;
 }
+/**
+ * The Q path's two-row covariance gain (derived here, issue 4), the factor of g_h s_priv (1 − r′)
+ * σ_s²/s′ · r_g:  [1 − 2f(1 − T/J)]·E[D] + (1 − f)·coh,  D = tr(J_i J_i′) the two rows' Jacobian
+ * overlap, coh = (1 − S2_i)(1 − S2_i′)/d their coherent key–value terms, T/J a row's own-direction
+ * pass ratio (qPathGain's T over J; causal rows of unequal length: √(t_i t_i′)).
+ * Two rows i ≠ i′ share their keys: E[dq_i·dq_i′] = r_g σ_δ² E tr(Kᵀ J_i′ J_i K). Off the plane of the
+ * two rows' logit directions (share 1 − 2f of the keys' variance, f per direction: queryDirFrac) the
+ * keys are independent of both rows' weights and pass D. In that plane the key components are the
+ * rows' own standardised logits z_i, z_i′ (correlation ρ, the queries' cosine), and it passes
+ *   S(ρ) = E[(J_i′z_i)·(J_i z_i) − ρ(J_i′z_i′)·(J_i z_i) − ρ(J_i′z_i)·(J_i z_i′) + (J_i′z_i′)·(J_i z_i′)]/(1 − ρ²)
+ * (the plane's metric in the non-orthogonal basis of the two directions; exact for isotropic keys).
+ * S → 2D as v → 0 (the weights do not depend on the keys) and S(1) = J + T (the variance, qPathGain).
+ * Not tabulated: S is taken as 2D·T/J — each row's own direction passes the overlap in the
+ * proportion it passes the row's own Jacobian gain. Sampled S/(2D) at n = 32 (20,000–40,000 pairs;
+ * ρ = 0 / 0.25 / 0.5 / 0.75 / 0.95) against T/J: v = 0.3 0.97 / 1.01 / 1.04 / 1.06 / 1.09 vs 1.19;
+ * v = 1.5 0.82 / 0.88 / 0.93 / 0.97 / 1.03 vs 1.09; v = 5 0.45 / 0.41 / 0.40 / 0.47 / 0.64 vs 0.42;
+ * v = 15 0.17 / 0.00 / −0.04 / 0.06 / 0.36 vs 0.106; v = 50 0.03 / −0.19 / −0.25 / −0.16 / 0.13 vs
+ * 0.022 (low toward ρ → 1, where S(1)/2D(1) = (1 + T/J)/2). The coherent key–value vector W_kᵀW_v dO
+ * has share f along each row's logit direction, where that row's term is the logit's (fW in the
+ * variance; for two rows its product carries ρ·E[S_w]², ≲ 1e-4): (1 − f)·coh.
+ * Per-path MC (test/mc/attention-pairs.ts, non-causal, d = 64, B = 4, 30 trials, r_g = 1: the Q
+ * path's pooled covariance of distinct tokens; former E[D] + coh → this vs MC ± s.e.), (h, L, σ_s², r):
+ *   (16, 32, 30, 0.5) 0.282 → 0.164 vs 0.170 ± 0.009;  (16, 32, 10, 0.5) 0.135 → 0.100 vs 0.103 ± 0.005;
+ *   (16, 32, 100, 0.5) 0.457 → 0.230 vs 0.220 ± 0.013;  (4, 32, 30, 0.5) 0.234 → 0.199 vs 0.212 ± 0.010;
+ *   (16, 32, 30, 0) 0.399 → 0.219 vs 0.224 ± 0.012;  (16, 32, 30, 0.95) 0.00566 → 0.00547 vs 0.00581 ±
+ *   0.00029;  (16, 128, 30, 0.5) 0.235 → 0.149 vs 0.155 ± 0.008;  (16, 128, 10, 0.5) 0.0915 → 0.0762 vs
+ *   0.0799 ± 0.0041;  (16, 128, 3, 0.5) 0.0229 → 0.0226 vs 0.0240 ± 0.0011;  (16, 128, 1, 0) 0.0234 →
+ *   0.0216 vs 0.0229 ± 0.0008. S = 0 instead (the plane passing nothing) fell 2–7 s.e. low at σ_s² ≤ 30.
+ */
+export function qPathCovGain(D: number, coh: number, f: number, t: number): number {
+  return (1 - 2 * f * (1 - t)) * D + (1 - f) * coh;
+}
 /** The K path's key-selection factor 1/d_h + 2/d: the Stein term of two rows' queries correlated
  * along a key both attend to, and twice the same with 1/d from the key–value coherence (kernel fwd). */
 export function keySelFactor(d: number, heads: number): number {
@@ -229,7 +262,7 @@ function ovRow(L: number, d: number, heads: number, gi: number): Float64Array {
   rows[gi] = row;
   return row;
 }
-const OVT = new Float64Array(2), OV = new Float64Array(2);
+const OVT = new Float64Array(2), OV = new Float64Array(2), OVC = new Float64Array(2);
 
 /** The softmax symbols the non-causal forward formulas name (the catalogue's var and r rows), computed
  * as the kernel fwd computes them (u-averaged K2, the tilt tau and two rows' tilt product tm, the row
@@ -485,6 +518,11 @@ interface CausalPairInput {
   ju: Float64Array; ksel: Float64Array;
   /** the head dimension d_h (the amplitudes' χ² terms) */
   dh: number;
+  /** the Q covariance: E[c′(ρ)]/v of the length-L rows (attnJacOverlap's E[D]·L/(K2_L − 1); NaN:
+   * the independent-rows centring X2·cen) and the logit-direction share f (qPathCovGain) */
+  dcv: number; fq: number;
+  /** T[n] (softmaxTq, row-variance averaged): T/J the plane's pass ratio (qPathCovGain) */
+  tq: Float64Array;
 }
 
 /**
@@ -501,10 +539,18 @@ interface CausalPairInput {
  * C = g_h dσ_v² r_g, D_jl the expectation of the rest:
  * the same-row V term Σ_{i≥l} E[P_ij P_il] − r_g Σ_{i≥l} 1/n_i² (so that E[Cov] is the exact
  * covariance) and the Q path's r_g-shared covariance of rows j and l, g_h s_priv(1−r′)σ_s²/s′ r_g
- * X2_jl × cen_jl (+ the two rows' coherent key–value terms r_g(1 − S2_j)(1 − S2_l)/d), where the
- * centring cen_jl = n_l n_j Σ_m E[P_jm P_lm(1 − P_jm − P_lm + Σ_a P_ja P_la)]
- * is exact for independent rows: n_j n_l[1/(n_j n_l) − e_j/n_l − e_l/n_j + e_j e_l + (n_j − 1)o_j o_l],
- * e = K2/n², o = (1/n − e)/(n − 1) (1 − 1/n_j for uniform rows, 0 for one-hot rows).
+ * qPathCovGain(D_jl, coh_jl, f, √(t_j t_l)): the two rows' Jacobian overlap by Price, D_jl = ∂X2_jl/∂C =
+ * c′(ρ)·√((K2_j − 1)(K2_l − 1))/(n_l v) (X2_jl's covariance part over the n_j shared keys), c′/v that of
+ * the length-L rows averaged over the query law (attnJacOverlap's E[D]·L/(K2_L − 1)), only off the plane
+ * of the two rows' logit directions in full (T/J in it), and the coherent key–value terms
+ * (1 − f)r_g(1 − S2_j)(1 − S2_l)/d. It was X2_jl·cen_jl with the centring of independent rows
+ * (n_j n_l[1/(n_j n_l) − e_j/n_l − e_l/n_j + e_j e_l + (n_j − 1)o_j o_l], e = K2/n², o = (1/n − e)/(n − 1))
+ * and the whole coherent term: MC (test/mc/attention-pairs.ts, h = 16, L = 32, σ_s² = 30, r = 0.5,
+ * r_g = 0.2, 40 trials, B = 4) the Q path's mean pair covariance 0.052 → 0.0219 vs 0.0207 ± 0.0012;
+ * the Q part of the per-pair mean 0.0277 → 0.0112 vs 0.0113 ± 0.0006 (the QQ part of the measured
+ * per-pair mean); V part 0.0425 vs 0.0407 ± 0.0009; per-pair mean 0.0701 → 0.0537 vs 0.0406 ± 0.0012.
+ * Left out: the K path's zero-sum pair term (Σ_j dk_j = 0 per sequence and head, causal too; the
+ * measured KK part −0.0105 ± 0.0001; ncPairGradR carries it, −E_K E1/(L − 1)).
  * The per-pair mean is E[Cov_jl/√(Var_j Var_l)] = C E[c_j/√Var_j] E[c_l/√Var_l] + D_jl E[1/√Var_j]
  * E[1/√Var_l] (columns independent). The column sums are far from their means: key j is seen by
  * L − j rows, a late key often by none in saturated rows (c_j a count with many zeros), an early
@@ -533,7 +579,7 @@ interface CausalPairInput {
  * r = 0.95 at σ_s² ≥ 30 (h = 1, L = 32, σ_s² = 100: 0.269 vs 0.178 ± 0.038).
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, jq, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh } = q;
+  const { L, h, r1, c, k2, jac, jq, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh, dcv, fq, tq } = q;
   const pos = samplePositions(L);
   const E1 = new Float64Array(L), E2 = new Float64Array(L), EH = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const pmf = new Float64Array(L + 10);
@@ -585,16 +631,23 @@ function causalPairGradR(q: CausalPairInput): number {
   }
   const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
   const C = gh * vGain * rg;
+  // T/J per row length: the share of a row's Jacobian gain its own logit direction passes (qPathCovGain)
+  const tj = new Float64Array(L + 1);
+  for (let n = 1; n <= L; n++) tj[n] = jac[n] > 0 ? tq[n] / jac[n] : 1;
   let sr = 0, np = 0;
   for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
     const j = pos[a], l = pos[b], nj = j + 1, nl = l + 1;
     const ej = k2[nj] / (nj * nj), el = k2[nl] / (nl * nl);
     const oj = nj > 1 ? (1 / nj - ej) / (nj - 1) : 0, ol = nl > 1 ? (1 / nl - el) / (nl - 1) : 0;
     const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
-    const x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
+    // the two rows' Jacobian overlap: Price, D_jl = ∂X2_jl/∂C = c′(ρ)·sq_j·sq_l/(n_l v) (X2_jl's
+    // covariance part c·sq_j·sq_l/n_l over the n_j shared keys), c′/v that of the length-L rows
+    // averaged over the query law (attnJacOverlap); NaN: the independent-rows centring X2·cen
+    const x2 = dcv === dcv ? (sq(nj) * sq(nl) * dcv) / nl : ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
     const coh = ((1 - k2[nj] / nj) * (1 - k2[nl] / nl)) / d; // the two rows' coherent key–value terms
-    // V path's same-row term (not random given P), Q path's covariance (scales with √η_j√η_l)
-    const DV = gh * vGain * (W2[l] - rg * S1SQ[l]), DQ = gh * priv * (1 - r1) * qk * rg * (x2 + coh);
+    // V path's same-row term (not random given P), Q path's covariance (scales with √η_j√η_l):
+    // off the plane of the two rows' logit directions only (qPathCovGain)
+    const DV = gh * vGain * (W2[l] - rg * S1SQ[l]), DQ = gh * priv * (1 - r1) * qk * rg * qPathCovGain(x2, coh, fq, Math.sqrt(tj[nj] * tj[nl]));
     sr += Math.min(1, C * E1[j] * E1[l] + DV * E2[j] * E2[l] + DQ * EH[j] * EH[l]); np++;
   }
   return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
@@ -909,6 +962,12 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // (1/d_h the Stein term, 2/d the key–value coherence; r_g multiplies it in the closure). On an
   // all-length-L row set it is the kernel's kSel exactly.
   const kselArr = causalKeySelPairs(k2arr, jarr, q4arr, L);
+  // the Q covariance of two rows (qPathCovGain): Price's D_jl = c′(ρ)·sq_j·sq_l/(n_l v), c′/v that of
+  // the length-L rows averaged over the query law (E[D]·L/(K2_L − 1)); T/J per row length
+  attnJacOverlap(L, v, r1, d, p.heads, OVC);
+  const dcv = K2L - 1 > 1e-9 ? (OVC[1] * L) / (K2L - 1) : NaN;
+  const tjArr = new Float64Array(L + 1);
+  for (let n = 1; n <= L; n++) tjArr[n] = jarr[n] > 0 ? tqarr[n] / jarr[n] : 1;
   {
     const unit = (1 - r1) * (1 - r1) * v * keySelFactor(d, p.heads);
     for (let j = 0; j < L; j++) kselArr[j] *= unit;
@@ -971,7 +1030,12 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
       const j = pos[a], l = pos[b];
       const vjl = (1 - rg) * S.w2[l] + rg * (S.s1[j] * S.s1[l] - S.s1sq[l]);
       // Q path: rows j and l share their keys (X2) and their coherent key–value terms, r_g(1 − S2_j)(1 − S2_l)/d
-      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * (X2(j, l) + ((1 - k2c[j + 1] / (j + 1)) * (1 - k2c[l + 1] / (l + 1))) / d);
+      // (Price's D_jl, off the plane of the two rows' logit directions in full: qPathCovGain; it was
+      // the uncentred X2(j, l) + coh — MC h = 16, L = 32, σ_s² = 30, r = 0.5: mean pair Q covariance
+      // 0.239 vs 0.0207 ± 0.0012, now 0.0219)
+      const djl = dcv === dcv ? (sq[j + 1] * sq[l + 1] * dcv) / (Math.max(j, l) + 1) : X2(j, l);
+      const coh = ((1 - k2c[j + 1] / (j + 1)) * (1 - k2c[l + 1] / (l + 1))) / d;
+      const cjl = gh * vGain * vjl + gh * priv * (1 - r1) * qk * rg * qPathCovGain(djl, coh, fq, Math.sqrt(tjArr[j + 1] * tjArr[l + 1]));
       sr += cv[j] > 0 && cv[l] > 0 ? Math.min(cjl / Math.sqrt(cv[j] * cv[l]), 1) : 0; np++;
     }
     grPearson = np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
@@ -989,7 +1053,9 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p) }),
+      pairGradR: (g, rg) => {
+        return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr });
+      },
     },
   };
 }
@@ -1080,7 +1146,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       //   V: g_h dσ_v² [S2/(1−p) + r_g (L−1) X2]; Q: g_h s_priv (1−r′) σ_s²/s′ J/(1−p);
       //   K: g_h s_priv σ_s²/s′ [E[uJ]/(1−p) + r_g (L−1) E[wρD]];
       //   Cov: V g_h dσ_v² [(1 − (K2−1)/(L−1))/L + r_g ((L−1)/L − (K2−1)c/L)], K −K/(L−1),
-      //   Q g_h s_priv (1−r′) σ_s²/s′ r_g E[D]   (E[wρD], E[D]: attnJacOverlap)
+      //   Q g_h s_priv (1−r′) σ_s²/s′ r_g {[1 − 2f(1 − T/J)]E[D] + (1 − f)coh}   (E[wρD], E[D]:
+      //   attnJacOverlap; qPathCovGain: the rows' logit directions)
       const gh = value ? out : 1;
       const cross = (L - 1) * x2;
       // Q-path covariance of two rows: Σ_m E[P_jm P_lm (1 − P_jm − P_lm + Σ_a P_ja P_la)] = E[D], the
@@ -1104,8 +1171,8 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // Along the row's own logit direction the keys are the logits: qPathGain carries that and the
       // logit part of δ (T, W for J, C2 there). It was J′ + (1 − 2S2 + Q4 + J′)/d (J′ = J/(1 − p_a)), 25–35 % high at
       // d_h = 4 and peaked rows (see qPathGain).
-      const cohR = (1 - K2L / L) ** 2 / d;
-      const vq = gh * priv * (1 - r1) * qk * qPathGain(JL, SM[4], SM[5], 1 - (2 * K2L) / L + Q4L, queryDirFrac(d, p.heads), d, pa);
+      const cohR = (1 - K2L / L) ** 2 / d, fq = queryDirFrac(d, p.heads);
+      const vq = gh * priv * (1 - r1) * qk * qPathGain(JL, SM[4], SM[5], 1 - (2 * K2L) / L + Q4L, fq, d, pa);
       // Key selection (derived here). V path: the cross-row sum Σ_{i≠i′} E[P_ij P_i′j] counts that two
       // rows pick the same keys; given the two queries, the rows' logits over the keys are iid pairs
       // with correlation cos(q_i, q_i′), so X2 = (1 + c̄(K2 − 1))/L with c̄ the row correlation
@@ -1139,7 +1206,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (L - 1) * OV[0]; // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
       const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths
-      const cq1 = gh * priv * (1 - r1) * qk * ((L > 1 ? OV[1] : 1) + cohR);
+      const cq1 = gh * priv * (1 - r1) * qk * qPathCovGain(L > 1 ? OV[1] : 1, cohR, fq, JL > 0 ? SM[4] / JL : 1);
       S[C] = gh * vGain * (K2L / L / (1 - pa)) + kv0 + vq; // v0
       S[C + 1] = gh * vGain * cross + kv1; // v1
       S[C + 2] = gh * vGain * (L > 1 ? (1 - (K2L - 1) / (L - 1)) / L : 0) - kv0 * kc; // c0

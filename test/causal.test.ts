@@ -15,7 +15,7 @@
  *    independent features, none after a LayerNorm (every token's feature mean is exactly zero).
  */
 import { describe, expect, it } from 'vitest';
-import { attention, type AttentionParams } from '../formulas/attention.js';
+import { attention, qPathCovGain, type AttentionParams } from '../formulas/attention.js';
 import { causalAttentionBackward, causalAttentionForward, causalValueMap, type Grid, type Kernel } from '../formulas/attention-causal.js';
 import { causalFoldApplies, causalFoldOptions, forwardMoments, gradMoments, inputState, makeGrid, runCausalPlan } from '../src/causal.js';
 import { resolveConfig, type ConfigV1 } from '../src/config.js';
@@ -107,11 +107,11 @@ describe('causal attention kernel map', () => {
       const k = i * L + j;
       const dFull = i === j ? full.D[i] - vq.D[i] : full.O[k] - vq.O[k];
       total += dFull;
-      const m = Math.min(i, j), cross = 1 + cache.c[k] * cache.sq[i] * cache.sq[j];
+      const m = Math.min(i, j);
       // the Q path: its per-row gain with the coherent key–value term (jq: formulas/attention.ts
-      // qPathGain); two rows X2 and (1 − S2_i)(1 − S2_j)/d
+      // qPathGain); two rows their Jacobian overlap dq (qPathCovGain) and (1 − f)(1 − S2_i)(1 − S2_j)/d
       const ca = (g: number) => Math.sqrt(cache.pk[g] * pv(g)) * (1 - cache.K2[g] / (g + 1));
-      qSum += i === j ? A * G.D[i] * cache.pk[i] * pv(i) * cache.jq[i] : A * G.O[k] * (cache.pk[m] * pv(m) * (cross / Math.max(i + 1, j + 1)) + (ca(i) * ca(j)) / cache.d);
+      qSum += i === j ? A * G.D[i] * cache.pk[i] * pv(i) * cache.jq[i] : A * G.O[k] * (cache.pk[m] * pv(m) * qPathCovGain(cache.dq[k], 0, cache.fq, Math.sqrt(cache.tj[i] * cache.tj[j])) + ((1 - cache.fq) * ca(i) * ca(j)) / cache.d);
     }
     expect(Math.abs(total - qSum)).toBeLessThan(1e-10 * Math.abs(qSum) + 1e-14);
   });
