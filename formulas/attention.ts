@@ -1080,7 +1080,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     assumptions: [
       'weights iid Gaussian; the token-shared part of the keys cancels in the softmax',
       'row logits treated as iid Gaussian with variance (1 − r′)σ_s² (exact softmax moments for that model)',
-      'softmax weights independent of the value vectors they average (exact for value: true)',
+      'a token enters its value and its logit through the same input: along the row’s logit direction the value component is the logit (the tilt tau, and the Q path’s T, W: exact given the row-variance law); off it the softmax weights are independent of the values',
       'upstream gradient independent of the forward activations',
     ],
     domain: 'any score variance (softmax saturates correctly); causal and non-causal; any heads dividing dModel',
