@@ -198,8 +198,11 @@ export function qPathGain(J: number, T: number, W: number, C2: number, f: number
 export function qPathCovGain(D: number, coh: number, f: number, t: number): number {
   return (1 - 2 * f * (1 - t)) * D + (1 - f) * coh;
 }
-/** The K path's key-selection factor 1/d_h + 2/d: the Stein term of two rows' queries correlated
- * along a key both attend to, and twice the same with 1/d from the key–value coherence (kernel fwd). */
+/** The K path's key-selection factor 1/d_h + 2/d of the causal closure and fold (first order): the
+ * Stein term of two rows' queries correlated along a key both attend to, 1/d_h + 2/d =
+ * 1/queryCosineDim being E[ρ²] of the two queries' cosine law (the 2/d is the weights' anisotropy,
+ * not a key–value coherence: a Monte-Carlo with values from independent tokens gives the same K
+ * path). The non-causal kernel carries the exact cross-row term instead (attnJacOverlap). */
 export function keySelFactor(d: number, heads: number): number {
   return 1 / (d / Math.max(1, heads)) + 2 / d;
 }
