@@ -13,8 +13,7 @@
  * Nothing here imports the code under test.
  */
 import { Rng } from './rng.js';
-import { correlatedTokens, matmul, matmulBT } from './tensor.js';
-import type { PathCase } from './attention-paths.js';
+import { attentionPathTrial, type PathCase } from './attention-paths.js';
 
 export interface PairTrial {
   /** per-path variance (per feature, over tokens) */
@@ -31,44 +30,11 @@ export interface PairTrial {
 
 /** per-trial results of `trials` independent trials (fresh weights each) */
 export function attentionPairsMC(c: PathCase, trials: number, seed: number): PairTrial[] {
-  const { d, heads: H, L: T, B, causal } = c, dh = d / H, M = B * T, sc = 1 / Math.sqrt(dh);
-  const w = Math.pow(c.scoreVar, 0.25) / Math.sqrt(d), wv = 1 / Math.sqrt(d);
+  const { d, L: T, B } = c, M = B * T;
   const rng = new Rng(seed);
   const out: PairTrial[] = [];
   for (let t = 0; t < trials; t++) {
-    const tr = rng.fork();
-    const X = correlatedTokens(tr, B, T, d, { mean: 0, var: 1, r: c.r });
-    const Wq = tr.normals(d * d, w), Wk = tr.normals(d * d, w), Wv = tr.normals(d * d, wv), Wo = tr.normals(d * d, wv);
-    const Q = matmul(X, Wq, M, d, d), K = matmul(X, Wk, M, d, d), V = matmul(X, Wv, M, d, d);
-    const G = correlatedTokens(tr, B, T, d, { mean: 0, var: 1, r: c.rg });
-    const dO = matmulBT(G, Wo, M, d, d);
-    const dQ = new Float64Array(M * d), dK = new Float64Array(M * d), dV = new Float64Array(M * d);
-    const P = new Float64Array(T), dP = new Float64Array(T);
-    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) {
-      const qi = (b * T + i) * d + h * dh, jm = causal ? i : T - 1;
-      let mx = -Infinity;
-      for (let j = 0; j <= jm; j++) {
-        const kj = (b * T + j) * d + h * dh;
-        let z = 0;
-        for (let f = 0; f < dh; f++) z += Q[qi + f] * K[kj + f];
-        P[j] = z * sc; if (P[j] > mx) mx = P[j];
-      }
-      let Z = 0;
-      for (let j = 0; j <= jm; j++) { P[j] = Math.exp(P[j] - mx); Z += P[j]; }
-      let rd = 0;
-      for (let j = 0; j <= jm; j++) {
-        P[j] /= Z;
-        const vj = (b * T + j) * d + h * dh;
-        let dp = 0;
-        for (let f = 0; f < dh; f++) { dp += dO[qi + f] * V[vj + f]; dV[vj + f] += P[j] * dO[qi + f]; }
-        dP[j] = dp; rd += P[j] * dp;
-      }
-      for (let j = 0; j <= jm; j++) {
-        const ds = P[j] * (dP[j] - rd) * sc, kj = (b * T + j) * d + h * dh;
-        for (let f = 0; f < dh; f++) { dQ[qi + f] += ds * K[kj + f]; dK[kj + f] += ds * Q[qi + f]; }
-      }
-    }
-    const gv = matmulBT(dV, Wv, M, d, d), gq = matmulBT(dQ, Wq, M, d, d), gk = matmulBT(dK, Wk, M, d, d);
+    const { gV: gv, gQ: gq, gK: gk } = attentionPathTrial(c, rng.fork());
     const gs = [gv, gq, gk];
     const tot = new Float64Array(M * d);
     let mean = 0;
