@@ -449,14 +449,10 @@ function shippedTq(n: number): Float64Array | null {
  * fW/d); below it (n = 3: T 1.1 %) the quadrature runs at n. False where not interpolated. */
 const TQ_INTERP_MIN = 16;
 function tqInLog2n(n: number, gi: number, out: Float64Array, o: number): boolean {
-  if (!useShipped || !(n > TQ_INTERP_MIN && n < SHIPPED_MAX)) return false;
-  const x = Math.log2(n), lo = Math.log2(SHIPPED_MIN), hi = Math.log2(SHIPPED_MAX);
-  const k = Math.max(lo, Math.min(hi - 3, Math.floor(x) - 1)), u = x - k;
-  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
-  const t0 = shippedTq(2 ** k), t1 = shippedTq(2 ** (k + 1)), t2 = shippedTq(2 ** (k + 2)), t3 = shippedTq(2 ** (k + 3));
-  if (!t0 || !t1 || !t2 || !t3) return false;
-  for (let q = 0, j = TN * gi; q < TN; q++, j++) out[o + q] = c0 * t0[j] + c1 * t1[j] + c2 * t2[j] + c3 * t3[j];
-  return true;
+  if (!useShipped || !(n > TQ_INTERP_MIN)) return false;
+  const t = interpInLog2n(n, (m) => shippedTq(m)?.subarray(TN * gi, TN * gi + TN) ?? null, false);
+  if (t) out.set(t, o);
+  return t !== null;
 }
 /** The T grid of length n as the generator ships it (TN values per coarse point: tRow's layout). */
 export function computeTqTable(n: number): Float64Array {
@@ -613,20 +609,21 @@ function interpolatedRow(n: number, gi: number): Float64Array | null {
   return interpInLog2n(n, (m) => shippedRow(m, gi), false);
 }
 /** Cubic Lagrange interpolation in log₂ n through the shipped tables of the four nearest shipped
- * lengths (get(m) the one of length m); lnScaled: of ln(m·t) instead of t, back to t at n. Null
- * for n outside (SHIPPED_MIN, SHIPPED_MAX) or a table not shipped. */
+ * lengths (get(m) the one of length m, all of one size); lnScaled: of ln(m·t) instead of t, back to
+ * t at n. Null for n outside (SHIPPED_MIN, SHIPPED_MAX) or a table not shipped. */
 function interpInLog2n(n: number, get: (m: number) => Float64Array | null, lnScaled: boolean): Float64Array | null {
   if (!(n > SHIPPED_MIN && n < SHIPPED_MAX)) return null;
   const x = Math.log2(n), lo = Math.log2(SHIPPED_MIN), hi = Math.log2(SHIPPED_MAX);
   const k = Math.max(lo, Math.min(hi - 3, Math.floor(x) - 1)), u = x - k;
   const c = [(-(u - 1) * (u - 2) * (u - 3)) / 6, (u * (u - 2) * (u - 3)) / 2, (-u * (u - 1) * (u - 3)) / 2, (u * (u - 1) * (u - 2)) / 6];
-  const out = new Float64Array(2 * RHO_K + 1);
+  let out: Float64Array | null = null;
   for (let j = 0; j < 4; j++) {
     const m = 2 ** (k + j), t = get(m);
     if (!t) return null;
-    for (let q = 0; q <= 2 * RHO_K; q++) out[q] += c[j] * (lnScaled ? Math.log(Math.max(m * t[q], 1e-300)) : t[q]);
+    out ??= new Float64Array(t.length);
+    for (let q = 0; q < t.length; q++) out[q] += c[j] * (lnScaled ? Math.log(Math.max(m * t[q], 1e-300)) : t[q]);
   }
-  if (lnScaled) for (let q = 0; q <= 2 * RHO_K; q++) out[q] = Math.exp(out[q]) / n;
+  if (lnScaled) for (let q = 0; q < out!.length; q++) out![q] = Math.exp(out![q]) / n;
   return out;
 }
 /** the shipped lengths: the powers of two from SHIPPED_MIN to SHIPPED_MAX (test/softmax-tables.test.ts) */
