@@ -75,7 +75,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
-import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxStatsInto, softmaxTiltInto, softmaxTiltRows, softmaxTqInto, softmaxTqRows } from './softmax.js';
+import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -342,11 +342,11 @@ export function attnSoftmaxRows(v: number, L: number, d: number, heads: number):
   const s2 = one ? 0 : Math.log1p(rel), s = Math.sqrt(s2), m = -s2 / 2;
   for (let k = 0; k < (one ? 1 : 5); k++) {
     const u = one ? 1 : Math.exp(m + s * GH5_Z[k]), w = one ? 1 : GH5_W[k], vu = v > 0 ? v * u : 0;
-    const r = softmaxRows(vu, L), t = softmaxTqRows(vu, L), a = softmaxTiltRows(vu, L), sv = Math.sqrt(vu);
+    const r = softmaxRows(vu, L), t = softmaxRowStatsRows(vu, L), sv = Math.sqrt(vu);
     for (let n = 1; n <= L; n++) {
       const s2n = r.k2[n] / n;
       k2[n] += w * r.k2[n]; jac[n] += w * r.jac[n]; q4[n] += w * r.q4[n]; ju[n] += w * u * r.jac[n]; tq[n] += w * t.tq[n]; tw[n] += w * t.w[n];
-      tx[n] += w * (a.m2[n] - s2n); ty[n] += w * (a.w2[n] - s2n); m1[n] += w * sv * (1 - s2n);
+      tx[n] += w * (t.m2[n] - s2n); ty[n] += w * (t.w2[n] - s2n); m1[n] += w * sv * (1 - s2n);
     }
   }
   return { k2, jac, q4, ju, tq, tw, tx, ty, m1 };
@@ -362,15 +362,14 @@ function avgDirect(L: number, v: number, rel: number, out: Float64Array): void {
   for (let n = 0; n < (one ? 1 : 5); n++) {
     const u = one ? 1 : Math.exp(m + s * GH5_Z[n]), w = one ? 1 : GH5_W[n], vu = v > 0 ? v * u : 0;
     softmaxStatsInto(L, vu, SMU);
-    softmaxTqInto(L, vu, TQW);
-    softmaxTiltInto(L, vu, TLW);
+    softmaxRowStatsInto(L, vu, TQW); // [T, W, M2, W2]
     const s2n = SMU[0] / L;
     k2 += w * SMU[0]; j += w * SMU[1]; q4 += w * SMU[2]; ju += w * u * SMU[1]; tq += w * TQW[0]; tw += w * TQW[1];
-    tx += w * (TLW[0] - s2n); ty += w * (TLW[1] - s2n); m1 += w * Math.sqrt(vu) * (1 - s2n);
+    tx += w * (TQW[2] - s2n); ty += w * (TQW[3] - s2n); m1 += w * Math.sqrt(vu) * (1 - s2n);
   }
   out[0] = k2; out[1] = j; out[2] = q4; out[3] = ju; out[4] = tq; out[5] = tw; out[6] = tx; out[7] = ty; out[8] = m1;
 }
-const TQW = new Float64Array(2), TLW = new Float64Array(2);
+const TQW = new Float64Array(4);
 const AT_MIN = Math.log(1e-9), AT_STEP = 1 / 8, AN_GRID = Math.round((Math.log(1e4) - AT_MIN) / AT_STEP) + 1;
 const AV_MIN = Math.exp(AT_MIN + 1.5 * AT_STEP), AV_MAX = Math.exp(AT_MIN + (AN_GRID - 2.5) * AT_STEP);
 /** grid rows per (L, rel) */

@@ -482,21 +482,8 @@ export function softmaxTq(n: number, v: number): number {
  * qPathGain). Cubic in ln v on ln T, ln W; v < 1e-6 (and v = 0): their limits (T = J, W = (n² − 1)/n²,
  * the uniform row's sample variance: E[(χ²_{n−1}/n)²]); n < 2: zeros. */
 export function softmaxTqInto(n: number, v: number, out: Float64Array): void {
-  if (n < 2) { out[0] = 0; out[1] = 0; return; }
-  if (!(v >= 1e-6)) { softmaxStatsInto(n, v > 0 ? v : 0, TQS); out[0] = TQS[1]; out[1] = ((n - 1) * (n + 1)) / (n * n); return; }
-  tGridInto(n, v, 0, out);
-}
-/** columns off, off + 1 of the T grid (tRow) at (n, v ≥ 1e-6), cubic in ln v, into out[0], out[1] */
-function tGridInto(n: number, v: number, off: number, out: Float64Array): void {
-  const t = Math.log(Math.min(v, SOFTMAX_V_MAX)), h = T_STEP * T_COARSE;
-  let g = Math.floor((t - T_MIN) / h) - 1;
-  g = Math.max(0, Math.min(T_NC - 4, g));
-  const x = (t - (T_MIN + g * h)) / h;
-  const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
-  const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
-  const r0 = tRow(n, g), r1 = tRow(n, g + 1), r2 = tRow(n, g + 2), r3 = tRow(n, g + 3), j = TN * n + off;
-  out[0] = Math.exp(c0 * r0[j] + c1 * r1[j] + c2 * r2[j] + c3 * r3[j]);
-  out[1] = Math.exp(c0 * r0[j + 1] + c1 * r1[j + 1] + c2 * r2[j + 1] + c3 * r3[j + 1]);
+  if (n < 2 || !(v >= 1e-6)) { rowStatsLimits(n, v, RS4); out[0] = RS4[0]; out[1] = RS4[1]; return; }
+  tGridInto(n, v, 0, 2, out);
 }
 /** [M2, W2] for one softmax row of n iid N(0, v) logits into out: M2 = E[z̄_P²], z̄_P = Σ_j P_j z_j
  * the softmax-weighted mean of the standardised logits, and W2 = E[Σ_j P_j² z_j²] — attention's
@@ -507,22 +494,41 @@ function tGridInto(n: number, v: number, off: number, out: Float64Array): void {
  * m₂ = mean ζ²): M2 = S2 + v(n − 1)/n, W2 = S2 + v(n − 1)(4n − 6)/n³ (the quadrature at v = 1e-5 and
  * 1e-4, n = 2 / 7 / 32, agrees to 3e-4 relative); n < 2: 1 (z̄ = z). */
 export function softmaxTiltInto(n: number, v: number, out: Float64Array): void {
-  if (n < 2) { out[0] = 1; out[1] = 1; return; }
-  if (!(v >= 1e-6)) { const vv = v > 0 ? v : 0; softmaxStatsInto(n, vv, TQS); const s2 = TQS[0] / n; out[0] = s2 + (vv * (n - 1)) / n; out[1] = s2 + (vv * (n - 1) * (4 * n - 6)) / (n * n * n); return; }
-  tGridInto(n, v, 2, out);
+  if (n < 2 || !(v >= 1e-6)) { rowStatsLimits(n, v, RS4); out[0] = RS4[2]; out[1] = RS4[3]; return; }
+  tGridInto(n, v, 2, 2, out);
 }
-const TQS = new Float64Array(3), TQO = new Float64Array(2);
-/** softmaxTqInto for every n = 1..nMax at one v (causal rows; n = 1: zeros): { tq, w }. */
-export function softmaxTqRows(v: number, nMax: number): { tq: Float64Array; w: Float64Array } {
-  const tq = new Float64Array(nMax + 1), w = new Float64Array(nMax + 1);
-  for (let n = 2; n <= nMax; n++) { softmaxTqInto(n, v, TQO); tq[n] = TQO[0]; w[n] = TQO[1]; }
-  return { tq, w };
+/** [T, W, M2, W2] of one softmax row (softmaxTqInto and softmaxTiltInto in one stencil) into out. */
+export function softmaxRowStatsInto(n: number, v: number, out: Float64Array): void {
+  if (n < 2 || !(v >= 1e-6)) rowStatsLimits(n, v, out);
+  else tGridInto(n, v, 0, 4, out);
 }
-/** softmaxTiltInto for every n = 1..nMax at one v (causal rows): { m2, w2 }. */
-export function softmaxTiltRows(v: number, nMax: number): { m2: Float64Array; w2: Float64Array } {
-  const m2 = new Float64Array(nMax + 1), w2 = new Float64Array(nMax + 1);
-  for (let n = 1; n <= nMax; n++) { softmaxTiltInto(n, v, TQO); m2[n] = TQO[0]; w2[n] = TQO[1]; }
-  return { m2, w2 };
+/** [T, W, M2, W2] where the grid does not apply: n < 2 (T = W = 0, M2 = W2 = 1: z̄ = z) and v < 1e-6
+ * (v ≤ 0 as 0): T = J, W = (n² − 1)/n², M2 and W2 to first order (see softmaxTiltInto). */
+function rowStatsLimits(n: number, v: number, out: Float64Array): void {
+  if (n < 2) { out[0] = 0; out[1] = 0; out[2] = 1; out[3] = 1; return; }
+  const vv = v > 0 ? v : 0;
+  softmaxStatsInto(n, vv, TQS);
+  const s2 = TQS[0] / n;
+  out[0] = TQS[1]; out[1] = ((n - 1) * (n + 1)) / (n * n);
+  out[2] = s2 + (vv * (n - 1)) / n; out[3] = s2 + (vv * (n - 1) * (4 * n - 6)) / (n * n * n);
+}
+/** columns off … off + cnt − 1 of the T grid (tRow) at (n, v ≥ 1e-6), cubic in ln v, into out[0…] */
+function tGridInto(n: number, v: number, off: number, cnt: number, out: Float64Array): void {
+  const t = Math.log(Math.min(v, SOFTMAX_V_MAX)), h = T_STEP * T_COARSE;
+  let g = Math.floor((t - T_MIN) / h) - 1;
+  g = Math.max(0, Math.min(T_NC - 4, g));
+  const x = (t - (T_MIN + g * h)) / h;
+  const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
+  const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
+  const r0 = tRow(n, g), r1 = tRow(n, g + 1), r2 = tRow(n, g + 2), r3 = tRow(n, g + 3);
+  for (let q = 0, j = TN * n + off; q < cnt; q++, j++) out[q] = Math.exp(c0 * r0[j] + c1 * r1[j] + c2 * r2[j] + c3 * r3[j]);
+}
+const TQS = new Float64Array(3), TQO = new Float64Array(2), RS4 = new Float64Array(4);
+/** softmaxRowStatsInto for every n = 1..nMax at one v (causal rows): { tq, w, m2, w2 }. */
+export function softmaxRowStatsRows(v: number, nMax: number): { tq: Float64Array; w: Float64Array; m2: Float64Array; w2: Float64Array } {
+  const tq = new Float64Array(nMax + 1), w = new Float64Array(nMax + 1), m2 = new Float64Array(nMax + 1), w2 = new Float64Array(nMax + 1);
+  for (let n = 1; n <= nMax; n++) { softmaxRowStatsInto(n, v, RS4); tq[n] = RS4[0]; w[n] = RS4[1]; m2[n] = RS4[2]; w2[n] = RS4[3]; }
+  return { tq, w, m2, w2 };
 }
 /** [T, W] by the quadrature at v itself (no grid; tests bound the interpolation error with it). */
 export function softmaxTqDirect(n: number, v: number): { tq: number; w: number; m2: number; w2: number } {
