@@ -271,9 +271,8 @@ const OVT = new Float64Array(2), OV = new Float64Array(2), OVC = new Float64Arra
  * as the kernel fwd computes them (u-averaged K2, the tilt tau and two rows' tilt product tm, the row
  * correlation c, X2), so that the printed formulas evaluate to the engine's numbers (src/tui). */
 export function attentionFormulaSymbols(p: AttentionParams, x: Moments): { K2: number; c: number; tau: number; tm: number; X2: number } {
-  const r1 = uncentredR(x.mean, x.var, x.r);
-  const v = (1 - r1) * scoreVar(p, x.var + x.mean * x.mean);
-  const c = softmaxRowCorrCos(v, r1, p.seqLen, cosDim(p));
+  logitVar(p, x, VR);
+  const v = VR[0], c = softmaxRowCorrCos(v, VR[1], p.seqLen, cosDim(p));
   attnSoftmaxStats(p.seqLen, v, p.dModel, p.heads, SMF);
   const K2 = SMF[0];
   return { K2, c, tau: tiltVar(SMF[6], SMF[7], p.attnDropout ?? 0, p.dModel), tm: (SMF[8] * SMF[8]) / p.dModel, X2: (1 + c * Math.max(K2 - 1, 0)) / p.seqLen };
