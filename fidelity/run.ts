@@ -421,9 +421,9 @@ export function report(R: Results): string {
           const seeds = Number((c.inputs as { seeds?: number }).seeds ?? NaN), rows = c.spread!;
           const z = (r: SpreadRow) => (r.typical !== null && r.lnStd > 0 ? Math.log(r.geo / r.typical) / (r.lnStd / Math.sqrt(seeds)) : NaN);
           const zs = rows.map(z).filter((x) => x === x);
-          const r0 = rows.find((r) => r.layer === 0)!;
+          const r0 = rows.find((r) => r.layer === 0); // absent where a seed's layer-0 gradVar was not finite
           sr.push([c.case, String(seeds), zs.length ? `${zs.filter((x) => Math.abs(x) <= 2).length} / ${zs.length}` : '—', zs.length ? `${Math.min(...zs).toFixed(2)} … ${Math.max(...zs).toFixed(2)}` : '—',
-            `${fv(r0.geo)} vs ${r0.typical === null ? '—' : fv(r0.typical)}`, `${r0.lnStd.toFixed(2)} vs ${r0.lnStdPred === null ? '—' : r0.lnStdPred.toFixed(2)}`]);
+            r0 ? `${fv(r0.geo)} vs ${r0.typical === null ? '—' : fv(r0.typical)}` : '—', r0 ? `${r0.lnStd.toFixed(2)} vs ${r0.lnStdPred === null ? '—' : r0.lnStdPred.toFixed(2)}` : '—']);
         }
         out.push(table(['case', 'seeds', 'layers with |z| ≤ 2', 'z range', 'layer 0: geometric mean vs typical', 'layer 0: ln-std measured vs predicted'], sr));
       }
