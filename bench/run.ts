@@ -14,6 +14,7 @@ const MODULES: { name: string; run: () => Promise<BenchSection> }[] = [
   { name: 'predict', run: predictBench },
   { name: 'advise', run: async () => (await import('./advise.js')).bench() },
   { name: 'verify', run: async () => (await import('./verify.js')).bench() },
+  { name: 'gpu', run: async () => (await import('./gpu.js')).bench() },
 ];
 
 async function main(): Promise<void> {

@@ -20,8 +20,8 @@
  * (issue 4's targets). A prediction that overflows (null) has infinite error.
  *
  * Writes fidelity/results.json after every case (so a partial run keeps what it measured) and
- * FIDELITY.md = fidelity/preamble.md + the generated tables. `--report` only regenerates
- * FIDELITY.md from fidelity/results.json.
+ * FIDELITY.md = fidelity/preamble.md + the generated tables (+ fidelity/gpu.ts's section on the
+ * stored GPU measurements). `--report` only regenerates FIDELITY.md from fidelity/results.json.
  */
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -33,6 +33,7 @@ import { resolveConfig } from '../src/config.js';
 import { predictResolved, type Prediction } from '../src/engine.js';
 import { verifyConfig } from '../verify/run.js';
 import { monteCarlo, type GradIn, type In, type P } from '../test/mc/blocks.js';
+import { gpuSection } from './gpu.js';
 
 // ------------------------------------------------------------------ types
 
@@ -449,7 +450,8 @@ function git(args: string[]): string {
 function writeAll(R: Results): void {
   writeFileSync(RESULTS, JSON.stringify(R, (_k, v) => (typeof v === 'number' ? (Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v)) : v), 1) + '\n');
   const pre = existsSync(PREAMBLE) ? readFileSync(PREAMBLE, 'utf8') : '# Fidelity\n';
-  writeFileSync(REPORT, pre.trimEnd() + '\n\n' + report(R));
+  const gpu = gpuSection(join(ROOT, 'fidelity', 'gpu'));
+  writeFileSync(REPORT, pre.trimEnd() + '\n\n' + report(R) + (gpu ? '\n' + gpu : ''));
 }
 
 function load(): Results {

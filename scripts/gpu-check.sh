@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine (device tool, carry [".gpu"]), after, here:
+#   bash scripts/gpu-bundle.sh --prepare && node scripts/gpu-check.mjs cases
+# and then, back here, `node scripts/gpu-check.mjs compare DIR` on the files it wrote to $OUT:
+#   torch.json         scripts/torch-reference.py over .gpu/cases.json (PyTorch CUDA, float32)
+#   webgpu-<id>.json   the bundled harness, `verify --backend webgpu`, for the cases with webgpu seeds
+#   log.txt            nvidia-smi, stderr of every step
+set -u
+out=${OUT:-/tmp/gpu-out}; mkdir -p "$out"
+log="$out/log.txt"
+{ date; nvidia-smi; } >"$log" 2>&1
+webgpu() { # id seeds timeout
+  echo "== webgpu $1 (seeds $2)" >>"$log"
+  local t0=$SECONDS
+  timeout "$3" bash .gpu/entry.sh .gpu/app.mjs verify --backend webgpu --config ".gpu/cfg-$1.json" --seeds "$2" --batch 8 --json >"$out/webgpu-$1.json" 2>>"$log"
+  echo "== webgpu $1 rc $? wall $((SECONDS - t0)) s" >>"$log"
+}
+webgpu preln-48 4 150
+echo "== torch" >>"$log"
+PYTHONUNBUFFERED=1 timeout 150 python3 scripts/torch-reference.py .gpu/cases.json >"$out/torch.json" 2>>"$log"
+echo "== torch rc $?" >>"$log"
+webgpu bert-base-like 2 50
+webgpu deepscalelm-192 2 70
+date >>"$log"
