@@ -2,7 +2,7 @@
  * Full-width whole-model checks measured on a GPU machine (scripts/gpu-check.sh), stored in
  * fidelity/gpu/ and compared here with the current theory:
  *   cases.json        [{id, config (resolved), seeds, batch}] — what was measured
- *   torch.json        scripts/torch-reference.py: an independent PyTorch implementation of config v1
+ *   torch*.json       scripts/torch-reference.py (one file per run): an independent PyTorch implementation of config v1
  *                     (own weights, inputs, masks and statistics; no code shared with verify/)
  *   webgpu-<id>.json  the project's own harness, `verify --backend webgpu --json` (TF.js on Dawn)
  *   log.txt           nvidia-smi and the run's stderr
@@ -11,7 +11,7 @@
  * std. Predictions are recomputed from the stored configs on every call, so a theory change shows
  * here (FIDELITY.md's section, test/fidelity-gpu.test.ts) without re-measuring.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../src/config.js';
 import { predictResolved } from '../src/engine.js';
@@ -23,27 +23,38 @@ export interface GpuComparison { id: string; name: string; m: GpuMeasurement; re
 
 const QS: Quantity[] = ['mean', 'var', 'r', 'gradVar', 'gradR'];
 
+type TorchFile = { torch: string; device: string; cases: { id: string; seeds: number; batch: number; passSeconds: number | null; layers: Record<string, [number, number]>[]; error?: string }[] };
+
+/** The stored cases and their measurements: torch*.json in name order (a later file's case replaces
+ * an earlier one's), webgpu-<id>.json. Null when the directory holds no cases.json or torch file. */
 export function loadGpu(dir: string): { cases: GpuCase[]; measurements: Map<string, GpuMeasurement[]>; torchVersion: string | null } | null {
-  const cf = join(dir, 'cases.json'), tf = join(dir, 'torch.json');
-  if (!existsSync(cf) || !existsSync(tf)) return null;
+  const cf = join(dir, 'cases.json');
+  const torchFiles = existsSync(dir) ? readdirSync(dir).filter((f) => /^torch.*\.json$/.test(f)).sort() : [];
+  if (!existsSync(cf) || !torchFiles.length) return null;
   const cases = JSON.parse(readFileSync(cf, 'utf8')) as GpuCase[];
-  const torch = JSON.parse(readFileSync(tf, 'utf8')) as { torch: string; device: string; cases: { id: string; seeds: number; batch: number; passSeconds: number | null; layers: Record<string, [number, number]>[]; error?: string }[] };
+  const torchById = new Map<string, { file: TorchFile; c: TorchFile['cases'][number] }>();
+  let torchVersion: string | null = null;
+  for (const f of torchFiles) {
+    const file = JSON.parse(readFileSync(join(dir, f), 'utf8')) as TorchFile;
+    torchVersion ??= file.torch;
+    for (const c of file.cases) if (!c.error) torchById.set(c.id, { file, c });
+  }
   const measurements = new Map<string, GpuMeasurement[]>();
   for (const c of cases) {
     const list: GpuMeasurement[] = [];
-    const t = torch.cases.find((x) => x.id === c.id);
-    if (t && !t.error) {
-      list.push({ source: 'PyTorch', device: torch.device, seeds: t.seeds, batch: t.batch, passSeconds: t.passSeconds,
-        layers: t.layers.map((l) => ({ mean: l.mean, var: l.var, r: l.r, gradVar: l.gradVar, gradR: l.gradR })) });
+    const t = torchById.get(c.id);
+    if (t) {
+      list.push({ source: 'PyTorch', device: t.file.device, seeds: t.c.seeds, batch: t.c.batch, passSeconds: t.c.passSeconds,
+        layers: t.c.layers.map((l) => ({ mean: l.mean, var: l.var, r: l.r, gradVar: l.gradVar, gradR: l.gradR })) });
     }
     const wf = join(dir, `webgpu-${c.id}.json`);
     if (existsSync(wf)) {
       const w = JSON.parse(readFileSync(wf, 'utf8')) as { device: string; seeds: number; batch: number; timing: { passSeconds: number | null }; layers: { measured: Measured }[] };
       list.push({ source: 'WebGPU', device: w.device, seeds: w.seeds, batch: w.batch, passSeconds: w.timing.passSeconds, layers: w.layers.map((l) => l.measured) });
     }
-    measurements.set(c.id, list);
+    if (list.length) measurements.set(c.id, list);
   }
-  return { cases, measurements, torchVersion: torch.torch };
+  return { cases: cases.filter((c) => measurements.has(c.id)), measurements, torchVersion };
 }
 
 export function compareGpu(c: GpuCase, m: GpuMeasurement): GpuComparison {
@@ -67,7 +78,7 @@ export function gpuSection(dir: string): string {
   const g = loadGpu(dir);
   if (!g) return '';
   const out: string[] = ['## Full width on a GPU: PyTorch (independent implementation) and the harness on WebGPU\n'];
-  out.push(`Measured once on the lent GPU machine by \`scripts/gpu-check.sh\` (how: scripts/gpu-check.mjs, scripts/torch-reference.py; the raw files in fidelity/gpu/). PyTorch ${g.torchVersion ?? '?'}, float32 with TF32 off; the WebGPU rows are the project's harness (\`verify --backend webgpu\`, TF.js 4.22 on Dawn). Predictions recomputed from the stored configs by the current code. Tolerance: the harness's rule (var max(5 %, 2·std), gradVar max(10 %, 2·std), r and gradR max(0.02, 2·std), mean max(0.02·√var, 2·std); std = seed-to-seed std). With 2 seeds that std, and so the allowance, is itself a poor estimate: compare the PyTorch row of the same case.\n`);
+  out.push(`Measured on the lent GPU machine by \`scripts/gpu-check.sh\` (2026-11-27, two runs, an NVIDIA H200) (how: scripts/gpu-check.mjs, scripts/torch-reference.py; the raw files in fidelity/gpu/). PyTorch ${g.torchVersion ?? '?'}, float32 with TF32 off; the WebGPU rows are the project's harness (\`verify --backend webgpu\`, TF.js 4.22 on Dawn). Predictions recomputed from the stored configs by the current code. Tolerance: the harness's rule (var max(5 %, 2·std), gradVar max(10 %, 2·std), r and gradR max(0.02, 2·std), mean max(0.02·√var, 2·std); std = seed-to-seed std). With 2 seeds that std, and so the allowance, is itself a poor estimate: compare the PyTorch row of the same case.\n`);
   const rows: string[][] = [];
   const details: string[] = [];
   for (const c of g.cases) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Full-width checks for the GPU machine (see scripts/gpu-check.sh and ../shared/gpu/README.md).
-//   node scripts/gpu-check.mjs cases [OUT.json]   the resolved configs, seeds and batch of each case
-//                                                 (default .gpu/cases.json) for scripts/torch-reference.py
+//   node scripts/gpu-check.mjs cases [--only ID,…] [--webgpu ID:SEEDS,…]
+//        .gpu/cases.json (the resolved configs, seeds and batch for scripts/torch-reference.py),
+//        .gpu/webgpu.txt and .gpu/cfg-ID.json (the harness's WebGPU runs), fidelity/gpu/cases.json (all)
 //   node scripts/gpu-check.mjs compare DIR        DIR holds cases.json, torch.json (torch-reference.py)
 //                                                 and webgpu-<id>.json (`verify --backend webgpu --json`):
 //                                                 prints fidelity/gpu.ts's markdown section (the engine's
@@ -9,13 +10,14 @@
 // The measurements of record are kept in fidelity/gpu/ (FIDELITY.md's section is generated from them).
 // Needs `npm run build` (imports dist/).
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { resolveConfig } from '../dist/src/index.js';
+import { applyBasicScheme, resolveConfig } from '../dist/src/index.js';
 import { gpuSection } from '../dist/fidelity/gpu.js';
 
 const ex = (f) => JSON.parse(readFileSync(new URL(`../examples/${f}`, import.meta.url), 'utf8'));
 const base = { dModel: 512, heads: 8, dFF: 2048, seqLen: 128, activation: 'relu', dropout: 0, causal: false,
   init: { qk: 0.02, v: 0.02, o: 0.02, ffn1: 0.02, ffn2: 0.02 }, input: { mean: 0, var: 1, r: 0.2 } };
-/** id, config, torch seeds, batch, webgpu seeds (0: torch only) */
+const scheme = (name, raw) => { const c = applyBasicScheme(name, resolveConfig(raw)).config; c.name = raw.name; return c; };
+/** id, config (config v1, or a resolved config), PyTorch seeds, batch, default WebGPU seeds (0: PyTorch only) */
 export const CASES = [
   ['preln-48', ex('preln-48.json'), 32, 8, 4],
   ['bert-base-like', ex('bert-base-like.json'), 32, 8, 2],
@@ -25,17 +27,37 @@ export const CASES = [
   ['postln-96-d512', { ...base, name: 'Post-LN 96 layers d512', layers: 96, norm: 'post' }, 32, 8, 0],
   ['causal-postln-48-d512', { ...base, name: 'causal Post-LN 48 layers d512', layers: 48, norm: 'post', causal: true }, 32, 8, 0],
   ['causal-preln-96-d512', { ...base, name: 'causal Pre-LN 96 layers d512', layers: 96, norm: 'pre', causal: true }, 16, 8, 0],
+  // second run
+  ['postln-192-d512', { ...base, name: 'Post-LN 192 layers d512', layers: 192, norm: 'post' }, 32, 8, 0],
+  ['causal-postln-192-d512', { ...base, name: 'causal Post-LN 192 layers d512', layers: 192, norm: 'post', causal: true }, 32, 8, 0],
+  ['deepnorm-192-d512', scheme('deepnorm', { ...base, name: 'DeepNorm Post-LN 192 layers d512', layers: 192, norm: 'post' }), 16, 8, 0],
+  ['dslm-postln-192-d512', scheme('deepscalelm', { ...base, name: 'DeepScaleLM λ/β Post-LN 192 layers d512', layers: 192, norm: 'post' }), 16, 8, 0],
+  ['gpt-gelu-96-d768', { ...base, name: 'Pre-LN GeLU dropout 0.1, 96 layers d768 seqLen 256', layers: 96, dModel: 768, heads: 12, dFF: 3072, seqLen: 256, norm: 'pre', activation: 'gelu', dropout: 0.1, causal: true }, 16, 8, 0],
 ];
+const resolved = (raw) => (Array.isArray(raw.skip) ? raw : resolveConfig(raw));
 
-const [mode, arg] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const [mode, arg] = argv;
+const opt = (k) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
 if (mode === 'cases') {
-  const file = arg ?? '.gpu/cases.json';
-  const cases = CASES.map(([id, raw, seeds, batch]) => ({ id, config: resolveConfig(raw), seeds, batch }));
-  writeFileSync(file, JSON.stringify(cases, null, 1));
-  for (const [id, raw, , , wseeds] of CASES) {
-    if (wseeds) writeFileSync(`.gpu/cfg-${id}.json`, JSON.stringify(raw));
+  // --only a,b: the PyTorch cases of this run (default all); --webgpu id:seeds,...: the WebGPU runs
+  // (default: every selected case with default WebGPU seeds)
+  const only = opt('--only')?.split(',');
+  for (const id of only ?? []) if (!CASES.some((c) => c[0] === id)) throw new Error(`unknown case ${id}`);
+  const sel = CASES.filter(([id]) => !only || only.includes(id));
+  const all = CASES.map(([id, raw, seeds, batch]) => ({ id, config: resolved(raw), seeds, batch }));
+  writeFileSync('.gpu/cases.json', JSON.stringify(all.filter((c) => sel.some(([id]) => id === c.id))));
+  writeFileSync(new URL('../fidelity/gpu/cases.json', import.meta.url), '[\n' + all.map((c) => JSON.stringify(c)).join(',\n') + '\n]\n');
+  const web = opt('--webgpu') !== undefined ? opt('--webgpu').split(',').filter(Boolean).map((x) => x.split(':')) : sel.filter((c) => c[4]).map((c) => [c[0], String(c[4])]);
+  const lines = [];
+  for (const [id, seeds] of web) {
+    const c = CASES.find((x) => x[0] === id);
+    if (!c || Array.isArray(c[1].skip)) throw new Error(`webgpu case ${id}: unknown, or not a config v1 file`);
+    writeFileSync(`.gpu/cfg-${id}.json`, JSON.stringify(c[1]));
+    lines.push(`${id} ${seeds}`);
   }
-  console.log(`wrote ${file}: ${cases.length} cases; webgpu configs .gpu/cfg-*.json`);
+  writeFileSync('.gpu/webgpu.txt', lines.join('\n') + '\n');
+  console.log(`wrote .gpu/cases.json (${sel.length} PyTorch cases), .gpu/webgpu.txt (${lines.join(', ')}), fidelity/gpu/cases.json (all ${all.length})`);
 } else if (mode === 'compare') {
   console.log(gpuSection(arg));
 } else {

@@ -15,10 +15,18 @@ webgpu() { # id seeds timeout
   timeout "$3" bash .gpu/entry.sh .gpu/app.mjs verify --backend webgpu --config ".gpu/cfg-$1.json" --seeds "$2" --batch 8 --json >"$out/webgpu-$1.json" 2>>"$log"
   echo "== webgpu $1 rc $? wall $((SECONDS - t0)) s" >>"$log"
 }
-webgpu preln-48 4 150
-echo "== torch" >>"$log"
-PYTHONUNBUFFERED=1 timeout 150 python3 scripts/torch-reference.py .gpu/cases.json >"$out/torch.json" 2>>"$log"
-echo "== torch rc $?" >>"$log"
-webgpu bert-base-like 2 50
-webgpu deepscalelm-192 2 70
+# the WebGPU runs of .gpu/webgpu.txt ("id seeds"), then PyTorch over .gpu/cases.json
+first=1
+while read -r id seeds; do
+  [ -n "$id" ] || continue
+  webgpu "$id" "$seeds" $((30 + 12 * seeds))
+  if [ $first = 1 ]; then first=0
+    echo "== torch" >>"$log"
+    PYTHONUNBUFFERED=1 timeout 200 python3 scripts/torch-reference.py .gpu/cases.json >"$out/torch.json" 2>>"$log"
+    echo "== torch rc $?" >>"$log"
+  fi
+done < .gpu/webgpu.txt
+if [ $first = 1 ]; then
+  PYTHONUNBUFFERED=1 timeout 200 python3 scripts/torch-reference.py .gpu/cases.json >"$out/torch.json" 2>>"$log"
+fi
 date >>"$log"
