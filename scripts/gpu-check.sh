@@ -22,11 +22,11 @@ while read -r id seeds; do
   webgpu "$id" "$seeds" $((30 + 12 * seeds))
   if [ $first = 1 ]; then first=0
     echo "== torch" >>"$log"
-    PYTHONUNBUFFERED=1 timeout 200 python3 scripts/torch-reference.py .gpu/cases.json >"$out/torch.json" 2>>"$log"
+    PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 scripts/torch-reference.py .gpu/cases.json --out "$out/torch.json" 2>>"$log"
     echo "== torch rc $?" >>"$log"
   fi
 done < .gpu/webgpu.txt
 if [ $first = 1 ]; then
-  PYTHONUNBUFFERED=1 timeout 200 python3 scripts/torch-reference.py .gpu/cases.json >"$out/torch.json" 2>>"$log"
+  PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 scripts/torch-reference.py .gpu/cases.json --out "$out/torch.json" 2>>"$log"
 fi
 date >>"$log"

@@ -3,10 +3,12 @@
 machine with torch (the offline GPU machine: see scripts/gpu-check.sh). Not a project dependency and
 not used by the harness: it shares no code with verify/ (own weights, inputs, masks, statistics).
 
-  python3 scripts/torch-reference.py CASES.json [--device cuda|cpu] [--time-passes K] > out.json
+  python3 scripts/torch-reference.py CASES.json [--device cuda|cpu] [--time-passes K] [--out FILE] (default: stdout)
 
 CASES.json: [{"id", "config": <a ResolvedConfig as `resolveConfig` returns it: per-layer skip,
-branch and init arrays, attnDropout, actDropout, eps>, "seeds": K, "batch": B}, ...].
+branch and init arrays, attnDropout, actDropout, eps>, "seeds": K, "batch": B, "vector"?: V}, ...];
+V > 1 runs V seeds per pass (a leading seed axis on every tensor, one weight matrix per seed): the
+many-seed runs of small models, which one seed at a time leaves latency-bound.
 Per case and entry 0..N it writes the seed mean and seed-to-seed sample std of mean, var, r, gradVar
 and gradR with config v1's definitions (var over all entries around the global mean; r the mean over
 sequences of the mean pairwise cosine of two different tokens' vectors, the global mean removed;
@@ -18,33 +20,32 @@ import torch
 
 
 def stats(x):
-    """[mean, var, r] of a [B, T, d] tensor, config v1 definitions, in float64."""
+    """[mean, var, r] per seed of a [s, B, T, d] tensor ([s, 3], float64), config v1 definitions."""
     x = x.double()
-    m = x.mean()
+    m = x.mean((1, 2, 3), keepdim=True)
     u = x - m
-    v = (u * u).mean()
-    B, T, d = x.shape
-    n2 = (u * u).sum(-1)  # [B, T]
+    v = (u * u).mean((1, 2, 3))
+    n2 = (u * u).sum(-1)  # [s, B, T]
     un = u / n2.clamp_min(1e-30).sqrt().unsqueeze(-1)
-    S = un.sum(1)  # [B, d]
-    cnt = (n2 > 0).double().sum(-1)
-    self_ = (un * un).sum((1, 2))
-    r = (((S * S).sum(-1) - self_) / (cnt * (cnt - 1))).mean()
-    return [m.item(), v.item(), r.item()]
+    S = un.sum(2)  # [s, B, d]
+    cnt = (n2 > 0).double().sum(-1)  # [s, B]
+    self_ = (un * un).sum((2, 3))
+    r = (((S * S).sum(-1) - self_) / (cnt * (cnt - 1))).mean(-1)
+    return torch.stack([m.flatten(), v, r], -1)
 
 
-def sample_inputs(gen, B, T, d, inp, dev):
+def sample_inputs(gen, s, B, T, d, inp, dev):
     m, var, r = inp["mean"], inp["var"], min(1.0, inp["r"])
     sd = math.sqrt(max(var, 0.0))
     if r >= 0:
-        a = torch.randn(B, 1, d, generator=gen, device=dev)
-        e = torch.randn(B, T, d, generator=gen, device=dev)
+        a = torch.randn(s, B, 1, d, generator=gen, device=dev)
+        e = torch.randn(s, B, T, d, generator=gen, device=dev)
         return m + sd * (math.sqrt(r) * a + math.sqrt(1 - r) * e)
     u = max(r * T / (1 - r), -1.0)
     kappa = math.sqrt(1 + u) - 1
     c = 1 / math.sqrt(1 + (2 * kappa + kappa * kappa) / T)
-    e = torch.randn(B, T, d, generator=gen, device=dev)
-    return m + sd * c * (e + kappa * e.mean(1, keepdim=True))
+    e = torch.randn(s, B, T, d, generator=gen, device=dev)
+    return m + sd * c * (e + kappa * e.mean(2, keepdim=True))
 
 
 def run_case(case, dev, time_passes):
@@ -80,8 +81,9 @@ def run_case(case, dev, time_passes):
         return x * keep
 
     def one_pass(W, gen, want_stats):
-        x = sample_inputs(gen, B, T, d, c["input"], dev)
-        G = torch.randn(B, T, d, generator=gen, device=dev)
+        s = W[0]["q"].shape[0]
+        x = sample_inputs(gen, s, B, T, d, c["input"], dev)
+        G = torch.randn(s, B, T, d, generator=gen, device=dev)
         x = x.requires_grad_(True)
         entries = [x]
         h = x
@@ -90,14 +92,14 @@ def run_case(case, dev, time_passes):
             w = W[l]
 
             def attn(z):
-                q = (z @ w["q"]).view(B, T, H, dh).transpose(1, 2)
-                k = (z @ w["k"]).view(B, T, H, dh).transpose(1, 2)
-                v = (z @ w["v"]).view(B, T, H, dh).transpose(1, 2)
-                s = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
+                q = (z @ w["q"]).view(s, B, T, H, dh).transpose(2, 3)
+                k = (z @ w["k"]).view(s, B, T, H, dh).transpose(2, 3)
+                v = (z @ w["v"]).view(s, B, T, H, dh).transpose(2, 3)
+                sc = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
                 if causal_mask is not None:
-                    s = s.masked_fill(causal_mask, float("-inf"))
-                P = drop(torch.softmax(s, -1), pa, gen)
-                o = (P @ v).transpose(1, 2).reshape(B, T, d)
+                    sc = sc.masked_fill(causal_mask, float("-inf"))
+                P = drop(torch.softmax(sc, -1), pa, gen)
+                o = (P @ v).transpose(2, 3).reshape(s, B, T, d)
                 return drop(o @ w["o"], p, gen)
 
             def ffn(z):
@@ -121,12 +123,14 @@ def run_case(case, dev, time_passes):
         if not want_stats:
             return None
         with torch.no_grad():
-            return [stats(e.detach()) + stats(e.grad) for e in entries]
+            # [s, N+1, 6]: per seed and entry mean, var, r of the activation, then of its gradient
+            return torch.stack([torch.cat([stats(e.detach()), stats(e.grad)], -1) for e in entries], 1).cpu()
 
-    def weights(gen):
+    def weights(gen, s):
+        # [s, 1, rows, cols]: one matrix per seed, broadcast over the batch
         W = []
         for l in range(N):
-            nd = lambda r, k, s: torch.randn(r, k, generator=gen, device=dev) * s
+            nd = lambda r, k, std: torch.randn(s, 1, r, k, generator=gen, device=dev) * std
             w = {"q": nd(d, d, init["qk"][l]), "k": nd(d, d, init["qk"][l]), "v": nd(d, d, init["v"][l]),
                  "o": nd(d, d, init["o"][l]), "1": nd(d, F, init["ffn1"][l]), "2": nd(F, d, init["ffn2"][l])}
             if act_name == "swiglu":
@@ -134,13 +138,22 @@ def run_case(case, dev, time_passes):
             W.append(w)
         return W
 
-    per_seed = []
-    for seed in range(case["seeds"]):
+    # seeds in chunks of `vector` (default 1): each chunk one pass with a leading seed axis
+    vec = max(1, int(case.get("vector", 1)))
+    chunks = []
+    done = 0
+    while done < case["seeds"]:
+        s = min(vec, case["seeds"] - done)
         gen = torch.Generator(device=dev)
-        gen.manual_seed(1_000_003 * (seed + 1) + 17)
-        W = weights(gen)
-        per_seed.append(one_pass(W, gen, True))
-    # timing: extra passes on the last seed's weights, statistics not computed
+        gen.manual_seed(1_000_003 * (done + 1) + 17)
+        W = weights(gen, s)
+        chunks.append(one_pass(W, gen, True))
+        done += s
+        del W
+    allst = torch.cat(chunks, 0)  # [seeds, N+1, 6]
+    per_seed = allst.tolist()
+    # timing: extra passes on one seed's weights, statistics not computed
+    W = weights(gen, 1)
     times = []
     for _ in range(time_passes):
         if dev == "cuda":
@@ -165,7 +178,12 @@ def run_case(case, dev, time_passes):
         if all(v > 0 and math.isfinite(v) for v in gv):
             lg = [math.log(v) for v in gv]
             mu = sum(lg) / K
-            row["gradLog"] = [mu, math.sqrt(sum((v - mu) ** 2 for v in lg) / (K - 1)) if K > 1 else 0.0]
+            sd = math.sqrt(sum((v - mu) ** 2 for v in lg) / (K - 1)) if K > 1 else 0.0
+            row["gradLog"] = [mu, sd]
+            if K >= 8 and sd > 0:
+                row["gradLogSkew"] = sum(((v - mu) / sd) ** 3 for v in lg) / K
+                srt = sorted(gv)
+                row["gradVarQ"] = [srt[int(q * (K - 1))] for q in (0.1, 0.5, 0.9)]
         layers.append(row)
     return {"id": case["id"], "seeds": K, "batch": B, "device": dev,
             "passSeconds": times[len(times) // 2] if times else None, "layers": layers}
@@ -177,6 +195,7 @@ def main():
     time_passes = 5
     if "--device" in args:
         dev = args[args.index("--device") + 1]
+    out_file = args[args.index("--out") + 1] if "--out" in args else None
     if "--time-passes" in args:
         time_passes = int(args[args.index("--time-passes") + 1])
     cases = json.load(open(args[0]))
@@ -191,8 +210,12 @@ def main():
             r = {"id": case["id"], "error": repr(e)}
         r["totalSeconds"] = time.perf_counter() - t0
         out["cases"].append(r)
+        if out_file:  # rewritten after every case: a run stopped by a timeout keeps what it measured
+            with open(out_file, "w") as f:
+                json.dump(out, f)
         print(f"torch-reference: {case['id']} {r.get('passSeconds')} s/pass, {r['totalSeconds']:.1f} s", file=sys.stderr, flush=True)
-    json.dump(out, sys.stdout)
+    if not out_file:
+        json.dump(out, sys.stdout)
 
 
 if __name__ == "__main__":
