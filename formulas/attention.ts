@@ -66,7 +66,9 @@
  *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
  *   statistic, the mean over pairs of per-pair Pearson correlations, is reportedGradR (ncPairGradR:
- *   V- and K-path gradients scale with the key's column sum, which varies from key to key).
+ *   V- and K-path gradients scale with the key's column sum, which varies from key to key, and
+ *   with the per-head, per-sequence scale U of the rows' shared query, which all tokens of a head
+ *   share).
  * Causal: row i has n_i = i + 1 keys; every quantity is computed per position (column sums for
  * the backward pass) and averaged over positions (pairs of positions for r) — the statistics of
  * config v1 are averages over positions. The reported causal gradR (causalPairGradR) takes the
@@ -711,6 +713,41 @@ let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Ar
  *    transforms), one integral in u. The column sums of a head add up to L, so two columns are not
  *    independent: to first order (the part of g(c) along c), Cov(g(c_j), g(c_l)) = −Cov(g, c)²/
  *    (Var(c)(L − 1)) (exact for linear g): E1² loses (E[c²/√X] − E1)²/(Var(c)(L − 1)).
+ * 6. The head's shared-query scale (derived here; without it 140 of 147 within, the 7 misses all
+ *    under-predictions at r = 0.5/0.95 with h = 16 or L = 512, and every σ_s² 1–10 case low). The
+ *    rows of a head share the query part q̄ = W_qᵀ·(shared input): a key's popularity logit q̄·k_j has,
+ *    per head AND sequence, the variance r′vU, U the quadratic form q̄ᵀW_kᵀW_k q̄ (mean 1, relative
+ *    variance keyNormVar = 2(1 + 2d_h/d)/d_h, that of attnSoftmaxStats' u), and every token of that
+ *    head and sequence shares it. The pair's numerator sits in one head (c_1j c_1l, K_1j c_1l), whose
+ *    U the two tokens share, so its terms are E_U of products: C·E_U[E1(U)²] ≥ C·E1², E_U[EK(U)E1(U)],
+ *    E_U[ED(U)²] (ncPairGradR: one Laplace integral per node, E[f/√X | U_1] with the other h − 1
+ *    heads' factor averaged over their U; sharing those too — a double integral in (u, u′) — moved
+ *    the stored grid's values by < 0.0006, so it is left out). Per node (ncScaleNodes: U lognormal,
+ *    moment-matched, 3-node Gauss–Hermite — 5 nodes move the grid's values by < 0.003 for 5/3 the per-node
+ *    cost; one node at r′ = 0, where nothing is shared): the rows'
+ *    logit variance v(1 − r′ + r′U) and correlation r′U/(1 − r′ + r′U) give the node's K2, row
+ *    correlation c and popularity variance, and the K path's factors |q|²E[uJ] (diagonal) and
+ *    |q|²E[wρD] (cross-row: the rows' query dot product), |q|² ∝ 1 − r′ + r′U (a K path ∝ U alone,
+ *    without the node's Jacobian overlap, over-predicted r = 0.95, σ_s² = 100 by 0.07–0.14). Each
+ *    family is normalised so that the mixture keeps the kernel's exact means: E[Var(c)] = Vc through
+ *    one factor κ on the nodes' popularity log-variances, E[q], E[c²] and the K-path and V-private
+ *    means through the per-node coefficients (with one node the kernel of before, bit for bit).
+ *    Not in it: the Q path's and the upstream's per-head scales (the shared upstream's |ḡ_h W_vᵀ|²,
+ *    relative variance ~2/d_h: equalising it per head in the MC moved the mean by −0.010 ± 0.008),
+ *    a head-level scale at r′ = 0, and the heavy tail of a head's K energy beyond U (MC: the top 1 %
+ *    of (sequence, head) pairs hold 19 % of it). MC (a float64 diagnostic like test/mc/attention-pairs.ts,
+ *    d = 64, B = 2, r_g = 0.2): at σ_s² = 3, r = 0.5, h = 16, L = 128 (30 trials, seed 31) the
+ *    popularity logit variance per (sequence, head) is 0.738 (r′v = 0.75) with relative variance
+ *    0.61 (keyNormVar 0.5625), and over the quintiles of U (0.24/0.52/0.80/1.20/2.23) the head's
+ *    Var(c) is 0.30/0.65/1.00/1.54/3.68 and its mean K-path energy 0.0067/0.017/0.023/0.037/0.102;
+ *    (40 trials, seed 11) replacing each token's K-path |g|² by its sequence mean drops the per-pair
+ *    mean 0.347 ± 0.006 → 0.224 ± 0.007, E[1/√X] 1.456 ± 0.027 (the model with U ≡ 1: 1.204).
+ *    Per-pair mean, MC vs the model without/with U: (σ_s², r, h, L) = (3, 0.5, 16, 128) 0.347 ± 0.006
+ *    vs 0.253/0.297; (1, 0.5, 16, 128) 0.641 ± 0.007 (seed 24) vs 0.573/0.607; (30, 0.95, 16, 128)
+ *    0.259 ± 0.006 (seed 21) vs 0.188/0.248; (10, 0.5, 4, 512) 0.156 ± 0.009 (8 trials, seed 23) vs
+ *    0.127/0.140; (100, 0.95, 16, 32) 0.0917 ± 0.0023 (100 trials, seed 22) vs 0.111/0.129 (an
+ *    over-prediction that grows); r = 0 unchanged ((3, 0, 16, 128) 0.237 ± 0.006 vs 0.204). Stored
+ *    grid (147 cases): 140 → 145 within, summed |ours − measured| 2.402 → 1.776.
  * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142 (143 with the Q path's
  * row-to-row spread rvS in step 4); the lognormal model's
  * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
@@ -727,7 +764,7 @@ function lnGammaL(x: number): number {
   return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
 }
 let NAV = new Float64Array(1024), NAP = new Float64Array(1024), NAC = new Float64Array(1024), NAC2 = new Float64Array(1024), NAK = new Float64Array(1024), NAX = new Float64Array(1024), NAN = new Float64Array(1024);
-let NPMF = new Float64Array(1024);
+let NPMF = new Float64Array(1024), NTM = new Float64Array(1024);
 const NBIN = 32;
 const NBP = new Float64Array(NBIN + 1), NBV = new Float64Array(NBIN + 1), NBC = new Float64Array(NBIN + 1), NBC2 = new Float64Array(NBIN + 1), NBK = new Float64Array(NBIN + 1), NBX = new Float64Array(NBIN + 1), NBN = new Float64Array(NBIN + 1);
 interface NcPairInput {
@@ -740,52 +777,67 @@ interface NcPairInput {
   av: number; bv: number; bK: number; aK: number;
   /** Q path variance γ, the V-shared covariance C c_j c_l, the Q-path covariance DQ */
   ga: number; C: number; DQ: number;
+  /** nodes of a head's shared-query scale U: weights, and per node K2, row correlation c, the K
+   * path's diagonal and cross-row factors (1 − r′ + r′U)E[uJ] and (1 − r′ + r′U)E[wρD] */
+  nU: number; uW: Float64Array; uK2: Float64Array; uC: Float64Array; uFd: Float64Array; uFx: Float64Array;
 }
-function ncPairGradR(q: NcPairInput): number {
-  const { L, h, dh, K2, c, av, ga, C, DQ } = q;
-  let { bv, bK, aK } = q;
-  if (!(L > 1)) return 0;
-  const ex = Math.max(K2 - 1, 0), Vc = (ex * (1 + (L - 1) * c)) / L;
-  const K2h = Math.min(Math.max(q.K2p, 1), Math.max(K2, 1));
-  const Vw = Math.max(0, c * ex + (Math.max(K2, 1) - K2h) / (L - 1));
-  const nodes = Vw > 1e-9 ? PN : ONE_NODE;
-  const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
+const US2 = new Float64Array(5);
+const NU_MAX = 5, NBS = NBIN + 1;
+let NMP = new Float64Array(NU_MAX * NBS), NMV = new Float64Array(NU_MAX * NBS), NMC = new Float64Array(NU_MAX * NBS), NMC2 = new Float64Array(NU_MAX * NBS), NMK = new Float64Array(NU_MAX * NBS), NMX = new Float64Array(NU_MAX * NBS), NMN = new Float64Array(NU_MAX * NBS);
+const NMEC2 = new Float64Array(NU_MAX), NMEQ = new Float64Array(NU_MAX), UK2H = new Float64Array(NU_MAX), NMB = new Int32Array(NU_MAX), NM0 = new Float64Array(NU_MAX), NMVC = new Float64Array(NU_MAX);
+const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new Float64Array(NU_MAX), E1M = new Float64Array(NU_MAX), EDM = new Float64Array(NU_MAX), EKM = new Float64Array(NU_MAX);
+/** One head's column-sum atoms of the hit model at popularity log-variance s2 (lognormal w, mean 1):
+ * pooled into NBIN bins of ln(V + K) at slot m (mass, mean V, K_d, K_x, N, c, c²); returns the model's
+ * Σ p·q (E[q]) when `eqOnly`, else fills the slot. */
+function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, bv: number, bK: number, aK: number, eqOnly: boolean): number {
+  const nodes = s2 > 1e-9 ? PN : ONE_NODE;
+  const sw = Math.sqrt(s2), mw = -s2 / 2;
+  if (eqOnly) {
+    let eq = 0;
+    let ec2 = 0;
+    for (let k = 0; k < nodes.z.length; k++) {
+      const w = Math.exp(mw + sw * nodes.z[k]), p = Math.min(1, w / K2h), s = w / (L * p);
+      eq += nodes.w[k] * s * w; ec2 += nodes.w[k] * (w * w + s * s * L * p * (1 - p));
+    }
+    NMEC2[m] = ec2;
+    return eq;
+  }
   if (NPMF.length < L + 1) NPMF = new Float64Array(2 * (L + 1));
-  // the model's E[q] (E[P²|w] = wK2h/L² below the cap, w²/L² above): the q-coefficients are scaled
-  // so that E[Var] keeps the kernel's exact value (E[q] = K2/L)
-  let eq = 0;
-  for (let k = 0; k < nodes.z.length; k++) { const w = Math.exp(mw + sw * nodes.z[k]); eq += nodes.w[k] * (w < K2h ? (w * K2h) / L : (w * w) / L); }
-  if (eq > 0) { const f = K2 / L / eq; bv *= f; const kq = bK * (K2 / L) + aK * (1 + Vc - K2 / L); bK *= f; aK = (kq - bK * eq) / Math.max(1 + Vc - eq, 1e-12); }
-  let na = 0, p0 = 0;
+  if (NTM.length < L + 1) NTM = new Float64Array(2 * (L + 1));
+  if (NAV.length < L + 1 + nodes.z.length) {
+    const n2 = 2 * (L + 1 + nodes.z.length);
+    NAV = new Float64Array(n2); NAP = new Float64Array(n2); NAC = new Float64Array(n2); NAC2 = new Float64Array(n2); NAK = new Float64Array(n2); NAX = new Float64Array(n2); NAN = new Float64Array(n2);
+  }
+  // below the cap (w < K2h) every hit has the size s = K2h/L, so the popularity nodes only weigh the
+  // hit counts N: their masses are pooled per N (one atom per N); capped nodes (every row hits,
+  // N = L, c = w) are atoms of their own
+  let na = 0, p0 = 0, tlo = L, thi = 0;
+  NTM.fill(0, 0, L + 1);
+  const atom = (pr: number, t: number, sz: number) => {
+    const cc = sz * t, qq = sz * cc;
+    NAC[na] = cc; NAC2[na] = cc * cc; NAP[na] = pr; NAN[na] = t;
+    NAV[na] = av * cc * cc + bv * qq; NAK[na] = Math.max(bK * qq, 0); NAX[na++] = Math.max(aK * (cc * cc - qq), 0);
+  };
   for (let k = 0; k < nodes.z.length; k++) {
     const wk = nodes.w[k];
     if (wk < 1e-6) continue;
-    const w = Math.exp(mw + sw * nodes.z[k]), p = Math.min(1, w / K2h), s = w / (L * p);
+    const w = Math.exp(mw + sw * nodes.z[k]);
+    if (w >= K2h) { atom(wk, L, w / L); continue; }
+    const p = w / K2h;
+    const mm = Math.min(L, Math.floor((L + 1) * p)), odds = p / (1 - p);
     let lo: number, hi: number;
-    if (p >= 1) { lo = hi = L; NPMF[L] = 1; }
-    else {
-      const m = Math.min(L, Math.floor((L + 1) * p)), odds = p / (1 - p);
-      NPMF[m] = 1; let tot = 1;
-      for (hi = m; hi < L;) { const nx = NPMF[hi] * ((L - hi) / (hi + 1)) * odds; if (nx < 1e-11) break; NPMF[++hi] = nx; tot += nx; }
-      for (lo = m; lo > 0;) { const nx = (NPMF[lo] * lo) / ((L - lo + 1) * odds); if (nx < 1e-11) break; NPMF[--lo] = nx; tot += nx; }
-      for (let t = lo; t <= hi; t++) NPMF[t] /= tot;
-    }
-    if (na + hi - lo + 1 > NAV.length) {
-      const grow = (x: Float64Array) => { const y = new Float64Array(2 * (na + hi - lo + 1)); y.set(x.subarray(0, na)); return y; };
-      NAV = grow(NAV); NAP = grow(NAP); NAC = grow(NAC); NAC2 = grow(NAC2); NAK = grow(NAK); NAX = grow(NAX); NAN = grow(NAN);
-    }
-    for (let t = lo; t <= hi; t++) {
-      const pr = wk * NPMF[t];
-      if (t === 0) { p0 += pr; continue; }
-      if (pr < 1e-12) continue;
-      const cc = s * t, qq = s * cc;
-      NAC[na] = cc; NAC2[na] = cc * cc; NAP[na] = pr; NAN[na] = t;
-      NAV[na] = av * cc * cc + bv * qq; NAK[na] = Math.max(bK * qq, 0); NAX[na++] = Math.max(aK * (cc * cc - qq), 0);
-    }
+    NPMF[mm] = 1; let tot = 1;
+    for (hi = mm; hi < L;) { const nx = NPMF[hi] * ((L - hi) / (hi + 1)) * odds; if (nx < 1e-11) break; NPMF[++hi] = nx; tot += nx; }
+    for (lo = mm; lo > 0;) { const nx = (NPMF[lo] * lo) / ((L - lo + 1) * odds); if (nx < 1e-11) break; NPMF[--lo] = nx; tot += nx; }
+    for (let t = lo; t <= hi; t++) NTM[t] += (wk * NPMF[t]) / tot;
+    if (lo < tlo) tlo = lo;
+    if (hi > thi) thi = hi;
   }
+  p0 += NTM[0];
+  for (let t = Math.max(tlo, 1); t <= thi; t++) if (NTM[t] >= 1e-12) atom(NTM[t], t, K2h / L);
   // pool the hit atoms (N ≥ 1) into NBIN bins of ln(V + K) (mass, mean V, K, N, c, c²)
-  let vmin = Infinity, vmax = 0, ev = 0;
-  for (let a = 0; a < na; a++) { const v = NAV[a] + NAK[a] + NAX[a]; ev += NAP[a] * v; if (v > 0) { if (v < vmin) vmin = v; if (v > vmax) vmax = v; } }
+  let vmin = Infinity, vmax = 0, ev = 0, ec2 = 0;
+  for (let a = 0; a < na; a++) { const v = NAV[a] + NAK[a] + NAX[a]; ev += NAP[a] * v; ec2 += NAP[a] * NAC2[a]; if (v > 0) { if (v < vmin) vmin = v; if (v > vmax) vmax = v; } }
   NBP.fill(0); NBV.fill(0); NBC.fill(0); NBC2.fill(0); NBK.fill(0); NBX.fill(0); NBN.fill(0);
   const lv0 = Math.log(vmin), sc = vmax > vmin ? (NBIN - 1) / (Math.log(vmax) - lv0) : 0;
   for (let a = 0; a < na; a++) {
@@ -793,9 +845,57 @@ function ncPairGradR(q: NcPairInput): number {
     NBP[k] += pr; NBV[k] += pr * NAV[a]; NBK[k] += pr * NAK[a]; NBX[k] += pr * NAX[a]; NBN[k] += pr * NAN[a]; NBC[k] += pr * NAC[a]; NBC2[k] += pr * NAC2[a];
   }
   let nb = 0;
+  const o = m * NBS;
   for (let k = 0; k <= NBIN; k++) if (NBP[k] > 0) {
     const pr = NBP[k];
-    NBP[nb] = pr; NBV[nb] = NBV[k] / pr; NBK[nb] = NBK[k] / pr; NBX[nb] = NBX[k] / pr; NBN[nb] = NBN[k] / pr; NBC[nb] = NBC[k] / pr; NBC2[nb++] = NBC2[k] / pr;
+    NMP[o + nb] = pr; NMV[o + nb] = NBV[k] / pr; NMK[o + nb] = NBK[k] / pr; NMX[o + nb] = NBX[k] / pr; NMN[o + nb] = NBN[k] / pr; NMC[o + nb] = NBC[k] / pr; NMC2[o + nb++] = NBC2[k] / pr;
+  }
+  NMB[m] = nb; NM0[m] = p0; NMVC[m] = Math.max(ec2 - 1, 0);
+  return ev;
+}
+function ncPairGradR(q: NcPairInput): number {
+  const { L, h, dh, K2, c, av, ga, C, DQ } = q;
+  const { bv, bK, aK } = q;
+  if (!(L > 1)) return 0;
+  const ex = Math.max(K2 - 1, 0), Vc = (ex * (1 + (L - 1) * c)) / L;
+  const K2h = Math.min(Math.max(q.K2p, 1), Math.max(K2, 1));
+  const Vw = Math.max(0, c * ex + (Math.max(K2, 1) - K2h) / (L - 1));
+  // per head and sequence, the shared query's scale U (q.nU nodes, weights q.uW): the node's K2,
+  // row correlation c and K-path factors (reportedGradR); the node's popularity variance Vw_m =
+  // c_m(K2_m − 1) + (K2_m − K2h_m)/(L − 1), its log-variance scaled by κ so that the mixture keeps
+  // E[Var(w)] = Vw (the kernel's Var(c))
+  const nU = q.nU;
+  for (let m = 0; m < nU; m++) {
+    const K2m = Math.max(q.uK2[m], 1), K2hm = Math.min(Math.max(q.K2p, 1), K2m);
+    UK2H[m] = K2hm; US2[m] = Math.log1p(Math.max(0, q.uC[m] * (K2m - 1) + (K2m - K2hm) / (L - 1)));
+  }
+  if (nU > 1) {
+    const target = Math.log1p(Vw);
+    let kap = 1;
+    for (let it = 0; it < 60; it++) {
+      let f = 0, df = 0;
+      for (let m = 0; m < nU; m++) { const e = q.uW[m] * Math.exp(kap * US2[m] - target); f += e; df += e * US2[m]; }
+      const step = df > 0 ? Math.log(f) / (df / f) : 0; // Newton on ln f(κ) = 0 (increasing, convex)
+      kap -= step;
+      if (!(Math.abs(step) > 1e-12)) break;
+    }
+    for (let m = 0; m < nU; m++) US2[m] *= kap;
+  } else US2[0] = Math.log1p(Vw);
+  // per node, the coefficients keep the kernel's means (the mixture's): V private part bv·E[q] ∝ K2_m,
+  // K diagonal ∝ (1 − r′ + r′U)E[uJ]_m, K cross-row ∝ (1 − r′ + r′U)E[wρD]_m (the rows' query dot
+  // product |q|²ρ at the node's row correlation); each divided by the model's E[q | m], E[c² − q | m]
+  let sK2 = 0, sFd = 0, sFx = 0;
+  for (let m = 0; m < nU; m++) { sK2 += q.uW[m] * q.uK2[m]; sFd += q.uW[m] * q.uFd[m]; sFx += q.uW[m] * q.uFx[m]; }
+  const kv0 = bK * (K2 / L), kx = aK * (1 + Vc - K2 / L), pv = bv * (K2 / L);
+  let ev = 0, vcm = 0, ec2 = 0;
+  for (let m = 0; m < nU; m++) { NMEQ[m] = ncHeadAtoms(m, US2[m], L, UK2H[m], 0, 0, 0, 0, true); ec2 += q.uW[m] * NMEC2[m]; }
+  for (let m = 0; m < nU; m++) {
+    // E[c² | m]: the model's, scaled so that the mixture's is the kernel's 1 + Vc
+    const eqm = NMEQ[m], ecm = Math.max(((1 + Vc) * NMEC2[m]) / ec2 - eqm, 1e-12);
+    const bvm = eqm > 0 ? (pv * (nU > 1 ? q.uK2[m] / sK2 : 1)) / eqm : 0;
+    const bKm = eqm > 0 ? (kv0 * (nU > 1 && sFd > 0 ? q.uFd[m] / sFd : 1)) / eqm : 0;
+    const aKm = (kx * (nU > 1 && sFx > 0 ? q.uFx[m] / sFx : 1)) / ecm;
+    ev += q.uW[m] * ncHeadAtoms(m, US2[m], L, UK2H[m], av, bvm, bKm, aKm, false); vcm += q.uW[m] * NMVC[m];
   }
   // amplitudes: a K-path gradient is Σ over its N hitting rows of a scalar dS_ij times a vector, its
   // squared norm a mean of N terms of relative variance rvK = 3(1 + 2/d_h)² − 1 (dS² ~ χ²₁, |dO_i|²,
@@ -808,36 +908,80 @@ function ncPairGradR(q: NcPairInput): number {
   const nuR = Math.max(L / Math.max(K2, 1) - 1, 1e-3), rvS = K2 > 0 ? Math.max(0, (q.Q4 * L * L) / (K2 * K2) - 1) : 0;
   const rvQ = (1 + rvS) * (1 + 2 / nuR) * (1 + 2 / dh) - 1, kQ = h / rvQ;
   const lgR = Math.exp(lnGammaL(kQ + 0.5) - lnGammaL(kQ)) / Math.sqrt(kQ); // E[√η] factor Γ(k+½)/Γ(k)·θ^½, θ = 1/kQ
-  // Laplace transform: X^{−1/2} = π^{−1/2} ∫ e^{u/2} e^{−e^u X} du; X = (1/h)Σ_h (V_h + K_h ξ_h) + γη
-  let E1 = 0, Ec2 = 0, EK = 0, Eeta = 0;
-  // the range's top: every integrand left (the no-hit term p0^h of E[√η/√X] is exact, below) holds
+  // the range's top: every integrand left (the no-hit term of E[√η/√X] is exact, below) holds
   // a head with a hit, whose V-path part V = α c² + β q is not random: e^u·V/h = 60 for the lowest
   // such V past the atoms' bottom 1e-7 of mass (lighter atoms change an expectation by less than
   // their mass: c/√X ≤ 1/√α, √η/√X ≤ 1/√γ)
   let vq = Infinity;
-  for (let k = 0, m = p0; k < nb; k++) { m += NBP[k]; if (m > 1e-7 && NBV[k] > 0 && NBV[k] < vq) vq = NBV[k]; }
+  for (let m = 0; m < nU; m++) {
+    const o = m * NBS;
+    for (let k = 0, s = NM0[m]; k < NMB[m]; k++) { s += NMP[o + k]; if (s > 1e-7 && NMV[o + k] > 0 && NMV[o + k] < vq) vq = NMV[o + k]; }
+  }
   const EX = ev + ga, vlo = vq < Infinity ? vq / h : EX;
   // the bottom: e^u·E[X] = 1e-6 (the tail left out is 2e^{u/2}/√π of E[f]: ~1e-3 relative)
   const u0 = Math.log(1e-6 / EX), u1 = Math.max(Math.log(60 / vlo), u0 + 1), du = 1;
-  const nu = Math.ceil((u1 - u0) / du);
-  for (let i = 0; i <= nu; i++) {
-    const u = u0 + i * du, T = Math.exp(u), t = T / h;
-    let P0 = 0, P1 = 0, P2 = 0, PK = 0;
-    for (let k = 0; k < nb; k++) {
-      const kk = NBN[k] / rvK, z = 1 + (t * NBK[k]) / kk, zx = 1 + (t * NBX[k]) / kX;
-      const e = NBP[k] * Math.exp(-t * NBV[k] - kk * Math.log(z) - kX * Math.log(zx));
-      P0 += e; P1 += e * NBC[k]; P2 += e * NBC2[k]; PK += e * (NBK[k] / z + NBX[k] / zx);
-    }
-    const zq = 1 + (T * ga) / kQ, Qf = Math.exp(-kQ * Math.log(zq)), Qh = lgR * Math.exp(-(kQ + 0.5) * Math.log(zq));
-    const Ph = P0 + p0, base = Math.exp(u / 2) * Ph ** (h - 1);
-    E1 += base * Qf * P1; Ec2 += base * Qf * P2; EK += base * Qf * PK;
-    Eeta += Math.exp(u / 2) * Qh * (Ph ** h - p0 ** h);
-  }
+  const nu = Math.ceil((u1 - u0) / du) + 1;
   const norm = du / Math.sqrt(Math.PI);
-  E1 *= norm; Ec2 *= norm; EK *= norm; Eeta = Eeta * norm + (ga > 0 ? p0 ** h / Math.sqrt(ga) : 0);
-  const anti = Vc > 1e-12 ? 1 / (Vc * (L - 1)) : 0;
-  const r = C * (E1 * E1 - (Ec2 - E1) ** 2 * anti) + DQ * Eeta * Eeta - (EK * E1) / (L - 1);
+  // the pair's numerator lives in one head (head 1 of X's heads), whose U the two tokens share:
+  // per node m, E1_m = E[c_1/√X | U_1], ED_m (the sum constraint's E[(c_1² − c_1)/√X | U_1]/√Vc_m)
+  // and EK_m = E[K_1/√X | U_1], the other h − 1 heads' factor averaged over their U (sharing those
+  // too, a double integral in (u, u′), moved the stored grid's values by < 0.0006)
+  E1M.fill(0); EDM.fill(0); EKM.fill(0);
+  let pz = 0, eta = 0;
+  for (let m = 0; m < nU; m++) pz += q.uW[m] * NM0[m];
+  const pzh = pz ** h;
+  for (let i = 0; i < nu; i++) {
+    const u = u0 + i * du, T = Math.exp(u), t = T / h;
+    let pb = 0;
+    for (let m = 0; m < nU; m++) {
+      const o = m * NBS;
+      let P0 = 0, P1 = 0, P2 = 0, PK = 0;
+      for (let k = 0; k < NMB[m]; k++) {
+        const tv = t * NMV[o + k];
+        if (tv > 60) continue; // e < e^{−60} of the bin's mass (and of its c, c², K weights' share)
+        const kk = NMN[o + k] / rvK, z = 1 + (t * NMK[o + k]) / kk, zx = 1 + (t * NMX[o + k]) / kX;
+        const e = NMP[o + k] * Math.exp(-tv - kk * Math.log(z) - kX * Math.log(zx));
+        P0 += e; P1 += e * NMC[o + k]; P2 += e * NMC2[o + k]; PK += e * (NMK[o + k] / z + NMX[o + k] / zx);
+      }
+      // the sum constraint's first-order term divides by the head's Var(c): the node's model
+      // variance, scaled so that its mean is the kernel's exact Vc
+      const vcN = vcm > 0 ? (NMVC[m] * Vc) / vcm : Vc;
+      GP1[m] = P1; GPD[m] = vcN > 1e-12 ? (P2 - P1) / Math.sqrt(vcN) : 0; GPK[m] = PK;
+      pb += q.uW[m] * (P0 + NM0[m]);
+    }
+    const zq = 1 + (T * ga) / kQ, b = norm * Math.exp(u / 2);
+    const f = b * Math.exp(-kQ * Math.log(zq)) * pb ** (h - 1);
+    for (let m = 0; m < nU; m++) { E1M[m] += f * GP1[m]; EDM[m] += f * GPD[m]; EKM[m] += f * GPK[m]; }
+    eta += b * lgR * Math.exp(-(kQ + 0.5) * Math.log(zq)) * (pb ** h - pzh);
+  }
+  eta += ga > 0 ? pzh / Math.sqrt(ga) : 0;
+  let M11 = 0, MD = 0, MK = 0;
+  for (let m = 0; m < nU; m++) { const w = q.uW[m]; M11 += w * E1M[m] * E1M[m]; MD += w * EDM[m] * EDM[m]; MK += w * EKM[m] * E1M[m]; }
+  const r = C * (M11 - MD / (L - 1)) + DQ * eta * eta - MK / (L - 1);
   return Math.max(-1, Math.min(1, r));
+}
+
+/** probabilists' 3-point Gauss–Hermite rule (exact for polynomials of degree ≤ 5 in z ~ N(0, 1)) */
+const GH3_Z = [0, Math.sqrt(3), -Math.sqrt(3)], GH3_W = [2 / 3, 1 / 6, 1 / 6];
+const UN_W = new Float64Array(5), UN_K2 = new Float64Array(5), UN_C = new Float64Array(5), UN_FD = new Float64Array(5), UN_FX = new Float64Array(5), UN_SM = new Float64Array(9), UN_OV = new Float64Array(2);
+/** The nodes of a head's shared-query scale U for ncPairGradR (derived here): the rows of a head
+ * share the query part q̄ = W_qᵀ(shared input), whose squared norm in the keys' metric is, per head
+ * and sequence, U ∝ q̄ᵀW_kᵀW_k q̄ with mean 1 and relative variance keyNormVar (the quadratic form
+ * of attnSoftmaxStats' u), lognormal moment-matched, 3-node Gauss–Hermite. At U the rows' logit
+ * variance is v(1 − r′ + r′U) and their correlation r′U/(1 − r′ + r′U). One node (U ≡ 1) at r′ = 0. */
+function ncScaleNodes(p: AttentionParams, L: number, v: number, r1: number) {
+  const rel = keyNormVar(p.dModel, p.heads), one = !(rel > 0 && r1 > 1e-9 && v > 0);
+  const nU = one ? 1 : 3, su = Math.sqrt(Math.log1p(rel)), mu = -Math.log1p(rel) / 2;
+  for (let m = 0; m < nU; m++) {
+    const U = one ? 1 : Math.exp(mu + su * GH3_Z[m]), a = 1 - r1 + r1 * U, vm = v * a, rm = (r1 * U) / a;
+    UN_W[m] = one ? 1 : GH3_W[m];
+    attnSoftmaxStats(L, vm, p.dModel, p.heads, UN_SM);
+    UN_K2[m] = UN_SM[0]; UN_FD[m] = a * UN_SM[3];
+    UN_C[m] = softmaxRowCorrCos(vm, rm, L, cosDim(p));
+    attnJacOverlap(L, vm, rm, p.dModel, p.heads, UN_OV);
+    UN_FX[m] = a * Math.max(UN_OV[0], 0);
+  }
+  return { nU, uW: UN_W, uK2: UN_K2, uC: UN_C, uFd: UN_FD, uFx: UN_FX };
 }
 
 /** positions used for pair averages (all when L <= 64, else 64 evenly spaced) */
@@ -1111,7 +1255,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       ],
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
-        { expr: 'C*(E1^2 - (Ec2 - E1)^2/(Vc*(L-1))) + DQ*Eq^2 - EK*E1/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X)], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity lognormal) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform (ncPairGradR)' },
+        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity lognormal) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
         { expr: 'sum_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l) / (P*(P-1)/2)', when: 'per-pair mean (reported, causal) over P sampled positions: per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
@@ -1262,6 +1406,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, Q4: Q4L, c, K2p: SMP[0],
       av: ghv * rg, bv: ghv * (1 / (1 - pa) - rg), bK, aK, ga: vq,
       C: ghv * (rg + ((1 - rg) * c0v) / Math.max(Ecc, 1e-9)), DQ: k[C + 6] * rg,
+      ...ncScaleNodes(p, L, VR[0], VR[1]),
     });
   },
 });
