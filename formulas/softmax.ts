@@ -54,50 +54,69 @@ function yNodes(): { y: Float64Array; w: Float64Array } {
 function buildUData(v: number): UData {
   const sigma = Math.sqrt(v);
   const big = sigma >= 1;
-  // per-u expectations of h2 = e^{2y−e^y}, h3 = e^{3y−e^y} and L = E[e^{−e^y}], y = u + σZ
-  let expect: (u: number) => [number, number, number, number];
-  if (big) {
-    // integrate over y: E[h(u+σZ)] = ∫ h(y) φ((y−u)/σ)/σ dy; h is concentrated on [−30, 5]
-    const { y, w } = yNodes();
-    const H2 = y.map((t) => Math.exp(2 * t - Math.exp(t))), H3 = y.map((t) => Math.exp(3 * t - Math.exp(t))), H4 = y.map((t) => Math.exp(4 * t - Math.exp(t)));
-    // L = P(y < 0) − E[(1 − e^{−e^y}) 1(y<0)] + E[e^{−e^y} 1(y>0)]
-    const HD = y.map((t) => (t < 0 ? -Math.expm1(-Math.exp(t)) : -Math.exp(-Math.exp(t))));
-    const c = 1 / (sigma * Math.sqrt(2 * Math.PI));
-    expect = (u) => {
-      let a2 = 0, a3 = 0, a4 = 0, d = 0;
-      for (let i = 0; i < y.length; i++) {
-        const z = (y[i] - u) / sigma;
-        const k = w[i] * c * Math.exp(-0.5 * z * z);
-        a2 += k * H2[i]; a3 += k * H3[i]; a4 += k * H4[i]; d += k * HD[i];
-      }
-      return [a2, a3, a4, normCdf(-u / sigma) - d];
-    };
-  } else {
-    const { x, w } = gaussLegendre(64);
-    const Z = x.map((t) => 10 * t), WZ = x.map((t, i) => 10 * w[i] * normPdf(10 * t));
-    expect = (u) => {
-      let a2 = 0, a3 = 0, a4 = 0, l = 0;
-      for (let i = 0; i < 64; i++) {
-        const E = Math.exp(u + sigma * Z[i]), eE = Math.exp(-E), E2 = E * E;
-        a2 += WZ[i] * E2 * eE; a3 += WZ[i] * E2 * E * eE; a4 += WZ[i] * E2 * E2 * eE; l += WZ[i] * eE;
-      }
-      return [a2, a3, a4, l];
-    };
-  }
+  // u-nodes: 8-point Gauss–Legendre panels of width max(1, σ/2) on [lo, hi]
   const lo = -v - 16 - LN_N_MAX - 8 * sigma, hi = 8 * sigma + 6;
   const width = Math.max(1, sigma / 2);
   const { x, w } = gaussLegendre(8);
-  const W: number[] = [], A2: number[] = [], A3: number[] = [], A4: number[] = [], LL: number[] = [];
+  const U: number[] = [], WU: number[] = [];
+  let regular = 0; // panels of full width (the last may be cut at hi)
   for (let a = lo; a < hi; a += width) {
     const b = Math.min(a + width, hi), half = (b - a) / 2, mid = (a + b) / 2;
-    for (let k = 0; k < 8; k++) {
-      const u = mid + half * x[k];
-      const [a2, a3, a4, L] = expect(u);
-      if (!(L > 0)) continue;
-      W.push(w[k] * half); A2.push(a2); A3.push(a3); A4.push(a4); LL.push(Math.log(Math.min(L, 1)));
+    if (b === a + width) regular++;
+    for (let k = 0; k < 8; k++) { U.push(mid + half * x[k]); WU.push(w[k] * half); }
+  }
+  const nu = U.length;
+  // per-u expectations of h2 = e^{2y−e^y}, h3 = e^{3y−e^y}, h4 and L = E[e^{−e^y}], y = u + σZ
+  const A2 = new Float64Array(nu), A3 = new Float64Array(nu), A4 = new Float64Array(nu), LU = new Float64Array(nu);
+  if (big) {
+    // integrate over y: E[h(u+σZ)] = ∫ h(y) φ((y−u)/σ)/σ dy; h is concentrated on [−30, 5]
+    const { y, w: wy } = yNodes();
+    const H2 = y.map((t) => Math.exp(2 * t - Math.exp(t))), H3 = y.map((t) => Math.exp(3 * t - Math.exp(t))), H4 = y.map((t) => Math.exp(4 * t - Math.exp(t)));
+    // L = P(y < 0) − E[(1 − e^{−e^y}) 1(y<0)] + E[e^{−e^y} 1(y>0)]
+    const HD = y.map((t) => (t < 0 ? -Math.expm1(-Math.exp(t)) : -Math.exp(-Math.exp(t))));
+    const c = 1 / (sigma * Math.sqrt(2 * Math.PI)), s2 = 2 * v;
+    const D = new Float64Array(nu);
+    const add = (j: number, t: number, i: number) => { A2[j] += t * H2[i]; A3[j] += t * H3[i]; A4[j] += t * H4[i]; D[j] += t * HD[i]; };
+    // On the full-width panels the k-th node of each panel is an arithmetic sequence in u (step
+    // `width`), so along it the kernel e^{−(y−u)²/2σ²} is a Gaussian in the panel index: from its
+    // peak it is stepped by exact ratios (r ← r·g, g ← g·e^{−W²/σ²}) instead of an exp per (u, y),
+    // down to underflow on both sides (the same sum as the direct one, to rounding)
+    const W = width, C = Math.exp(-(W * W) / v);
+    for (let i = 0; i < y.length; i++) {
+      const kw = wy[i] * c;
+      for (let k = 0; k < 8 && regular > 0; k++) {
+        const u0 = U[k];
+        const ps = Math.min(regular - 1, Math.max(0, Math.round((y[i] - u0) / W)));
+        const ds = y[i] - U[8 * ps + k], rs = Math.exp(-(ds * ds) / s2);
+        if (rs === 0) continue;
+        add(8 * ps + k, kw * rs, i);
+        let r = rs, g = Math.exp((2 * W * ds - W * W) / s2);
+        for (let p = ps + 1; p < regular; p++) { r *= g; if (r === 0) break; g *= C; add(8 * p + k, kw * r, i); }
+        r = rs; g = Math.exp(-(2 * W * ds + W * W) / s2);
+        for (let p = ps - 1; p >= 0; p--) { r *= g; if (r === 0) break; g *= C; add(8 * p + k, kw * r, i); }
+      }
+      for (let j = 8 * regular; j < nu; j++) { const z = (y[i] - U[j]) / sigma; add(j, kw * Math.exp(-0.5 * z * z), i); }
+    }
+    for (let j = 0; j < nu; j++) LU[j] = normCdf(-U[j] / sigma) - D[j];
+  } else {
+    const g = gaussLegendre(64);
+    const EZ = g.x.map((t) => Math.exp(sigma * 10 * t)), WZ = g.x.map((t, i) => 10 * g.w[i] * normPdf(10 * t));
+    for (let j = 0; j < nu; j++) {
+      const eu = Math.exp(U[j]);
+      let a2 = 0, a3 = 0, a4 = 0, l = 0;
+      for (let i = 0; i < 64; i++) {
+        const E = eu * EZ[i], eE = Math.exp(-E), E2 = E * E;
+        a2 += WZ[i] * E2 * eE; a3 += WZ[i] * E2 * E * eE; a4 += WZ[i] * E2 * E2 * eE; l += WZ[i] * eE;
+      }
+      A2[j] = a2; A3[j] = a3; A4[j] = a4; LU[j] = l;
     }
   }
-  return { w: Float64Array.from(W), a2: Float64Array.from(A2), a3: Float64Array.from(A3), a4: Float64Array.from(A4), lnL: Float64Array.from(LL) };
+  const Wk: number[] = [], B2: number[] = [], B3: number[] = [], B4: number[] = [], LL: number[] = [];
+  for (let j = 0; j < nu; j++) {
+    if (!(LU[j] > 0)) continue;
+    Wk.push(WU[j]); B2.push(A2[j]); B3.push(A3[j]); B4.push(A4[j]); LL.push(Math.log(Math.min(LU[j], 1)));
+  }
+  return { w: Float64Array.from(Wk), a2: Float64Array.from(B2), a3: Float64Array.from(B3), a4: Float64Array.from(B4), lnL: Float64Array.from(LL) };
 }
 
 /** The three u-integrals for n logits: E[p²], E[p³] and Q4 = E[(Σ_k p_k²)²] = nE[p⁴] + n(n−1)E[p₁²p₂²],
