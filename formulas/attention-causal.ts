@@ -2,10 +2,7 @@
  * Causal multi-head attention as a map of position-resolved kernels (used by the causal fold,
  * src/causal.ts). Derived here; on an exchangeable input (every position with the same variance
  * and every pair with the same correlation) it reproduces formulas/attention.ts's causal forward
- * (per-position variance, per-pair correlation) and its V and Q paths exactly, and its K path when
- * the tokens are uncorrelated; for correlated tokens the K path's cross-row term takes the
- * saturation factor of the two rows it comes from, where formulas/attention.ts takes the column's
- * own row (test/causal.test.ts).
+ * (per-position variance, per-pair correlation) and its V, Q and K paths exactly (test/causal.test.ts).
  *
  * State. Per feature, the uncentred token-token second moment H_jl = E[x_jf x_lf] (the kernel of
  * the normalised input; its diagonal is each position's mean square). Positions are grouped into
@@ -52,17 +49,17 @@
  *   K path (dk_j = Σ_i dS_ij q_i/√d_h): Σ_j dS_ij = 0 for every row, so Σ_j dk_j = 0 — the K-path
  *     gradient has zero sum over positions. Row pairs (i, k) (q_i·q_k ≈ d_h dσ_q² H_ik) put
  *     α_ik = dσ_o²dσ_q²dσ_k² G_ik H_ik pv E[P_ij P_kj (centred)] on each common column j
- *     (α_ii: E[uJ]_i/n_i/(1−p_a), each row's gain weighted by its own |q_i|² ∝ u_i; α_ik: the
- *     cross-row weight × the saturation factor min(1, J/(K2/n)) of formulas/attention.ts, plus the
- *     key-selection term dσ_o²dσ_q²dσ_k² G_ik pv · dσ_q²dσ_k² pk_i pk_k pk_m (1/d_h + 2/d)
- *     (γ_i/n_i)(γ_k/n_k), γ = 1 − 2K2/n + Q4 − J: the two rows' queries correlate along a key both
- *     attend to (Stein; the private query variance taken as the row's pk, exact on an exchangeable
- *     input, where it is formulas/attention.ts's causal kselArr) and, by the zero-sum over the row, −α/(n_m − 1) on every pair of
+ *     (α_ii: E[uJ]_i/n_i/(1−p_a), each row's gain weighted by its own |q_i|² ∝ u_i; α_ik: the two
+ *     rows' Jacobian overlap weighted by their queries' dot product, √(H_ii H_kk) E[wρD_m]/n_max with
+ *     ρ = H_ik/√(H_ii H_kk) and m the shorter row (formulas/attention.ts causalKcvRows: the longer
+ *     row's share n_m/n_max of its weight on the shared keys, taken independent of their weights;
+ *     kcv = E[wρc′]/v once per layer at the longest rows' variance, times the shorter row's own
+ *     K2 − 1) and, by the zero-sum over the row, −α/(n_m − 1) on every pair of
  *     common columns: G^K = Σ_m (n_m/(n_m − 1)) Σ_{min(i,k)=m} α_ik (δ_jl − 1/n_m) over j, l ≤ m —
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, keySelFactor, qPathCovGain, qPathGain, selGamma, tiltVar, type AttentionParams } from './attention.js';
+import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, causalKcvAt, causalKcvFill, causalKcvRows, qPathCovGain, qPathGain, tiltVar, type AttentionParams } from './attention.js';
 import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
 
 /** Position clusters (see src/causal.ts). */
@@ -88,9 +85,11 @@ export interface CausalAttnCache {
   /** E[(Σ_k P_k²)²] per cluster's row and the model width (the Q path's coherent key–value term) */
   q4: Float64Array; d: number;
   /** small head dimension: E[uJ] per cluster's row (the K path's diagonal weights each row's
-   * Jacobian gain by its own |q_i|² ∝ u_i), γ_g/n_g = E[P(1−P)(1−2P)] of the row (γ = 1 − 2K2/n + Q4 − J)
-   * and the key-selection factor qGain·kGain·(1/d_h + 2/d) (K path, distinct rows) */
-  ju: Float64Array; gam: Float64Array; ksel: number;
+   * Jacobian gain by its own |q_i|² ∝ u_i) */
+  ju: Float64Array;
+  /** the K path's cross-row overlap per pair of clusters (P×P): √(H_gg H_hh)·E[wρD_{n_lo}]/n_hi
+   * (formulas/attention.ts causalKcvRows / causalKeyOverlapCols) */
+  kov: Float64Array;
   /** the Q path's per-row gain per cluster's row, with its coherent key–value term
    * (formulas/attention.ts qPathGain: T, not J, along the row's own logit direction) */
   jq: Float64Array;
@@ -141,7 +140,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   const { S1, M } = prefix(grid, H);
   const HD = H.D, HO = H.O;
   const T = new Float64Array(P), pk = new Float64Array(P), K2 = new Float64Array(P), J = new Float64Array(P), sq = new Float64Array(P), cen = new Float64Array(P), v = new Float64Array(P), q4 = new Float64Array(P), share = new Float64Array(P);
-  const ju = new Float64Array(P), gam = new Float64Array(P), jq = new Float64Array(P), ST = new Float64Array(9), tj = new Float64Array(P);
+  const ju = new Float64Array(P), jq = new Float64Array(P), ST = new Float64Array(9), tj = new Float64Array(P);
   const tx = new Float64Array(P), ty = new Float64Array(P), m1 = new Float64Array(P); // the tilt's X, Y, M1 (attention.ts tiltVar)
   const fq = queryDirFrac(d, p.heads);
   let maxV = 0;
@@ -157,7 +156,6 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       attnSoftmaxStatsDirect(ng, v[g], d, p.heads, ST);
       K2[g] = ST[0]; J[g] = ST[1]; q4[g] = ST[2]; ju[g] = ST[3]; jq[g] = qPathGain(ST[1], ST[4], ST[5], 1 - (2 * ST[0]) / ng + ST[2], fq, d, pa);
       tx[g] = ST[6]; ty[g] = ST[7]; m1[g] = ST[8]; tj[g] = ST[1] > 0 ? ST[4] / ST[1] : 1;
-      gam[g] = selGamma(K2[g], J[g], q4[g], ng) / ng;
     } else { K2[g] = 1; J[g] = 0; q4[g] = 1 / (ng * ng); jq[g] = (1 - 2 / ng + q4[g]) / d; } // J taken 0 here: the coherent term only, as before
     sq[g] = Math.sqrt(Math.max(K2[g] - 1, 0));
     cen[g] = K2[g] > 0 ? Math.min(1, J[g] / (K2[g] / ng)) : 1;
@@ -167,12 +165,21 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   // query correlation of two rows (of their tokens' normalised inputs)
   const qcor = (g: number, h: number) => { const den = Math.sqrt(HD[g] * HD[h]); return den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0; };
   // row correlations and fluctuation coefficients
-  const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P), dq = new Float64Array(P * P);
+  const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P), dq = new Float64Array(P * P), kov = new Float64Array(P * P);
   // the Q path's two-row Jacobian overlap, Price: D_gh = c′(ρ)·sq_g·sq_h/(n_hi v), c′/v that of length-L
   // rows averaged over the query law (attnJacOverlap's E[D]·L/(K2_L − 1)), once per layer at the
   // longest rows' variance and query correlation (as formulas/attention.ts's per-pair model, which
   // takes it at the layer's v and r′; per pair of clusters it cost the 1000-layer causal predict +15 %)
   let dcv = NaN;
+  // the K path's cross-row overlap (formulas/attention.ts causalKcvRows): kcv_n = E[wρc′_n]/v at the
+  // power-of-two lengths, once per layer at the longest rows' variance (as dcv), each pair at its own
+  // query correlation, with the shorter row's own (K2 − 1): √(H_gg H_hh) E[wρD_{n_lo}]/n_hi
+  const kRows = causalKcvRows(L, v[P - 1], d, p.heads);
+  {
+    let rLo = 1, rHi = -1;
+    for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const q = qcor(g, h); if (q < rLo) rLo = q; if (q > rHi) rHi = q; }
+    if (rHi >= rLo) causalKcvFill(kRows, rLo, rHi);
+  }
   {
     const gl = P - 1, rl = Math.max(0, qcor(gl, gl));
     if (v[gl] > 0) {
@@ -193,10 +200,10 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       }
       c[g * P + h] = c[h * P + g] = cc;
       gO[g * P + h] = gO[h * P + g] = gg;
+      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qcor(g, h)) * (K2[lo] - 1)) / (n[lo] * n[hi]);
     }
   }
-  const ksel = qGain * kGain * keySelFactor(d, p.heads);
-  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, gam, ksel, jq, dq, tj, fq };
+  const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, kov, jq, dq, tj, fq };
   const { D, O } = valueMap(grid, cache, S1, M);
   // tilt (formulas/attention.ts tiltVar): row g's weighted mean of the private parts leans toward its
   // logit direction: + (X + Y p_a/(1 − p_a))/d of the private value variance vGain·pk_g, and two rows
@@ -296,7 +303,7 @@ function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: F
 /** Input-gradient kernel of causal attention for the upstream gradient kernel G. */
 export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: Kernel): Kernel {
   const { P, w, n, omega } = grid;
-  const { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk, q4, d, ju, gam, ksel, jq, dq, tj, fq } = cache;
+  const { HD, K2, pk, gO, gD, pa, vGain, oGain, qk, d, ju, kov, jq, dq, tj, fq } = cache;
   const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
   const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
   const outD = new Float64Array(P), outO = new Float64Array(P * P);
@@ -326,13 +333,9 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
       if (g !== h) coefM[k] = coefM[h * P + g] = (vGain * om * go) / (ng * n[h]);
       // V fluctuation on the shorter row's columns
       coefT[m] += vGain * mult * om * go * gO[k];
-      const cross = 1 + c[k] * sq[g] * sq[h];
-      // K path, distinct rows
-      // (+ the key-selection term: the two rows' queries correlate along a key both attend to, Stein
-      // E[P_ij(1−P_ij) q_i | keys] ∝ q_i's private variance × k_j γ_i/n_i — the private query variance
-      // taken as the row's pk, exact on an exchangeable input — with the key's private variance pk_m
-      // and the factor (1/d_h + 2/d): formulas/attention.ts's causal kselArr per pair of rows)
-      if (n[m] >= 2) coefT[m] += (n[m] / (n[m] - 1)) * mult * om * A * G.O[k] * pv(m) * (HO[k] * (cross / (ng * n[h])) * Math.sqrt(cen[g] * cen[h]) + ksel * pk[g] * pk[h] * pk[m] * gam[g] * gam[h]);
+      // K path, distinct rows: the two rows' Jacobian overlap weighted by their queries' dot product,
+      // √(H_gg H_hh) E[wρD_{n_lo}]/n_hi per common column (kov; formulas/attention.ts causalKcvRows)
+      if (n[m] >= 2) coefT[m] += (n[m] / (n[m] - 1)) * mult * om * A * G.O[k] * pv(m) * kov[k];
       // Q path, distinct rows: the two rows' Jacobian overlap D_gh (formulas/attention.ts
       // qPathCovGain: in full only off the plane of the two rows' logit directions; it was the
       // uncentred Σ_j E[P_ij P_kj] = cross/max(n)), + the two rows' coherent key–value terms,

@@ -49,14 +49,22 @@
  *   0.215/0.273/0.521 vs 0.211/0.273/0.513, σ_s² = 10 1.119/1.319/2.232 vs 1.135/1.355/2.433).
  *   Causal rows carry the same per row length n (derived the same way; u is a property of the
  *   query, not of how many keys the row sees): K2(n), J(n), Q4(n), E[uJ](n) averaged over u
- *   (attnSoftmaxRows), and the K path's key-selection term of column j sums over the row pairs
- *   i ≠ i′ ≥ j that see it, Σ (γ_i/n_i)(γ_i′/n_i′) (causalKeySelPairs; the stack fold
- *   formulas/attention-causal.ts per pair of position clusters). float64 MC d = 64, h = 16, L = 32, σ_s² = 1, r_g = 0.5
- *   (test/attention-causal-smallhead.test.ts): K-path diagonal 0.0992 vs 0.1000 ± 0.0005, key
- *   selection 0.0676 vs 0.0663 ± 0.0014; L = 128, r_g = 0.2, σ_s² = 3/10/30: gradVar 1.39/4.08/8.80
- *   vs 1.48/3.85/7.77 (before 1.04/2.85/6.36), forward var 0.192/0.416/0.654 vs 0.189/0.394/0.611
- *   (before 0.197/0.448/0.685); the key-selection term over-states there as the non-causal one
- *   (K path 0.61/2.34/5.04 vs 0.55/1.88/4.03).
+ *   (attnSoftmaxRows). The K path's cross-row term of column j sums over the row pairs i ≠ i′ ≥ j
+ *   that see it the pair's Jacobian overlap weighted by their queries' dot product: E[wρD_n]/n′ for
+ *   rows of n ≤ n′ keys (causalKcvRows: the longer row's weight on the shared keys is a share R,
+ *   E[R] = n/n′, taken independent of those keys' weights; exact for n = n′), in place of
+ *   r′·cross·min(1, J/(K2/n)) plus the first-order key-selection term Σ (γ_i/n_i)(γ_i′/n_i′)
+ *   (causalKeySelPairs, kept only in the reported per-pair gradR); the stack fold
+ *   formulas/attention-causal.ts takes the same per pair of position clusters. Per-path MC of the
+ *   cross-row term K(r_g = 1) − K(0) (test/attention-causal-kcross.test.ts; d = 64, h = 16, L = 128,
+ *   200 trials; new / old vs MC): r = 0, σ_s² = 10 / 30 / 100: 4.04 / 7.22 / 10.08 vs 4.96 ± 0.08 /
+ *   8.72 ± 0.16 / 11.69 ± 0.24 (old 7.00 / 13.13 / 17.03); r = 0.5, σ_s² = 10 / 30: 9.13 / 19.99 vs
+ *   9.97 ± 0.24 / 21.28 ± 0.53 (old 6.16 / 17.67); r = 0.95, σ_s² = 30 / 100: 5.89 / 25.76 vs 6.18 ±
+ *   0.18 / 26.25 ± 0.72 (old 4.05 / 21.52; Price's form with the longest rows' c′, sq_n sq_n′/n′,
+ *   8.21 / 38.8). What is left (15–18 % low at r = 0, in every position bin, where the same MC gives
+ *   the non-causal equal-row term exactly: 13.49 vs 13.56 ± 0.33) is the share R's dependence on the
+ *   shared keys. float64 MC d = 64, h = 16, L = 32, σ_s² = 1, r_g = 0.5
+ *   (test/attention-causal-smallhead.test.ts): K-path diagonal 0.0992 vs 0.1000 ± 0.0005.
  *   Gradient token covariance: V path g_h dσ_v² [(1 − (K2−1)/(n−1))/n + r_g ((n−1)/n − (K2−1)c/n)]
  *   (the column sums c_j = Σ_i P_ij add up to n, so Cov(c_j, c_l) = −Var(c)/(n−1)), Q path
  *   g_h s_v (1−r_v)(1−r′) σ_s²/s′ · r_g {[1 − 2f(1 − T/J)]E[D] + (1 − f)(1 − S2)²/d} (qPathCovGain: the
@@ -200,7 +208,8 @@ export function qPathGain(J: number, T: number, W: number, C2: number, f: number
 export function qPathCovGain(D: number, coh: number, f: number, t: number): number {
   return (1 - 2 * f * (1 - t)) * D + (1 - f) * coh;
 }
-/** The K path's key-selection factor 1/d_h + 2/d of the causal closure and fold (first order): the
+/** The K path's first-order key-selection factor 1/d_h + 2/d (now only in the causal reported per-pair
+ * gradR, causalPairGradR; the causal variance takes causalKcvRows): the
  * Stein term of two rows' queries correlated along a key both attend to, 1/d_h + 2/d =
  * 1/queryCosineDim being E[ρ²] of the two queries' cosine law (the 2/d is the weights' anisotropy,
  * not a key–value coherence: a Monte-Carlo with values from independent tokens gives the same K
@@ -1044,7 +1053,8 @@ function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number
 
 /** Σ_{i≠i′≥j} (γ_i/n_i)(γ_i′/n_i′) per column j = 0..L−1 of a causal layer (row i has n_i = i + 1 keys;
  * γ_n = 1 − 2K2(n)/n + Q4(n) − J(n), so γ_n/n = E[P(1−P)(1−2P)] of a row of n keys): the row-pair sum
- * of the K path's key-selection term (causalForward's kselArr; test/attention-causal-smallhead.test.ts). */
+ * of the K path's first-order key-selection term (causalForward's kselArr, now only in the reported
+ * per-pair gradR; test/attention-causal-smallhead.test.ts). */
 export function causalKeySelPairs(k2: Float64Array, jac: Float64Array, q4: Float64Array, L: number): Float64Array {
   const out = new Float64Array(L);
   let sg = 0, sgsq = 0;
@@ -1052,6 +1062,76 @@ export function causalKeySelPairs(k2: Float64Array, jac: Float64Array, q4: Float
     const n = i + 1, gm = n > 1 ? selGamma(k2[n], jac[n], q4[n], n) / n : 0;
     sg += gm; sgsq += gm * gm;
     out[i] = Math.max(sg * sg - sgsq, 0);
+  }
+  return out;
+}
+
+/**
+ * The causal K path's cross-row overlap (derived here, issue 4). Two causal rows i < i′ (n ≤ n′ keys)
+ * share the shorter row's n keys; per shared column j the K path passes
+ * E[(q_i·q_i′) P_ij P_i′j(1 − P_ij − P_i′j + Σ_{a≤n} P_ia P_i′a)] (r_g times; the non-causal kernel's
+ * E[wρD]/L per column). On the shared keys the longer row is P_i′a = R·P̃_a with P̃ a softmax over the
+ * same n keys (correlated with row i at the queries' cosine ρ, as two equal rows) and R the share of
+ * row i′'s weight on them, E[R] = n/n′. Taking R independent of the shared keys' weights, the pair
+ * passes E[wρD_n]/n′ per shared column — the equal-row overlap of length n scaled by the share —
+ * exact for n = n′. E[wρD_n] = kcv_n·(K2_n − 1)/n (Price, kcv_n = E[wρc′_n]/v at length n) with kcv_n
+ * from attnJacOverlap at the power-of-two lengths 2^k ≥ 2 up to the first ≥ L, linear in log₂ n
+ * between them and cubic on the 21 ρ nodes k/10 − 1; (K2_n − 1) is each row's own (its own logit
+ * variance in the stack fold, formulas/attention-causal.ts, which takes kcv once per layer at the
+ * longest rows' variance like its Q covariance). It replaces r′·cross·min(1, J/(K2/n)) plus the
+ * first-order key-selection term (causalKeySelPairs, now only in the reported per-pair gradR).
+ * Per-path MC: the file header (causal rows) and test/attention-causal-kcross.test.ts.
+ * out: row k (n = 2^k, k = 1..K) at offset 21k; K = causalKcvTop(L).
+ */
+export function causalKcvTop(L: number): number { return Math.max(1, Math.ceil(Math.log2(Math.max(L, 2)))); }
+/** kcv_n on the ρ nodes: t[21k + i] (n = 2^k), filled by causalKcvFill for the nodes a layer's pairs'
+ * query correlations need (their cubic stencils) at every length */
+export interface KcvRows { v: number; d: number; heads: number; K: number; ex: Float64Array; t: Float64Array }
+export function causalKcvRows(L: number, v: number, d: number, heads: number): KcvRows {
+  const K = causalKcvTop(L), ex = new Float64Array(K + 1);
+  for (let k = 1; k <= K && v > 0; k++) { attnSoftmaxStats(2 ** k, v, d, heads, KCS); ex[k] = KCS[0] - 1; }
+  return { v, d, heads, K, ex, t: new Float64Array(21 * (K + 1)) };
+}
+const KCS = new Float64Array(9), KCO = new Float64Array(2);
+/** the first node of the cubic stencil at ρ (softmax.ts interpRho's) */
+function kcvStencil(rho: number): number {
+  const xr = (Math.max(-1, Math.min(1, rho)) + 1) * 10;
+  return Math.max(0, Math.min(17, Math.floor(xr) - 1));
+}
+/** fill the nodes of every length that ρ in [rLo, rHi] reads */
+export function causalKcvFill(R: KcvRows, rLo: number, rHi: number): void {
+  if (!(R.v > 0)) return;
+  const i0 = kcvStencil(rLo), i1 = kcvStencil(rHi) + 3;
+  for (let k = 1; k <= R.K; k++) {
+    const n = 2 ** k, ex = R.ex[k];
+    if (!(ex > 1e-12)) continue;
+    for (let i = i0; i <= i1; i++) { attnJacOverlap(n, R.v, i / 10 - 1, R.d, R.heads, KCO); R.t[21 * k + i] = (KCO[0] * n) / ex; }
+  }
+}
+/** kcv_n(ρ) from filled causalKcvRows: linear in log₂ n between the power-of-two rows (n ≤ 2: the n = 2
+ * row), cubic in ρ on the 21 nodes (the stencil of softmax.ts interpRho) */
+export function causalKcvAt(R: KcvRows, n: number, rho: number): number {
+  if (n < 2 || !(R.v > 0)) return 0;
+  const K = R.K, x = Math.min(Math.log2(n), K);
+  const k = Math.max(1, Math.min(K - 1, Math.floor(x))), w = K < 2 ? 0 : Math.max(0, x - k);
+  const xr = (Math.max(-1, Math.min(1, rho)) + 1) * 10;
+  const i = Math.max(0, Math.min(17, Math.floor(xr) - 1)), u = xr - i, t = R.t;
+  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
+  const oa = 21 * k + i, a = c0 * t[oa] + c1 * t[oa + 1] + c2 * t[oa + 2] + c3 * t[oa + 3];
+  if (w === 0) return a;
+  const ob = oa + 21, b = c0 * t[ob] + c1 * t[ob + 1] + c2 * t[ob + 2] + c3 * t[ob + 3];
+  return (1 - w) * a + w * b;
+}
+/** Per column j of a causal layer, Σ_{i≠i′≥j} E[wρD_{n_min}]/n_max (causalKcvRows; the K path's
+ * cross-row term in units of g_h s_priv σ_s²/s′ r_g): 2Σ_{i≥j} E[wρD_{n_i}] Σ_{i′>i} 1/n_i′. */
+export function causalKeyOverlapCols(k2: Float64Array, L: number, v: number, r1: number, d: number, heads: number): Float64Array {
+  const out = new Float64Array(L), rows = causalKcvRows(L, v, d, heads);
+  causalKcvFill(rows, r1, r1);
+  let sInv = 0, s = 0;
+  for (let i = L - 1; i >= 0; i--) {
+    const n = i + 1, f = (causalKcvAt(rows, n, r1) * Math.max(k2[n] - 1, 0)) / n;
+    s += f * sInv; sInv += 1 / n;
+    out[i] = 2 * s;
   }
   return out;
 }
@@ -1099,6 +1179,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     sr += vi > 0 && vk > 0 ? (sv * (rv + (1 - rv) * (x2 + r1 * tilt(i) * tilt(k))) - meanShift) / Math.sqrt(vi * vk) : 0; np++;
   }
   const rAvg = np > 0 ? sr / np : 0;
+  // (reported per-pair gradR only — causalPairGradR's ksel; the variance takes kovArr below)
   // K-path key-selection term per column j (the kernel fwd's kSel, derived the same way per row):
   // rows i ≠ i′ ≥ j that both attend to key j have queries correlated along k_j — by Stein,
   // E[P_ij(1−P_ij) q_i | keys] ∝ k_j γ_i/n_i with γ_i/n_i = E[P(1−P)(1−2P)] of row i's own n_i keys
@@ -1107,6 +1188,9 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
   // (1/d_h the Stein term, 2/d the key–value coherence; r_g multiplies it in the closure). On an
   // all-length-L row set it is the kernel's kSel exactly.
   const kselArr = causalKeySelPairs(k2arr, jarr, q4arr, L);
+  // the K path's cross-row term per column (causalKeyOverlapCols: it replaces r′·cross·cen + kselArr,
+  // which the reported per-pair gradR keeps)
+  const kovArr = causalKeyOverlapCols(k2arr, L, v, r1, d, p.heads);
   // the Q covariance of two rows (qPathCovGain): Price's D_jl = c′(ρ)·sq_j·sq_l/(n_l v), c′/v that of
   // the length-L rows averaged over the query law (E[D]·L/(K2_L − 1)); T/J per row length
   attnJacOverlap(L, v, r1, d, p.heads, OVC);
@@ -1153,11 +1237,9 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     // Q path: row j's own gain with its coherent key–value term (qPathGain, kernel fwd), row j's own
     // statistics (n = j + 1 keys) (formulas/attention-causal.ts carries the same per row)
     const Qp = gh * priv * (1 - r1) * qk * jqarr[nRow];
-    // cross-row part of the K path: dS_ij, dS_kj carry each row's centring (dP_ij − Σ_m P_im dP_im),
-    // which vanishes as a row saturates: scale by the row's Jacobian-to-Σ P² ratio J/(K2/n)
-    const cen = k2n > 0 ? Math.min(1, jn / (k2n / nRow)) : 1;
-    // + the key-selection term at r_g (kselArr)
-    const Kp = gh * priv * qk * (sumJ + rg * (r1 * cross * cen + kselArr[j]));
+    // cross-row part of the K path: the row pairs' Jacobian overlap weighted by their queries' dot
+    // product, E[wρD_{n_min}]/n_max per pair (causalKeyOverlapCols)
+    const Kp = gh * priv * qk * (sumJ + rg * kovArr[j]);
     const vj = Vp + Qp + Kp;
     vSum += vj;
     colVar[j] = vj;

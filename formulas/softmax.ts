@@ -1192,24 +1192,32 @@ function jacAtU(n: number, gi: number, lnu: number, rho: number): number {
 }
 const anisoRows = new GridRows(N_GRID);
 /** [E[wρD]…, E[D]…] over the anisotropic law at grid point gi, for the r grid (overlapTable's layout);
- * each pair's D at its two rows' variances v·u, v·u′ taken as separable: √(D(vu, ρ) D(vu′, ρ)) */
+ * each pair's D at its two rows' variances v·u, v·u′ taken as separable: √(D(vu, ρ) D(vu′, ρ)).
+ * Filled node by node on first use (NaN until then): a look-up reads the four nodes of its cubic
+ * stencil, and each node costs ANISO_PAIRS pairs (the causal K path reads log₂ L lengths at a layer's
+ * variance, formulas/attention.ts causalKcvRows). */
 function anisoTable(n: number, d: number, dh: number, gi: number): Float64Array {
   const rows = anisoRows.rows(n, d * 4096 + dh);
   const hit = rows[gi];
   if (hit) return hit;
-  const laws = anisoLaws(d, dh);
-  const out = new Float64Array(2 * (2 * RHO_K + 1));
-  for (let k = 0; k <= 2 * RHO_K; k++) {
+  const out = new Float64Array(2 * (2 * RHO_K + 1)).fill(NaN);
+  rows[gi] = out;
+  return out;
+}
+/** compute the nodes k0..k0+3 of anisoTable(n, d, dh, gi) that are not there yet */
+function anisoNodes(tab: Float64Array, n: number, d: number, dh: number, gi: number, k0: number): void {
+  let laws: AnisoLaw[] | null = null;
+  for (let k = k0; k <= k0 + 3; k++) {
+    if (tab[k] === tab[k]) continue;
+    laws ??= anisoLaws(d, dh);
     const { rho, lu1, lu2, w } = laws[k];
     let a = 0, b = 0;
     for (let m = 0; m < ANISO_PAIRS; m++) {
       const D = Math.sqrt(jacAtU(n, gi, lu1[m], rho[m]) * jacAtU(n, gi, lu2[m], rho[m]));
       a += w[m] * rho[m] * D; b += D;
     }
-    out[k] = a / ANISO_PAIRS; out[2 * RHO_K + 1 + k] = b / ANISO_PAIRS;
+    tab[k] = a / ANISO_PAIRS; tab[2 * RHO_K + 1 + k] = b / ANISO_PAIRS;
   }
-  rows[gi] = out;
-  return out;
 }
 
 /** Two attention rows' Jacobian overlap over the anisotropic query law of heads of d_h = dModel/heads
@@ -1224,6 +1232,8 @@ export function softmaxJacOverlapAniso(v: number, rho: number, n: number, d: num
   const w = x - g;
   const r = Math.max(-1, Math.min(1, rho));
   const ta = anisoTable(n, d, dh, g), tb = anisoTable(n, d, dh, g + 1);
+  const k0 = Math.max(0, Math.min(2 * RHO_K - 3, Math.floor((r + 1) * RHO_K) - 1)); // interpRho's stencil
+  anisoNodes(ta, n, d, dh, g, k0); anisoNodes(tb, n, d, dh, g + 1, k0);
   out[0] = interpRho(ta, tb, w, r);
   out[1] = Math.max(interpRho(ta, tb, w, r, 2 * RHO_K + 1), 0);
 }

@@ -138,10 +138,10 @@ describe('causal attention kernel map', () => {
         const Gk: Kernel = { D: new Float64Array(L).fill(g.var), O: new Float64Array(L * L).fill(g.r * g.var) };
         const b0 = causalAttentionBackward(grid, c0, Gk);
         expect(b0.D.reduce((a, y) => a + y, 0) / L).toBeCloseTo(oldG.var, 10);
-        // with the Q/K paths: identical when the input tokens are uncorrelated (r = 0). For r > 0 the
-        // K path's cross-row term differs by convention: formulas/attention.ts scales it by the
-        // saturation factor of the column's own row, the fold by those of the two rows it comes from.
-        if (r === 0) {
+        // with the Q/K paths: identical at any r (the K path's cross-row overlap E[wρD_{n_lo}]/n_hi per
+        // pair, formulas/attention.ts causalKcvRows, at the pair's query correlation and the longest
+        // rows' variance — on an exchangeable input the layer's r′ and v)
+        {
           const oldQK = attention.backward(p, x, old, g);
           const bq = causalAttentionBackward(grid, causalAttentionForward(p, grid, H).cache, Gk);
           expect(bq.D.reduce((a, y) => a + y, 0) / L).toBeCloseTo(oldQK.var, 10);
