@@ -3,6 +3,8 @@
 //   node scripts/gpu-check.mjs cases [--only ID,…] [--webgpu ID:SEEDS,…]
 //        .gpu/cases.json (the resolved configs, seeds and batch for scripts/torch-reference.py),
 //        .gpu/webgpu.txt and .gpu/cfg-ID.json (the harness's WebGPU runs), fidelity/gpu/cases.json (all)
+//   node scripts/gpu-check.mjs attention [--trials K]  .gpu/attention-cases.json: the grid's attention
+//        components for scripts/torch-attention.py
 //   node scripts/gpu-check.mjs compare DIR        DIR holds cases.json, torch.json (torch-reference.py)
 //                                                 and webgpu-<id>.json (`verify --backend webgpu --json`):
 //                                                 prints fidelity/gpu.ts's markdown section (the engine's
@@ -12,7 +14,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { applyBasicScheme, resolveConfig } from '../dist/src/index.js';
 import { gpuSection } from '../dist/fidelity/gpu.js';
-import { heavyRegime, stackCases } from '../dist/fidelity/run.js';
+import { attentionCases, heavyRegime, stackCases } from '../dist/fidelity/run.js';
 
 const ex = (f) => JSON.parse(readFileSync(new URL(`../examples/${f}`, import.meta.url), 'utf8'));
 const base = { dModel: 512, heads: 8, dFF: 2048, seqLen: 128, activation: 'relu', dropout: 0, causal: false,
@@ -63,6 +65,13 @@ if (mode === 'cases') {
   }
   writeFileSync('.gpu/webgpu.txt', lines.join('\n') + '\n');
   console.log(`wrote .gpu/cases.json (${sel.length} PyTorch cases), .gpu/webgpu.txt (${lines.join(', ')}), fidelity/gpu/cases.json (all ${all.length})`);
+} else if (mode === 'attention') {
+  // the fidelity grid's attention components for scripts/torch-attention.py: TRIALS trials each
+  // (default 256), the grid's shapes (B sequences per trial)
+  const trials = Number(opt('--trials') ?? 256);
+  const cases = attentionCases(false).map((c) => ({ id: c.label, params: c.params, input: c.input, grad: c.grad, B: c.B, trials, vector: c.T >= 128 ? 64 : trials }));
+  writeFileSync('.gpu/attention-cases.json', JSON.stringify(cases));
+  console.log(`wrote .gpu/attention-cases.json (${cases.length} cases, ${trials} trials each)`);
 } else if (mode === 'compare') {
   console.log(gpuSection(arg));
 } else {

@@ -15,6 +15,13 @@ webgpu() { # id seeds timeout
   timeout "$3" bash .gpu/entry.sh .gpu/app.mjs verify --backend webgpu --config ".gpu/cfg-$1.json" --seeds "$2" --batch 8 --json >"$out/webgpu-$1.json" 2>>"$log"
   echo "== webgpu $1 rc $? wall $((SECONDS - t0)) s" >>"$log"
 }
+# the fidelity grid's attention components (scripts/gpu-check.mjs attention), when asked for
+if [ -s .gpu/attention-cases.json ]; then
+  echo "== torch attention" >>"$log"
+  PYTHONUNBUFFERED=1 timeout "${ATTN_TIMEOUT:-240}" python3 scripts/torch-attention.py .gpu/attention-cases.json --out "$out/attention.json" 2>>"$log"
+  echo "== torch attention rc $?" >>"$log"
+fi
+[ "$(head -c 2 .gpu/cases.json 2>/dev/null)" = "[]" ] && { date >>"$log"; exit 0; }
 # the WebGPU runs of .gpu/webgpu.txt ("id seeds"), then PyTorch over .gpu/cases.json
 first=1
 while read -r id seeds; do

@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compareGpu, gpuSection, loadGpu } from '../fidelity/gpu.js';
+import { attentionGpu, compareGpu, gpuSection, loadGpu } from '../fidelity/gpu.js';
 
 const DIR = fileURLToPath(new URL('../fidelity/gpu/', import.meta.url));
 const g = loadGpu(DIR);
@@ -27,6 +27,25 @@ describe.runIf(g !== null)('stored full-width GPU measurements (PyTorch)', () =>
       expect(bad, bad.slice(0, 3).join('\n')).toEqual([]);
     });
   }
+});
+
+/** Points of the stored many-trial attention measurement outside the grid's rule (2·trial std, floors
+ * 5 % / 0.02) with the current theory, each with its numbers (FIDELITY.md): a theory change may
+ * remove one, never add one. */
+const ATTENTION_KNOWN_OUT = new Set([
+  // ours 0.1293 vs 0.0928 ± 0.0171 (8192 trials; error 0.0366, tolerance 0.0342): the per-pair model's
+  // shared head scale over-states r = 0.95 at σ_s² = 100 (0.111 before it)
+  'σ_s²=100 r=0.95 non-causal h=16 L=32 gradR',
+]);
+const att = attentionGpu(DIR);
+describe.runIf(att !== null)('stored many-trial attention components (PyTorch float64)', () => {
+  it('all 294 cases × 4 quantities measured', () => {
+    expect(att!.points.length).toBe(294 * 4);
+  });
+  it('no point outside the tolerance rule except the known ones', () => {
+    const out = att!.points.filter((p) => !(p.err <= p.tol)).map((p) => `${p.id} ${p.q}`);
+    expect(out.filter((k) => !ATTENTION_KNOWN_OUT.has(k))).toEqual([]);
+  });
 });
 
 describe('gpuSection', () => {
