@@ -419,6 +419,8 @@ export function normalNodes(breaks: number[] = [], n = 64): { z: Float64Array; w
 
 /** Number of Hermite terms kept. */
 export const HERMITE_TERMS = 64;
+/** √k, k = 0..HERMITE_TERMS (the Hermite recurrence's factors, looked up instead of computed) */
+const SQRT_K = Float64Array.from({ length: HERMITE_TERMS + 1 }, (_, k) => Math.sqrt(k));
 
 /**
  * Normalised Hermite coefficients c_k = E[f(mu + sigma Z) He_k(Z)] / sqrt(k!), k = 0..K.
@@ -438,7 +440,7 @@ export function hermiteCoefficients(f: (x: number) => number, mu: number, sigma:
     c[0] += fz * h0;
     c[1] += fz * h1;
     for (let k = 1; k < K; k++) {
-      const h2 = (z[i] * h1 - Math.sqrt(k) * h0) / Math.sqrt(k + 1);
+      const h2 = (z[i] * h1 - SQRT_K[k] * h0) / SQRT_K[k + 1];
       c[k + 1] += fz * h2;
       h0 = h1; h1 = h2;
     }

@@ -793,6 +793,7 @@ interface NcPairInput {
 const US2 = new Float64Array(5);
 const NU_MAX = 5, NBS = NBIN + 1;
 let NMP = new Float64Array(NU_MAX * NBS), NMV = new Float64Array(NU_MAX * NBS), NMC = new Float64Array(NU_MAX * NBS), NMC2 = new Float64Array(NU_MAX * NBS), NMK = new Float64Array(NU_MAX * NBS), NMX = new Float64Array(NU_MAX * NBS), NMN = new Float64Array(NU_MAX * NBS);
+const NKK = new Float64Array(NU_MAX * NBS), NKA = new Float64Array(NU_MAX * NBS), NXA = new Float64Array(NU_MAX * NBS);
 const NMEC2 = new Float64Array(NU_MAX), NMEQ = new Float64Array(NU_MAX), UK2H = new Float64Array(NU_MAX), NMB = new Int32Array(NU_MAX), NM0 = new Float64Array(NU_MAX), NMVC = new Float64Array(NU_MAX);
 const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new Float64Array(NU_MAX), E1M = new Float64Array(NU_MAX), EDM = new Float64Array(NU_MAX), EKM = new Float64Array(NU_MAX);
 /** One head's column-sum atoms of the hit model at popularity log-variance s2 (lognormal w, mean 1):
@@ -936,6 +937,11 @@ function ncPairGradR(q: NcPairInput): number {
   // and EK_m = E[K_1/√X | U_1], the other h − 1 heads' factor averaged over their U (sharing those
   // too, a double integral in (u, u′), moved the stored grid's values by < 0.0006)
   E1M.fill(0); EDM.fill(0); EKM.fill(0);
+  // per bin, the u-loop's invariants: the Gamma shape k = N/rvK and the scales K_d/k, K_x/kX
+  for (let m = 0; m < nU; m++) {
+    const o = m * NBS;
+    for (let k = 0; k < NMB[m]; k++) { const kk = NMN[o + k] / rvK; NKK[o + k] = kk; NKA[o + k] = NMK[o + k] / kk; NXA[o + k] = NMX[o + k] / kX; }
+  }
   let pz = 0, eta = 0;
   for (let m = 0; m < nU; m++) pz += q.uW[m] * NM0[m];
   const pzh = pz ** h;
@@ -948,7 +954,7 @@ function ncPairGradR(q: NcPairInput): number {
       for (let k = 0; k < NMB[m]; k++) {
         const tv = t * NMV[o + k];
         if (tv > 60) continue; // e < e^{−60} of the bin's mass (and of its c, c², K weights' share)
-        const kk = NMN[o + k] / rvK, z = 1 + (t * NMK[o + k]) / kk, zx = 1 + (t * NMX[o + k]) / kX;
+        const kk = NKK[o + k], z = 1 + t * NKA[o + k], zx = 1 + t * NXA[o + k];
         const e = NMP[o + k] * Math.exp(-tv - kk * Math.log(z) - kX * Math.log(zx));
         P0 += e; P1 += e * NMC[o + k]; P2 += e * NMC2[o + k]; PK += e * (NMK[o + k] / z + NMX[o + k] / zx);
       }
@@ -1484,11 +1490,13 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     attnSoftmaxStats(L, VR[0], p.dModel, p.heads, SMP); // Q4 (memoised: the forward filled it)
     const Q4L = SMP[2];
     attnSoftmaxStats(L, (1 - VR[1]) * VR[0], p.dModel, p.heads, SMP); // a row's private logits: v(1 − ρ), ρ = r′
+    const K2p = SMP[0], un = ncScaleNodes(p, L, VR[0], VR[1]);
+    // (the nodes' fields listed, not spread: a spread into the literal took the slow generic path)
     return ncPairGradR({
-      L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, Q4: Q4L, c, K2p: SMP[0],
+      L, h: Math.max(1, p.heads), dh: headDim(p), K2: K2L, Q4: Q4L, c, K2p,
       av: ghv * rg, bv: ghv * (1 / (1 - pa) - rg), bK, aK, ga: vq,
       C: ghv * (rg + ((1 - rg) * c0v) / Math.max(Ecc, 1e-9)), DQ: k[C + 6] * rg,
-      ...ncScaleNodes(p, L, VR[0], VR[1]),
+      nU: un.nU, uW: un.uW, uK2: un.uK2, uC: un.uC, uFd: un.uFd, uFx: un.uFx,
     });
   },
 });

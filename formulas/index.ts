@@ -47,13 +47,30 @@ export function getBlock(name: unknown, field = 'block'): { block: Block<any, an
   return { block: b, extra: {} };
 }
 
+/** per block: its parameter names and each parameter's num() range options (built once) */
+interface ParamPrep { names: string[]; opts: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean; integer?: boolean }[] }
+const paramPreps = new WeakMap<Block<any, any>, ParamPrep>();
+function paramPrep(block: Block<any, any>): ParamPrep {
+  let pre = paramPreps.get(block);
+  if (!pre) {
+    pre = {
+      names: block.params.map((s) => s.name),
+      opts: block.params.map((spec) => ({ min: spec.min, max: spec.max, minExclusive: spec.minExclusive, maxExclusive: spec.maxExclusive, integer: spec.kind === 'integer' })),
+    };
+    paramPreps.set(block, pre);
+  }
+  return pre;
+}
+
 /** Validate and fill defaults; throws InputError naming `field.param`. */
 export function validateParams(block: Block<any, any>, raw: unknown, field = 'params'): Record<string, unknown> {
   const p = raw === undefined ? {} : raw;
   if (!isObject(p)) fail(field, 'must be an object');
-  onlyKeys(p, block.params.map((s) => s.name), field);
+  const pre = paramPrep(block);
+  onlyKeys(p, pre.names, field);
   const out: Record<string, unknown> = {};
-  for (const spec of block.params) {
+  for (let i = 0; i < block.params.length; i++) {
+    const spec = block.params[i];
     const f = `${field}.${spec.name}`;
     const v = p[spec.name];
     if (v === undefined) {
@@ -63,7 +80,7 @@ export function validateParams(block: Block<any, any>, raw: unknown, field = 'pa
     }
     if (spec.kind === 'boolean') { if (typeof v !== 'boolean') fail(f, `must be true or false, got ${JSON.stringify(v)}`); out[spec.name] = v; continue; }
     if (spec.kind === 'enum') { if (typeof v !== 'string' || !spec.values!.includes(v)) fail(f, `must be one of ${spec.values!.join(', ')}, got ${JSON.stringify(v)}`); out[spec.name] = v; continue; }
-    out[spec.name] = num(v, f, { min: spec.min, max: spec.max, minExclusive: spec.minExclusive, maxExclusive: spec.maxExclusive, integer: spec.kind === 'integer' });
+    out[spec.name] = num(v, f, pre.opts[i]);
   }
   // cross-field rules
   const name = block.doc.name;

@@ -37,8 +37,12 @@ const LN_N_MAX = Math.log(1 << 20);
 interface UData { w: Float64Array; a2: Float64Array; a3: Float64Array; a4: Float64Array; lnL: Float64Array }
 const uData: (UData | undefined)[] = new Array(N_GRID);
 
-/** Fixed y-nodes on [lo, hi] (pieces of width ≤ 1.5, a break at 0) for σ ≥ 1. */
+/** Fixed y-nodes on [lo, hi] (pieces of width ≤ 1.5, a break at 0) for σ ≥ 1 (built once; read only). */
+let yNodeMemo: { y: Float64Array; w: Float64Array } | undefined;
 function yNodes(): { y: Float64Array; w: Float64Array } {
+  return (yNodeMemo ??= buildYNodes());
+}
+function buildYNodes(): { y: Float64Array; w: Float64Array } {
   const { x, w } = gaussLegendre(8);
   const cuts: number[] = [];
   for (let a = -30; a < 0; a += 1.5) cuts.push(a);
@@ -68,55 +72,79 @@ function buildUData(v: number): UData {
   const nu = U.length;
   // per-u expectations of h2 = e^{2y−e^y}, h3 = e^{3y−e^y}, h4 and L = E[e^{−e^y}], y = u + σZ
   const A2 = new Float64Array(nu), A3 = new Float64Array(nu), A4 = new Float64Array(nu), LU = new Float64Array(nu);
-  if (big) {
-    // integrate over y: E[h(u+σZ)] = ∫ h(y) φ((y−u)/σ)/σ dy; h is concentrated on [−30, 5]
-    const { y, w: wy } = yNodes();
-    const H2 = y.map((t) => Math.exp(2 * t - Math.exp(t))), H3 = y.map((t) => Math.exp(3 * t - Math.exp(t))), H4 = y.map((t) => Math.exp(4 * t - Math.exp(t)));
-    // L = P(y < 0) − E[(1 − e^{−e^y}) 1(y<0)] + E[e^{−e^y} 1(y>0)]
-    const HD = y.map((t) => (t < 0 ? -Math.expm1(-Math.exp(t)) : -Math.exp(-Math.exp(t))));
-    const c = 1 / (sigma * Math.sqrt(2 * Math.PI)), s2 = 2 * v;
-    const D = new Float64Array(nu);
-    const add = (j: number, t: number, i: number) => { A2[j] += t * H2[i]; A3[j] += t * H3[i]; A4[j] += t * H4[i]; D[j] += t * HD[i]; };
-    // On the full-width panels the k-th node of each panel is an arithmetic sequence in u (step
-    // `width`), so along it the kernel e^{−(y−u)²/2σ²} is a Gaussian in the panel index: from its
-    // peak it is stepped by exact ratios (r ← r·g, g ← g·e^{−W²/σ²}) instead of an exp per (u, y),
-    // down to underflow on both sides (the same sum as the direct one, to rounding)
-    const W = width, C = Math.exp(-(W * W) / v);
-    for (let i = 0; i < y.length; i++) {
-      const kw = wy[i] * c;
-      for (let k = 0; k < 8 && regular > 0; k++) {
-        const u0 = U[k];
-        const ps = Math.min(regular - 1, Math.max(0, Math.round((y[i] - u0) / W)));
-        const ds = y[i] - U[8 * ps + k], rs = Math.exp(-(ds * ds) / s2);
-        if (rs === 0) continue;
-        add(8 * ps + k, kw * rs, i);
-        let r = rs, g = Math.exp((2 * W * ds - W * W) / s2);
-        for (let p = ps + 1; p < regular; p++) { r *= g; if (r === 0) break; g *= C; add(8 * p + k, kw * r, i); }
-        r = rs; g = Math.exp(-(2 * W * ds + W * W) / s2);
-        for (let p = ps - 1; p >= 0; p--) { r *= g; if (r === 0) break; g *= C; add(8 * p + k, kw * r, i); }
-      }
-      for (let j = 8 * regular; j < nu; j++) { const z = (y[i] - U[j]) / sigma; add(j, kw * Math.exp(-0.5 * z * z), i); }
-    }
-    for (let j = 0; j < nu; j++) LU[j] = normCdf(-U[j] / sigma) - D[j];
-  } else {
-    const g = gaussLegendre(64);
-    const EZ = g.x.map((t) => Math.exp(sigma * 10 * t)), WZ = g.x.map((t, i) => 10 * g.w[i] * normPdf(10 * t));
-    for (let j = 0; j < nu; j++) {
-      const eu = Math.exp(U[j]);
-      let a2 = 0, a3 = 0, a4 = 0, l = 0;
-      for (let i = 0; i < 64; i++) {
-        const E = eu * EZ[i], eE = Math.exp(-E), E2 = E * E;
-        a2 += WZ[i] * E2 * eE; a3 += WZ[i] * E2 * E * eE; a4 += WZ[i] * E2 * E2 * eE; l += WZ[i] * eE;
-      }
-      A2[j] = a2; A3[j] = a3; A4[j] = a4; LU[j] = l;
-    }
-  }
+  // the two branches in functions of their own: V8 optimises each on its own type feedback (in one
+  // function the optimised code of the first branch run deoptimised on every call of the other)
+  if (big) uExpectBig(U, nu, regular, width, sigma, v, A2, A3, A4, LU);
+  else uExpectSmall(U, nu, sigma, A2, A3, A4, LU);
   const Wk: number[] = [], B2: number[] = [], B3: number[] = [], B4: number[] = [], LL: number[] = [];
   for (let j = 0; j < nu; j++) {
     if (!(LU[j] > 0)) continue;
     Wk.push(WU[j]); B2.push(A2[j]); B3.push(A3[j]); B4.push(A4[j]); LL.push(Math.log(Math.min(LU[j], 1)));
   }
   return { w: Float64Array.from(Wk), a2: Float64Array.from(B2), a3: Float64Array.from(B3), a4: Float64Array.from(B4), lnL: Float64Array.from(LL) };
+}
+
+let yPieceMemo: { H2: Float64Array; H3: Float64Array; H4: Float64Array; HD: Float64Array } | undefined;
+/** buildUData's per-u expectations for σ ≥ 1 (integrated over y), into A2, A3, A4, LU */
+function uExpectBig(U: number[], nu: number, regular: number, width: number, sigma: number, v: number, A2: Float64Array, A3: Float64Array, A4: Float64Array, LU: Float64Array): void {
+  // integrate over y: E[h(u+σZ)] = ∫ h(y) φ((y−u)/σ)/σ dy; h is concentrated on [−30, 5]
+  const { y, w: wy } = yNodes();
+  const { H2, H3, H4, HD } = (yPieceMemo ??= {
+    H2: y.map((t) => Math.exp(2 * t - Math.exp(t))), H3: y.map((t) => Math.exp(3 * t - Math.exp(t))), H4: y.map((t) => Math.exp(4 * t - Math.exp(t))),
+    // L = P(y < 0) − E[(1 − e^{−e^y}) 1(y<0)] + E[e^{−e^y} 1(y>0)]
+    HD: y.map((t) => (t < 0 ? -Math.expm1(-Math.exp(t)) : -Math.exp(-Math.exp(t)))),
+  }); // v-independent: built once
+  const c = 1 / (sigma * Math.sqrt(2 * Math.PI)), s2 = 2 * v;
+  const D = new Float64Array(nu);
+  // (the sums A_m[j] += t·H_m[i], D[j] += t·HD[i] written out in the loops: no call per term, which
+  // the first, not yet optimised calls of a cold process pay for)
+  // On the full-width panels the k-th node of each panel is an arithmetic sequence in u (step
+  // `width`), so along it the kernel e^{−(y−u)²/2σ²} is a Gaussian in the panel index: from its
+  // peak it is stepped by exact ratios (r ← r·g, g ← g·e^{−W²/σ²}) instead of an exp per (u, y),
+  // down to underflow on both sides (the same sum as the direct one, to rounding)
+  const W = width, C = Math.exp(-(W * W) / v);
+  for (let i = 0; i < y.length; i++) {
+    const kw = wy[i] * c, h2 = H2[i], h3 = H3[i], h4 = H4[i], hd = HD[i];
+    for (let k = 0; k < 8 && regular > 0; k++) {
+      const u0 = U[k];
+      const ps = Math.min(regular - 1, Math.max(0, Math.round((y[i] - u0) / W)));
+      const ds = y[i] - U[8 * ps + k], rs = Math.exp(-(ds * ds) / s2);
+      if (rs === 0) continue;
+      let j = 8 * ps + k, t = kw * rs;
+      A2[j] += t * h2; A3[j] += t * h3; A4[j] += t * h4; D[j] += t * hd;
+      let r = rs, g = Math.exp((2 * W * ds - W * W) / s2);
+      for (let p = ps + 1; p < regular; p++) {
+        r *= g; if (r === 0) break; g *= C;
+        j = 8 * p + k; t = kw * r;
+        A2[j] += t * h2; A3[j] += t * h3; A4[j] += t * h4; D[j] += t * hd;
+      }
+      r = rs; g = Math.exp(-(2 * W * ds + W * W) / s2);
+      for (let p = ps - 1; p >= 0; p--) {
+        r *= g; if (r === 0) break; g *= C;
+        j = 8 * p + k; t = kw * r;
+        A2[j] += t * h2; A3[j] += t * h3; A4[j] += t * h4; D[j] += t * hd;
+      }
+    }
+    for (let j = 8 * regular; j < nu; j++) {
+      const z = (y[i] - U[j]) / sigma, t = kw * Math.exp(-0.5 * z * z);
+      A2[j] += t * h2; A3[j] += t * h3; A4[j] += t * h4; D[j] += t * hd;
+    }
+  }
+  for (let j = 0; j < nu; j++) LU[j] = normCdf(-U[j] / sigma) - D[j];
+}
+/** buildUData's per-u expectations for σ < 1 (64-point Gauss–Legendre in z), into A2, A3, A4, LU */
+function uExpectSmall(U: number[], nu: number, sigma: number, A2: Float64Array, A3: Float64Array, A4: Float64Array, LU: Float64Array): void {
+  const g = gaussLegendre(64);
+  const EZ = g.x.map((t) => Math.exp(sigma * 10 * t)), WZ = g.x.map((t, i) => 10 * g.w[i] * normPdf(10 * t));
+  for (let j = 0; j < nu; j++) {
+    const eu = Math.exp(U[j]);
+    let a2 = 0, a3 = 0, a4 = 0, l = 0;
+    for (let i = 0; i < 64; i++) {
+      const E = eu * EZ[i], eE = Math.exp(-E), E2 = E * E;
+      a2 += WZ[i] * E2 * eE; a3 += WZ[i] * E2 * E * eE; a4 += WZ[i] * E2 * E2 * eE; l += WZ[i] * eE;
+    }
+    A2[j] = a2; A3[j] = a3; A4[j] = a4; LU[j] = l;
+  }
 }
 
 /** The three u-integrals for n logits: E[p²], E[p³] and Q4 = E[(Σ_k p_k²)²] = nE[p⁴] + n(n−1)E[p₁²p₂²],
@@ -815,13 +843,26 @@ function cosLaw(n: number, k: number): { rho: Float64Array; w: Float64Array } {
   return law;
 }
 
-/** c(v_g, ρ) at one grid point of ln v: the quasi-Monte-Carlo table (v ≥ 0.05) or the lognormal
- * form, as softmaxRowCorr */
-function rowCorrAt(n: number, gi: number, rho: number): number {
-  const v = Math.exp(T_MIN + gi * T_STEP);
-  if (v < ROW_V_MIN || rho <= -1 || rho >= 1) return softmaxRowCorrLognormal(v, rho);
-  const t = rowTable(n, gi);
-  return Math.max(-1, Math.min(1, interpRho(t, t, 0, rho)));
+/** interpRho's stencil (first node i, cubic weights c0…c3) at each node of a query-cosine law, the
+ * node clamped to [−1, 1] as jacAt does: the tables below evaluate their one-table interpolation
+ * Σ c_q t[i + q] at the law's 512 nodes for every grid point, the same arithmetic as interpRho */
+interface LawStencil { i: Int32Array; c0: Float64Array; c1: Float64Array; c2: Float64Array; c3: Float64Array }
+const lawStencils = new WeakMap<Float64Array, LawStencil>();
+function lawStencil(rhos: Float64Array): LawStencil {
+  let st = lawStencils.get(rhos);
+  if (st) return st;
+  const n = rhos.length;
+  st = { i: new Int32Array(n), c0: new Float64Array(n), c1: new Float64Array(n), c2: new Float64Array(n), c3: new Float64Array(n) };
+  for (let m = 0; m < n; m++) {
+    const x = (Math.max(-1, Math.min(1, rhos[m])) + 1) * RHO_K;
+    let i = Math.floor(x) - 1;
+    i = Math.max(0, Math.min(2 * RHO_K - 3, i));
+    const u = x - i;
+    st.i[m] = i;
+    st.c0[m] = (-(u - 1) * (u - 2) * (u - 3)) / 6; st.c1[m] = (u * (u - 2) * (u - 3)) / 2; st.c2[m] = (-u * (u - 1) * (u - 3)) / 2; st.c3[m] = (u * (u - 1) * (u - 2)) / 6;
+  }
+  lawStencils.set(rhos, st);
+  return st;
 }
 
 const cosRows = new GridRows(N_GRID);
@@ -831,10 +872,18 @@ function cosTable(n: number, dh: number, gi: number): Float64Array {
   const hit = rows[gi];
   if (hit) return hit;
   const out = new Float64Array(2 * RHO_K + 1);
+  // c(v_g, ρ) at the grid point: the quasi-Monte-Carlo table (v ≥ ROW_V_MIN) or the lognormal form,
+  // as softmaxRowCorr (v and the table looked up once for the 512 nodes × 21 r)
+  const v = Math.exp(T_MIN + gi * T_STEP), t = v < ROW_V_MIN ? null : rowTable(n, gi);
   for (let k = 0; k <= 2 * RHO_K; k++) {
-    const { rho, w } = cosLaw(dh, k);
+    const { rho, w } = cosLaw(dh, k), st = lawStencil(rho);
     let acc = 0;
-    for (let m = 0; m < rho.length; m++) acc += w[m] * rowCorrAt(n, gi, rho[m]);
+    for (let m = 0; m < rho.length; m++) {
+      const r = rho[m];
+      if (t === null || r <= -1 || r >= 1) { acc += w[m] * softmaxRowCorrLognormal(v, r); continue; }
+      const j = st.i[m], a = st.c0[m] * t[j] + st.c1[m] * t[j + 1] + st.c2[m] * t[j + 2] + st.c3[m] * t[j + 3]; // interpRho(t, t, 0, r)
+      acc += w[m] * Math.max(-1, Math.min(1, a));
+    }
     out[k] = acc;
   }
   rows[gi] = out;
@@ -1008,14 +1057,20 @@ function overlapTable(n: number, dh: number, gi: number): Float64Array {
   const rows = ovRows.rows(n, dh);
   const hit = rows[gi];
   if (hit) return hit;
-  const out = new Float64Array(2 * (2 * RHO_K + 1));
+  const out = new Float64Array(2 * (2 * RHO_K + 1)), jt = jacRow(n, gi);
   for (let k = 0; k <= 2 * RHO_K; k++) {
     let law = OV_ATOM;
     if (dh < COS_DH_MAX) law = cosLaw(dh, k); else OV_ATOM.rho[0] = k / RHO_K - 1;
     let a = 0, b = 0;
-    for (let m = 0; m < law.rho.length; m++) {
-      const D = jacAt(n, gi, law.rho[m]);
-      a += law.w[m] * law.rho[m] * D; b += law.w[m] * D;
+    if (law === OV_ATOM) {
+      const D = Math.max(interpRho(jt, jt, 0, Math.max(-1, Math.min(1, law.rho[0]))), 0); // jacAt(n, gi, ρ)
+      a += law.w[0] * law.rho[0] * D; b += law.w[0] * D;
+    } else {
+      const st = lawStencil(law.rho);
+      for (let m = 0; m < law.rho.length; m++) {
+        const j = st.i[m], D = Math.max(st.c0[m] * jt[j] + st.c1[m] * jt[j + 1] + st.c2[m] * jt[j + 2] + st.c3[m] * jt[j + 3], 0); // jacAt(n, gi, ρ)
+        a += law.w[m] * law.rho[m] * D; b += law.w[m] * D;
+      }
     }
     out[k] = a; out[2 * RHO_K + 1 + k] = b;
   }
