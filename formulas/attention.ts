@@ -757,6 +757,36 @@ let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Ar
  *    0.127/0.140; (100, 0.95, 16, 32) 0.0917 ± 0.0023 (100 trials, seed 22) vs 0.111/0.129 (an
  *    over-prediction that grows); r = 0 unchanged ((3, 0, 16, 128) 0.237 ± 0.006 vs 0.204). Stored
  *    grid (147 cases): 140 → 145 within, summed |ours − measured| 2.402 → 1.776.
+ * 7. The key popularity law (derived shape, variance kept at the kernel's; popLaw, popPhi). At r′ = 0
+ *    no query part is shared: given the keys the queries are isotropic, so a key's popularity is a
+ *    function of its key norm ρ = |k_j|²/E|k|² (χ²_{d_h}/d_h) alone, w(ρ) = e^{vρ/2}/E[e^{vρ/2}] while a
+ *    row's normaliser is a law-of-large-numbers sum — bounded below (a key of norm 0 still gets 1/Z of
+ *    every row) and skewed up, where the lognormal of the same variance puts many keys near 0. MC
+ *    (float64 scratch simulator, d = 64, r_g = 0.2; σ_s² = 3, r = 0, h = 16, L = 128, 8 trials of B = 4,
+ *    seed 42), per head the share of column sums in c < 0.2 / 0.2–0.5 / 0.5–1 / 1–2 / 2–4 / ≥ 4:
+ *    0 / 0.21 / 0.50 / 0.21 / 0.068 / 0.016; the lognormal hit model 0.105 / 0.19 / 0.31 / 0.31 / 0.069 /
+ *    0.009. That miss is per token, not per pair: the mean of c_1j c_1l/(|g_j||g_l|/d) over pairs is
+ *    E[c_1/√X]² to 0.3 % (1.190 vs 1.186 ± 0.02, 30 trials of B = 4, seed 21), E[c_1/√X] 1.088 ± 0.009
+ *    vs the model's 0.977, and the lift over E[c]/√E[X] (0.926) comes from the K path (its |g|² set
+ *    to the mean: 0.933). (Not a per-token scale shared across heads: giving every input token the
+ *    norm √d moves the per-pair mean by +0.0046 ± 0.0007, 60 trials of B = 4, seed 7.) The law here:
+ *    on the PN nodes z, log w = κ·[φ(ρ(z) − 1)/√(2/d_h) + (1 − φ)z] + const, ρ(z) the χ²_{d_h}/d_h
+ *    quantile by Wilson–Hilferty, κ and the constant setting E[w] and E[w²] to those of the lognormal
+ *    on the same nodes (φ = 0: the lognormal exactly, so E[Var(c)] = Vc as before). φ = P(χ²_{d_h} <
+ *    d_h²/v_p)·c(v_p, 0)/c(v, r′), v_p = (1 − r′)v the rows' private logit variance: the share of rows
+ *    whose normaliser's mean E[e^{v_p uρ/2}] = (1 − v_p u/d_h)^{−d_h/2} exists (row factor u =
+ *    χ²_{d_h}/d_h), times the private (key-norm) share of the row correlation (the shared query's part
+ *    is a Gaussian logit, its lognormal exact). The mixing of the two shapes by φ is an interpolation,
+ *    not derived. MC per-pair mean vs lognormal → this: (3, 0, 16, 128) 0.2393 ± 0.0028 (60 trials of
+ *    B = 4, seed 7), 0.2425 ± 0.0043 (30, seed 21), 0.2470 ± 0.0054 (test, 24 of B = 2) vs 0.2035 →
+ *    0.2253; (1, 0, 16, 128) 0.6148 ± 0.0077 (16 of B = 4, seed 32) vs 0.5736 → 0.5829; (10, 0.5, 4,
+ *    512) 0.1742 ± 0.0067 (40 of B = 1, seed 8), 0.1597 ± 0.0094 (20, seed 12), 0.1467 ± 0.0082 (16,
+ *    seed 31) vs 0.1402 → 0.1458 (the grid's 0.185 ± 0.010 std over 6 sequences sits high). Stored
+ *    grid: 145 → 146 within, summed |ours − measured| 1.776 → 1.687 (70 closer, 52 farther; r = 0.95
+ *    0.538 → 0.547). Left: the kernel's Var(c) at r = 0, d_h = 4 is above the MC's (E[c²] 2.067 vs
+ *    1.856 ± 0.013 at σ_s² = 3; 1.172 vs 1.147 ± 0.002 at σ_s² = 1) — scaling the model's row
+ *    correlation to the MC's would add ~0.01 — and the K path's tie to the popularity (E[c²K]/
+ *    (E[c²]E[K]) per head 9.2 ± 0.4 MC vs 11.9 lognormal model).
  * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142 (143 with the Q path's
  * row-to-row spread rvS in step 4); the lognormal model's
  * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
@@ -789,6 +819,9 @@ interface NcPairInput {
   /** nodes of a head's shared-query scale U: weights, and per node K2, row correlation c, the K
    * path's diagonal and cross-row factors (1 − r′ + r′U)E[uJ] and (1 − r′ + r′U)E[wρD] */
   nU: number; uW: Float64Array; uK2: Float64Array; uC: Float64Array; uFd: Float64Array; uFx: Float64Array;
+  /** the rows' private logit variance v_p = (1 − r′)v and the row correlation c(v_p, 0) at query
+   * correlation 0 (the popularity law, step 7) */
+  v: number; c0: number;
 }
 const US2 = new Float64Array(5);
 const NU_MAX = 5, NBS = NBIN + 1;
@@ -799,14 +832,78 @@ const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new 
 /** One head's column-sum atoms of the hit model at popularity log-variance s2 (lognormal w, mean 1):
  * pooled into NBIN bins of ln(V + K) at slot m (mass, mean V, K_d, K_x, N, c, c²); returns the model's
  * Σ p·q (E[q]) when `eqOnly`, else fills the slot. */
+/** The key popularity law of ncPairGradR's hit model (derived here, step 7 of its comment): on the PN
+ * nodes z_k, log w_k = κ·g_k − ln E[e^{κg}] with g = φ·(ρ(z) − 1)/√(2/d_h) + (1 − φ)·z, ρ(z) = χ²_{d_h}/d_h
+ * at the normal quantile z (Wilson–Hilferty), κ and the constant giving E[w], E[w²] of the lognormal
+ * e^{√s2·z − s2/2} it replaces on the same nodes (the kernel's popularity variance, s2 = ln(1 + Vw));
+ * φ = 0: that lognormal exactly. Memoised
+ * per U node m (the two calls of ncHeadAtoms share it). */
+const PLW = new Float64Array(5 * 32), PLKEY = new Float64Array(15).fill(NaN);
+/** the PN nodes that carry weight (≥ 1e-18; ncHeadAtoms skips those below 1e-6), and per d_h the
+ * standardised key norm (ρ(z) − 1)/√(2/d_h) at them (memoised for the last d_h) */
+const PL_IDX = Array.from(PN.w.keys()).filter((k) => PN.w[k] >= 1e-18), PL_KN = new Float64Array(32), PL_X = new Float64Array(32);
+let PL_DH = NaN;
+function popLaw(m: number, s2: number, dh: number, phi: number): Float64Array {
+  const o = m * 32, nz = PL_IDX.length;
+  if (PLKEY[3 * m] === s2 && PLKEY[3 * m + 1] === phi && PLKEY[3 * m + 2] === dh) return PLW;
+  if (PL_DH !== dh) {
+    const a = 2 / (9 * dh), sa = Math.sqrt(a), sr = 1 / Math.sqrt(2 / dh);
+    for (let i = 0; i < nz; i++) { const b = Math.max(0, 1 - a + PN.z[PL_IDX[i]] * sa); PL_KN[i] = (b * b * b - 1) * sr; }
+    PL_DH = dh;
+  }
+  for (let i = 0; i < nz; i++) PLG[i] = phi * PL_KN[i] + (1 - phi) * PN.z[PL_IDX[i]];
+  // the lognormal's moments on the same nodes (its mean e^{−s2/2}E[e^{√s2 z}] and second moment), so
+  // that φ = 0 gives its weights exactly: Newton on f(κ) = ln M(2κ) − 2 ln M(κ) − ln(M2/M1²) (M(s) =
+  // E[e^{sg}]; f′ = 2(E_{2κ}[g] − E_κ[g]) > 0) from κ = √s2, then the mean M1
+  const sw = Math.sqrt(s2);
+  let M1 = 0, M2 = 0;
+  for (let i = 0; i < nz; i++) { const k = PL_IDX[i], e = Math.exp(sw * PN.z[k] - s2 / 2); M1 += PN.w[k] * e; M2 += PN.w[k] * e * e; }
+  const target = Math.log(M2) - 2 * Math.log(M1);
+  let kap = sw, m1 = 0;
+  for (let it = 0; it < 40; it++) {
+    let g1 = 0, m2 = 0, g2 = 0;
+    m1 = 0;
+    for (let i = 0; i < nz; i++) { const x = Math.exp(kap * PLG[i]), e = PN.w[PL_IDX[i]] * x, e2 = e * x; PL_X[i] = x; m1 += e; g1 += e * PLG[i]; m2 += e2; g2 += e2 * PLG[i]; }
+    const f = Math.log(m2) - 2 * Math.log(m1) - target, df = 2 * (g2 / m2 - g1 / m1);
+    let step = df > 0 ? f / df : 0;
+    if (kap - step <= 0) step = kap / 2;
+    if (!(Math.abs(step) > 1e-9 * kap)) break; // converged: the weights at this κ (PL_X, m1)
+    kap -= step;
+  }
+  // the nodes left out (weight < 1e-18) keep the lognormal's value
+  for (let k = 0; k < PN.z.length; k++) PLW[o + k] = Math.exp(sw * PN.z[k] - s2 / 2);
+  for (let i = 0; i < nz; i++) PLW[o + PL_IDX[i]] = (M1 * PL_X[i]) / m1;
+  PLKEY[3 * m] = s2; PLKEY[3 * m + 1] = phi; PLKEY[3 * m + 2] = dh;
+  return PLW;
+}
+const PLG = new Float64Array(32);
+/** the share φ of the popularity law's key-norm form (ncPairGradR step 7): the rows whose normaliser
+ * is a law-of-large-numbers sum, P(χ²_{d_h} < d_h²/v) (a row's logit variance vu, u = χ²_{d_h}/d_h; the
+ * normaliser's mean E[e^{vuρ/2}] = (1 − vu/d_h)^{−d_h/2} exists iff vu < d_h), times the key norm's
+ * share c(v, 0)/c(v, r′) of the row correlation (the rest is the shared query's lognormal part) */
+function popPhi(v: number, dh: number, c0: number, c: number): number {
+  const k = dh / 2, x = (dh * dh) / (2 * v);
+  let P: number;
+  if (!(x > 0)) P = 0;
+  else if (x > k + 12 * Math.sqrt(k) + 40) P = 1;
+  else {
+    let term = 1 / k, sum = term;
+    for (let n = 1; n < 2000; n++) { term *= x / (k + n); sum += term; if (term < sum * 1e-15) break; }
+    P = Math.min(1, Math.exp(-x + k * Math.log(x) - lnGammaL(k)) * sum);
+  }
+  const share = c > 0 ? Math.max(0, Math.min(1, c0 / c)) : 1;
+  return P * share;
+}
+let POP_PHI = 0, POP_DH = 1;
 function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, bv: number, bK: number, aK: number, eqOnly: boolean): number {
   const nodes = s2 > 1e-9 ? PN : ONE_NODE;
   const sw = Math.sqrt(s2), mw = -s2 / 2;
+  const law = s2 > 1e-9 && POP_PHI > 1e-6 ? popLaw(m, s2, POP_DH, POP_PHI) : null, lo0 = m * 32;
   if (eqOnly) {
     let eq = 0;
     let ec2 = 0;
     for (let k = 0; k < nodes.z.length; k++) {
-      const w = Math.exp(mw + sw * nodes.z[k]), p = Math.min(1, w / K2h), s = w / (L * p);
+      const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]), p = Math.min(1, w / K2h), s = w / (L * p);
       eq += nodes.w[k] * s * w; ec2 += nodes.w[k] * (w * w + s * s * L * p * (1 - p));
     }
     NMEC2[m] = ec2;
@@ -831,7 +928,7 @@ function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, 
   for (let k = 0; k < nodes.z.length; k++) {
     const wk = nodes.w[k];
     if (wk < 1e-6) continue;
-    const w = Math.exp(mw + sw * nodes.z[k]);
+    const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]);
     if (w >= K2h) { atom(wk, L, w / L); continue; }
     const p = w / K2h;
     const mm = Math.min(L, Math.floor((L + 1) * p)), odds = p / (1 - p);
@@ -875,6 +972,7 @@ function ncPairGradR(q: NcPairInput): number {
   // c_m(K2_m − 1) + (K2_m − K2h_m)/(L − 1), its log-variance scaled by κ so that the mixture keeps
   // E[Var(w)] = Vw (the kernel's Var(c))
   const nU = q.nU;
+  POP_PHI = popPhi(q.v, dh, q.c0, c); POP_DH = dh;
   for (let m = 0; m < nU; m++) {
     const K2m = Math.max(q.uK2[m], 1), K2hm = Math.min(Math.max(q.K2p, 1), K2m);
     UK2H[m] = K2hm; US2[m] = Math.log1p(Math.max(0, q.uC[m] * (K2m - 1) + (K2m - K2hm) / (L - 1)));
@@ -1343,7 +1441,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       ],
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
-        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity lognormal) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
+        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity lognormal, mixed toward the key-norm law by phi) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
         { expr: 'sum_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l) / (P*(P-1)/2)', when: 'per-pair mean (reported, causal) over P sampled positions: per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
@@ -1497,6 +1595,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       av: ghv * rg, bv: ghv * (1 / (1 - pa) - rg), bK, aK, ga: vq,
       C: ghv * (rg + ((1 - rg) * c0v) / Math.max(Ecc, 1e-9)), DQ: k[C + 6] * rg,
       nU: un.nU, uW: un.uW, uK2: un.uK2, uC: un.uC, uFd: un.uFd, uFx: un.uFx,
+      v: (1 - VR[1]) * VR[0], c0: VR[1] > 0 ? softmaxRowCorrCos((1 - VR[1]) * VR[0], 0, L, cosDim(p)) : c,
     });
   },
 });
