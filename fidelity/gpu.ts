@@ -19,6 +19,8 @@ import type { ResolvedConfig } from '../src/config.js';
 import { predictResolved } from '../src/engine.js';
 import { component } from '../src/component.js';
 import { compareLayer, type LayerReport, type Measured, type Quantity } from '../verify/compare.js';
+import { floorOf, makePoint } from './rules.js';
+import type { Prediction } from '../src/engine.js';
 
 export interface GpuCase { id: string; config: ResolvedConfig; seeds: number; batch: number }
 export interface GpuMeasurement {
@@ -26,7 +28,7 @@ export interface GpuMeasurement {
   /** per entry: ln gradVar's seed mean and std, and its skewness (PyTorch runs of ≥ 8 seeds) */
   gradLog?: ({ mean: number; std: number; skew: number | null } | null)[];
 }
-export interface GpuComparison { id: string; name: string; m: GpuMeasurement; reports: LayerReport[]; within: Record<Quantity, [number, number]> }
+export interface GpuComparison { id: string; name: string; m: GpuMeasurement; pred: Prediction; reports: LayerReport[]; within: Record<Quantity, [number, number]> }
 
 const QS: Quantity[] = ['mean', 'var', 'r', 'gradVar', 'gradR'];
 
@@ -75,7 +77,7 @@ export function compareGpu(c: GpuCase, m: GpuMeasurement): GpuComparison {
     within[q][1]++;
     if (r.relErr[q]! <= r.tolerance[q]!) within[q][0]++;
   }
-  return { id: c.id, name: c.config.name ?? c.id, m, reports, within };
+  return { id: c.id, name: c.config.name ?? c.id, m, pred, reports, within };
 }
 
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '—' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(2) : x.toPrecision(4));
@@ -85,8 +87,7 @@ const frac = (w: [number, number]) => `${w[0]}/${w[1]}`;
 export interface AttnPoint { id: string; causal: boolean; q: Quantity; ours: number; measured: number; std: number; trials: number; err: number; tol: number; floor: number }
 
 /** The grid's attention components against the stored many-trial PyTorch measurement (the newest
- * attention-<trials>.json); the component rule of fidelity/run.ts: var, gradVar relative within
- * max(5 %, 2·std/|meas|), r, gradR absolute within max(0.02, 2·std), std the trial-to-trial std. */
+ * attention-<trials>.json), by the grid's component rule (fidelity/rules.ts makePoint). */
 export function attentionGpu(dir: string): { trials: number; device: string; points: AttnPoint[] } | null {
   const cf = join(dir, 'attention-cases.json');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^attention-\d+\.json$/.test(f)).sort((a, b) => Number(/\d+/.exec(a)![0]) - Number(/\d+/.exec(b)![0])) : [];
@@ -101,9 +102,8 @@ export function attentionGpu(dir: string): { trials: number; device: string; poi
     trials = m.trials;
     const ours = component({ block: 'attention', params: c.params, input: c.input, grad: c.grad });
     for (const q of ['var', 'r', 'gradVar', 'gradR'] as const) {
-      const [mu, sd] = m[q], p = ours[q] as number, rel = q === 'var' || q === 'gradVar';
-      const err = rel ? Math.abs(p - mu) / Math.abs(mu) : Math.abs(p - mu), floor = rel ? 0.05 : 0.02;
-      points.push({ id: c.id, causal: c.params.causal === true, q, ours: p, measured: mu, std: sd, trials: m.trials, err, tol: Math.max(floor, rel ? (2 * sd) / Math.abs(mu) : 2 * sd), floor });
+      const [mu, sd] = m[q], pt = makePoint('attention', c.id, q, mu, sd, m.trials, ours[q], null);
+      points.push({ id: c.id, causal: c.params.causal === true, q, ours: ours[q] as number, measured: mu, std: sd, trials: m.trials, err: pt.errOurs!, tol: pt.tol!, floor: floorOf('attention', q) });
     }
   }
   return { trials, device: A.device, points };
@@ -132,12 +132,14 @@ export function gpuSection(dir: string): string {
   const g = loadGpu(dir);
   if (!g) return '';
   const out: string[] = ['## Full width on a GPU: PyTorch (independent implementation) and the harness on WebGPU\n'];
-  out.push(`Measured on the lent GPU machine by \`scripts/gpu-check.sh\` (2026-11-27, two runs, an NVIDIA H200) (how: scripts/gpu-check.mjs, scripts/torch-reference.py; the raw files in fidelity/gpu/). PyTorch ${g.torchVersion ?? '?'}, float32 with TF32 off; the WebGPU rows are the project's harness (\`verify --backend webgpu\`, TF.js 4.22 on Dawn). Predictions recomputed from the stored configs by the current code. Tolerance: the harness's rule (var max(5 %, 2·std), gradVar max(10 %, 2·std), r and gradR max(0.02, 2·std), mean max(0.02·√var, 2·std); std = seed-to-seed std). With 2 seeds that std, and so the allowance, is itself a poor estimate: compare the PyTorch row of the same case.\n`);
+  out.push(`Measured on the lent GPU machine by \`scripts/gpu-check.sh\` (2026-11-27, an NVIDIA H200; one torch-*.json per run) (how: scripts/gpu-check.mjs, scripts/torch-reference.py; the raw files in fidelity/gpu/). PyTorch ${g.torchVersion ?? '?'}, float32 with TF32 off; the WebGPU rows are the project's harness (\`verify --backend webgpu\`, TF.js 4.22 on Dawn). Predictions recomputed from the stored configs by the current code. Tolerance: the harness's rule (var max(5 %, 2·std), gradVar max(10 %, 2·std), r and gradR max(0.02, 2·std), mean max(0.02·√var, 2·std); std = seed-to-seed std). With 2 seeds that std, and so the allowance, is itself a poor estimate: compare the PyTorch row of the same case.\n`);
   const rows: string[][] = [];
   const details: string[] = [];
+  const many: GpuComparison[] = []; // PyTorch runs of ≥ 1024 seeds with ln gradVar: the log-scale table
   for (const c of g.cases) {
     for (const m of g.measurements.get(c.id) ?? []) {
       const cmp = compareGpu(c, m);
+      if (m.source === 'PyTorch' && m.seeds >= 1024 && m.gradLog) many.push(cmp);
       const bad = cmp.reports.flatMap((r) => QS.filter((q) => r.relErr[q] !== null && r.relErr[q]! > r.tolerance[q]!).map((q) => ({ q, layer: r.layer, ratio: r.relErr[q]! / r.tolerance[q]! })));
       bad.sort((a, b) => b.ratio - a.ratio);
       const l0 = cmp.reports[0];
@@ -157,24 +159,22 @@ export function gpuSection(dir: string): string {
       }
     }
   }
-  const many = g.cases.map((c) => [c, g.measurements.get(c.id)?.find((m) => m.source === 'PyTorch' && m.seeds >= 1024 && m.gradLog)] as const).filter(([, m]) => m);
   const heavy: string[] = [];
   if (many.length) {
     heavy.push('\n### Many seeds: gradVar across models on the log scale\n');
     heavy.push('Where the gradient is heavy-tailed across models (Post-LN at d = 64), a mean over seeds falls short of the expectation unless the seeds number ≫ e^{s²} (s the ln-std of gradVar across models): the fidelity grid\'s 64-seed means miss there. With thousands of seeds ln gradVar is measured well enough to test its law: its skewness is ≈ 0 (lognormal), so the expectation is also estimated as exp(μ + s²/2) from the seeds\' ln mean μ and ln-std s (SE of its log √(s²/K + s⁴/(2(K−1))), delta method), and compared with ours (z on the log scale). `typical` is the engine\'s predicted geometric mean (`gradSpread`; not derived for causal stacks).\n');
     heavy.push('| case | entry | ours | seed mean ± SE | lognormal exp(μ + s²/2) | z (log scale) | geometric mean vs typical | ln-std measured vs ours | skew of ln |');
     heavy.push('|---|---|---|---|---|---|---|---|---|');
-    for (const [c, m] of many) {
-      const pred = predictResolved(c.config, { batch: m!.batch });
-      const N = c.config.layers;
+    for (const { id, m, pred } of many) {
+      const N = pred.layers.length - 1;
       for (const i of [...new Set([0, Math.floor(N / 4), Math.floor(N / 2), Math.floor((3 * N) / 4)])]) {
-        const gl = m!.gradLog![i], P = pred.layers[i], gv = m!.layers[i].gradVar;
+        const gl = m.gradLog![i], P = pred.layers[i], gv = m.layers[i].gradVar;
         if (!gl || !gv || P.gradVar === null) continue;
-        const K = m!.seeds, s2 = gl.std * gl.std;
+        const K = m.seeds, s2 = gl.std * gl.std;
         const lnE = gl.mean + s2 / 2, se = Math.sqrt(s2 / K + (s2 * s2) / (2 * (K - 1)));
         const z = (lnE - Math.log(P.gradVar)) / se;
         const sp = P.gradSpread;
-        heavy.push(`| ${c.id} | ${i} | ${f4(P.gradVar)} | ${f4(gv[0])} ± ${f4(gv[1] / Math.sqrt(K))} | ${f4(Math.exp(lnE))} (×/÷ ${Math.exp(se).toFixed(2)}) | ${z.toFixed(2)} | ${f4(Math.exp(gl.mean))} vs ${sp ? f4(sp.typical) : '—'} | ${gl.std.toFixed(2)} vs ${sp ? Math.sqrt(sp.logVar).toFixed(2) : '—'} | ${gl.skew === null ? '—' : gl.skew.toFixed(2)} |`);
+        heavy.push(`| ${id} | ${i} | ${f4(P.gradVar)} | ${f4(gv[0])} ± ${f4(gv[1] / Math.sqrt(K))} | ${f4(Math.exp(lnE))} (×/÷ ${Math.exp(se).toFixed(2)}) | ${z.toFixed(2)} | ${f4(Math.exp(gl.mean))} vs ${sp ? f4(sp.typical) : '—'} | ${gl.std.toFixed(2)} vs ${sp ? Math.sqrt(sp.logVar).toFixed(2) : '—'} | ${gl.skew === null ? '—' : gl.skew.toFixed(2)} |`);
       }
     }
   }

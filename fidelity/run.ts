@@ -34,36 +34,11 @@ import { predictResolved, type Prediction } from '../src/engine.js';
 import { verifyConfig } from '../verify/run.js';
 import { monteCarlo, type GradIn, type In, type P } from '../test/mc/blocks.js';
 import { gpuSection } from './gpu.js';
+import { floorOf, isComponent, makePoint, REL, type Point, type Q } from './rules.js';
+
+export { makePoint, type Point, type Q };
 
 // ------------------------------------------------------------------ types
-
-export type Q = 'mean' | 'var' | 'r' | 'gradVar' | 'gradR';
-const REL: Record<Q, boolean> = { mean: true, var: true, r: false, gradVar: true, gradR: false };
-
-export interface Point {
-  regime: string;
-  /** human label of the case (all inputs) */
-  case: string;
-  /** stacks: depth and layer index */
-  depth?: number;
-  layer?: number;
-  q: Q;
-  measured: number | null;
-  /** seed-to-seed (trial-to-trial) std of the measured statistic */
-  std: number | null;
-  /** standard error of the measured mean (std/√seeds) */
-  se: number | null;
-  seeds: number;
-  ours: number | null;
-  paper: number | null;
-  errOurs: number | null;
-  errPaper: number | null;
-  /** seed noise in error units */
-  noise: number | null;
-  tol: number | null;
-  okOurs: boolean | null;
-  okPaper: boolean | null;
-}
 
 export interface CaseRecord { regime: string; case: string; inputs: Record<string, unknown>; seconds: number; notes?: string[]; spread?: SpreadRow[] }
 
@@ -76,34 +51,6 @@ export interface Results {
   meta: Record<string, unknown>;
   cases: CaseRecord[];
   points: Point[];
-}
-
-// ------------------------------------------------------------------ error rules
-
-const isComponent = (regime: string) => !regime.startsWith('stack');
-
-function floorOf(regime: string, q: Q): number {
-  if (!REL[q]) return 0.02;
-  if (q === 'gradVar' && !isComponent(regime)) return 0.10;
-  return 0.05;
-}
-
-function err(q: Q, p: number | null, m: number): number {
-  if (p === null || !Number.isFinite(p)) return Infinity;
-  const d = Math.abs(p - m);
-  if (!REL[q]) return d;
-  return m !== 0 ? d / Math.abs(m) : (d === 0 ? 0 : Infinity);
-}
-
-export function makePoint(regime: string, label: string, q: Q, m: number | null, std: number | null, seeds: number, ours: number | null, paper: number | null, extra: { depth?: number; layer?: number } = {}): Point {
-  const base = { regime, case: label, ...extra, q, measured: m, std, se: std === null ? null : std / Math.sqrt(seeds), seeds, ours, paper };
-  if (m === null || std === null || !Number.isFinite(m)) {
-    return { ...base, errOurs: null, errPaper: null, noise: null, tol: null, okOurs: null, okPaper: null };
-  }
-  const noise = REL[q] ? (m !== 0 ? std / Math.abs(m) : Infinity) : std;
-  const tol = Math.max(floorOf(regime, q), 2 * noise);
-  const eo = err(q, ours, m), ep = err(q, paper, m);
-  return { ...base, errOurs: eo, errPaper: ep, noise, tol, okOurs: eo <= tol, okPaper: ep <= tol };
 }
 
 // ------------------------------------------------------------------ components (Monte-Carlo)
