@@ -1190,11 +1190,13 @@ export function causalKeySelPairs(k2: Float64Array, jac: Float64Array, q4: Float
 export function causalKcvTop(L: number): number { return Math.max(1, Math.ceil(Math.log2(Math.max(L, 2)))); }
 /** kcv_n on the ρ nodes: t[21k + i] (n = 2^k), filled by causalKcvFill for the nodes a layer's pairs'
  * query correlations need (their cubic stencils) at every length */
-export interface KcvRows { v: number; d: number; heads: number; K: number; ex: Float64Array; t: Float64Array }
+/** (t1: t one length row on, the second table of interpRho's blend) */
+export interface KcvRows { v: number; d: number; heads: number; K: number; ex: Float64Array; t: Float64Array; t1: Float64Array }
 export function causalKcvRows(L: number, v: number, d: number, heads: number): KcvRows {
   const K = causalKcvTop(L), ex = new Float64Array(K + 1);
   for (let k = 1; k <= K && v > 0; k++) { attnSoftmaxStats(2 ** k, v, d, heads, KCS); ex[k] = KCS[0] - 1; }
-  return { v, d, heads, K, ex, t: new Float64Array(21 * (K + 1)) };
+  const t = new Float64Array(21 * (K + 1));
+  return { v, d, heads, K, ex, t, t1: t.subarray(21) };
 }
 const KCS = new Float64Array(9), KCO = new Float64Array(2);
 /** the first node of the cubic stencil at ρ (softmax.ts interpRho's) */
@@ -1213,18 +1215,14 @@ export function causalKcvFill(R: KcvRows, rLo: number, rHi: number): void {
   }
 }
 /** kcv_n(ρ) from filled causalKcvRows: linear in log₂ n between the power-of-two rows (n ≤ 2: the n = 2
- * row), cubic in ρ on the 21 nodes (the stencil of softmax.ts interpRho) */
+ * row), cubic in ρ on the 21 nodes (softmax.ts interpRho: row k blended with row k + 1) */
 export function causalKcvAt(R: KcvRows, n: number, rho: number): number {
   if (n < 2 || !(R.v > 0)) return 0;
   const K = R.K, x = Math.min(Math.log2(n), K);
   const k = Math.max(1, Math.min(K - 1, Math.floor(x))), w = K < 2 ? 0 : Math.max(0, x - k);
-  const xr = (Math.max(-1, Math.min(1, rho)) + 1) * 10;
-  const i = Math.max(0, Math.min(17, Math.floor(xr) - 1)), u = xr - i, t = R.t;
-  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
-  const oa = 21 * k + i, a = c0 * t[oa] + c1 * t[oa + 1] + c2 * t[oa + 2] + c3 * t[oa + 3];
-  if (w === 0) return a;
-  const ob = oa + 21, b = c0 * t[ob] + c1 * t[ob + 1] + c2 * t[ob + 2] + c3 * t[ob + 3];
-  return (1 - w) * a + w * b;
+  const r = Math.max(-1, Math.min(1, rho));
+  // w = 0 (n a power of two, or K < 2 where row k + 1 does not exist): row k alone
+  return w === 0 ? interpRho(R.t, R.t, 0, r, 21 * k) : interpRho(R.t, R.t1, w, r, 21 * k);
 }
 /** Per column j of a causal layer, Σ_{i≠i′≥j} E[wρD_{n_min}]/n_max (causalKcvRows; the K path's
  * cross-row term in units of g_h s_priv σ_s²/s′ r_g): 2Σ_{i≥j} E[wρD_{n_i}] Σ_{i′>i} 1/n_i′. */
