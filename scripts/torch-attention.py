@@ -10,32 +10,19 @@ CASES.json: [{"id", "params": {dModel, heads, stdQ, stdK, stdV, stdO, seqLen, ca
 {mean, var, r}, "grad": {var, r}, "B": sequences per trial, "trials": K, "vector": trials per pass}].
 One trial: fresh weights, inputs with the requested token correlation, an upstream gradient with the
 requested (var, r) drawn the same way, the input gradient by autograd; statistics as config v1
-(test/mc/tensor.ts tensorStats: global mean removed, var over all entries, r the mean over
+(torch-reference.py stats(), as test/mc/tensor.ts tensorStats: global mean removed, var over all entries, r the mean over
 sequences and token pairs of the Pearson correlation across features), per trial; the output is the
 trial mean and trial-to-trial std of var, r, gradVar, gradR.
 """
-import json, math, sys, time, zlib
+import importlib.util, json, math, os, sys, time, zlib
 
 import torch
 
 
-def tokens(gen, S, B, T, D, m, dev):
-    a = torch.randn(S, B, 1, D, generator=gen, device=dev, dtype=torch.float64)
-    e = torch.randn(S, B, T, D, generator=gen, device=dev, dtype=torch.float64)
-    return m["mean"] + math.sqrt(m["var"]) * (math.sqrt(m["r"]) * a + math.sqrt(1 - m["r"]) * e)
-
-
-def stats(x):
-    """[S, 3]: var, r, pooled r per trial of [S, B, T, D]."""
-    S, B, T, D = x.shape
-    m = x.mean((1, 2, 3), keepdim=True)
-    u = x - m
-    v = (u * u).mean((1, 2, 3))
-    n2 = (u * u).sum(-1)
-    un = u / n2.clamp_min(1e-300).sqrt().unsqueeze(-1)
-    Su = un.sum(2)
-    r = (((Su * Su).sum(-1) - (un * un).sum((2, 3))) / (T * (T - 1))).mean(-1)
-    return torch.stack([v, r], -1)
+# the inputs and the config v1 statistics are scripts/torch-reference.py's (one definition of each)
+_spec = importlib.util.spec_from_file_location("torch_reference", os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch-reference.py"))
+ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref)
 
 
 def run(case, dev, dtype):
@@ -51,8 +38,8 @@ def run(case, dev, dtype):
     done = 0
     while done < K:
         S = min(vec, K - done)
-        x = tokens(gen, S, B, T, d, case["input"], dev).to(dtype).requires_grad_(True)
-        G = tokens(gen, S, B, T, d, {"mean": 0, "var": case["grad"]["var"], "r": case["grad"]["r"]}, dev).to(dtype)
+        x = ref.sample_inputs(gen, S, B, T, d, case["input"], dev, dtype).requires_grad_(True)
+        G = ref.sample_inputs(gen, S, B, T, d, {"mean": 0, "var": case["grad"]["var"], "r": case["grad"]["r"]}, dev, dtype)
         W = lambda s: (torch.randn(S, 1, d, d, generator=gen, device=dev, dtype=torch.float64) * s).to(dtype)
         wq, wk, wv, wo = W(p["stdQ"]), W(p["stdK"]), W(p["stdV"]), W(p["stdO"])
         q = (x @ wq).view(S, B, T, H, dh).transpose(2, 3)
@@ -65,7 +52,8 @@ def run(case, dev, dtype):
         o = (P @ v).transpose(2, 3).reshape(S, B, T, d) @ wo
         (o * G).sum().backward()
         with torch.no_grad():
-            rows.append(torch.cat([stats(o.detach().double()), stats(x.grad.double())], -1).cpu())
+            # ref.stats: [mean, var, r] per trial; var and r of the output, then of the input gradient
+            rows.append(torch.cat([ref.stats(o.detach())[:, 1:], ref.stats(x.grad)[:, 1:]], -1).cpu())
         done += S
     a = torch.cat(rows, 0)  # [K, 4]: var, r, gradVar, gradR
     mu, sd = a.mean(0), a.std(0)

@@ -34,17 +34,19 @@ def stats(x):
     return torch.stack([m.flatten(), v, r], -1)
 
 
-def sample_inputs(gen, s, B, T, d, inp, dev):
+def sample_inputs(gen, s, B, T, d, inp, dev, dtype=torch.float32):
+    """[s, B, T, d] Gaussian tokens with the given mean, var and pairwise token correlation r
+    (verify/inputs.ts's construction: a shared part for r ≥ 0, the centred one for r < 0)."""
     m, var, r = inp["mean"], inp["var"], min(1.0, inp["r"])
     sd = math.sqrt(max(var, 0.0))
     if r >= 0:
-        a = torch.randn(s, B, 1, d, generator=gen, device=dev)
-        e = torch.randn(s, B, T, d, generator=gen, device=dev)
+        a = torch.randn(s, B, 1, d, generator=gen, device=dev, dtype=dtype)
+        e = torch.randn(s, B, T, d, generator=gen, device=dev, dtype=dtype)
         return m + sd * (math.sqrt(r) * a + math.sqrt(1 - r) * e)
     u = max(r * T / (1 - r), -1.0)
     kappa = math.sqrt(1 + u) - 1
     c = 1 / math.sqrt(1 + (2 * kappa + kappa * kappa) / T)
-    e = torch.randn(s, B, T, d, generator=gen, device=dev)
+    e = torch.randn(s, B, T, d, generator=gen, device=dev, dtype=dtype)
     return m + sd * c * (e + kappa * e.mean(2, keepdim=True))
 
 
