@@ -89,7 +89,13 @@ export const METHOD_RANK = Object.fromEntries(METHODS.map((m, i) => [m, i])) as 
  * warning flag (non-zero: the object forward has warnings for this input), then the block's own
  * cache for its backward kernel (R_C … RW − 1). */
 export const R_MEAN = 0, R_VAR = 1, R_R = 2, R_KAPPA = 3, R_NU = 4, R_METHOD = 5, R_WARN = 6, R_C = 7;
-export const RW = 16;
+/** Two more fluctuation moments of a token pair beside κ (= Var B): R_K2 = Cov(B_i, B_j), R_KA =
+ * Cov(A_ij, B_i), with B_i = |x_i|²/E|x_i|² and A_ij = x_i·x_j/E|x_i|² (d-feature sums of one
+ * token pair, uncentred; NaN: unknown). They give the finite-width gap between config v1's mean
+ * per-pair cosine and the pooled correlation r the formulas propagate (cosGap). Written by setM as
+ * NaN; kernels that know them write them with setF. */
+export const R_K2 = 16, R_KA = 17;
+export const RW = 18;
 /** Gradient record layout: var, r, alignment with the token direction and with the all-ones
  * direction, per-pair Pearson gradR (unknown: NaN). */
 export const G_VAR = 0, G_R = 1, G_ALIGN = 2, G_ALIGNM = 3, G_RP = 4;
@@ -108,7 +114,42 @@ const orUndef = (v: number): number | undefined => (v === v ? v : undefined);
 
 /** Write an output record's moments, method rank and a cleared warning flag. */
 export function setM(S: Float64Array, o: number, mean: number, v: number, r: number, kappa: number, nu: number, method = 0): void {
-  S[o] = mean; S[o + 1] = v; S[o + 2] = r; S[o + 3] = kappa; S[o + 4] = nu; S[o + 5] = method; S[o + 6] = 0;
+  S[o] = mean; S[o + 1] = v; S[o + 2] = r; S[o + 3] = kappa; S[o + 4] = nu; S[o + 5] = method; S[o + 6] = 0; S[o + R_K2] = NaN; S[o + R_KA] = NaN;
+}
+/** Write a record's pair fluctuation moments Cov(B_i, B_j) and Cov(A_ij, B_i) (after setM). */
+export function setF(S: Float64Array, o: number, k2: number, ka: number): void {
+  S[o + R_K2] = k2; S[o + R_KA] = ka;
+}
+/** Pair fluctuations of a state whose d features are iid given the token pair (a Wishart sample
+ * of d features, or κ of one; Gaussian structure at correlation r): Cov(B_i, B_j) = κr²,
+ * Cov(A, B) = κr (κ = 2/d for d Gaussian features). Writes them into S[o…]. */
+export function setFGauss(S: Float64Array, o: number, kappa: number, r: number): void {
+  S[o + R_K2] = kappa * r * r; S[o + R_KA] = kappa * r;
+}
+/**
+ * The finite-width gap E[cos] − r of a token pair (derived here, issue 4): config v1's r is the mean
+ * over pairs of the cosine A/√(B_i B_j) of two d-feature vectors, the engine propagates the pooled
+ * ratio r = E[A]/E[B]; to second order (delta method about (r, 1, 1))
+ *   E[cos] − r = ¾ r Var(B) + ¼ r Cov(B_i, B_j) − Cov(A, B).
+ * d iid Gaussian features: Var B = 2/d, Cov(B_i,B_j) = 2r²/d, Cov(A,B) = 2r/d give −r(1 − r²)/(2d);
+ * a token-shared component whose squared norm fluctuates by δ (all three = Var δ) gives −(1 − r)Var δ.
+ * 0 when a moment is unknown (NaN) or the state has a mean (the statistic is centred, the moments
+ * are not).
+ */
+export function cosGap(S: Float64Array, o: number): number {
+  const mu = S[o], r = S[o + 2], k = S[o + 3], k2 = S[o + R_K2], ka = S[o + R_KA];
+  if (!(k === k && k2 === k2 && ka === ka) || mu !== 0) return 0;
+  return 0.75 * r * k + 0.25 * r * k2 - ka;
+}
+/** Pair fluctuations of an elementwise activation's output (or any block whose output features
+ * are iid given the token pair): Gaussian structure at its κ and uncentred correlation (the
+ * activation's own fourth moments enter κ, not the two covariances — an approximation). */
+export function setFAct(S: Float64Array, o: number): void {
+  setFGauss(S, o, S[o + 3], uncentredR(S[o], S[o + 1], S[o + 2]));
+}
+/** The mean per-pair cosine (config v1's r) of a zero-mean state with known pair fluctuations. */
+export function cosR(S: Float64Array, o: number): number {
+  return Math.max(-1, Math.min(1, S[o + 2] + cosGap(S, o)));
 }
 /** Write a gradient record. */
 export function setG(G: Float64Array, o: number, v: number, r: number, align = NaN, alignMean = NaN, rPearson = NaN): void {
@@ -116,9 +157,10 @@ export function setG(G: Float64Array, o: number, v: number, r: number, align = N
 }
 export function putMoments(S: Float64Array, o: number, x: Moments): void {
   setM(S, o, x.mean, x.var, x.r, orNaN(x.kappa), orNaN(x.nu));
+  setF(S, o, orNaN(x.pairK2), orNaN(x.pairKA));
 }
 export function readMoments(S: Float64Array, o: number): Moments {
-  return mom(S[o], S[o + 1], S[o + 2], orUndef(S[o + 3]), orUndef(S[o + 4]));
+  return mom(S[o], S[o + 1], S[o + 2], orUndef(S[o + 3]), orUndef(S[o + 4]), orUndef(S[o + R_K2]), orUndef(S[o + R_KA]));
 }
 export function putGrad(G: Float64Array, o: number, g: GradMoments): void {
   setG(G, o, g.var, g.r, orNaN(g.align), orNaN(g.alignMean), orNaN(g.rPearson));
@@ -174,8 +216,8 @@ export const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
 
 /** Moments in one fixed property order, so that every block's results share one object shape and
  * the engine's property reads stay monomorphic (absent optional fields are `undefined`). */
-export function mom(mean: number, v: number, r: number, kappa?: number, nu?: number): Moments {
-  return { mean, var: v, r, kappa, nu };
+export function mom(mean: number, v: number, r: number, kappa?: number, nu?: number, pairK2?: number, pairKA?: number): Moments {
+  return { mean, var: v, r, kappa, nu, pairK2, pairKA };
 }
 
 /** The token correlation a linear map sees: uncentred, r′ = (rσ² + μ²)/s′ with s′ = σ² + μ² (the

@@ -82,7 +82,7 @@
  * config v1 are averages over positions. The reported causal gradR (causalPairGradR) takes the
  * column sums' law (counts with zeros at late keys and saturated rows) into the per-pair mean.
  */
-import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
+import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_K2, R_KA, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
 import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
@@ -1155,6 +1155,13 @@ function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number
   return kin * share + rowK + (value ? 2 / d : 0);
 }
 
+/** The part of outKappa that is Wishart-sampled feature noise (the value vectors' κ_in + 2/d for
+ * W_v, reduced by the averaging, plus 2/d for W_o) — without the rows' concentration term. */
+function outKappaWishart(kIn: number, d: number, value: boolean, rv: number, S2: number): number {
+  const share = rv + (1 - rv) * S2;
+  return ((kIn === kIn ? kIn : 2 / d) + (value ? 2 / d : 0)) * share + (value ? 2 / d : 0);
+}
+
 /** Σ_{i≠i′≥j} (γ_i/n_i)(γ_i′/n_i′) per column j = 0..L−1 of a causal layer (row i has n_i = i + 1 keys;
  * γ_n = 1 − 2K2(n)/n + Q4(n) − J(n), so γ_n/n = E[P(1−P)(1−2P)] of a row of n keys): the row-pair sum
  * of the K path's first-order key-selection term (causalForward's kselArr, now only in the reported
@@ -1545,7 +1552,13 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // averaged) for the engine's Post-LN terms (src/engine.ts homogForward: not recomputed there)
       S[C + 7] = K2L; S[C + 8] = JL;
       const kappa = outKappa(S[i + 3], d, value, rv, K2L / L, Q4L);
-      setM(S, o, value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : S[i + 4], 1);
+      const rO = Math.max(-1, Math.min(1, rAvg));
+      setM(S, o, value ? 0 : mu, Math.max(varAvg, 0), rO, kappa, value ? 1 / d : S[i + 4], 1);
+      // pair fluctuations (cosGap): the value vectors' (input's and W_v's Wishart sample, reduced by
+      // the averaging as in κ) and W_o's, with Gaussian structure at the output correlation; the rows'
+      // own concentration fluctuation (κ's row term) is left out of the two covariances (not derived)
+      const wK = outKappaWishart(S[i + 3], d, value, rv, K2L / L);
+      S[o + R_K2] = wK * rO * rO; S[o + R_KA] = wK * rO;
       S[o + R_WARN] = v > SATURATED ? 1 : 0;
     },
     bwd(_p, S, _i, o, G, gi, go) {

@@ -8,7 +8,7 @@
  * The gradient correlation (no closed form in DSLM), non-zero means and the tanh variant use
  * quadrature (see _activation.ts).
  */
-import { compile, defineBlock, erf, kernelBlock, normPdf, NO_WARNINGS, R_C, setG, setM } from './_core.js';
+import { compile, defineBlock, erf, kernelBlock, normPdf, NO_WARNINGS, R_C, setFAct, setG, setM } from './_core.js';
 import { activationKappa, activationMoments, activationMomentsInto, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 export interface GeluParams { approximate?: 'none' | 'tanh'; d?: number }
@@ -71,6 +71,7 @@ export const gelu = kernelBlock<GeluParams>({
         const v = fVar(0, s, r, 0, 0);
         setM(S, o, fMean(0, s, r, 0, 0), v, fCov(0, s, r, 0, 0) / v, kappa, NaN);
       } else setM(S, o, S[c], S[c + 1], S[c + 2], kappa, NaN, 1);
+      setFAct(S, o);
     },
     bwd(p, S, i, o, G, gi, go) {
       const mu = S[i], s = S[i + 1], g = G[gi], rg = G[gi + 1], dm2 = S[o + R_C + 4], dcross = S[o + R_C + 5];

@@ -24,7 +24,7 @@
  * its own token (alignment a < 1, e.g. Post-LN by Euler's identity) loses only a(1 − r²)/d of its
  * correlation (layernormGradR below). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
-import { compile, defineBlock, kernelBlock, NO_WARNINGS, setG, setM } from './_core.js';
+import { compile, cosR, defineBlock, kernelBlock, NO_WARNINGS, setF, setG, setM } from './_core.js';
 
 /**
  * Backward factor of a Post-LN norm whose sub-layer has a degree-1 homogeneous branch (src/causal.ts
@@ -105,7 +105,11 @@ export const layernorm = kernelBlock<NormParams>({
     fwd(p, S, i, o) {
       const nu = S[i + 4], eps = p.eps ?? 1e-5;
       const v = nu === nu ? fVs(S[i + 1], eps, nu) : fVar(S[i], S[i + 1], S[i + 2], 0, 0, p.d, eps);
-      setM(S, o, 0, v, S[i + 2], 0, 0);
+      // the output's tokens have fixed norms, so its pooled correlation is the input's mean per-pair
+      // cosine (Pearson, = the cosine to O(1/d²)): the input's r plus its finite-width gap (cosGap;
+      // 0 where the input's pair fluctuations are unknown, as for a component); none left after it
+      setM(S, o, 0, v, cosR(S, i), 0, 0);
+      setF(S, o, 0, 0);
     },
     bwd(p, S, i, _o, G, gi, go) {
       const d = p.d, eps = p.eps ?? 1e-5, k = S[i + 3], nu0 = S[i + 4], g = G[gi], rg = G[gi + 1], a = G[gi + 2], b = G[gi + 3];

@@ -8,7 +8,7 @@
  *   every token of the sequence, so they act as correlation, not mean).
  * Backward: dx = dy Wᵀ ⇒ Var = dOut σ_w² σ_g², token covariance scales by the same factor.
  */
-import { compile, kernelBlock, setG, setM, type ParamSpec } from './_core.js';
+import { compile, kernelBlock, R_K2, R_KA, setF, setG, setM, type ParamSpec } from './_core.js';
 
 export interface LinearParams { dIn: number; dOut: number; std: number; biasStd?: number }
 
@@ -51,7 +51,15 @@ export const linear = kernelBlock<LinearParams>({
       const c = fCov(mu, s, r, 0, 0, p.dIn, p.dOut, p.std, b);
       // per-token dispersion: for fixed x the dOut outputs are iid N(0, |x|²σ²/…): + 2/dOut;
       // per-token feature mean Σ_k x_k·mean_j(W_kj) (+ mean_j b_j): a fraction 1/dOut of the variance
-      setM(S, o, 0, v, v > 0 ? c / v : 0, (k === k ? k : 2 / p.dIn) + 2 / p.dOut, 1 / p.dOut);
+      const ro = v > 0 ? c / v : 0;
+      setM(S, o, 0, v, ro, (k === k ? k : 2 / p.dIn) + 2 / p.dOut, 1 / p.dOut);
+      // pair fluctuations (formulas/_core.ts cosGap): the input's, plus a Wishart sample of dOut
+      // features at the output correlation (2ρ²/dOut, 2ρ/dOut); an unknown input as iid Gaussian over
+      // dIn; a bias (a token-shared vector with its own norm fluctuation) is not carried: unknown
+      if (b === 0) {
+        const k2 = S[i + R_K2], ka = S[i + R_KA], iid = k2 === k2 && ka === ka ? 0 : 2 / p.dIn;
+        setF(S, o, (iid ? iid * ro * ro : k2) + (2 * ro * ro) / p.dOut, (iid ? iid * ro : ka) + (2 * ro) / p.dOut);
+      }
     },
     bwd(p, _S, _i, _o, G, gi, go) {
       const rg = G[gi + 1];

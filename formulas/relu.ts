@@ -6,7 +6,7 @@
  *   μΦ(a) + σφ(a), the second moment (μ²+σ²)Φ(a) + μσφ(a) and gradVar σ_g² Φ(a) (derived here);
  *   the two-token terms by quadrature (DSLM's zero-mean rows give 50–240% errors there).
  */
-import { compile, defineBlock, integrate, kernelBlock, normCdf, normPdf, NO_WARNINGS, R_C, setG, setM } from './_core.js';
+import { compile, defineBlock, integrate, kernelBlock, normCdf, normPdf, NO_WARNINGS, R_C, setFAct, setG, setM } from './_core.js';
 import { activationKappa, activationMomentsInto, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg'];
@@ -67,6 +67,7 @@ export const relu = kernelBlock<{ d?: number }>({
       if (mu === 0 || s <= 0) {
         if (s <= 0) setM(S, o, Math.max(mu, 0), 0, 0, kappa, NaN);
         else setM(S, o, fMean(0, s, r, 0, 0), fVar(0, s, r, 0, 0), fR(0, s, r, 0, 0), kappa, NaN);
+        setFAct(S, o);
         return;
       }
       // non-zero mean: rectified-Gaussian closed forms for mean and variance, the two-token
@@ -78,6 +79,7 @@ export const relu = kernelBlock<{ d?: number }>({
       const v = Math.max(m2 - mean * mean, 0);
       const cov = S[o + R_C + 2] * S[o + R_C + 1];
       setM(S, o, mean, v, v > 0 ? Math.max(-1, Math.min(1, cov / v)) : 0, kappa, NaN, 1);
+      setFAct(S, o);
     },
     bwd(_p, S, i, _o, G, gi, go) {
       const mu = S[i], s = S[i + 1], g = G[gi], rg = G[gi + 1];

@@ -9,7 +9,7 @@
  * Component form: `residual {skip, branch, branchMean?, branchVar, branchR, branchGradGain?, branchGradR?}`
  * with the branch output moments and the branch backward gain G_b = σ_{g,F}²/σ_g² given directly.
  */
-import { defineBlock, GW, NO_WARNINGS, putGrad, putMoments, readGrad, readMoments, RW, setG, setM } from './_core.js';
+import { defineBlock, GW, NO_WARNINGS, putGrad, putMoments, readGrad, R_K2, R_KA, readMoments, RW, setF, setG, setM, uncentredR } from './_core.js';
 import type { GradMoments, Moments } from '../src/types.js';
 import type { Stage } from './_chain.js';
 import { attention, type AttentionParams } from './attention.js';
@@ -51,6 +51,19 @@ export function residualFwdInto(l: number, b: number, S: Float64Array, xi: numbe
     kappa = qz > 0 ? (l2 * l2 * qx * qx * xk + b2 * b2 * qf * qf * fk + (4 * l2 * b2 * qx * qf) / d) / (qz * qz) : 0;
   }
   setM(S, o, l * xm + b * fm, v, v > 0 ? c / v : 0, kappa, nu);
+  // pair fluctuations (cosGap), derived here: with w_x, w_F the mean-square shares, the two parts'
+  // own fluctuations add with w² and the cross terms x_i·F_j (mean 0: F ends in a zero-mean random
+  // map; variance q_x q_F/d per pair, Cov(X_ii, X_jj) = ρ_xρ_F/d, Cov(X_ij, X_ii) = ρ_F/d,
+  // Cov(X_ji, X_ii) = ρ_x/d) add Cov(B_i, B_j) += 4w_x w_F ρ_xρ_F/d and Cov(A, B) += 2w_x w_F(ρ_x + ρ_F)/d
+  // — two iid Gaussian parts give back the iid form at the sum's ρ
+  if (kappa === kappa) {
+    const l2 = l * l, b2 = b * b, qx = xv + xm * xm, qf = fv + fm * fm, qz = l2 * qx + b2 * qf;
+    const x2 = S[xi + R_K2], xa = S[xi + R_KA], f2 = S[fi + R_K2], fa = S[fi + R_KA];
+    if (qz > 0 && x2 === x2 && xa === xa && f2 === f2 && fa === fa) {
+      const wx = (l2 * qx) / qz, wf = (b2 * qf) / qz, rx = uncentredR(xm, xv, S[xi + 2]), rf = uncentredR(fm, fv, S[fi + 2]);
+      setF(S, o, wx * wx * x2 + wf * wf * f2 + (4 * wx * wf * rx * rf) / d!, wx * wx * xa + wf * wf * fa + (2 * wx * wf * (rx + rf)) / d!);
+    }
+  }
 }
 
 /**

@@ -11,7 +11,7 @@
  *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
-import { compile, kernelBlock, setG, setM } from './_core.js';
+import { compile, cosR, kernelBlock, setF, setG, setM } from './_core.js';
 import { normParams, type NormParams } from './layernorm.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
@@ -43,7 +43,10 @@ export const rmsnorm = kernelBlock<NormParams>({
   kernel: {
     fwd(p, S, i, o) {
       const eps = p.eps ?? 1e-5, mu = S[i], s = S[i + 1], r = S[i + 2];
-      setM(S, o, fMean(mu, s, r, 0, 0, p.d, eps), fVar(mu, s, r, 0, 0, p.d, eps), r, 0, S[i + 4]);
+      // pooled output correlation = the input's mean per-pair cosine (cosR: r plus the finite-width
+      // gap of a zero-mean input with known pair fluctuations; r otherwise), none left after it
+      setM(S, o, fMean(mu, s, r, 0, 0, p.d, eps), fVar(mu, s, r, 0, 0, p.d, eps), cosR(S, i), 0, S[i + 4]);
+      setF(S, o, 0, 0);
     },
     bwd(p, S, i, _o, G, gi, go) {
       const mu = S[i], s = S[i + 1], k = S[i + 3], eps = p.eps ?? 1e-5, g = G[gi], rg = G[gi + 1], a = G[gi + 2];

@@ -2,7 +2,7 @@
  * SiLU / swish x·sigmoid(x). No closed form for Gaussian moments: quadrature (Mehler–Hermite,
  * see _activation.ts) for mean, variance, token correlation, gradient variance and correlation.
  */
-import { kernelBlock, R_C, setG, setM } from './_core.js';
+import { kernelBlock, R_C, setFAct, setG, setM } from './_core.js';
 import { activationKappa, activationMomentsInto, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const sig = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -38,6 +38,7 @@ export const silu = kernelBlock<{ d?: number }>({
       const mu = S[i], s = S[i + 1], c = o + R_C;
       activationMomentsInto(SILU, mu, s, S[i + 2], S, c); // [mean, var, r, E f², E f'², E f'f']
       setM(S, o, S[c], S[c + 1], S[c + 2], activationKappa(SILU, mu, s, S[i + 3], p.d), NaN, 1);
+      setFAct(S, o);
     },
     bwd(_p, S, _i, o, G, gi, go) {
       const dm2 = S[o + R_C + 4], dcross = S[o + R_C + 5];

@@ -16,7 +16,7 @@
  *   Cov(dx) = r_gh g_h [dFF σ1² r′ s_b E[silu′ silu′] + dFF σ3² E[silu silu]].
  * The silu expectations are by quadrature (Mehler–Hermite, _activation.ts).
  */
-import { kernelBlock, R_C, setG, setM, uncentredR } from './_core.js';
+import { kernelBlock, R_C, setFAct, setG, setM, uncentredR } from './_core.js';
 import { activationDispersion, activationMomentsInto } from './_activation.js';
 import { SILU } from './silu.js';
 
@@ -80,6 +80,7 @@ export const swiglu = kernelBlock<SwigluParams>({
       const kin = k === k ? k : 2 / p.dModel;
       const kappa = (dsp.gamma + 1) ** 2 * kin + (3 * (dsp.ratio + 1) - 1) / p.dFF + 2 / p.dModel;
       setM(S, o, 0, v, v > 0 ? cov / v : 0, kappa, 1 / p.dModel, 1);
+      setFAct(S, o); // pair fluctuations: Gaussian structure at κ (W2's Wishart part is exactly that)
     },
     bwd(p, S, _i, o, G, gi, go) {
       const c = o + R_C, sb = S[c + 6], r1 = S[c + 7];

@@ -7,7 +7,7 @@
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
+import { cosR, GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setF, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
@@ -31,7 +31,7 @@ export interface SubLayer {
   postNorm?: Stage;
 }
 
-export interface Plan { cfg: ResolvedConfig; sublayers: SubLayer[]; finalNorm?: Stage }
+export interface Plan { cfg: ResolvedConfig; sublayers: SubLayer[]; finalNorm?: Stage; /** the published rows (no finite-width gap) */ paper?: boolean }
 
 export function normStage(cfg: ResolvedConfig, label = 'norm'): Stage {
   return { block: cfg.normKind === 'rmsnorm' ? rmsnorm : layernorm, params: { d: cfg.dModel, eps: cfg.eps }, label };
@@ -50,6 +50,7 @@ export function buildPlan(cfg: ResolvedConfig, formula: FormulaSet = 'ours'): Pl
     const swap = (st: Stage): Stage => ({ ...st, block: variant(st.block, 'paper') });
     for (const sl of plan.sublayers) { sl.stages = sl.stages.map(swap); if (sl.postNorm) sl.postNorm = swap(sl.postNorm); }
     if (plan.finalNorm) plan.finalNorm = swap(plan.finalNorm);
+    plan.paper = true;
   }
   planCache[formula].set(cfg, plan);
   return plan;
@@ -355,7 +356,7 @@ function giveBack(b: Float64Array): void { pool = b; }
 /** The forward fold over the compiled records: per sub-layer the branch stages, the residual add
  * and the post-norm. Returns the number of sub-layers folded, the weakest method's rank and the
  * layer whose forward variance overflowed (if any). */
-function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array, warnOnce: (key: string, msg: string) => void): { count: number; rank: number; explode?: number } {
+function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array, warnOnce: (key: string, msg: string) => void, gap: boolean): { count: number; rank: number; explode?: number } {
   const subs = plan.sublayers, d = plan.cfg.dModel;
   let rank = 0, count = 0, explode: number | undefined, e = 1;
   for (let i = 0; i < subs.length; i++) {
@@ -387,7 +388,7 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
     }
     const out = c.out[i] * RW;
     count = i + 1;
-    if (sl.kind === 'ffn') putEntry(fw, e++, S, out);
+    if (sl.kind === 'ffn') putEntry(fw, e++, S, out, gap);
     if (bad(S[out + 1]) || bad(S[out]) || bad(S[a + 1])) { explode = sl.layer; break; }
   }
   return { count, rank, explode };
@@ -489,16 +490,18 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Pre
   const S = takeBuffer(c.records * RW);
   try {
     putMoments(S, 0, input);
+    const gap = !plan.paper;
+    if (gap) inputPairFluct(S, 0, cfg.input.mean, cfg.input.var, cfg.input.r, cfg.dModel);
     const N = cfg.layers;
     const fw = new Float64Array(FE * (N + 1));
-    putEntry(fw, 0, S, 0);
-    const fold = foldForward(plan, c, S, fw, warnOnce);
+    putEntry(fw, 0, S, 0, gap);
+    const fold = foldForward(plan, c, S, fw, warnOnce, gap);
     const method = METHODS[fold.rank];
     const last = fold.count > 0 ? c.out[fold.count - 1] * RW : 0;
     let finalTrace: StageTrace | undefined;
     if (fold.explode === undefined && plan.finalNorm) {
       c.finalK!.fwd(plan.finalNorm.params, S, last, c.final * RW);
-      putEntry(fw, N, S, c.final * RW);
+      putEntry(fw, N, S, c.final * RW, gap);
       if (opts.trace) finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: readMoments(S, last), fwd: stageResult(plan.finalNorm, S, last, c.final * RW) };
     }
     if (fold.explode !== undefined) return forwardExplosion(N, fw, fold.explode, warnings, method);
@@ -528,8 +531,20 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Pre
 /** Entries of a prediction packed FE numbers each (mean, var, r), and their gradients GE numbers
  * each (var, r): the folds write them without building an object per entry. */
 export const FE = 3, GE = 2;
-function putEntry(fw: Float64Array, l: number, S: Float64Array, o: number): void {
-  fw[FE * l] = S[o]; fw[FE * l + 1] = S[o + 1]; fw[FE * l + 2] = S[o + 2];
+/** An entry's reported moments: config v1's r is the mean per-pair cosine, the record's r the pooled
+ * ratio; `gap` adds their finite-width difference (formulas/_core.ts cosGap; 0 for a norm's output,
+ * whose token norms are fixed, and where the pair fluctuations are unknown). */
+function putEntry(fw: Float64Array, l: number, S: Float64Array, o: number, gap: boolean): void {
+  fw[FE * l] = S[o]; fw[FE * l + 1] = S[o + 1]; fw[FE * l + 2] = gap ? cosR(S, o) : S[o + 2];
+}
+/** The input's pair fluctuations (formulas/_core.ts cosGap): d iid Gaussian features of mean μ,
+ * variance s and token correlation r (Isserlis, uncentred: Var x² = 2s² + 4μ²s, Cov(x_i², x_j²) =
+ * 2c² + 4μ²c, Cov(x_i x_j, x_i²) = 2sc + 2μ²(s + c), c = rs; over d features and the squared mean
+ * square q²). */
+export function inputPairFluct(S: Float64Array, o: number, mu: number, s: number, r: number, d: number): void {
+  const q = s + mu * mu, c = r * s, m2 = mu * mu;
+  if (!(q > 0)) { setF(S, o, 0, 0); return; }
+  setF(S, o, (2 * c * c + 4 * m2 * c) / (d * q * q), (2 * s * c + 2 * m2 * (s + c)) / (d * q * q));
 }
 /** Pack per-entry moments / gradients (folds that keep objects: src/causal.ts). */
 export function packEntries(entries: readonly Moments[], N: number): Float64Array {

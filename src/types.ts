@@ -12,6 +12,11 @@ export interface Moments {
    * features and after any random linear map; 0 right after a LayerNorm. A LayerNorm's per-token
    * variance is E[v] = var·(1 − nu). */
   nu?: number;
+  /** pair fluctuations beside kappa (formulas/_core.ts cosGap): Cov(B_i, B_j) and Cov(A_ij, B_i) of
+   * two tokens' normalised mean squares B and dot product A (uncentred). They give the finite-width
+   * gap between the mean per-pair cosine (config v1's r) and the pooled r. Optional: unknown. */
+  pairK2?: number;
+  pairKA?: number;
 }
 
 /** Backward moments: variance of dLoss/dx over all entries and token-token correlation. */

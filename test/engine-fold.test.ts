@@ -55,8 +55,13 @@ function naive(cfgIn: Record<string, unknown>): { fwd: [number, number, number][
   const plan = buildPlan(cfg);
   const d = cfg.dModel, N = cfg.layers;
   const q0 = cfg.input.var + cfg.input.mean ** 2;
-  let x: Moments = { mean: cfg.input.mean, var: cfg.input.var, r: cfg.input.r, kappa: (2 * (cfg.input.var ** 2 + 2 * cfg.input.mean ** 2 * cfg.input.var)) / (d * q0 * q0), nu: 1 / d };
-  const fwd: [number, number, number][] = [[x.mean, x.var, x.r]];
+  // the input's pair fluctuations (iid Gaussian features, Isserlis) and the reported mean per-pair
+  // cosine r + ¾rκ + ¼r·K2 − KA of a zero-mean entry (formulas/_core.ts cosGap), written out here
+  const m = cfg.input.mean, s0 = cfg.input.var, c0 = cfg.input.r * s0;
+  let x: Moments = { mean: m, var: s0, r: cfg.input.r, kappa: (2 * (s0 ** 2 + 2 * m ** 2 * s0)) / (d * q0 * q0), nu: 1 / d,
+    pairK2: (2 * c0 * c0 + 4 * m * m * c0) / (d * q0 * q0), pairKA: (2 * s0 * c0 + 2 * m * m * (s0 + c0)) / (d * q0 * q0) };
+  const rep = (y: Moments) => (y.mean === 0 && y.kappa !== undefined && y.pairK2 !== undefined && y.pairKA !== undefined ? Math.max(-1, Math.min(1, y.r + 0.75 * y.r * y.kappa + 0.25 * y.r * y.pairK2 - y.pairKA)) : y.r);
+  const fwd: [number, number, number][] = [[x.mean, x.var, rep(x)]];
   const rec: { x: Moments; st: { x: Moments; f: ForwardResult<unknown> }[]; bo: Moments; added: Moments; post?: ForwardResult<unknown> }[] = [];
   for (const sl of plan.sublayers) {
     const st: { x: Moments; f: ForwardResult<unknown> }[] = [];
@@ -66,14 +71,14 @@ function naive(cfgIn: Record<string, unknown>): { fwd: [number, number, number][
     const post = sl.postNorm ? sl.postNorm.block.forward(sl.postNorm.params, added) : undefined;
     rec.push({ x, st, bo: cur, added, post });
     x = post ? post.out : added;
-    if (sl.kind === 'ffn') fwd.push([x.mean, x.var, x.r]);
+    if (sl.kind === 'ffn') fwd.push([x.mean, x.var, rep(x)]);
   }
   let g: GradMoments = { var: 1, r: 0, align: 1, alignMean: 1 };
   const grad: [number, number][] = new Array(N + 1);
   grad[N] = [1, 0];
   if (plan.finalNorm) {
     const f = plan.finalNorm.block.forward(plan.finalNorm.params, x);
-    fwd[N] = [f.out.mean, f.out.var, f.out.r];
+    fwd[N] = [f.out.mean, f.out.var, rep(f.out)];
     g = plan.finalNorm.block.backward(plan.finalNorm.params, x, f, g);
   }
   for (let i = plan.sublayers.length - 1; i >= 0; i--) {
