@@ -72,7 +72,10 @@ import { causalAttentionBackward, causalAttentionForward, type CausalAttnCache, 
 export const MAX_EXACT = 48;
 export const CLUSTERS = 32;
 
-export interface KState extends Kernel { m: Float64Array; kappa: Float64Array; nu: Float64Array | null }
+/** A forward state over positions; f2/fa: the pair fluctuation moments Cov(B_g, B_h) and Cov(A_gh, B)
+ * (symmetrised over the two tokens) per pair of positions, P×P (formulas/_core.ts cosGap; absent:
+ * unknown). */
+export interface KState extends Kernel { m: Float64Array; kappa: Float64Array; nu: Float64Array | null; f2?: Float64Array; fa?: Float64Array }
 export interface GState extends Kernel { a: Float64Array | null; b: Float64Array | null }
 
 // ------------------------------------------------------------------ grid
@@ -105,6 +108,30 @@ export function makeGrid(L: number, maxP = L <= MAX_EXACT ? L : CLUSTERS): Grid 
 
 const clamp1 = (x: number) => (x > 1 ? 1 : x < -1 ? -1 : x);
 
+// ------------------------------------------------------------------ pair fluctuations (cosGap)
+
+/** Uncentred pair correlation of a state's kernel. */
+const rhoOf = (D: Float64Array, O: Float64Array, P: number, g: number, h: number) => { const den = Math.sqrt(D[g] * D[h]); return den > 0 ? clamp1(O[g * P + h] / den) : 0; };
+
+/** Pair fluctuations with Gaussian structure at per-position dispersions k (features iid given the
+ * pair: Cov(B_g, B_h) = √(k_g k_h)ρ², Cov(A, B) = √(k_g k_h)ρ), ρ the output's uncentred correlation. */
+function gaussPair(P: number, k: Float64Array, D: Float64Array, O: Float64Array): { f2: Float64Array; fa: Float64Array } {
+  const f2 = new Float64Array(P * P), fa = new Float64Array(P * P);
+  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
+    const rho = rhoOf(D, O, P, g, h), kk = Math.sqrt(Math.max(k[g] * k[h], 0));
+    f2[g * P + h] = kk * rho * rho; fa[g * P + h] = kk * rho;
+  }
+  return { f2, fa };
+}
+
+/** The finite-width gap E[cos] − ρ of the pair (g, h) of a zero-mean state (formulas/_core.ts
+ * cosGap, κ averaged over the two positions); 0 where unknown or with a mean. */
+function pairGap(s: KState, P: number, g: number, h: number, rho: number): number {
+  if (!s.f2 || !s.fa || s.m[g] !== 0 || s.m[h] !== 0) return 0;
+  const k = s.kappa, i = g * P + h;
+  return 0.75 * rho * 0.5 * (k[g] + k[h]) + 0.25 * rho * s.f2[i] - s.fa[i];
+}
+
 /**
  * Config-v1 statistics of a kernel over positions, centred at the sample mean of a batch of B
  * sequences (B = ∞: at the expected mean). Per feature, C_ij is the kernel centred at the expected
@@ -116,7 +143,7 @@ const clamp1 = (x: number) => (x > 1 ? 1 : x < -1 ? -1 : x);
  * It matters only when most positions are far smaller than a few others (deep causal Post-LN:
  * the gradient sits almost entirely at position 0, and the batch mean then dominates the others).
  */
-function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number): { mean: number; var: number; r: number } {
+function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number, gapOf?: (g: number, h: number, rho: number) => number): { mean: number; var: number; r: number } {
   const { P, w, L, omega } = grid;
   let mbar = 0;
   if (m) { for (let g = 0; g < P; g++) mbar += w[g] * m[g]; mbar /= L; }
@@ -149,7 +176,8 @@ function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Ar
     const om = omega[g * P + h];
     if (om === 0) continue;
     const den = Math.sqrt(cd[g] * cd[h]);
-    rs += den > 0 ? om * clamp1(co[g * P + h] / den) : 0; ws += om;
+    if (den > 0) { const rho = clamp1(co[g * P + h] / den); rs += om * (gapOf ? clamp1(rho + gapOf(g, h, rho)) : rho); }
+    ws += om;
   }
   return { mean: mbar, var: Math.max(v / L, 0), r: ws > 0 ? rs / ws : 0 };
 }
@@ -159,7 +187,9 @@ export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Mo
   const { P, w, L } = grid;
   let kap = 0, nu = 0;
   for (let g = 0; g < P; g++) { kap += w[g] * s.kappa[g]; if (s.nu) nu += w[g] * s.nu[g]; }
-  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B), kappa: kap / L };
+  // config v1's r: the mean per-pair cosine, each pair's pooled ρ plus its finite-width gap
+  const gapOf = s.f2 && s.fa ? (g: number, h: number, rho: number) => pairGap(s, grid.P, g, h, rho) : undefined;
+  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B, gapOf), kappa: kap / L };
   if (s.nu) out.nu = nu / L;
   return out;
 }
@@ -316,6 +346,11 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     const kappa = new Float64Array(P);
     for (let g = 0; g < P; g++) kappa[g] = x.kappa[g] + 2 / p.dOut;
     out = { D, O, m: new Float64Array(P), kappa, nu: filled(P, 1 / p.dOut) };
+    if (x.f2 && x.fa && !b2) { // + a Wishart sample of dOut features (formulas/linear.ts)
+      const f2 = new Float64Array(P * P), fa = new Float64Array(P * P);
+      for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) { const i = g * P + h, rho = rhoOf(D, O, P, g, h); f2[i] = x.f2[i] + (2 * rho * rho) / p.dOut; fa[i] = x.fa[i] + (2 * rho) / p.dOut; }
+      out.f2 = f2; out.fa = fa;
+    }
   } else if (st.block === dropout) {
     const q = 1 - p.p;
     const D = scaled(x.D, 1 / q);
@@ -330,6 +365,11 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
       }
     }
     out = { D, O: x.O, m: x.m, kappa, nu };
+    if (x.f2 && x.fa && p.d) { // formulas/dropout.ts: Cov(B_g, B_h) kept, Cov(A, B) → (1 − p)·it + 3pρ/d
+      const fa = new Float64Array(P * P);
+      for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) { const i = g * P + h; fa[i] = q * x.fa[i] + (3 * p.p * rhoOf(x.D, x.O, P, g, h)) / p.d; }
+      out.f2 = x.f2; out.fa = fa;
+    }
   } else if (st.block === layernorm || st.block === rmsnorm) {
     out = normForward(grid, st, x);
   } else if (st.block === attention) {
@@ -340,7 +380,7 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     if (r.maxV > 50) warnings.push(`${st.label}: attention saturated: logit variance (1−r)σ_s² = ${r.maxV.toPrecision(3)} (softmax close to one-hot)`);
     // per-token dispersion (formulas/attention.ts, per row): the visible values' own κ (+ 2/d for
     // W_v) reduced by the averaging, the row-to-row fluctuation of Σ_j P_ij², and 2/d for W_o
-    const d = ap.dModel, kappa = new Float64Array(P);
+    const d = ap.dModel, kappa = new Float64Array(P), wish = new Float64Array(P);
     let kc = 0;
     for (let g = 0; g < P; g++) {
       const kin = (kc + grid.w[g] * grid.fo[g] * x.kappa[g]) / grid.n[g] + 2 / d;
@@ -349,8 +389,10 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
       const sh = rv + (1 - rv) * S2;
       const rowK = sh > 0 ? ((1 - rv) ** 2 * Math.max(r.q4[g] - S2 * S2, 0)) / (sh * sh) : 0;
       kappa[g] = kin * sh + rowK + 2 / d;
+      wish[g] = kin * sh + 2 / d; // the Wishart-sampled part (formulas/attention.ts outKappaWishart)
     }
     out = { D: r.out.D, O: r.out.O, m: new Float64Array(P), kappa, nu: filled(P, 1 / d) };
+    if (x.f2 && x.fa) { const f = gaussPair(P, wish, r.out.D, r.out.O); out.f2 = f.f2; out.fa = f.fa; }
   } else if (st.block === swiglu) {
     method = 'quadrature';
     const q2 = keep2(p); // (1 − p)(1 − p_h): dropout after W2 and after the product
@@ -365,6 +407,7 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     }
     cache.sw = { A, q2 };
     out = { D, O, m: new Float64Array(P), kappa, nu: filled(P, 1 / p.dModel) };
+    if (x.f2 && x.fa) { const f = gaussPair(P, kappa, D, O); out.f2 = f.f2; out.fa = f.fa; }
   } else {
     const a = activationOf(st);
     if (!a) throw new Error(`causal fold: unsupported block ${st.block.doc.name}`);
@@ -373,6 +416,7 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     const D = new Float64Array(P);
     for (let g = 0; g < P; g++) D[g] = A.e2[g];
     out = { D, O: A.ff, m: A.mean, kappa: p.d ? actKappa(a, P, x.D, x.kappa, p.d) : x.kappa, nu: null };
+    if (x.f2 && x.fa) { const f = gaussPair(P, out.kappa, D, A.ff); out.f2 = f.f2; out.fa = f.fa; }
   }
   return { st, input: x, out, cache, warnings, method };
 }
@@ -423,17 +467,26 @@ function normForward(grid: Grid, st: Stage, x: KState): KState {
       const c = C[g] * (1 - (x.nu ? x.nu[g] : 1 / st.params.d));
       D[g] = c / (c + eps);
     }
+    // the output's pooled correlation is the input's mean per-pair cosine: ρ plus its finite-width
+    // gap (formulas/layernorm.ts); none left after the norm
     for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
       const den = Math.sqrt(C[g] * C[h]);
       const rho = den > 0 ? clamp1((x.O[g * P + h] - x.m[g] * x.m[h]) / den) : 0;
-      O[g * P + h] = O[h * P + g] = rho * Math.sqrt(D[g] * D[h]);
+      O[g * P + h] = O[h * P + g] = clamp1(rho + pairGap(x, P, g, h, rho)) * Math.sqrt(D[g] * D[h]);
     }
-    return { D, O, m: new Float64Array(P), kappa: new Float64Array(P), nu: new Float64Array(P) };
+    const out: KState = { D, O, m: new Float64Array(P), kappa: new Float64Array(P), nu: new Float64Array(P) };
+    if (x.f2 && x.fa) { out.f2 = new Float64Array(P * P); out.fa = new Float64Array(P * P); }
+    return out;
   }
   const m = new Float64Array(P), sc = new Float64Array(P);
   for (let g = 0; g < P; g++) { sc[g] = 1 / Math.sqrt(x.D[g] + eps); D[g] = x.D[g] * sc[g] * sc[g]; m[g] = x.m[g] * sc[g]; }
-  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) O[g * P + h] = x.O[g * P + h] * sc[g] * sc[h];
-  return { D, O, m, kappa: new Float64Array(P), nu: x.nu };
+  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
+    const rho = rhoOf(x.D, x.O, P, g, h);
+    O[g * P + h] = (rho + pairGap(x, P, g, h, rho)) * Math.sqrt(x.D[g] * x.D[h]) * sc[g] * sc[h];
+  }
+  const out: KState = { D, O, m, kappa: new Float64Array(P), nu: x.nu };
+  if (x.f2 && x.fa) { out.f2 = new Float64Array(P * P); out.fa = new Float64Array(P * P); }
+  return out;
 }
 
 function normBackward(grid: Grid, st: Stage, x: KState, g: GState, excess?: Float64Array): GState {
@@ -498,7 +551,21 @@ function residualForwardK(grid: Grid, l: number, b: number, x: KState, f: KState
     }
   }
   if (nu && nu.some((z) => !Number.isFinite(z))) nu = null;
-  return { D, O, m, kappa, nu };
+  const out: KState = { D, O, m, kappa, nu };
+  if (x.f2 && x.fa && f.f2 && f.fa) { // formulas/residual.ts, per pair of positions (weights w_g by position)
+    const f2 = new Float64Array(P * P), fa = new Float64Array(P * P), wx = new Float64Array(P), wf = new Float64Array(P), xa = x.fa, ba = f.fa;
+    for (let g = 0; g < P; g++) { const qz = D[g]; wx[g] = qz > 0 ? (l2 * x.D[g]) / qz : 0; wf[g] = qz > 0 ? (b2 * f.D[g]) / qz : 0; }
+    for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
+      const i = g * P + h, rx = rhoOf(x.D, x.O, P, g, h), rf = rhoOf(f.D, f.O, P, g, h);
+      f2[i] = wx[g] * wx[h] * x.f2[i] + wf[g] * wf[h] * f.f2[i] + (4 * Math.sqrt(wx[g] * wf[g] * wx[h] * wf[h]) * rx * rf) / d;
+      // Cov(A_gh, B_g) and Cov(A_gh, B_h), averaged
+      const one = (a: number, b: number) => Math.sqrt(wx[a] * wx[b]) * wx[a] * xa[i] + Math.sqrt(wf[a] * wf[b]) * wf[a] * ba[i]
+        + (2 * Math.sqrt(wx[a] * wf[a]) * (Math.sqrt(wx[a] * wf[b]) * rf + Math.sqrt(wf[a] * wx[b]) * rx)) / d;
+      fa[i] = 0.5 * (one(g, h) + one(h, g));
+    }
+    out.f2 = f2; out.fa = fa;
+  }
+  return out;
 }
 
 function residualBackwardK(grid: Grid, l: number, b: number, gz: GState, gb: GState, x: KState, f: KState, align?: Float64Array): GState {
@@ -634,7 +701,10 @@ export function inputState(grid: Grid, input: Moments, d: number): KState {
   const q0 = input.var + input.mean * input.mean;
   const kappa0 = q0 > 0 ? (2 * (input.var ** 2 + 2 * input.mean ** 2 * input.var)) / (d * q0 * q0) : 0;
   const O = new Float64Array(P * P).fill(input.r * input.var + input.mean * input.mean);
-  return { D: filled(P, q0), O, m: filled(P, input.mean), kappa: filled(P, kappa0), nu: filled(P, 1 / d) };
+  // pair fluctuations of d iid Gaussian features (src/engine.ts inputPairFluct)
+  const s = input.var, c = input.r * s, m2 = input.mean ** 2, dq = d * q0 * q0;
+  const f2 = filled(P * P, q0 > 0 ? (2 * c * c + 4 * m2 * c) / dq : 0), fa = filled(P * P, q0 > 0 ? (2 * s * c + 2 * m2 * (s + c)) / dq : 0);
+  return { D: filled(P, q0), O, m: filled(P, input.mean), kappa: filled(P, kappa0), nu: filled(P, 1 / d), f2, fa };
 }
 
 /** True when the plan holds the default (ours) causal attention: the causal fold applies. */
@@ -654,7 +724,8 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   let x = inputState(grid, cfg.input, d);
   const B = opts.batch;
   const gm = (x: GState) => gradMoments(grid, x, d, B);
-  const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x, d)) }];
+  // entry 0: the input as given, its r the mean per-pair cosine (the iid input's finite-width gap)
+  const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x, d)), r: clamp1(cfg.input.r + pairGap(x, grid.P, 0, 0, cfg.input.r)) }];
   const inputs: KState[] = [];
   const runs: SubRun[] = [];
   let fwdExplode: number | undefined;
