@@ -18,7 +18,14 @@
  * Likewise E[v] = σ²(1 − ν) with ν the fraction of the variance in per-token feature means: 1/d
  * for an iid input, but ≈ 0 for a Post-LN norm whose input is mostly the previous norm's output
  * (exactly zero-mean tokens) — (1 − 1/d) per norm would compound to e^{−2N/d}.
- * Forward, κ_out = 0 (every token has exactly unit mean square).
+ * Forward, κ_out = 0 (every token has exactly unit mean square). Config v1's r is the mean per-pair
+ * cosine; a norm's output has fixed token norms, so its pooled correlation IS its input's mean
+ * cosine, which sits below the input's pooled r by a finite-width gap: r + ¾rκ + ¼rK2 − KA with
+ * κ = Var B, K2 = Cov(B_i, B_j), KA = Cov(A_ij, B_i) of the pair's normalised mean squares B and dot
+ * product A (delta method; formulas/_core.ts cosGap; −r(1 − r²)/(2d) for iid Gaussian features).
+ * Inside a stack the engine carries the three through every block; a component's input has them
+ * unknown and keeps r (derived here; the DSLM (1 − 1/d) factor is not this: it compounds without
+ * the (1 − r²) and is measured to drift).
  * For two tokens tr(P_i P_j) = d − 3 + ρ², ρ = y_i·y_j/d ≈ r,
  * so r_g,in = r_g (d − 3 + r²)/(d − 2) for an isotropic gradient; one already (partly) orthogonal to
  * its own token (alignment a < 1, e.g. Post-LN by Euler's identity) loses only a(1 − r²)/d of its
@@ -45,6 +52,7 @@ const E = {
   mean: '0',
   var: 's*(1-1/d)/(s*(1-1/d)+eps)',
   r: 'r',
+  rState: 'r + 3/4*r*k + 1/4*r*k2 - ka',
   gradVar: 'g*(1-2/d)*((d-1)/(d-3))/(s*(1-1/d)+eps)',
   gradVarState: 'g*(1-(a+b)/d)/(1-kc)/(s*(1-nu)+eps)',
   varState: 's*(1-nu)/(s*(1-nu)+eps)',
@@ -97,8 +105,8 @@ export const layernorm = kernelBlock<NormParams>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 4 (E[1/v] is infinite for d = 3); eps small against the per-token variance',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)' },
-    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r }] },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction (1 isotropic)', b: 'gradient alignment with the all-ones direction', kc: 'per-token dispersion of the centred variance (2/(d−1) for iid input)', nu: 'fraction of the variance in per-token feature means (1/d iid, 0 after a LayerNorm)', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)', k: 'input κ: relative variance of a token\'s mean square B', k2: 'input Cov(B_i, B_j) of two tokens', ka: 'input Cov(A_ij, B_i), A the pair\'s normalised dot product' },
+    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r, when: 'input pair fluctuations unknown (component)' }, { expr: E.rState, when: 'inside a stack: the input\'s mean per-pair cosine (engine state κ, K2, KA; formulas/_core.ts cosGap)' }] },
     backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (ReLU FFN, attention; excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR, when: 'isotropic upstream gradient (a = b = 1; component)' }, { expr: E.gradRAligned, when: 'inside a stack: gradient a mixture of an isotropic part and a part orthogonal to its own token and to 1 (engine state a, b), alike in token correlation' }] },
   },
   kernel: {

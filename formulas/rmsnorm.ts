@@ -19,6 +19,7 @@ const E = {
   mean: 'mu/sqrt(s+mu^2+eps)',
   var: 's/(s+mu^2+eps)',
   r: 'r',
+  rState: 'r + 3/4*r*k + 1/4*r*k2 - ka',
   gradVar: 'g*(1-1/d)/(1 - 2*(s^2 + 2*mu^2*s)/(d*(s+mu^2)^2))/(s+mu^2+eps)',
   gradVarState: 'g*(1-a/d)/(1-kq)/(s+mu^2+eps)',
   gradVarPost: 'g*(1-a/d)/(1-kq)/(s+mu^2+eps)*(1-e/(d-1))',
@@ -36,8 +37,8 @@ export const rmsnorm = kernelBlock<NormParams>({
     assumptions: ['features of a token iid given the token-shared component', 'upstream gradient independent of the normalised activations'],
     domain: 'd >= 3; eps small against the mean square',
     method: 'closed-form',
-    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction', kq: 'per-token dispersion of the mean square', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)' },
-    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r }] },
+    symbols: { mu: 'input mean', s: 'input variance', r: 'input token correlation (centred)', g: 'upstream gradient variance', rg: 'upstream gradient correlation', d: 'width', eps: 'epsilon', a: 'gradient alignment with the token direction', kq: 'per-token dispersion of the mean square', e: 'excess backward gain of the removed output direction (Post-LN, homogeneous branch)', k: 'input κ: relative variance of a token\'s mean square B', k2: 'input Cov(B_i, B_j) of two tokens', ka: 'input Cov(A_ij, B_i), A the pair\'s normalised dot product' },
+    forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r, when: 'input pair fluctuations unknown (component), or a non-zero mean' }, { expr: E.rState, when: 'inside a stack, zero-mean input: its mean per-pair cosine (engine state κ, K2, KA; formulas/layernorm.ts, formulas/_core.ts cosGap)' }] },
     backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR }] },
   },
   kernel: {
