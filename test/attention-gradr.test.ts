@@ -31,7 +31,7 @@ describe('causal attention gradR (per-pair Pearson mean) vs Monte-Carlo', () => 
       const x = { mean: 0, var: 1, r };
       const trials = 8;
       const mc = monteCarlo('attention', params, x, G, { B: 4, T: L, D: 0 }, trials, seed++);
-      const ours = component({ block: 'attention', params, input: x, grad: G });
+      const ours = component({ block: 'attention', params, input: x, grad: G, batch: 4 });
       const std = mc.gradR.se * Math.sqrt(trials);
       const tol = Math.max(0.02, 2 * std);
       expect(Math.abs(ours.gradR! - mc.gradR.mean), `pred ${ours.gradR}, MC ${mc.gradR.mean} ± ${std} (tol ${tol})`).toBeLessThanOrEqual(tol);
@@ -52,7 +52,7 @@ describe('causal attention, long rows (n ≫ d): the coherent Q-path term vs Mon
     const params = { dModel: dn, heads: 1, stdQ: w, stdK: w, stdV: 1 / Math.sqrt(dn), stdO: 1 / Math.sqrt(dn), seqLen: Ln, causal: true };
     const x = { mean: 0, var: 1, r: 0 }, trials = 32;
     const mc = monteCarlo('attention', params, x, G, { B: 8, T: Ln, D: 0 }, trials, 9100);
-    const ours = component({ block: 'attention', params, input: x, grad: G });
+    const ours = component({ block: 'attention', params, input: x, grad: G, batch: 8 });
     const std = mc.gradR.se * Math.sqrt(trials), tol = Math.max(0.02, 2 * std);
     expect(Math.abs(ours.gradR! - mc.gradR.mean), `gradR pred ${ours.gradR}, MC ${mc.gradR.mean} ± ${std} (tol ${tol})`).toBeLessThanOrEqual(tol);
     const tv = Math.max(0.05 * mc.gradVar.mean, 2 * mc.gradVar.se);
