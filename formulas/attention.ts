@@ -550,6 +550,8 @@ interface CausalPairInput {
   dcv: number; fq: number;
   /** T[n] (softmaxTq, row-variance averaged): T/J the plane's pass ratio (qPathCovGain) */
   tq: Float64Array;
+  /** the popularity law's key-norm share φ (popPhi, ncPairGradR step 7; 0: the lognormal) */
+  phi?: number;
   /** sequences per measurement batch (the statistic is centred at the batch's sample mean);
    * undefined or ∞: at the expected mean */
   batch?: number;
@@ -625,9 +627,30 @@ const ZC = (() => {
  * 0.609 vs 0.609 ± 0.022) close; 146 with the row-to-row spread rvS of the Q path's mean. Tried and left out: hits of the private-logit size (K2 at (1 − r′)v, as
  * ncPairGradR's step 3, with the popularity variance keeping Var(c_j) exact): 137, over-predicting
  * r = 0.95 at σ_s² ≥ 30 (h = 1, L = 32, σ_s² = 100: 0.269 vs 0.178 ± 0.038).
+ * The batch's sample mean (derived here, 2026-11-27): config v1 removes the batch's global mean e (one
+ * scalar over B sequences, L tokens, d features) before the cosines. A late causal token's gradient is
+ * small (the V path of the last token is W g_{L−1}/L) while e carries the r_g-shared part of every
+ * token's gradient (Var e ≈ g_h dσ_v²(r_g + (1 − r_g)/L)/(Bd)), so after centring the late tokens
+ * are nearly the vector −e·1 and the per-pair mean falls (uniform rows, V path alone, r_g = 0.2:
+ * 0.9705 → 0.886 at L = 512, B = 1; 0.9218 → 0.891 at L = 128, B = 4). Per token, its feature mean α_j
+ * regresses on e with slope L·R_j/ΣR (E[α_j e] = R_j/(dBL), E[e²] = ΣR/(dBL²), R_j = Σ_l E[g_j·g_l]/d:
+ * V path g_h dσ_v²[m_j(1 − r_g + r_g L) + p_a/(1 − p_a)Σ_{i≥j} K2_i/n_i²] exactly (the rows sum to 1;
+ * m_j = Σ_{i≥j} 1/n_i), Q path its variance plus its pair covariances, K path 0 (Σ_l dk_l = 0)), so
+ * the centred token is the uncentred one minus λ_j e·1, λ_j = 1 − L·R_j/ΣR, with the residual of α_j
+ * taken as one more feature like the others (its variance R_j²/(BΣR) below that: a 1/d term, left
+ * out, as are the cross terms odd in e): Var_j + λ_j²e², Cov_jl + λ_jλ_l e², e Gaussian (ZC's nodes in
+ * ln|e|; given e, headsInv's X gains the constant λ_j²e²). Only with the batch given (component's
+ * `batch`; the grid's cases B = 4 at L ≤ 128 and 1 at L = 512). MC (test/mc/attention-paths.ts, the
+ * per-pair mean centred as config v1 vs uncentred, σ_s² = 0.1, r = 0.95, h = 4): L = 128, B = 4 (30
+ * trials) −0.0345 ± 0.0053 (model −0.031); L = 512, B = 1 (12 trials) −0.085 ± 0.014 (model −0.080);
+ * the 8192-trial PyTorch measurements: 0.8810 and 0.8771 vs 0.9082 → 0.8774 and 0.9472 → 0.8674.
+ * The popularity's law is ncPairGradR's (step 7: the key-norm form mixed in by φ = popPhi, E[w] and
+ * E[w²] kept; the mixing is an interpolation, not derived): σ_s² = 3, r = 0, h = 16, L = 128 0.1270 →
+ * 0.1342 vs 0.1566 ± 0.016 (8192 trials, std).
  */
 function causalPairGradR(q: CausalPairInput): number {
   const { L, h, r1, c, k2, jac, jq, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh, dcv, fq, tq, batch } = q;
+  const phi = q.phi ?? 0;
   const pos = samplePositions(L);
   const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
   // T/J per row length: the share of a row's Jacobian gain its own logit direction passes (qPathCovGain)
@@ -699,11 +722,13 @@ function causalPairGradR(q: CausalPairInput): number {
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
     const nodes = Vw > 1e-9 ? PN : ONE_NODE;
     const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
+    // the popularity's law (ncPairGradR step 7: the key-norm form mixed in by φ, moments kept)
+    const law = Vw > 1e-9 && phi > 1e-6 ? popLaw(PL_SLOT, Math.log1p(Vw), dh, phi) : null;
     let na = 0;
     EQM = 0;
     for (let k = 0; k < nodes.z.length; k++) {
       if (nodes.w[k] < 1e-12) continue;
-      na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], pmf, na);
+      na = nodeAtoms(j, L, k2, law ? law[PL_SLOT * 32 + k] : Math.exp(mw + sw * nodes.z[k]), nodes.w[k], pmf, na);
     }
     // the per-head parts given the column sum: V path g_h[r_g c² + (1 − r_g)/(1 − p_a) q] (not
     // random), K cross-row g_h s qk kx (c² − q) (≥ 0: Σ_{i≠k} P_ij P_kj; the model's c² − q is
@@ -744,6 +769,7 @@ function causalPairGradR(q: CausalPairInput): number {
 }
 let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Array(1024);
 const ZN0 = Float64Array.of(0), ZW0 = Float64Array.of(1);
+const PL_SLOT = 4;
 
 /**
  * Config v1's gradR of non-causal attention: the mean over token pairs of the per-pair Pearson
@@ -1462,7 +1488,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     cache: {
       causalGrad,
       pairGradR: (g, rg, batch) => {
-        return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr, batch });
+        return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr, batch, phi: popPhi((1 - r1) * v, headDim(p), r1 > 0 ? softmaxRowCorrCos((1 - r1) * v, 0, L, cosDim(p)) : c, c) });
       },
     },
   };
