@@ -92,7 +92,7 @@ export function attentionGpu(dir: string): { trials: number; device: string; poi
   const cf = join(dir, 'attention-cases.json');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^attention-\d+\.json$/.test(f)).sort((a, b) => Number(/\d+/.exec(a)![0]) - Number(/\d+/.exec(b)![0])) : [];
   if (!existsSync(cf) || !files.length) return null;
-  const cases = JSON.parse(readFileSync(cf, 'utf8')) as { id: string; params: Record<string, unknown>; input: { mean: number; var: number; r: number }; grad: { var: number; r: number } }[];
+  const cases = JSON.parse(readFileSync(cf, 'utf8')) as { id: string; params: Record<string, unknown>; input: { mean: number; var: number; r: number }; grad: { var: number; r: number }; B: number }[];
   const A = JSON.parse(readFileSync(join(dir, files[files.length - 1]), 'utf8')) as { device: string; cases: ({ id: string; trials: number } & Record<string, [number, number]>)[] };
   const points: AttnPoint[] = [];
   let trials = 0;
@@ -100,7 +100,7 @@ export function attentionGpu(dir: string): { trials: number; device: string; poi
     const m = A.cases.find((x) => x.id === c.id);
     if (!m || (m as { error?: string }).error) continue;
     trials = m.trials;
-    const ours = component({ block: 'attention', params: c.params, input: c.input, grad: c.grad });
+    const ours = component({ block: 'attention', params: c.params, input: c.input, grad: c.grad, batch: c.B }); // centred at the batch's mean, as measured
     for (const q of ['var', 'r', 'gradVar', 'gradR'] as const) {
       const [mu, sd] = m[q], pt = makePoint('attention', c.id, q, mu, sd, m.trials, ours[q], null);
       points.push({ id: c.id, causal: c.params.causal === true, q, ours: ours[q] as number, measured: mu, std: sd, trials: m.trials, err: pt.errOurs!, tol: pt.tol!, floor: floorOf('attention', q) });

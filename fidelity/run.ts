@@ -67,8 +67,9 @@ interface CompCase { regime: string; label: string; block: string; params: P; in
 let seedCounter = 4000;
 
 /** Our and the published component predictions of one request, with the notes a case record keeps
- * (both the measuring run and --rescore). */
-function componentPredictions(req: { block: string; params: P; input: In; grad: GradIn }) {
+ * (both the measuring run and --rescore), for the case's batch (the statistics are centred at its
+ * sample mean). */
+function componentPredictions(req: { block: string; params: P; input: In; grad: GradIn; batch: number }) {
   const ours = component(req, '', 'ours'), paper = component(req, '', 'paper');
   const notes = [...new Set([...ours.warnings, ...paper.warnings])];
   return { ours, paper, notes: notes.length ? notes : undefined };
@@ -77,7 +78,7 @@ function componentPredictions(req: { block: string; params: P; input: In; grad: 
 function runComponentCase(c: CompCase): { points: Point[]; rec: CaseRecord } {
   const t0 = performance.now();
   const mc = monteCarlo(c.block, c.params, c.input, c.grad, { B: c.B, T: c.T, D: c.D }, c.trials, seedCounter++);
-  const { ours, paper, notes } = componentPredictions({ block: c.block, params: c.params, input: c.input, grad: c.grad });
+  const { ours, paper, notes } = componentPredictions({ block: c.block, params: c.params, input: c.input, grad: c.grad, batch: c.B });
   const points: Point[] = [];
   for (const q of c.qs) {
     const est = mc[q];
@@ -419,7 +420,7 @@ export function rescore(R: Results): Results {
     const old = R.points.filter((p) => p.regime === c.regime && p.case === c.case);
     const inp = c.inputs as any;
     if (isComponent(c.regime)) {
-      const { ours, paper, notes } = componentPredictions({ block: inp.block, params: inp.params, input: inp.input, grad: inp.grad });
+      const { ours, paper, notes } = componentPredictions({ block: inp.block, params: inp.params, input: inp.input, grad: inp.grad, batch: inp.shape.B });
       for (const p of old) points.push(makePoint(p.regime, p.case, p.q, p.measured, p.std, p.seeds, ours[p.q] as number, paper[p.q] as number));
       cases.push({ ...c, notes });
     } else {

@@ -61,8 +61,10 @@ export interface Block<P = Record<string, unknown>, C = unknown> {
   backward(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments): GradMoments;
   /** config v1's gradient correlation at the input (mean over token pairs of the per-pair Pearson
    * correlation) when it differs from the `r` that backward propagates; computed only for
-   * reporting (component), so the engine never pays for it. Default: backward's rPearson ?? r. */
-  reportedGradR?(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments, back: GradMoments): number;
+   * reporting (component), so the engine never pays for it. Default: backward's rPearson ?? r.
+   * `batch`: sequences per measurement batch, whose sample mean the statistic is centred at
+   * (undefined: the expected mean; only causal attention's per-pair statistic depends on it). */
+  reportedGradR?(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments, back: GradMoments, batch?: number): number;
   /** the block's formulas over typed-array records (see Kernel): what the engine folds with.
    * Blocks without one are folded through their object API. */
   kernel?: Kernel<P>;

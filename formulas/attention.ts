@@ -100,8 +100,9 @@ export interface AttentionParams {
  * and row correlation, from which reportedGradR builds the column-sum spread). */
 interface CausalCache {
   causalGrad: (g: number, rg: number) => GradMoments;
-  /** config v1's per-pair gradR (reported only; causalPairGradR) */
-  pairGradR: (g: number, rg: number) => number;
+  /** config v1's per-pair gradR (reported only; causalPairGradR), centred at the sample mean of a
+   * batch of `batch` sequences (undefined: at the expected mean) */
+  pairGradR: (g: number, rg: number, batch?: number) => number;
 }
 const SM = new Float64Array(9);
 const SMU = new Float64Array(3);
@@ -419,9 +420,10 @@ const PN = normalNodes([], 4), ONE_NODE = { z: Float64Array.of(0), w: Float64Arr
  * heads' atom combinations, amplitudes fixed). */
 const LB = 96, LBP = new Float64Array(LB + 1), LBV = new Float64Array(LB + 1), LBC = new Float64Array(LB + 1);
 const LBD = new Float64Array(LB + 1), LBX = new Float64Array(LB + 1), LBN = new Float64Array(LB + 1);
-const LINV = new Float64Array(3);
+const LINV = new Float64Array(3), ADD0 = new Float64Array(1);
+let HE = new Float64Array(3 * 32);
 export function headsInv(ap: Float64Array, ac: Float64Array, av: Float64Array, akd: Float64Array | null, akx: Float64Array | null, an: Float64Array | null, na: number,
-  h: number, gamma: number, rvK: number, kX: number, kQ: number): Float64Array {
+  h: number, gamma: number, rvK: number, kX: number, kQ: number, adds: Float64Array = ADD0, nAdd = 1, out: Float64Array = LINV): Float64Array {
   let vmin = Infinity, vmax = 0, ex = 0, p0 = 0, ec = 0;
   for (let a = 0; a < na; a++) {
     const v = av[a] + (akd ? akd[a] : 0) + (akx ? akx[a] : 0);
@@ -442,14 +444,19 @@ export function headsInv(ap: Float64Array, ac: Float64Array, av: Float64Array, a
     LBP[nb] = pr; LBV[nb] = LBV[k] / pr; LBC[nb] = LBC[k] / pr; LBD[nb] = LBD[k] / pr; LBX[nb] = LBX[k] / pr; LBN[nb++] = LBN[k] / pr;
   }
   const detQ = !(kQ < 1e8), lgR = detQ ? 1 : Math.exp(lnGammaL(kQ + 0.5) - lnGammaL(kQ)) / Math.sqrt(kQ); // E[√η]
-  const pAll0 = p0 ** h, zeroPart = gamma > 0 ? pAll0 / Math.sqrt(gamma) : 0;
-  let xlo = Infinity;
+  const pAll0 = p0 ** h;
+  let xlo = Infinity, amax = 0;
   for (let k = 0, m = 0; k < nb; k++) { m += LBP[k]; if (LBV[k] > 0) xlo = Math.min(xlo, LBV[k] / h); if (m > 1e-9 && xlo < Infinity) break; }
   if (!(xlo < Infinity)) for (let k = 0; k < nb; k++) xlo = Math.min(xlo, (LBV[k] + LBD[k] + LBX[k]) / h);
+  for (let k = 0; k < nAdd; k++) amax = Math.max(amax, adds[k]);
   const EX = ex / h + gamma;
-  if (!(EX > 0) || !(xlo < Infinity) || nb === 0) { LINV[0] = 0; LINV[1] = zeroPart; LINV[2] = zeroPart; return LINV; }
-  const du = 0.5, u0 = Math.log(1e-7 / EX), u1 = Math.max(Math.log(60 / xlo), u0 + 1), nu = Math.ceil((u1 - u0) / du);
-  let e1 = 0, e2 = 0, e3 = 0;
+  if (!(EX > 0) || !(xlo < Infinity) || nb === 0) {
+    for (let k = 0; k < nAdd; k++) { const z = gamma + adds[k] > 0 ? pAll0 / Math.sqrt(gamma + adds[k]) : 0; out[3 * k] = 0; out[3 * k + 1] = z; out[3 * k + 2] = z; }
+    return out;
+  }
+  const du = 0.5, u0 = Math.log(1e-7 / (EX + amax)), u1 = Math.max(Math.log(60 / xlo), u0 + 1), nu = Math.ceil((u1 - u0) / du);
+  if (HE.length < 3 * nAdd) HE = new Float64Array(3 * nAdd);
+  HE.fill(0, 0, 3 * nAdd);
   for (let i = 0; i <= nu; i++) {
     const u = u0 + i * du, T = Math.exp(u), t = T / h, wq = i === 0 ? du / 2 : du;
     let P0 = p0, P1 = 0;
@@ -462,14 +469,22 @@ export function headsInv(ap: Float64Array, ac: Float64Array, av: Float64Array, a
     }
     const zq = (T * gamma) / kQ, Qf = detQ ? Math.exp(-T * gamma) : Math.exp(-kQ * Math.log1p(zq)), Qh = detQ ? Qf : lgR * Math.exp(-(kQ + 0.5) * Math.log1p(zq));
     const base = wq * Math.exp(u / 2), ph = P0 ** (h - 1), hit = P0 * ph - pAll0;
-    e1 += base * Qf * P1 * ph; e2 += base * Qf * hit; e3 += base * Qh * hit;
+    const f1 = base * Qf * P1 * ph, f2 = base * Qf * hit, f3 = base * Qh * hit;
+    for (let k = 0; k < nAdd; k++) {
+      const ea = adds[k] > 0 ? Math.exp(-T * adds[k]) : 1;
+      HE[3 * k] += f1 * ea; HE[3 * k + 1] += f2 * ea; HE[3 * k + 2] += f3 * ea;
+    }
   }
   // below u0, e^{−e^u X} = 1 − O(e^u X): the tail is 2e^{u0/2}E[f] (relative error ~e^{u0}E[X]/3)
   const tail = 2 * Math.exp(u0 / 2), norm = 1 / Math.sqrt(Math.PI);
-  LINV[0] = (e1 + tail * ec) * norm;
-  LINV[1] = (e2 + tail * (1 - pAll0)) * norm + zeroPart;
-  LINV[2] = (e3 + tail * lgR * (1 - pAll0)) * norm + zeroPart;
-  return LINV;
+  for (let k = 0; k < nAdd; k++) {
+    // heads with no hit in all h heads: X = γη + a at η's mean
+    const zeroPart = gamma + adds[k] > 0 ? pAll0 / Math.sqrt(gamma + adds[k]) : 0;
+    out[3 * k] = (HE[3 * k] + tail * ec) * norm;
+    out[3 * k + 1] = (HE[3 * k + 1] + tail * (1 - pAll0)) * norm + zeroPart;
+    out[3 * k + 2] = (HE[3 * k + 2] + tail * lgR * (1 - pAll0)) * norm + zeroPart;
+  }
+  return out;
 }
 
 /** Atoms (c = s̄·t, q = ρ̄·c, hit count t, mass w_k·P(N = t)) of one popularity node: the exact
@@ -535,7 +550,30 @@ interface CausalPairInput {
   dcv: number; fq: number;
   /** T[n] (softmaxTq, row-variance averaged): T/J the plane's pass ratio (qPathCovGain) */
   tq: Float64Array;
+  /** the popularity law's key-norm share φ (popPhi, ncPairGradR step 7; 0: the lognormal) */
+  phi?: number;
+  /** sequences per measurement batch (the statistic is centred at the batch's sample mean);
+   * undefined or ∞: at the expected mean */
+  batch?: number;
 }
+
+/** The batch mean's scale |z| (e = z·√E[e²], z ~ N(0, 1)) for causalPairGradR: node 0 is z = 0 with
+ * the mass of |z| < 1e-4, then a trapezoid in ln|z| from 1e-4 to 6 (step 0.4; weights 2φ(z)z·step,
+ * scaled to the mass above 1e-4). On the uniform-row V path (L = 512 / 128 / 32) the per-pair mean is
+ * within 3e-6 of a step-0.02 rule. */
+const ZC = (() => {
+  const lo = Math.log(1e-4), hi = Math.log(6), st = 0.4, n = Math.floor((hi - lo) / st + 1e-9) + 1;
+  const z = new Float64Array(n + 1), w = new Float64Array(n + 1);
+  let sw = 0;
+  for (let k = 0; k < n; k++) {
+    const zk = Math.exp(lo + k * st);
+    z[k + 1] = zk; w[k + 1] = ((2 * Math.exp(-zk * zk / 2)) / Math.sqrt(2 * Math.PI)) * zk * st * (k === 0 || k === n - 1 ? 0.5 : 1); sw += w[k + 1];
+  }
+  const m0 = 2 * 1e-4 / Math.sqrt(2 * Math.PI); // P(|z| < 1e-4)
+  for (let k = 1; k <= n; k++) w[k] *= (1 - m0) / sw;
+  w[0] = m0;
+  return { z, w, n: n + 1 };
+})();
 
 /**
  * Config v1's gradR of causal attention: the mean over token pairs of the per-pair Pearson
@@ -589,11 +627,77 @@ interface CausalPairInput {
  * 0.609 vs 0.609 ± 0.022) close; 146 with the row-to-row spread rvS of the Q path's mean. Tried and left out: hits of the private-logit size (K2 at (1 − r′)v, as
  * ncPairGradR's step 3, with the popularity variance keeping Var(c_j) exact): 137, over-predicting
  * r = 0.95 at σ_s² ≥ 30 (h = 1, L = 32, σ_s² = 100: 0.269 vs 0.178 ± 0.038).
+ * The batch's sample mean (derived here, 2026-11-27): config v1 removes the batch's global mean e (one
+ * scalar over B sequences, L tokens, d features) before the cosines. A late causal token's gradient is
+ * small (the V path of the last token is W g_{L−1}/L) while e carries the r_g-shared part of every
+ * token's gradient (Var e ≈ g_h dσ_v²(r_g + (1 − r_g)/L)/(Bd)), so after centring the late tokens
+ * are nearly the vector −e·1 and the per-pair mean falls (uniform rows, V path alone, r_g = 0.2:
+ * 0.9705 → 0.886 at L = 512, B = 1; 0.9218 → 0.891 at L = 128, B = 4). Per token, its feature mean α_j
+ * regresses on e with slope L·R_j/ΣR (E[α_j e] = R_j/(dBL), E[e²] = ΣR/(dBL²), R_j = Σ_l E[g_j·g_l]/d:
+ * V path g_h dσ_v²[m_j(1 − r_g + r_g L) + p_a/(1 − p_a)Σ_{i≥j} K2_i/n_i²] exactly (the rows sum to 1;
+ * m_j = Σ_{i≥j} 1/n_i), Q path its variance plus its pair covariances, K path 0 (Σ_l dk_l = 0)), so
+ * the centred token is the uncentred one minus λ_j e·1, λ_j = 1 − L·R_j/ΣR, with the residual of α_j
+ * taken as one more feature like the others (its variance R_j²/(BΣR) below that: a 1/d term, left
+ * out, as are the cross terms odd in e): Var_j + λ_j²e², Cov_jl + λ_jλ_l e², e Gaussian (ZC's nodes in
+ * ln|e|; given e, headsInv's X gains the constant λ_j²e²). Only with the batch given (component's
+ * `batch`; the grid's cases B = 4 at L ≤ 128 and 1 at L = 512). MC (test/mc/attention-paths.ts, the
+ * per-pair mean centred as config v1 vs uncentred, σ_s² = 0.1, r = 0.95, h = 4): L = 128, B = 4 (30
+ * trials) −0.0345 ± 0.0053 (model −0.031); L = 512, B = 1 (12 trials) −0.085 ± 0.014 (model −0.080);
+ * the 8192-trial PyTorch measurements: 0.8810 and 0.8771 vs 0.9082 → 0.8774 and 0.9472 → 0.8674.
+ * The popularity's law is ncPairGradR's (step 7: the key-norm form mixed in by φ = popPhi, E[w] and
+ * E[w²] kept; the mixing is an interpolation, not derived): σ_s² = 3, r = 0, h = 16, L = 128 0.1270 →
+ * 0.1342 vs 0.1566 ± 0.016 (8192 trials, std).
  */
 function causalPairGradR(q: CausalPairInput): number {
-  const { L, h, r1, c, k2, jac, jq, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh, dcv, fq, tq } = q;
+  const { L, h, r1, c, k2, jac, jq, gh, vGain, priv, qk, rg, pa, q4, d, ju, ksel, dh, dcv, fq, tq, batch } = q;
+  const phi = q.phi ?? 0;
   const pos = samplePositions(L);
-  const E1 = new Float64Array(L), E2 = new Float64Array(L), EH = new Float64Array(L), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
+  const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
+  // T/J per row length: the share of a row's Jacobian gain its own logit direction passes (qPathCovGain)
+  const tj = new Float64Array(L + 1);
+  for (let n = 1; n <= L; n++) tj[n] = jac[n] > 0 ? tq[n] / jac[n] : 1;
+  // the Q path's r_g-shared covariance of the rows of tokens j < l (see the pair loop)
+  const qCov = (j: number, l: number) => {
+    const nj = j + 1, nl = l + 1;
+    let x2: number;
+    if (dcv === dcv) x2 = (sq(nj) * sq(nl) * dcv) / nl;
+    else {
+      const ej = k2[nj] / (nj * nj), el = k2[nl] / (nl * nl);
+      const oj = nj > 1 ? (1 / nj - ej) / (nj - 1) : 0, ol = nl > 1 ? (1 / nl - el) / (nl - 1) : 0;
+      const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
+      x2 = ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
+    }
+    const coh = ((1 - k2[nj] / nj) * (1 - k2[nl] / nl)) / d; // the two rows' coherent key–value terms
+    return gh * priv * (1 - r1) * qk * rg * qPathCovGain(x2, coh, fq, Math.sqrt(tj[nj] * tj[nl]));
+  };
+  // the batch's sample mean e (config v1 centres at it): per token, its feature mean α_j regresses on e
+  // with slope L·R_j/ΣR (R_j = Σ_l E[g_j·g_l]/d; E[e²] = ΣR/(d·B·L²)), so the centred token is the
+  // uncentred one (the residual of α_j one feature like the others) minus λ_j·e·1, λ_j = 1 − L·R_j/ΣR:
+  // Var_j + λ_j²e², Cov_jl + λ_jλ_l e², e Gaussian (ZC's nodes). V path R_j = g_h dσ_v²[m_j(1 − r_g +
+  // r_g L) + p_a/(1 − p_a)Σ_{i≥j}K2_i/n_i²] (rows sum to 1, m_j = Σ_{i≥j} 1/n_i), Q path its variance and
+  // pair covariances, K path 0 (Σ_l dk_l = 0).
+  const centre = batch !== undefined && batch > 0 && Number.isFinite(batch);
+  const nz = centre ? ZC.n : 1, zz = centre ? ZC.z : ZN0, zw = centre ? ZC.w : ZW0;
+  const lam = new Float64Array(L);
+  let Ee2 = 0;
+  if (centre) {
+    const R = new Float64Array(L);
+    let m = 0, eq = 0;
+    for (let j = L - 1; j >= 0; j--) {
+      const n = j + 1;
+      m += 1 / n; eq += k2[n] / (n * n);
+      R[j] = gh * vGain * (m * (1 - rg + rg * L) + (pa / (1 - pa)) * eq) + gh * priv * (1 - r1) * qk * jq[n];
+    }
+    for (let j = 0; j < L; j++) for (let l = j + 1; l < L; l++) { const x = qCov(j, l); R[j] += x; R[l] += x; }
+    let Rt = 0;
+    for (let j = 0; j < L; j++) Rt += R[j];
+    if (Rt > 0) {
+      Ee2 = Rt / (d * batch * L * L);
+      for (let j = 0; j < L; j++) lam[j] = 1 - (L * R[j]) / Rt;
+    }
+  }
+  const ADDS = new Float64Array(nz), HOUT = new Float64Array(3 * nz);
+  const E1 = new Float64Array(L * nz), E2 = new Float64Array(L * nz), EH = new Float64Array(L * nz), S1SQ = new Float64Array(L), W2 = new Float64Array(L);
   const pmf = new Float64Array(L + 10);
   // amplitudes (as ncPairGradR's step 4): K diagonal Gamma of shape N/rvK, K cross-row kX
   const rvK = 3 * (1 + 2 / dh) ** 2 - 1, kX = 1 / (3 * (1 + 2 / dh) - 1);
@@ -618,11 +722,13 @@ function causalPairGradR(q: CausalPairInput): number {
     const Vw = crossMean > 0 ? Math.max(0, crossFl / crossMean) : 0;
     const nodes = Vw > 1e-9 ? PN : ONE_NODE;
     const sw = Math.sqrt(Math.log1p(Vw)), mw = -Math.log1p(Vw) / 2;
+    // the popularity's law (ncPairGradR step 7: the key-norm form mixed in by φ, moments kept)
+    const law = Vw > 1e-9 && phi > 1e-6 ? popLaw(PL_SLOT, Math.log1p(Vw), dh, phi) : null;
     let na = 0;
     EQM = 0;
     for (let k = 0; k < nodes.z.length; k++) {
       if (nodes.w[k] < 1e-12) continue;
-      na = nodeAtoms(j, L, k2, Math.exp(mw + sw * nodes.z[k]), nodes.w[k], pmf, na);
+      na = nodeAtoms(j, L, k2, law ? law[PL_SLOT * 32 + k] : Math.exp(mw + sw * nodes.z[k]), nodes.w[k], pmf, na);
     }
     // the per-head parts given the column sum: V path g_h[r_g c² + (1 − r_g)/(1 − p_a) q] (not
     // random), K cross-row g_h s qk kx (c² − q) (≥ 0: Σ_{i≠k} P_ij P_kj; the model's c² − q is
@@ -638,33 +744,32 @@ function causalPairGradR(q: CausalPairInput): number {
       CX[a] = Math.max(gh * priv * qk * kx * (cc * cc - qq), 0);
       CD[a] = Math.max(kd * qq, 0);
     }
-    const e = headsInv(AP, AC, CV, CD, CX, AN, na, h, gamma, rvK, kX, kQ);
-    E1[j] = e[0]; E2[j] = e[1]; EH[j] = e[2];
+    for (let k = 0; k < nz; k++) ADDS[k] = lam[j] * lam[j] * Ee2 * zz[k] * zz[k];
+    const e = headsInv(AP, AC, CV, CD, CX, AN, na, h, gamma, rvK, kX, kQ, ADDS, nz, HOUT);
+    for (let k = 0; k < nz; k++) { E1[j * nz + k] = e[3 * k]; E2[j * nz + k] = e[3 * k + 1]; EH[j * nz + k] = e[3 * k + 2]; }
   }
-  const sq = (n: number) => Math.sqrt(Math.max(k2[n] - 1, 0));
   const C = gh * vGain * rg;
-  // T/J per row length: the share of a row's Jacobian gain its own logit direction passes (qPathCovGain)
-  const tj = new Float64Array(L + 1);
-  for (let n = 1; n <= L; n++) tj[n] = jac[n] > 0 ? tq[n] / jac[n] : 1;
   let sr = 0, np = 0;
   for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
-    const j = pos[a], l = pos[b], nj = j + 1, nl = l + 1;
-    const ej = k2[nj] / (nj * nj), el = k2[nl] / (nl * nl);
-    const oj = nj > 1 ? (1 / nj - ej) / (nj - 1) : 0, ol = nl > 1 ? (1 / nl - el) / (nl - 1) : 0;
-    const cenX = Math.max(0, nl * nj * (1 / (nj * nl) - ej / nl - el / nj + ej * el + (nj - 1) * oj * ol));
-    // the two rows' Jacobian overlap: Price, D_jl = ∂X2_jl/∂C = c′(ρ)·sq_j·sq_l/(n_l v) (X2_jl's
-    // covariance part c·sq_j·sq_l/n_l over the n_j shared keys), c′/v that of the length-L rows
-    // averaged over the query law (attnJacOverlap); NaN: the independent-rows centring X2·cen
-    const x2 = dcv === dcv ? (sq(nj) * sq(nl) * dcv) / nl : ((1 + c * sq(nj) * sq(nl)) / nl) * cenX;
-    const coh = ((1 - k2[nj] / nj) * (1 - k2[nl] / nl)) / d; // the two rows' coherent key–value terms
-    // V path's same-row term (not random given P), Q path's covariance (scales with √η_j√η_l):
-    // off the plane of the two rows' logit directions only (qPathCovGain)
-    const DV = gh * vGain * (W2[l] - rg * S1SQ[l]), DQ = gh * priv * (1 - r1) * qk * rg * qPathCovGain(x2, coh, fq, Math.sqrt(tj[nj] * tj[nl]));
-    sr += Math.min(1, C * E1[j] * E1[l] + DV * E2[j] * E2[l] + DQ * EH[j] * EH[l]); np++;
+    const j = pos[a], l = pos[b];
+    // V path's same-row term (not random given P), Q path's covariance (scales with √η_j√η_l): the two
+    // rows' Jacobian overlap by Price, D_jl = ∂X2_jl/∂C = c′(ρ)·sq_j·sq_l/(n_l v) (X2_jl's covariance
+    // part c·sq_j·sq_l/n_l over the n_j shared keys), c′/v that of the length-L rows averaged over the
+    // query law (attnJacOverlap; NaN: the independent-rows centring X2·cen), off the plane of the two
+    // rows' logit directions only (qPathCovGain); the batch mean's λ_jλ_l e² (not random given e)
+    const DV = gh * vGain * (W2[l] - rg * S1SQ[l]), DQ = qCov(j, l), ll = lam[j] * lam[l] * Ee2;
+    let s = 0;
+    for (let k = 0, oj = j * nz, ol = l * nz; k < nz; k++) {
+      const E2jl = E2[oj + k] * E2[ol + k];
+      s += zw[k] * Math.min(1, C * E1[oj + k] * E1[ol + k] + (DV + ll * zz[k] * zz[k]) * E2jl + DQ * EH[oj + k] * EH[ol + k]);
+    }
+    sr += s; np++;
   }
   return np > 0 ? Math.max(-1, Math.min(1, sr / np)) : 0;
 }
 let CV = new Float64Array(1024), CD = new Float64Array(1024), CX = new Float64Array(1024);
+const ZN0 = Float64Array.of(0), ZW0 = Float64Array.of(1);
+const PL_SLOT = 4;
 
 /**
  * Config v1's gradR of non-causal attention: the mean over token pairs of the per-pair Pearson
@@ -1389,8 +1494,8 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
-      pairGradR: (g, rg) => {
-        return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr });
+      pairGradR: (g, rg, batch) => {
+        return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr, batch, phi: popPhi((1 - r1) * v, headDim(p), r1 > 0 ? softmaxRowCorrCos((1 - r1) * v, 0, L, cosDim(p)) : c, c) });
       },
     },
   };
@@ -1577,9 +1682,9 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
     const k = f.cache;
     return Array.isArray(k) ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<KernelCache>, g) : k.causalGrad(g.var, g.r);
   },
-  reportedGradR(p, x, f, g, back) {
+  reportedGradR(p, x, f, g, back, batch) {
     const k = f.cache;
-    if (!Array.isArray(k)) return back.var > 0 ? k.pairGradR(g.var, g.r) : back.rPearson ?? back.r;
+    if (!Array.isArray(k)) return back.var > 0 ? k.pairGradR(g.var, g.r, batch) : back.rPearson ?? back.r;
     if (!(back.var > 0)) return back.rPearson ?? back.r;
     const C = R_C, vq = k[C + 4], K2L = k[C + 7], L = p.seqLen;
     logitVar(p, x, VR);

@@ -8,10 +8,13 @@ export interface ComponentRequest {
   params?: Record<string, unknown>;
   input?: Partial<Moments>;
   grad?: Partial<GradMoments>;
+  /** sequences per measurement batch: config v1's statistics are centred at the batch's sample mean
+   * (only causal attention's gradR depends on it; default: at the expected mean, as predict) */
+  batch?: number;
 }
 
 const NONNEG = { min: 0 }, UNIT = { min: -1, max: 1 };
-const MOMENT_KEYS = ['mean', 'var', 'r'], GRAD_KEYS = ['var', 'r'], REQUEST_KEYS = ['block', 'params', 'input', 'grad'];
+const MOMENT_KEYS = ['mean', 'var', 'r'], GRAD_KEYS = ['var', 'r'], REQUEST_KEYS = ['block', 'params', 'input', 'grad', 'batch'];
 
 function moments(raw: unknown, field: string): Moments {
   const v = raw === undefined ? {} : raw;
@@ -46,11 +49,12 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   const params = validateParams(block, rawParams, F('params'));
   const x = moments(req.input, F('input'));
   const g = gradMoments(req.grad, F('grad'));
+  const batch = req.batch === undefined ? undefined : num(req.batch, F('batch'), { min: 1, integer: true });
   const blk = variant(block, formula);
   const f = blk.forward(params, x);
   const b = blk.backward(params, x, f, g);
   const warnings = f.warnings.slice();
-  const gradR = blk.reportedGradR ? blk.reportedGradR(params, x, f, g, b) : b.rPearson ?? b.r;
+  const gradR = blk.reportedGradR ? blk.reportedGradR(params, x, f, g, b, batch) : b.rPearson ?? b.r;
   const mean = finite(f.out.mean), v = finite(f.out.var), r = finite(f.out.r), gradVar = finite(b.var), gr = finite(gradR);
   // (one literal, no spread: this runs 10k times in the component benchmark)
   if (mean === null) overflow(warnings, 'mean');

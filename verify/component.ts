@@ -178,7 +178,9 @@ function measureEmbedding(p: Record<string, any>, sh: Shape, B: number, rng: Rng
 
 export async function verifyComponent(raw: unknown, o: ComponentOptions): Promise<ComponentResult> {
   const t0 = performance.now();
-  const predicted = component(raw); // validates the request (InputError naming the field)
+  // validates the request (InputError naming the field); predicted for the measured batch (the
+  // statistics are centred at its sample mean: causal attention's gradR depends on it)
+  const predicted = component(isObject(raw) ? { ...raw, batch: o.batch } : raw);
   const req = raw as ComponentRequest;
   const { block: blk, extra } = getBlock(req.block);
   const name = blk.doc.name;
