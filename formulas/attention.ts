@@ -1252,10 +1252,13 @@ function posVar(sv: number, rv: number, S2: number, pa: number, t2: number): num
 
 /** Per-token dispersion of the output mean square: the value vectors' own (κ_in + 2/d for W_v),
  * reduced by averaging over ~1/S2 tokens in the private part, plus the row-to-row fluctuation of
- * Σ_j P_ij² (Var = Q4 − S2², exact from the softmax block), plus 2/d for W_o. κ_in NaN: iid (2/d). */
-function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number, q4: number): number {
+ * Σ_j P_ij² (Var = Q4 − S2² per head, exact from the softmax block; the token's mean square averages
+ * its h heads' independent rows, so 1/h of it), plus 2/d for W_o. κ_in NaN: iid (2/d). (The row term
+ * was not divided by h before 2026-11-27: numpy d = 64, L = 128, σ_s² = 1, r = 0, 600 trials: κ
+ * measured 0.204 at 16 heads, 0.358 at one; 1.485 and 0.320 before, 0.15 and 0.320 now.) */
+function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number, q4: number, heads: number): number {
   const share = rv + (1 - rv) * S2;
-  const rowK = share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share) : 0;
+  const rowK = share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share * heads) : 0;
   const kin = (kIn === kIn ? kIn : 2 / d) + (value ? 2 / d : 0);
   return kin * share + rowK + (value ? 2 / d : 0);
 }
@@ -1487,7 +1490,7 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     // gradVar 52 per-pair vs 129 pooled against 48 ± 17 measured).
     return gmom(gv, grPearson, undefined, undefined, grPearson);
   };
-  const kappa = outKappa(x.kappa ?? NaN, d, value, rv, K2L / L, Q4L);
+  const kappa = outKappa(x.kappa ?? NaN, d, value, rv, K2L / L, Q4L, p.heads);
   return {
     out: mom(value ? 0 : mu, Math.max(varAvg, 0), Math.max(-1, Math.min(1, rAvg)), kappa, value ? 1 / d : x.nu),
     method: 'quadrature',
@@ -1656,7 +1659,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // K2 for the per-pair statistic (reportedGradR) and the engine's Post-LN terms, J (row-variance
       // averaged) for the engine's Post-LN terms (src/engine.ts homogForward: not recomputed there)
       S[C + 7] = K2L; S[C + 8] = JL;
-      const kappa = outKappa(S[i + 3], d, value, rv, K2L / L, Q4L);
+      const kappa = outKappa(S[i + 3], d, value, rv, K2L / L, Q4L, p.heads);
       const rO = Math.max(-1, Math.min(1, rAvg));
       setM(S, o, value ? 0 : mu, Math.max(varAvg, 0), rO, kappa, value ? 1 / d : S[i + 4], 1);
       // pair fluctuations (cosGap): the value vectors' (input's and W_v's Wishart sample, reduced by

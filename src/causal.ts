@@ -387,7 +387,7 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
       kc += grid.w[g] * x.kappa[g];
       const S2 = r.cache.K2[g] / grid.n[g], rv = r.share[g];
       const sh = rv + (1 - rv) * S2;
-      const rowK = sh > 0 ? ((1 - rv) ** 2 * Math.max(r.q4[g] - S2 * S2, 0)) / (sh * sh) : 0;
+      const rowK = sh > 0 ? ((1 - rv) ** 2 * Math.max(r.q4[g] - S2 * S2, 0)) / (sh * sh * ap.heads) : 0; // per head: 1/h (formulas/attention.ts outKappa)
       kappa[g] = kin * sh + rowK + 2 / d;
       wish[g] = kin * sh + 2 / d; // the Wishart-sampled part (formulas/attention.ts outKappaWishart)
     }
