@@ -85,6 +85,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
+import { cosFactor } from './attention-cos.js';
 import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
@@ -102,6 +103,8 @@ interface CausalCache {
   causalGrad: (g: number, rg: number) => GradMoments;
   /** config v1's per-pair gradR (reported only; causalPairGradR) */
   pairGradR: (g: number, rg: number) => number;
+  /** config v1's forward r, the mean over position pairs of the per-pair cosine (reported only; cosFactor) */
+  pairR: () => number;
 }
 const SM = new Float64Array(9);
 const SMU = new Float64Array(3);
@@ -1382,6 +1385,20 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
+      // the per-pair cosine: each pair's population correlation times the two rows' factors
+      // √E[B̄]·E[B̄^{−1/2}] (formulas/attention-cos.ts cosFactor, B = b0 + b1·Σ_k P_ik² per head)
+      pairR: () => {
+        const rel = keyNormVar(d, p.heads), h = Math.max(1, p.heads), b1 = (sv * (rv * pa + 1 - rv)) / (1 - pa);
+        const fac = new Float64Array(L);
+        for (const i of pos) fac[i] = cosFactor(i + 1, v, rel, h, k2arr[i + 1] / (i + 1), sv * (rv + (1 - rv) * tilt2(i)) - meanShift, b1);
+        let s = 0, m = 0;
+        for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+          const i = pos[a], k = pos[b], vi = pv[i], vk = pv[k];
+          const x2 = (1 + c * sq[i + 1] * sq[k + 1]) / (Math.max(i, k) + 1);
+          s += vi > 0 && vk > 0 ? (fac[i] * fac[k] * (sv * (rv + (1 - rv) * (x2 + r1 * tilt(i) * tilt(k))) - meanShift)) / Math.sqrt(vi * vk) : 0; m++;
+        }
+        return Math.max(-1, Math.min(1, m > 0 ? s / m : 0));
+      },
       pairGradR: (g, rg) => {
         return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr });
       },
@@ -1563,6 +1580,20 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
   backward(p, x, f, g) {
     const k = f.cache;
     return Array.isArray(k) ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<KernelCache>, g) : k.causalGrad(g.var, g.r);
+  },
+  reportedR(p, x, f) {
+    const k = f.cache;
+    if (!Array.isArray(k)) return k.pairR();
+    if (!(f.out.var > 0) || !(p.seqLen > 1)) return f.out.r;
+    // the kernel's r is the population ratio E[o_i·o_j]/E|o_i|²; config v1's statistic is the mean
+    // per-pair cosine, the ratio times the rows' factor² (formulas/attention-cos.ts cosFactor)
+    const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false, mu = x.mean;
+    const s1 = x.var + mu * mu, r1 = uncentredR(mu, x.var, x.r), v = (1 - r1) * scoreVar(p, s1);
+    attnSoftmaxStats(L, v, d, p.heads, SMP); // memoised: the forward filled it
+    const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1, ms = value ? 0 : mu * mu;
+    const b0 = sv * (r1 + (1 - r1) * tiltVar(SMP[6], SMP[7], pa, d)) - ms, b1 = (sv * (r1 * pa + 1 - r1)) / (1 - pa);
+    const fc = cosFactor(L, v, keyNormVar(d, p.heads), Math.max(1, p.heads), SMP[0] / L, b0, b1);
+    return Math.max(-1, Math.min(1, f.out.r * fc * fc));
   },
   reportedGradR(p, x, f, g, back) {
     const k = f.cache;

@@ -51,7 +51,7 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   const b = blk.backward(params, x, f, g);
   const warnings = f.warnings.slice();
   const gradR = blk.reportedGradR ? blk.reportedGradR(params, x, f, g, b) : b.rPearson ?? b.r;
-  const mean = finite(f.out.mean), v = finite(f.out.var), r = finite(f.out.r), gradVar = finite(b.var), gr = finite(gradR);
+  const mean = finite(f.out.mean), v = finite(f.out.var), r = finite(blk.reportedR ? blk.reportedR(params, x, f) : f.out.r), gradVar = finite(b.var), gr = finite(gradR);
   // (one literal, no spread: this runs 10k times in the component benchmark)
   if (mean === null) overflow(warnings, 'mean');
   if (v === null) overflow(warnings, 'var');
