@@ -33,8 +33,8 @@
 import { normalNodes } from './_core.js';
 
 const SG_MIN = Math.log(0.05), SG_STEP = 0.2, SG_N = Math.round((Math.log(40) - SG_MIN) / SG_STEP) + 1;
-const W_LO = -8, W_HI = 3, W_STEP = 0.5;
-const ZS = normalNodes([], 4); // small-σ branch: Q(x) = E_z[1 − exp(−e^{x + 2σz})]
+const W_LO = -8, W_HI = 3, W_STEP = 0.75;
+const ZS = normalNodes([], 5); // small-σ branch: Q(x) = E_z[1 − exp(−e^{x + 2σz})]
 const LN = normalNodes([], 3); // lognormal law of S̄
 
 /** erfc (W. H. Press et al., Numerical Recipes erfcc: Chebyshev fit, fractional error < 1.2e-7) */
@@ -94,8 +94,8 @@ function sigNode(g: number): SigNode {
   if (nd) return nd;
   const sig = Math.exp(SG_MIN + g * SG_STEP), s2 = 2 * sig * sig;
   // the integrand e^{x/2}Φ(x + 2σ²)e^{σ²/2} is ≈ e^{−x²/(8σ²)} at large σ (Gaussian tail of the shifted
-  // law): x from the lower of (both Φ ≈ 1, that Gaussian's 7 sd) to its upper 6 sd
-  const xlo = Math.max(-s2 - 12 * sig - 12, -14 * sig - 12), xhi = 12 * sig + 8, h = sig > 2 ? sig / 4 : 0.5;
+  // law): x from the lower of (both Φ ≈ 1, that Gaussian's 6 sd) to its upper 5 sd
+  const xlo = Math.max(-s2 - 10 * sig - 10, -12 * sig - 10), xhi = 10 * sig + 6, h = sig > 2 ? sig / 4 : 0.5;
   const m = Math.ceil((xhi - xlo) / h) + 1;
   const a = new Float64Array(m), lphi = new Float64Array(m);
   for (let i = 0; i < m; i++) {
