@@ -72,6 +72,10 @@
  *   rows saturate, passed in full off the plane of the two rows' logit directions, where the keys are
  *   the rows' own logits; causal rows: Price's D_jl, closure, per-pair model and fold), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
  *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
+ *   forward r: the kernel's is the population ratio ΣCov/ΣVar (what a following block sees); config
+ *   v1's statistic, the mean over pairs of the per-pair cosine, is reportedR (formulas/attention-cos.ts:
+ *   the ratio times E[B̄^{−1/2}]²E[B̄], B̄ the rows' Σ_k P_ik² over heads; h = 1, L = 32, σ_s² = 1:
+ *   0.364 → 0.386 vs 0.3995 measured).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
  *   statistic, the mean over pairs of per-pair Pearson correlations, is reportedGradR (ncPairGradR:
  *   V- and K-path gradients scale with the key's column sum, which varies from key to key, and
@@ -1439,7 +1443,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       tm: 'two rows’ tilt product (E z̄_P)²/d, E z̄_P = E[√(vu)(1 − S2(vu))] (Stein)',
       T: 'E[Σ_j P_j²(z_j − z̄_P)²]: the Jacobian gain along the row’s own logit direction (softmaxTqInto; averaged over u)', W: 'E[(Σ_j P_j(z_j − z̄_P)²)²] (softmaxTqInto; averaged over u)',
       f: 'share of the keys’ variance along a row’s logit direction (≈ 1/d_h: queryDirFrac)', c: 'softmax row correlation averaged over the law of the two queries’ cosine in d_h dimensions (softmaxRowCorrCos)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
-      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', KO: 'E[wρ D(ρ)]: two rows’ Jacobian overlap D = Σ_j E[P_ij P_kj(1 − P_ij − P_kj + Σ_a P_ia P_ka)] = (K2 − 1)c′(ρ)/(L v) (Price), weighted by their queries’ cosine ρ and norm factor w, averaged over both (attnJacOverlap)',
+      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', r_pop: 'the population ratio (the forward r row above)', EB: 'E[B] = b0 + b1 K2/L', Sbar: 'S = Σ_k P_ik² averaged over the h heads', b0: 'r + (1−r)tau (minus mu² for value: false)', b1: '(1 − r + r pa)/(1 − pa)', KO: 'E[wρ D(ρ)]: two rows’ Jacobian overlap D = Σ_j E[P_ij P_kj(1 − P_ij − P_kj + Σ_a P_ia P_ka)] = (K2 − 1)c′(ρ)/(L v) (Price), weighted by their queries’ cosine ρ and norm factor w, averaged over both (attnJacOverlap)',
     },
     forward: {
       mean: [{ expr: '0', when: 'value: true' }, { expr: 'mu', when: 'value: false' }],
@@ -1447,7 +1451,10 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
         { expr: 'd*so^2*d*sv^2*(s+mu^2)*(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, value: true (r = uncentred r′)' },
         { expr: 'd^2*sv^2*so^2*s*(r + (1-r)/(L*(1-pa)))', when: 'DSLM small-score limit' },
       ],
-      r: [{ expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tm))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s²), averaged over the queries’ cosine (mean ≈ r, spread ~1/√d_h)' }],
+      r: [
+        { expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tm))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'population ratio E[o_i·o_j]/E|o_i|² (propagated by the engine); non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s²), averaged over the queries’ cosine (mean ≈ r, spread ~1/√d_h)' },
+        { expr: 'r_pop * EB * E_Sbar[(b0 + b1*Sbar)^(-1/2)]^2', when: 'reported (component): config v1’s mean per-pair cosine (formulas/attention-cos.ts cosFactor). Per head |o_i|²/d ≈ B = b0 + b1 S, S = Σ_k P_ik², b0 = r + (1−r)tau, b1 = (1 − r + r pa)/(1−pa), EB = b0 + b1 K2/L; for rows with independent logits E[cos] = E[A]·E[B^(-1/2)]² exactly (keys exchangeable). E[S^(-1/2)] exact by a Laplace integral (S^(-1/2) = Z/√N), tabulated in ln σ per n, averaged over u; S lognormal matched on K2/L and E[S^(-1/2)]; Sbar the mean over h heads (Fenton–Wilkinson). Causal: each pair’s correlation times the two rows’ factors. Left out: the rows’ correlation through their queries (1–3 % of the factor at d_h = 4)' },
+      ],
     },
     backward: {
       gradVar: [
