@@ -159,13 +159,11 @@ export function cosFactor(n: number, v: number, rel: number, h: number, ES: numb
   const F1 = e * e * ES;
   if (!(F1 > 1)) return 1;
   const s2 = (4 / 3) * Math.log(F1), s2h = Math.log1p(Math.expm1(s2) / Math.max(1, h)), sh = Math.sqrt(s2h);
-  const EB = b0 + b1 * ES;
-  if (!(EB > 0) || b0 < 0) return 1;
+  // S ≥ 1/n, so B ≥ b0 + b1/n (> 0 also for a negative shared part b0: anti-correlated tokens)
+  const EB = b0 + b1 * ES, Bmin = b0 + b1 / n;
+  if (!(EB > 0) || !(Bmin > 0)) return 1;
   let eb = 0;
-  for (let k = 0; k < LN.z.length; k++) {
-    const B = b0 + b1 * ES * Math.exp(sh * LN.z[k] - s2h / 2);
-    if (B > 0) eb += LN.w[k] / Math.sqrt(B);
-  }
+  for (let k = 0; k < LN.z.length; k++) eb += LN.w[k] / Math.sqrt(Math.max(b0 + b1 * ES * Math.exp(sh * LN.z[k] - s2h / 2), Bmin));
   const f = eb * Math.sqrt(EB);
   return f > 1 ? f : 1;
 }
