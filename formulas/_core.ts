@@ -65,6 +65,10 @@ export interface Block<P = Record<string, unknown>, C = unknown> {
    * `batch`: sequences per measurement batch, whose sample mean the statistic is centred at
    * (undefined: the expected mean; only causal attention's per-pair statistic depends on it). */
   reportedGradR?(p: P, x: Moments, fwd: ForwardResult<C>, g: GradMoments, back: GradMoments, batch?: number): number;
+  /** config v1's token correlation at the output (mean over token pairs of the per-pair cosine) when
+   * it differs from the `r` that forward propagates (a population ratio); computed only for
+   * reporting (component), so the engine never pays for it. Default: forward's out.r. */
+  reportedR?(p: P, x: Moments, fwd: ForwardResult<C>): number;
   /** the block's formulas over typed-array records (see Kernel): what the engine folds with.
    * Blocks without one are folded through their object API. */
   kernel?: Kernel<P>;

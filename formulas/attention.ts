@@ -72,6 +72,10 @@
  *   rows saturate, passed in full off the plane of the two rows' logit directions, where the keys are
  *   the rows' own logits; causal rows: Price's D_jl, closure, per-pair model and fold), K path −K/(n−1) exactly (Σ_j dS_ij = 0, so the K-path gradients
  *   sum to zero over the tokens; non-causal kernel — the causal closure keeps ≈ 0).
+ *   forward r: the kernel's is the population ratio ΣCov/ΣVar (what a following block sees); config
+ *   v1's statistic, the mean over pairs of the per-pair cosine, is reportedR (formulas/attention-cos.ts:
+ *   the ratio times E[B̄^{−1/2}]²E[B̄], B̄ the rows' Σ_k P_ik² over heads; h = 1, L = 32, σ_s² = 1:
+ *   0.364 → 0.386 vs 0.3995 measured).
  *   gradR: `r` is the pooled ratio ΣCov/ΣVar (what a following linear map propagates); config v1's
  *   statistic, the mean over pairs of per-pair Pearson correlations, is reportedGradR (ncPairGradR:
  *   V- and K-path gradients scale with the key's column sum, which varies from key to key, and
@@ -85,6 +89,7 @@
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_K2, R_KA, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import type { GradMoments } from '../src/types.js';
+import { cosFactor } from './attention-cos.js';
 import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
@@ -103,6 +108,8 @@ interface CausalCache {
   /** config v1's per-pair gradR (reported only; causalPairGradR), centred at the sample mean of a
    * batch of `batch` sequences (undefined: at the expected mean) */
   pairGradR: (g: number, rg: number, batch?: number) => number;
+  /** config v1's forward r, the mean over position pairs of the per-pair cosine (reported only; cosFactor) */
+  pairR: () => number;
 }
 const SM = new Float64Array(9);
 const SMU = new Float64Array(3);
@@ -1497,6 +1504,20 @@ function causalForward(p: AttentionParams, x: Moments): ForwardResult<CausalCach
     warnings: saturationWarnings(p, x),
     cache: {
       causalGrad,
+      // the per-pair cosine: each pair's population correlation times the two rows' factors
+      // √E[B̄]·E[B̄^{−1/2}] (formulas/attention-cos.ts cosFactor, B = b0 + b1·Σ_k P_ik² per head)
+      pairR: () => {
+        const rel = keyNormVar(d, p.heads), h = Math.max(1, p.heads), b1 = (sv * (rv * pa + 1 - rv)) / (1 - pa);
+        const fac = new Float64Array(L);
+        for (const i of pos) fac[i] = cosFactor(i + 1, v, rel, h, k2arr[i + 1] / (i + 1), sv * (rv + (1 - rv) * tilt2(i)) - meanShift, b1);
+        let s = 0, m = 0;
+        for (let a = 0; a < pos.length; a++) for (let b = a + 1; b < pos.length; b++) {
+          const i = pos[a], k = pos[b], vi = pv[i], vk = pv[k];
+          const x2 = (1 + c * sq[i + 1] * sq[k + 1]) / (Math.max(i, k) + 1);
+          s += vi > 0 && vk > 0 ? (fac[i] * fac[k] * (sv * (rv + (1 - rv) * (x2 + r1 * tilt(i) * tilt(k))) - meanShift)) / Math.sqrt(vi * vk) : 0; m++;
+        }
+        return Math.max(-1, Math.min(1, m > 0 ? s / m : 0));
+      },
       pairGradR: (g, rg, batch) => {
         return causalPairGradR({ L, h: Math.max(1, p.heads), r1, c, k2: k2arr, jac: jarr, jq: jqarr, gh: value ? out * g : g, vGain, priv, qk, rg, pa, q4: q4arr, d, ju: juarr, ksel: kselArr, dh: headDim(p), dcv, fq, tq: tqarr, batch, phi: popPhi((1 - r1) * v, headDim(p), r1 > 0 ? softmaxRowCorrCos((1 - r1) * v, 0, L, cosDim(p)) : c, c) });
       },
@@ -1537,7 +1558,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       tm: 'two rows’ tilt product (E z̄_P)²/d, E z̄_P = E[√(vu)(1 − S2(vu))] (Stein)',
       T: 'E[Σ_j P_j²(z_j − z̄_P)²]: the Jacobian gain along the row’s own logit direction (softmaxTqInto; averaged over u)', W: 'E[(Σ_j P_j(z_j − z̄_P)²)²] (softmaxTqInto; averaged over u)',
       f: 'share of the keys’ variance along a row’s logit direction (≈ 1/d_h: queryDirFrac)', c: 'softmax row correlation averaged over the law of the two queries’ cosine in d_h dimensions (softmaxRowCorrCos)', J: 'softmax Jacobian gain Σ_j E[P_j²(1 − 2P_j + Σ_k P_k²)] (softmax block)', Q4: 'E[(Σ_k P_k²)²] (softmax block)', X2: 'cross-row Σ_j E[P_ij P_kj] = (1 + c(K2−1))/L',
-      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', KO: 'E[wρ D(ρ)]: two rows’ Jacobian overlap D = Σ_j E[P_ij P_kj(1 − P_ij − P_kj + Σ_a P_ia P_ka)] = (K2 − 1)c′(ρ)/(L v) (Price), weighted by their queries’ cosine ρ and norm factor w, averaged over both (attnJacOverlap)',
+      h: 'heads', v: 'row logit variance (1−r)σ_s²', JU: 'E[u J] over the rows’ logit-variance factor u (K path)', r_pop: 'the population ratio (the forward r row above)', EB: 'E[B] = b0 + b1 K2/L', Sbar: 'S = Σ_k P_ik² averaged over the h heads', b0: 'r + (1−r)tau (minus mu² for value: false)', b1: '(1 − r + r pa)/(1 − pa)', KO: 'E[wρ D(ρ)]: two rows’ Jacobian overlap D = Σ_j E[P_ij P_kj(1 − P_ij − P_kj + Σ_a P_ia P_ka)] = (K2 − 1)c′(ρ)/(L v) (Price), weighted by their queries’ cosine ρ and norm factor w, averaged over both (attnJacOverlap)',
     },
     forward: {
       mean: [{ expr: '0', when: 'value: true' }, { expr: 'mu', when: 'value: false' }],
@@ -1545,7 +1566,10 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
         { expr: 'd*so^2*d*sv^2*(s+mu^2)*(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, value: true (r = uncentred r′)' },
         { expr: 'd^2*sv^2*so^2*s*(r + (1-r)/(L*(1-pa)))', when: 'DSLM small-score limit' },
       ],
-      r: [{ expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tm))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s²), averaged over the queries’ cosine (mean ≈ r, spread ~1/√d_h)' }],
+      r: [
+        { expr: '(r + (1-r)*((1 + c*(K2-1))/L + r*tm))/(r + (1-r)*(K2/L/(1-pa) + tau) + r*pa/(1-pa)*K2/L)', when: 'population ratio E[o_i·o_j]/E|o_i|² (propagated by the engine); non-causal, mu = 0; c = softmax row correlation at (L, (1−r)σ_s²), averaged over the queries’ cosine (mean ≈ r, spread ~1/√d_h)' },
+        { expr: 'r_pop * EB * E_Sbar[(b0 + b1*Sbar)^(-1/2)]^2', when: 'reported (component): config v1’s mean per-pair cosine (formulas/attention-cos.ts cosFactor). Per head |o_i|²/d ≈ B = b0 + b1 S, S = Σ_k P_ik², b0 = r + (1−r)tau, b1 = (1 − r + r pa)/(1−pa), EB = b0 + b1 K2/L; for rows with independent logits E[cos] = E[A]·E[B^(-1/2)]² exactly (keys exchangeable). E[S^(-1/2)] exact by a Laplace integral (S^(-1/2) = Z/√N), tabulated in ln σ per n, averaged over u; S lognormal matched on K2/L and E[S^(-1/2)]; Sbar the mean over h heads (Fenton–Wilkinson). Causal: each pair’s correlation times the two rows’ factors. Left out: the rows’ correlation through their queries (1–3 % of the factor at d_h = 4)' },
+      ],
     },
     backward: {
       gradVar: [
@@ -1684,6 +1708,20 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
   backward(p, x, f, g) {
     const k = f.cache;
     return Array.isArray(k) ? kernelBackward(attention.kernel!, p, x, f as ForwardResult<KernelCache>, g) : k.causalGrad(g.var, g.r);
+  },
+  reportedR(p, x, f) {
+    const k = f.cache;
+    if (!Array.isArray(k)) return k.pairR();
+    if (!(f.out.var > 0) || !(p.seqLen > 1)) return f.out.r;
+    // the kernel's r is the population ratio E[o_i·o_j]/E|o_i|²; config v1's statistic is the mean
+    // per-pair cosine, the ratio times the rows' factor² (formulas/attention-cos.ts cosFactor)
+    const d = p.dModel, L = p.seqLen, pa = p.attnDropout ?? 0, value = p.value !== false, mu = x.mean;
+    const s1 = x.var + mu * mu, r1 = uncentredR(mu, x.var, x.r), v = (1 - r1) * scoreVar(p, s1);
+    attnSoftmaxStats(L, v, d, p.heads, SMP); // memoised: the forward filled it
+    const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1, ms = value ? 0 : mu * mu;
+    const b0 = sv * (r1 + (1 - r1) * tiltVar(SMP[6], SMP[7], pa, d)) - ms, b1 = (sv * (r1 * pa + 1 - r1)) / (1 - pa);
+    const fc = cosFactor(L, v, keyNormVar(d, p.heads), Math.max(1, p.heads), SMP[0] / L, b0, b1);
+    return Math.max(-1, Math.min(1, f.out.r * fc * fc));
   },
   reportedGradR(p, x, f, g, back, batch) {
     const k = f.cache;

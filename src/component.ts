@@ -81,7 +81,8 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   const b = blk.backward(params, xf, f, g);
   const warnings = f.warnings.slice();
   const gradR = blk.reportedGradR ? blk.reportedGradR(params, xf, f, g, b, batch) : b.rPearson ?? b.r;
-  const mean = finite(f.out.mean), v = finite(f.out.var), r = finite(width ? cosineR(f.out) : f.out.r), gradVar = finite(b.var), gr = finite(gradR);
+  const rRep = blk.reportedR ? blk.reportedR(params, xf, f) : width ? cosineR(f.out) : f.out.r;
+  const mean = finite(f.out.mean), v = finite(f.out.var), r = finite(rRep), gradVar = finite(b.var), gr = finite(gradR);
   // (one literal, no spread: this runs 10k times in the component benchmark)
   if (mean === null) overflow(warnings, 'mean');
   if (v === null) overflow(warnings, 'var');
