@@ -61,7 +61,7 @@
  */
 import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, causalKcvAt, causalKcvFill, causalKcvRows, qPathCovGain, qPathGain, tiltVar, type AttentionParams } from './attention.js';
 import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
-import { causalShareFLaw } from './causal-share.js';
+import { causalShareLaw } from './causal-share.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -175,7 +175,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   // the K path's cross-row overlap (formulas/attention.ts causalKcvRows): kcv_n = E[wρc′_n]/v at the
   // power-of-two lengths, once per layer at the longest rows' variance (as dcv), each pair at its own
   // query correlation, with the shorter row's own (K2 − 1): √(H_gg H_hh) E[wρD_{n_lo}]/n_hi
-  const kRows = causalKcvRows(L, v[P - 1], d, p.heads), cdim = queryCosineDim(d, p.heads);
+  const kRows = causalKcvRows(L, v[P - 1], d, p.heads), kShare = causalShareLaw(v[P - 1], L, queryCosineDim(d, p.heads));
   {
     let rLo = 1, rHi = -1;
     for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const q = qcor(g, h); if (q < rLo) rLo = q; if (q > rHi) rHi = q; }
@@ -202,7 +202,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       c[g * P + h] = c[h * P + g] = cc;
       gO[g * P + h] = gO[h * P + g] = gg;
       // (× the longer row's share's dependence on the shared keys' weights, causal-share.ts F̄_D)
-      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qcor(g, h)) * (K2[lo] - 1) * causalShareFLaw(v[P - 1], qcor(g, h), n[lo], n[hi], L, cdim)) / (n[lo] * n[hi]);
+      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qcor(g, h)) * (K2[lo] - 1) * kShare.at(qcor(g, h), n[lo], n[hi])) / (n[lo] * n[hi]);
     }
   }
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, kov, jq, dq, tj, fq };

@@ -84,7 +84,7 @@
  */
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
-import { causalShareFLaw } from './causal-share.js';
+import { causalShareLaw } from './causal-share.js';
 import type { GradMoments } from '../src/types.js';
 import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
 
@@ -1231,12 +1231,13 @@ export function causalKeyOverlapCols(k2: Float64Array, L: number, v: number, r1:
   const out = new Float64Array(L), rows = causalKcvRows(L, v, d, heads);
   causalKcvFill(rows, r1, r1);
   let s = 0;
+  const share = causalShareLaw(v, L, queryCosineDim(d, heads));
   for (let i = L - 1; i >= 0; i--) {
     const n = i + 1, f = (causalKcvAt(rows, n, r1) * Math.max(k2[n] - 1, 0)) / n;
     // the longer rows' share of weight on the shared keys, with its dependence on those keys' weights
     // (causal-share.ts F_D; F = 1 took it independent)
     let sInv = 0;
-    if (f !== 0) for (let i2 = i + 1; i2 < L; i2++) sInv += causalShareFLaw(v, r1, n, i2 + 1, L, queryCosineDim(d, heads)) / (i2 + 1);
+    if (f !== 0) for (let i2 = i + 1; i2 < L; i2++) sInv += share.at(r1, n, i2 + 1) / (i2 + 1);
     s += f * sInv;
     out[i] = 2 * s;
   }

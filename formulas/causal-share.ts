@@ -23,19 +23,19 @@
  * They are evaluated at the pair's central v and ρ (u = 1: the rows' |q|² spread and the queries'
  * cosine law stay in the engine's own equal-row terms they multiply — an approximation).
  * Quadrature: x = σz, y = σρz + τw (τ = σ√(1 − ρ²)); the w-expectation H_q(c) = E[e^{qτw − e^{c+τw}}]
- * is tabulated in c (step 0.05, linear) and the z-expectation is a trapezoid sum (step ≤ 1.2/σ, |z| ≤ 7.5);
- * a, b on a trapezoid grid (step 0.7; halving both steps moves A and D by < 1e-5 relative) over [−(ln n_max + 4.5σ + 12), 4.5σ + 4]. Tabulated per (v, ρ) on
+ * is tabulated in c (step 0.05, linear; w a trapezoid sum, step ≤ 1.6/τ) and the z-expectation a trapezoid sum (step ≤ 1.6/σ, |z| ≤ 7.5);
+ * a, b on a trapezoid grid (step 1; against steps 1.2/σ and 0.7, F moves by < 0.2 %) over [−(ln n_max + 4.5σ + 12), 4.5σ + 4]. Tabulated per (v, ρ) on
  * nodes x = log₂ n, δ = log₂(n′/n) at half steps, bilinear in (x, δ) on ln F.
  * Float64 logit MC (v = 5, ρ = 0.5, 1500 draws; F_κ / F_D): (4, 128) 1.58 / 1.62, (16, 128) 1.34 / 1.46,
  * (32, 64) 1.14 / 1.16, (64, 128) 1.12 / 1.14, (8, 16) 1.15 / 1.18 — test/attention-causal-share.test.ts.
  */
 
-export interface ShareTable { v: number; rho: number; X: number; lnFD: Float64Array; lnFK: Float64Array; deq: Float64Array; keq: Float64Array }
+export interface ShareTable { v: number; rho: number; X: number; lnFD: Float64Array; lnFK: Float64Array; fD: Float64Array; deq: Float64Array; keq: Float64Array }
 
 import { COS_DH_MAX, cosineLaw } from './softmax.js';
 
 const cache = new Map<string, ShareTable>();
-let DZ = 1.2, DA = 0.7;
+let DZ = 1.6, DA = 1.0;
 /** (accuracy checks only) the quadrature steps */
 export function setShareSteps(dz: number, da: number): void { DZ = dz; DA = da; cache.clear(); lawCache.clear(); }
 
@@ -57,14 +57,22 @@ export function causalPairOverlaps(v: number, rho: number, pairs: [number, numbe
   const ag = new Float64Array(NA);
   for (let i = 0; i < NA; i++) ag[i] = lo + i * da;
   // H_q(c) table over c ∈ [lo − |σρ|·7.5 − 1, hi + |σρ|·7.5 + 1]
-  const dc = 0.05, c0 = lo - Math.abs(sr) * 7.5 - 1, c1 = hi + Math.abs(sr) * 7.5 + 1, NC = Math.ceil((c1 - c0) / dc) + 2;
+  // (H_q is constant, e^{q²τ²/2}, to e^{−40} below −40 − 7.5τ and below e^{−90} above 4.6 + 7.5τ: the
+  // look-up clamps to the table's ends there)
+  const cTop = 4.6 + 7.5 * tau, dc = 0.05, c0 = Math.max(lo - Math.abs(sr) * 7.5 - 1, -40 - 7.5 * tau), c1 = Math.min(hi + Math.abs(sr) * 7.5 + 1, cTop), NC = Math.ceil((c1 - c0) / dc) + 2;
   const H = [new Float64Array(NC), new Float64Array(NC), new Float64Array(NC)];
+  // w nodes for H (step ≤ 1.6/τ, as z's)
+  const dw = Math.min(0.25, DZ / Math.max(tau, 1e-9)), Wn = Math.ceil(7.5 / dw), NW = 2 * Wn + 1;
+  const ws = new Float64Array(NW), ww = new Float64Array(NW);
+  let wws = 0;
+  for (let k = -Wn; k <= Wn; k++) { ws[k + Wn] = k * dw; ww[k + Wn] = Math.exp(-0.5 * (k * dw) ** 2); wws += ww[k + Wn]; }
+  for (let k = 0; k < NW; k++) ww[k] /= wws;
   for (let i = 0; i < NC; i++) {
     const c = c0 + i * dc;
     if (tau < 1e-12) { const e = Math.exp(-Math.exp(c)); H[0][i] = e; H[1][i] = e; H[2][i] = e; continue; }
     let h0 = 0, h1 = 0, h2 = 0;
-    for (let k = 0; k < NZ; k++) {
-      const tw = tau * zs[k], e = zw[k] * Math.exp(-Math.exp(c + tw)), g = Math.exp(tw);
+    for (let k = 0; k < NW; k++) {
+      const tw = tau * ws[k], e = ww[k] * Math.exp(-Math.exp(c + tw)), g = Math.exp(tw);
       h0 += e; h1 += e * g; h2 += e * g * g;
     }
     H[0][i] = h0; H[1][i] = h1; H[2][i] = h2;
@@ -79,6 +87,9 @@ export function causalPairOverlaps(v: number, rho: number, pairs: [number, numbe
   // e^{−e^{a+σz}} < e^{−90} beyond a + σz > 4.5: the z sum stops there
   const kMax = new Int32Array(NA);
   for (let ia = 0; ia < NA; ia++) kMax[ia] = sig > 0 ? Math.max(0, Math.min(NZ, Math.floor((4.5 - ag[ia]) / (sig * dz)) + Z + 1)) : NZ;
+  // and H_q(b + σρz) = 0 to e^{−90} once b + σρz > cTop (ρ > 0)
+  const kMaxB = new Int32Array(NA).fill(NZ);
+  if (sr > 1e-9) for (let ib = 0; ib < NA; ib++) kMaxB[ib] = Math.max(0, Math.min(NZ, Math.floor((cTop - ag[ib]) / (sr * dz)) + Z + 1));
   const EA = new Float64Array(NA * NZ);
   for (let ia = 0; ia < NA; ia++) for (let k = 0; k < NZ; k++) EA[ia * NZ + k] = Math.exp(-Math.exp(ag[ia] + sig * zs[k]));
   const W = (p: number, q: number) => { const o = new Float64Array(NZ); for (let k = 0; k < NZ; k++) o[k] = zw[k] * Math.exp((p + q * r) * sig * zs[k]); return o; };
@@ -92,7 +103,7 @@ export function causalPairOverlaps(v: number, rho: number, pairs: [number, numbe
   }
   for (let ia = 0; ia < NA; ia++) for (let ib = 0; ib < NA; ib++) {
     let f = 0, s11 = 0, s21 = 0, s12 = 0, s22 = 0;
-    const oa = ia * NZ, ob = ib * NZ, kEnd = kMax[ia];
+    const oa = ia * NZ, ob = ib * NZ, kEnd = Math.min(kMax[ia], kMaxB[ib]);
     for (let k = 0; k < kEnd; k++) {
       const e = EA[oa + k], h0 = HB[0][ob + k], h1 = HB[1][ob + k], h2 = HB[2][ob + k];
       f += w00[k] * e * h0; s11 += w11[k] * e * h1; s21 += w21[k] * e * h1; s12 += w12[k] * e * h2; s22 += w22[k] * e * h2;
@@ -103,16 +114,23 @@ export function causalPairOverlaps(v: number, rho: number, pairs: [number, numbe
   const A = new Float64Array(pairs.length), D = new Float64Array(pairs.length);
   const eg = new Float64Array(NA);
   for (let i = 0; i < NA; i++) eg[i] = Math.exp(ag[i]);
+  // Φ^{n−1} per (a, b) once per n, Ψ^m per b once per (n, n′)
+  const phiPow = new Float64Array(N2), psiPow = new Float64Array(NA);
+  let nPrev = NaN;
   pairs.forEach(([n, n2], pi) => {
     const m = n2 - n;
+    if (n !== nPrev) { for (let ix = 0; ix < N2; ix++) { const x = (n - 1) * lnPhi[ix]; phiPow[ix] = x < -700 ? 0 : Math.exp(x); } nPrev = n; }
+    for (let ib = 0; ib < NA; ib++) { const x = m * lnPsi[ib]; psiPow[ib] = x < -700 ? 0 : Math.exp(x); }
     let i11 = 0, i21 = 0, i12 = 0, i22 = 0, ip = 0;
-    for (let ia = 0; ia < NA; ia++) for (let ib = 0; ib < NA; ib++) {
-      const ix = ia * NA + ib;
-      const base = (n - 1) * lnPhi[ix] + m * lnPsi[ib];
-      if (base < -700) continue;
-      const e1 = Math.exp(base), e2 = n >= 2 ? e1 / phi[ix] : 0, ea = eg[ia], eb = eg[ib], ab = ea * eb;
-      i11 += ab * b11[ix] * e1; i21 += ea * ab * b21[ix] * e1; i12 += ab * eb * b12[ix] * e1;
-      i22 += ab * ab * b22[ix] * e1; ip += ab * ab * b11[ix] * b11[ix] * e2;
+    for (let ia = 0; ia < NA; ia++) {
+      const ea = eg[ia];
+      for (let ib = 0; ib < NA; ib++) {
+        const ix = ia * NA + ib, e1 = phiPow[ix] * psiPow[ib];
+        if (e1 === 0) continue;
+        const e2 = n >= 2 ? e1 / phi[ix] : 0, eb = eg[ib], ab = ea * eb;
+        i11 += ab * b11[ix] * e1; i21 += ea * ab * b21[ix] * e1; i12 += ab * eb * b12[ix] * e1;
+        i22 += ab * ab * b22[ix] * e1; ip += ab * ab * b11[ix] * b11[ix] * e2;
+      }
     }
     const s = da * da;
     A[pi] = n * i11 * s;
@@ -138,11 +156,12 @@ function buildTable(v: number, rho: number, X: number): ShareTable {
   }
   for (let e = 0; e < W; e++) { lnFD[e] = lnFD[W + Math.min(e, X)]; lnFK[e] = lnFK[W + Math.min(e, X)]; } // n = 1: the n = 2 row (its terms vanish)
   deq[0] = deq[1]; keq[0] = keq[1];
-  return { v, rho, X, lnFD, lnFK, deq, keq };
+  const fD = lnFD.map(Math.exp);
+  return { v, rho, X, lnFD, lnFK, fD, deq, keq };
 }
 
-/** ln v grid of the tables (step 1/4) and ρ nodes k/10 − 1: F is linear in ln v and in ρ between them */
-const LV_STEP = 0.25, RHO_STEP = 0.1;
+/** ln v grid of the tables (step 1/2) and ρ nodes k/10 − 1: F is linear in ln v and in ρ between them */
+const LV_STEP = 0.5, RHO_STEP = 0.1;
 function table(lv: number, ri: number, X: number): ShareTable {
   const key = `${lv}|${ri}|${X}`;
   let t = cache.get(key);
@@ -162,12 +181,12 @@ function lookup(t: ShareTable, which: 0 | 1, x: number, dl: number): number {
 }
 /**
  * F (module header) for rows of n ≤ n′ keys at logit variance v and query correlation ρ: which = 0
- * the K path's F_D, 1 the weights' covariance F_κ. Tables per node of ln v (step 1/4) and ρ (step
+ * the K path's F_D, 1 the weights' covariance F_κ. Tables per node of ln v (step 1/2) and ρ (step
  * 0.1), linear between them (an interpolation of the quadrature); nMax the longest row (sets the tables' size).
  */
 export function causalShareF(v: number, rho: number, n: number, n2: number, nMax: number, which: 0 | 1): number {
   if (!(v > 1e-6) || n2 <= n || n < 2) return 1;
-  const X = Math.max(1, Math.ceil(Math.log2(Math.max(nMax, 2))));
+  const X = tableTop(nMax);
   const lv = Math.log(v) / LV_STEP, l0 = Math.floor(lv), wl = lv - l0;
   const rr = (Math.max(-1, Math.min(1, rho)) + 1) / RHO_STEP, r0 = Math.min(Math.floor(rr), 19), wr = rr - r0;
   const x = Math.log2(n), dl = Math.log2(n2 / n);
@@ -215,7 +234,7 @@ function lawTable(lv: number, ri: number, dh: number, X: number): Float64Array {
       for (let k = 0; k <= X; k++) {
         const wk = p[i] * rho * tb.deq[k];
         den[k] += wk;
-        for (let e = 0; e < W; e++) num[k * W + e] += wk * Math.exp(tb.lnFD[k * W + e]);
+        for (let e = 0; e < W; e++) num[k * W + e] += wk * tb.fD[k * W + e];
       }
     }
     t = new Float64Array((X + 1) * W);
@@ -226,17 +245,41 @@ function lawTable(lv: number, ri: number, dh: number, X: number): Float64Array {
 }
 export function causalShareFLaw(v: number, r: number, n: number, n2: number, nMax: number, dh: number): number {
   if (!(v > 1e-6) || n2 <= n || n < 2) return 1;
-  const X = Math.max(1, Math.ceil(Math.log2(Math.max(nMax, 2))));
-  const lv = Math.log(v) / LV_STEP, l0 = Math.floor(lv), wl = lv - l0;
-  const rr = (Math.max(-1, Math.min(1, r)) + 1) / RHO_STEP, r0 = Math.min(Math.floor(rr), 19), wr = rr - r0;
-  const x = Math.log2(n), dl = Math.log2(n2 / n);
-  let s = 0;
-  for (const [li, a] of [[l0, 1 - wl], [l0 + 1, wl]] as const) for (const [ri, b] of [[r0, 1 - wr], [r0 + 1, wr]] as const) {
-    if (a * b === 0) continue;
-    s += a * b * lookupT(lawTable(li, ri, dh, X), X, x, dl);
-  }
-  return Math.exp(s);
+  return causalShareLaw(v, nMax, dh).at(r, n, n2);
 }
+/** the layer's F̄_D (v, the longest row nMax and the cosine law's dimension fixed) as a function of
+ * the pair's query correlation r and lengths n ≤ n′: linear in ln v between the two ln v nodes and in
+ * r between the ρ nodes k/10 − 1, bilinear in (log₂ n, log₂(n′/n)) on ln F̄ */
+export interface ShareLaw { at(r: number, n: number, n2: number): number }
+export function causalShareLaw(v: number, nMax: number, dh: number): ShareLaw {
+  const X = tableTop(nMax);
+  if (!(v > 1e-6)) return { at: () => 1 };
+  const lv = Math.log(v) / LV_STEP, l0 = Math.floor(lv), wl = lv - l0;
+  const t0: (Float64Array | undefined)[] = new Array(21), t1: (Float64Array | undefined)[] = new Array(21);
+  const get = (li: number, ri: number) => {
+    const arr = li === l0 ? t0 : t1;
+    return (arr[ri] ??= lawTable(li, ri, dh, X));
+  };
+  return {
+    at(r: number, n: number, n2: number): number {
+      if (n2 <= n || n < 2) return 1;
+      const rr = (Math.max(-1, Math.min(1, r)) + 1) / RHO_STEP, r0 = Math.min(Math.floor(rr), 19), wr = rr - r0;
+      const x = Math.log2(n), dl = Math.log2(n2 / n);
+      let s = 0;
+      if (1 - wl > 0) {
+        if (1 - wr > 0) s += (1 - wl) * (1 - wr) * lookupT(get(l0, r0), X, x, dl);
+        if (wr > 0) s += (1 - wl) * wr * lookupT(get(l0, r0 + 1), X, x, dl);
+      }
+      if (wl > 0) {
+        if (1 - wr > 0) s += wl * (1 - wr) * lookupT(get(l0 + 1, r0), X, x, dl);
+        if (wr > 0) s += wl * wr * lookupT(get(l0 + 1, r0 + 1), X, x, dl);
+      }
+      return Math.exp(s);
+    },
+  };
+}
+/** the tables' longest row 2^X: at least 512 (one table set serves every sequence length up to it) */
+function tableTop(nMax: number): number { return Math.max(9, Math.ceil(Math.log2(Math.max(nMax, 2)))); }
 function lookupT(f: Float64Array, X: number, x: number, dl: number): number {
   const W = X + 2;
   const k = Math.max(0, Math.min(X - 1, Math.floor(x))), fx = Math.max(0, Math.min(1, x - k));
