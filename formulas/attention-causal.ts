@@ -52,7 +52,8 @@
  *     (α_ii: E[uJ]_i/n_i/(1−p_a), each row's gain weighted by its own |q_i|² ∝ u_i; α_ik: the two
  *     rows' Jacobian overlap weighted by their queries' dot product, √(H_ii H_kk) E[wρD_m]/n_max with
  *     ρ = H_ik/√(H_ii H_kk) and m the shorter row (formulas/attention.ts causalKcvRows: the longer
- *     row's share n_m/n_max of its weight on the shared keys, taken independent of their weights;
+ *     row's share n_m/n_max of its weight on the shared keys, times causal-share.ts F̄_D(n_m, n_max)
+ *     for that share's dependence on the shared keys' weights, at the layer's v and the pair's ρ;
  *     kcv = E[wρc′]/v once per layer at the longest rows' variance, times the shorter row's own
  *     K2 − 1) and, by the zero-sum over the row, −α/(n_m − 1) on every pair of
  *     common columns: G^K = Σ_m (n_m/(n_m − 1)) Σ_{min(i,k)=m} α_ik (δ_jl − 1/n_m) over j, l ≤ m —

@@ -52,7 +52,9 @@
  *   (attnSoftmaxRows). The K path's cross-row term of column j sums over the row pairs i ≠ i′ ≥ j
  *   that see it the pair's Jacobian overlap weighted by their queries' dot product: E[wρD_n]/n′ for
  *   rows of n ≤ n′ keys (causalKcvRows: the longer row's weight on the shared keys is a share R,
- *   E[R] = n/n′, taken independent of those keys' weights; exact for n = n′), in place of
+ *   E[R] = n/n′; R rises with the shared keys' largest weight, so the term is multiplied by
+ *   formulas/causal-share.ts F̄_D(n, n′), the Laplace quadrature of the unequal-row overlap over the
+ *   independent-share form, averaged over the queries' cosine law; exact for n = n′), in place of
  *   r′·cross·min(1, J/(K2/n)) plus the first-order key-selection term Σ (γ_i/n_i)(γ_i′/n_i′)
  *   (causalKeySelPairs, kept only in the reported per-pair gradR); the stack fold
  *   formulas/attention-causal.ts takes the same per pair of position clusters. Per-path MC of the
@@ -1179,7 +1181,10 @@ export function causalKeySelPairs(k2: Float64Array, jac: Float64Array, q4: Float
  * same n keys (correlated with row i at the queries' cosine ρ, as two equal rows) and R the share of
  * row i′'s weight on them, E[R] = n/n′. Taking R independent of the shared keys' weights, the pair
  * passes E[wρD_n]/n′ per shared column — the equal-row overlap of length n scaled by the share —
- * exact for n = n′. E[wρD_n] = kcv_n·(K2_n − 1)/n (Price, kcv_n = E[wρc′_n]/v at length n) with kcv_n
+ * exact for n = n′ — times F̄_D(n, n′) (formulas/causal-share.ts: R is not independent of the shared
+ * keys' weights; a key that dominates them also raises R; F̄_D is the exact Gaussian-logit ratio of the
+ * unequal-row overlap to that independent-share form, averaged over the queries' cosine law, 1 at
+ * n = n′). E[wρD_n] = kcv_n·(K2_n − 1)/n (Price, kcv_n = E[wρc′_n]/v at length n) with kcv_n
  * from attnJacOverlap at the power-of-two lengths 2^k ≥ 2 up to the first ≥ L, linear in log₂ n
  * between them and cubic on the 21 ρ nodes k/10 − 1; (K2_n − 1) is each row's own (its own logit
  * variance in the stack fold, formulas/attention-causal.ts, which takes kcv once per layer at the
