@@ -10,7 +10,7 @@
  *   A(4, 64) 0.03018 vs 0.03054 ± 0.00036, D(4, 64) 0.00648 vs 0.00651 ± 0.00005,
  *   A(16, 64) 0.04736 vs 0.04777 ± 0.00040, D(16, 64) 0.01798 vs 0.01794 ± 0.00008,
  *   A(16, 16) 0.16151 vs 0.16383 ± 0.00073 (3.2 se; two further runs of 200,000 draws: 0.16123 ±
- *   0.00032, 0.16140 ± 0.00032, and the quadrature at a quarter of the steps 0.16151),
+ *   0.00032, 0.16140 ± 0.00032, and the quadrature at steps 0.25 and 0.5/σ 0.16151),
  *   D(16, 16) 0.05421 vs 0.05426 ± 0.00015, A(4, 4) 0.39629 vs 0.39694 ± 0.00119, D(4, 4) 0.06705 vs
  *   0.06733 ± 0.00027; F_D(4, 64) 1.546 (MC 1.547)
  * (the printed values are checked to k = 4 standard errors, fixed before the run).
