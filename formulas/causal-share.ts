@@ -20,19 +20,28 @@
  * The factors the causal terms take (1 at n = n′):
  *   F_D(n, n′) = n′·D(n, n′)/(n·D(n, n))   (the K path's cross-row overlap, on E[wρD_n]/n′),
  *   F_κ(n, n′) = n′·(A(n, n′) − 1/n′)/(n·(A(n, n) − 1/n))   (the weights' covariance).
- * They are evaluated at the pair's central v and ρ (u = 1: the rows' |q|² spread and the queries'
- * cosine law stay in the engine's own equal-row terms they multiply — an approximation).
+ * Each is evaluated at one v and ρ with u = 1 (the rows' |q|² spread stays in the engine's own
+ * equal-row term it multiplies — an approximation); the queries' cosine law below.
  * Quadrature: x = σz, y = σρz + τw (τ = σ√(1 − ρ²)); the w-expectation H_q(c) = E[e^{qτw − e^{c+τw}}]
- * is tabulated in c (step 0.05, linear; w a trapezoid sum, step ≤ 1.6/τ) and the z-expectation a trapezoid sum (step ≤ 1.6/σ, |z| ≤ 7.5);
- * a, b on a trapezoid grid (step 1; against steps 1.2/σ and 0.7, F moves by < 0.2 %) over [−(ln n_max + 4.5σ + 12), 4.5σ + 4]. Tabulated per (v, ρ) on
- * nodes x = log₂ n, δ = log₂(n′/n) at half steps, bilinear in (x, δ) on ln F.
- * Float64 logit MC (v = 5, ρ = 0.5, 1500 draws; F_κ / F_D): (4, 128) 1.58 / 1.62, (16, 128) 1.34 / 1.46,
- * (32, 64) 1.14 / 1.16, (64, 128) 1.12 / 1.14, (8, 16) 1.15 / 1.18 — test/attention-causal-share.test.ts.
+ * is tabulated in c (step 0.05, linear; w a trapezoid sum, step ≤ 1.6/τ) and the z-expectation is a
+ * trapezoid sum (step ≤ 1.6/σ, |z| ≤ 7.5);
+ * a, b on a trapezoid grid (step 1; against steps 0.7 and 1.2/σ, F moves by < 0.2 %) over
+ * [−(ln n_max + 4.5σ + 12), 4.5σ + 4]. Tabulated per node of ln v (step ½) and of ρ (k/10 − 1) on the
+ * nodes n = 2^k, n′ = 2^{k+e} (unit steps in x = log₂ n, δ = log₂(n′/n), n_max ≥ 512), linear in ln v
+ * and ρ and bilinear in (x, δ) on ln F between the nodes — an interpolation of the quadrature.
+ * Small head dimension: the K path weights a pair by its queries' cosine ρ, which spreads around r′
+ * (softmax.ts cosineLaw at queryCosineDim), and at large v and ρ → 1 F_D falls below 1 (saturated rows),
+ * so the K path takes F̄_D = Σ_ρ p(ρ)ρD_n(ρ)F_D(n, n′; ρ)/Σ_ρ p(ρ)ρD_n(ρ) (the law's mass on the ρ
+ * nodes by linear hat weights; causalShareLaw).
+ * Float64 Gaussian-logit MC (v = 5, ρ = 0.5, 1500 draws of 128 keys; F_κ / F_D, quadrature in brackets):
+ * (4, 128) 1.58 / 1.62 (1.70 / 1.63), (16, 128) 1.34 / 1.46 (1.40 / 1.47), (32, 64) 1.14 / 1.16 (1.13 /
+ * 1.16), (64, 128) 1.12 / 1.14 (1.12 / 1.15), (8, 16) 1.15 / 1.18 (1.16 / 1.17); A and D themselves:
+ * test/attention-causal-share.test.ts.
  */
 
-export interface ShareTable { v: number; rho: number; X: number; lnFD: Float64Array; lnFK: Float64Array; fD: Float64Array; deq: Float64Array; keq: Float64Array }
-
 import { COS_DH_MAX, cosineLaw } from './softmax.js';
+
+export interface ShareTable { v: number; rho: number; X: number; lnFD: Float64Array; lnFK: Float64Array; fD: Float64Array; deq: Float64Array; keq: Float64Array }
 
 const cache = new Map<string, ShareTable>();
 let DZ = 1.6, DA = 1.0;
