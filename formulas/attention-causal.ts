@@ -52,7 +52,8 @@
  *     (α_ii: E[uJ]_i/n_i/(1−p_a), each row's gain weighted by its own |q_i|² ∝ u_i; α_ik: the two
  *     rows' Jacobian overlap weighted by their queries' dot product, √(H_ii H_kk) E[wρD_m]/n_max with
  *     ρ = H_ik/√(H_ii H_kk) and m the shorter row (formulas/attention.ts causalKcvRows: the longer
- *     row's share n_m/n_max of its weight on the shared keys, taken independent of their weights;
+ *     row's share n_m/n_max of its weight on the shared keys, times causal-share.ts F̄_D(n_m, n_max)
+ *     for that share's dependence on the shared keys' weights, at the layer's v and the pair's ρ;
  *     kcv = E[wρc′]/v once per layer at the longest rows' variance, times the shorter row's own
  *     K2 − 1) and, by the zero-sum over the row, −α/(n_m − 1) on every pair of
  *     common columns: G^K = Σ_m (n_m/(n_m − 1)) Σ_{min(i,k)=m} α_ik (δ_jl − 1/n_m) over j, l ≤ m —
@@ -61,6 +62,7 @@
  */
 import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, causalKcvAt, causalKcvFill, causalKcvRows, qPathCovGain, qPathGain, tiltVar, type AttentionParams } from './attention.js';
 import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
+import { causalShareLaw } from './causal-share.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -174,7 +176,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   // the K path's cross-row overlap (formulas/attention.ts causalKcvRows): kcv_n = E[wρc′_n]/v at the
   // power-of-two lengths, once per layer at the longest rows' variance (as dcv), each pair at its own
   // query correlation, with the shorter row's own (K2 − 1): √(H_gg H_hh) E[wρD_{n_lo}]/n_hi
-  const kRows = causalKcvRows(L, v[P - 1], d, p.heads);
+  const kRows = causalKcvRows(L, v[P - 1], d, p.heads), kShare = causalShareLaw(v[P - 1], L, queryCosineDim(d, p.heads));
   {
     let rLo = 1, rHi = -1;
     for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const q = qcor(g, h); if (q < rLo) rLo = q; if (q > rHi) rHi = q; }
@@ -200,7 +202,8 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       }
       c[g * P + h] = c[h * P + g] = cc;
       gO[g * P + h] = gO[h * P + g] = gg;
-      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qcor(g, h)) * (K2[lo] - 1)) / (n[lo] * n[hi]);
+      // (× the longer row's share's dependence on the shared keys' weights, causal-share.ts F̄_D)
+      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qcor(g, h)) * (K2[lo] - 1) * kShare.at(qcor(g, h), n[lo], n[hi])) / (n[lo] * n[hi]);
     }
   }
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, kov, jq, dq, tj, fq };

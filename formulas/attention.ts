@@ -52,7 +52,9 @@
  *   (attnSoftmaxRows). The K path's cross-row term of column j sums over the row pairs i ≠ i′ ≥ j
  *   that see it the pair's Jacobian overlap weighted by their queries' dot product: E[wρD_n]/n′ for
  *   rows of n ≤ n′ keys (causalKcvRows: the longer row's weight on the shared keys is a share R,
- *   E[R] = n/n′, taken independent of those keys' weights; exact for n = n′), in place of
+ *   E[R] = n/n′; R rises with the shared keys' largest weight, so the term is multiplied by
+ *   formulas/causal-share.ts F̄_D(n, n′), the Laplace quadrature of the unequal-row overlap over the
+ *   independent-share form, averaged over the queries' cosine law; exact for n = n′), in place of
  *   r′·cross·min(1, J/(K2/n)) plus the first-order key-selection term Σ (γ_i/n_i)(γ_i′/n_i′)
  *   (causalKeySelPairs, kept only in the reported per-pair gradR); the stack fold
  *   formulas/attention-causal.ts takes the same per pair of position clusters. Per-path MC of the
@@ -88,6 +90,7 @@
  */
 import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_K2, R_KA, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
+import { causalShareLaw } from './causal-share.js';
 import type { GradMoments } from '../src/types.js';
 import { cosFactor } from './attention-cos.js';
 import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
@@ -1300,7 +1303,10 @@ export function causalKeySelPairs(k2: Float64Array, jac: Float64Array, q4: Float
  * same n keys (correlated with row i at the queries' cosine ρ, as two equal rows) and R the share of
  * row i′'s weight on them, E[R] = n/n′. Taking R independent of the shared keys' weights, the pair
  * passes E[wρD_n]/n′ per shared column — the equal-row overlap of length n scaled by the share —
- * exact for n = n′. E[wρD_n] = kcv_n·(K2_n − 1)/n (Price, kcv_n = E[wρc′_n]/v at length n) with kcv_n
+ * exact for n = n′ — times F̄_D(n, n′) (formulas/causal-share.ts: R is not independent of the shared
+ * keys' weights; a key that dominates them also raises R; F̄_D is the exact Gaussian-logit ratio of the
+ * unequal-row overlap to that independent-share form, averaged over the queries' cosine law, 1 at
+ * n = n′). E[wρD_n] = kcv_n·(K2_n − 1)/n (Price, kcv_n = E[wρc′_n]/v at length n) with kcv_n
  * from attnJacOverlap at the power-of-two lengths 2^k ≥ 2 up to the first ≥ L, linear in log₂ n
  * between them and cubic on the 21 ρ nodes k/10 − 1; (K2_n − 1) is each row's own (its own logit
  * variance in the stack fold, formulas/attention-causal.ts, which takes kcv once per layer at the
@@ -1351,10 +1357,15 @@ export function causalKcvAt(R: KcvRows, n: number, rho: number): number {
 export function causalKeyOverlapCols(k2: Float64Array, L: number, v: number, r1: number, d: number, heads: number): Float64Array {
   const out = new Float64Array(L), rows = causalKcvRows(L, v, d, heads);
   causalKcvFill(rows, r1, r1);
-  let sInv = 0, s = 0;
+  let s = 0;
+  const share = causalShareLaw(v, L, queryCosineDim(d, heads));
   for (let i = L - 1; i >= 0; i--) {
     const n = i + 1, f = (causalKcvAt(rows, n, r1) * Math.max(k2[n] - 1, 0)) / n;
-    s += f * sInv; sInv += 1 / n;
+    // the longer rows' share of weight on the shared keys, with its dependence on those keys' weights
+    // (causal-share.ts F_D; F = 1 took it independent)
+    let sInv = 0;
+    if (f !== 0) for (let i2 = i + 1; i2 < L; i2++) sInv += share.at(r1, n, i2 + 1) / (i2 + 1);
+    s += f * sInv;
     out[i] = 2 * s;
   }
   return out;

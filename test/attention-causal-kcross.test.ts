@@ -16,6 +16,11 @@
  * 8.72 ± 0.16 / 11.69 ± 0.24 (old 7.00 / 13.13 / 17.03); r = 0.5 σ_s² = 1 / 10 / 30 / 100 0.619 / 9.13 /
  * 19.99 / 32.89 vs 0.634 ± 0.015 / 9.97 ± 0.24 / 21.28 ± 0.53 / 32.68 ± 0.87; r = 0.95 σ_s² = 10 / 30 /
  * 100 1.30 / 5.89 / 25.76 vs 1.334 ± 0.034 / 6.18 ± 0.18 / 26.25 ± 0.72.)
+ * With the share's dependence on the shared keys' weights (formulas/causal-share.ts F̄_D, 2026-11-27,
+ * helper-31) `now` is: L = 32, σ_s² = 30, r = 0 / 0.5 / 0.95: 1.792 / 5.293 / 2.500 vs 1.963 ± 0.040 /
+ * 5.42 ± 0.10 / 2.576 ± 0.045; L = 128: r = 0, σ_s² = 3 / 10 / 30 / 100 1.462 / 4.555 / 7.840 / 10.327;
+ * r = 0.5, σ_s² = 1 / 3 / 10 / 30 / 100 0.621 / 2.624 / 10.099 / 21.754 / 33.639; r = 0.95, σ_s² = 10 / 30
+ * / 100 1.308 / 6.186 / 27.831 (MC above; r = 0 still 7–12 % low, r = 0.95 σ_s² = 100 6 % high).
  * What is asserted (k = 3 standard errors of the MC mean, fixed before the run): the new term is
  * closer to the MC than the old by more than k se, and not above the MC by more than k se — the
  * independent share R leaves it low where it misses (r = 0: 14 % at L = 32, 15–18 % at L = 128;
