@@ -37,30 +37,6 @@ function gradMoments(raw: unknown, field: string): GradMoments {
   };
 }
 
-/** The feature width of a block's input where its params give it (the component's input is then d
- * iid Gaussian features, whose pair fluctuations the blocks carry: formulas/_core.ts cosGap). */
-function inputWidth(name: string, p: Record<string, unknown>): number | undefined {
-  const w = name === 'linear' ? p.dIn : name === 'layernorm' || name === 'rmsnorm' || name === 'dropout' ? p.d : name === 'ffn' || name === 'swiglu' ? p.dModel : undefined;
-  return typeof w === 'number' && w > 0 ? w : undefined;
-}
-
-/** The input with its pair fluctuations as d iid Gaussian features (Isserlis; src/engine.ts
- * inputPairFluct): κ = (2s² + 4μ²s)/(dq²), Cov(B_i, B_j) = (2c² + 4μ²c)/(dq²), Cov(A, B) =
- * (2sc + 2μ²(s + c))/(dq²), c = rs, q = s + μ². */
-function withFluct(x: Moments, d: number): Moments {
-  const s = x.var, m2 = x.mean * x.mean, q = s + m2, c = x.r * s, dq = d * q * q;
-  if (!(q > 0)) return x;
-  return { ...x, kappa: (2 * s * s + 4 * m2 * s) / dq, pairK2: (2 * c * c + 4 * m2 * c) / dq, pairKA: (2 * s * c + 2 * m2 * (s + c)) / dq };
-}
-
-/** config v1's r of a block output: the mean per-pair cosine, its pooled r plus the finite-width gap
- * where the output is zero-mean and its pair fluctuations are known (formulas/_core.ts cosGap). */
-function cosineR(o: Moments): number {
-  const { r, kappa: k, pairK2: k2, pairKA: ka } = o;
-  if (o.mean !== 0 || k === undefined || k2 === undefined || ka === undefined || !(k === k && k2 === k2 && ka === ka)) return r;
-  return Math.max(-1, Math.min(1, r + 0.75 * r * k + 0.25 * r * k2 - ka));
-}
-
 const finite = (x: number): number | null => (Number.isFinite(x) && Math.abs(x) <= 1e300 ? x : null);
 
 /** Validate a request (throws InputError naming the field) and answer it. */
@@ -75,13 +51,11 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   const g = gradMoments(req.grad, F('grad'));
   const batch = req.batch === undefined ? undefined : num(req.batch, F('batch'), { min: 1, integer: true });
   const blk = variant(block, formula);
-  const width = formula === 'ours' ? inputWidth(block.doc.name, params as Record<string, unknown>) : undefined;
-  const xf = width ? withFluct(x, width) : x;
-  const f = blk.forward(params, xf);
-  const b = blk.backward(params, xf, f, g);
+  const f = blk.forward(params, x);
+  const b = blk.backward(params, x, f, g);
   const warnings = f.warnings.slice();
-  const gradR = blk.reportedGradR ? blk.reportedGradR(params, xf, f, g, b, batch) : b.rPearson ?? b.r;
-  const rRep = blk.reportedR ? blk.reportedR(params, xf, f) : width ? cosineR(f.out) : f.out.r;
+  const gradR = blk.reportedGradR ? blk.reportedGradR(params, x, f, g, b, batch) : b.rPearson ?? b.r;
+  const rRep = blk.reportedR ? blk.reportedR(params, x, f) : f.out.r;
   const mean = finite(f.out.mean), v = finite(f.out.var), r = finite(rRep), gradVar = finite(b.var), gr = finite(gradR);
   // (one literal, no spread: this runs 10k times in the component benchmark)
   if (mean === null) overflow(warnings, 'mean');
