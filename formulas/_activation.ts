@@ -54,8 +54,18 @@ class MomentMemo<T> {
 
 const cache = new MomentMemo<Coeffs>();
 
+/** σ² rounded to 36 significant bits (relative 1.5e-11): a deep stack's input variances that differ
+ * only in the last bits (a Post-LN norm's output, 1 − 1e-5 up to rounding, layer after layer) share
+ * one memo entry instead of a quadrature each (a 1000-layer Post-LN GeLU advise: 1969 quadratures, 2.5 s cold → 0.4 s). */
+function keyS(s: number): number {
+  if (!(s > 0) || !Number.isFinite(s)) return s;
+  const q = 2 ** (Math.floor(Math.log2(s)) - 36);
+  return Math.round(s / q) * q;
+}
+
 function coeffs(a: ActivationFns, mu: number, s: number): Coeffs {
-  return cache.get(a.name, mu, s, () => computeCoeffs(a, mu, s));
+  const k = keyS(s);
+  return cache.get(a.name, mu, k, () => computeCoeffs(a, mu, k));
 }
 
 function computeCoeffs(a: ActivationFns, mu: number, s: number): Coeffs {
@@ -107,7 +117,8 @@ const dispMemo = new MomentMemo<{ ratio: number; gamma: number }>();
  * (first order in 1/d; quadrature for E[φ²], E[φ⁴], γ by a central difference in s). */
 export function activationDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
   if (mu === 0 && a.zeroMeanDispersion) return a.zeroMeanDispersion;
-  return dispMemo.get(a.name, mu, s, () => computeDispersion(a, mu, s));
+  const k = keyS(s);
+  return dispMemo.get(a.name, mu, k, () => computeDispersion(a, mu, k));
 }
 
 function computeDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {

@@ -553,15 +553,21 @@ function residualForwardK(grid: Grid, l: number, b: number, x: KState, f: KState
   if (nu && nu.some((z) => !Number.isFinite(z))) nu = null;
   const out: KState = { D, O, m, kappa, nu };
   if (x.f2 && x.fa && f.f2 && f.fa) { // formulas/residual.ts, per pair of positions (weights w_g by position)
-    const f2 = new Float64Array(P * P), fa = new Float64Array(P * P), wx = new Float64Array(P), wf = new Float64Array(P), xa = x.fa, ba = f.fa;
-    for (let g = 0; g < P; g++) { const qz = D[g]; wx[g] = qz > 0 ? (l2 * x.D[g]) / qz : 0; wf[g] = qz > 0 ? (b2 * f.D[g]) / qz : 0; }
+    const f2 = new Float64Array(P * P), fa = new Float64Array(P * P), xa = x.fa, ba = f.fa, x2 = x.f2, b2f = f.f2;
+    // per position: the weights w_x, w_F, their square roots, and 1/√q of both parts
+    const wx = new Float64Array(P), wf = new Float64Array(P), sx = new Float64Array(P), sf = new Float64Array(P), ix = new Float64Array(P), jf = new Float64Array(P);
+    for (let g = 0; g < P; g++) {
+      const qz = D[g]; wx[g] = qz > 0 ? (l2 * x.D[g]) / qz : 0; wf[g] = qz > 0 ? (b2 * f.D[g]) / qz : 0;
+      sx[g] = Math.sqrt(wx[g]); sf[g] = Math.sqrt(wf[g]);
+      ix[g] = x.D[g] > 0 ? 1 / Math.sqrt(x.D[g]) : 0; jf[g] = f.D[g] > 0 ? 1 / Math.sqrt(f.D[g]) : 0;
+    }
     for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-      const i = g * P + h, rx = rhoOf(x.D, x.O, P, g, h), rf = rhoOf(f.D, f.O, P, g, h);
-      f2[i] = wx[g] * wx[h] * x.f2[i] + wf[g] * wf[h] * f.f2[i] + (4 * Math.sqrt(wx[g] * wf[g] * wx[h] * wf[h]) * rx * rf) / d;
+      const i = g * P + h, rx = clamp1(x.O[i] * ix[g] * ix[h]), rf = clamp1(f.O[i] * jf[g] * jf[h]);
+      f2[i] = wx[g] * wx[h] * x2[i] + wf[g] * wf[h] * b2f[i] + (4 * sx[g] * sf[g] * sx[h] * sf[h] * rx * rf) / d;
       // Cov(A_gh, B_g) and Cov(A_gh, B_h), averaged
-      const one = (a: number, b: number) => Math.sqrt(wx[a] * wx[b]) * wx[a] * xa[i] + Math.sqrt(wf[a] * wf[b]) * wf[a] * ba[i]
-        + (2 * Math.sqrt(wx[a] * wf[a]) * (Math.sqrt(wx[a] * wf[b]) * rf + Math.sqrt(wf[a] * wx[b]) * rx)) / d;
-      fa[i] = 0.5 * (one(g, h) + one(h, g));
+      const og = sx[g] * sx[h] * wx[g] * xa[i] + sf[g] * sf[h] * wf[g] * ba[i] + (2 * sx[g] * sf[g] * (sx[g] * sf[h] * rf + sf[g] * sx[h] * rx)) / d;
+      const oh = sx[h] * sx[g] * wx[h] * xa[i] + sf[h] * sf[g] * wf[h] * ba[i] + (2 * sx[h] * sf[h] * (sx[h] * sf[g] * rf + sf[h] * sx[g] * rx)) / d;
+      fa[i] = 0.5 * (og + oh);
     }
     out.f2 = f2; out.fa = fa;
   }
