@@ -143,9 +143,21 @@ export function setFGauss(S: Float64Array, o: number, kappa: number, r: number):
  * are not).
  */
 export function cosGap(S: Float64Array, o: number): number {
-  const mu = S[o], r = S[o + 2], k = S[o + 3], k2 = S[o + R_K2], ka = S[o + R_KA];
+  const mu = S[o], k = S[o + 3], k2 = S[o + R_K2], ka = S[o + R_KA];
   if (!(k === k && k2 === k2 && ka === ka) || mu !== 0) return 0;
-  return 0.75 * r * k + 0.25 * r * k2 - ka;
+  return pairGap(S[o + 2], k, k2, ka);
+}
+/** The gap itself, ¾rκ + ¼r·Cov(B_i, B_j) − Cov(A, B), from the three moments (see cosGap). */
+export function pairGap(r: number, kappa: number, k2: number, ka: number): number {
+  return 0.75 * r * kappa + 0.25 * r * k2 - ka;
+}
+/** Cov(B_i, B_j) and Cov(A, B) of d iid Gaussian features of mean μ, variance s and token
+ * correlation r (Isserlis, uncentred: Cov(x_i², x_j²) = 2c² + 4μ²c, Cov(x_i x_j, x_i²) =
+ * 2sc + 2μ²(s + c), c = rs; over d features and the squared mean square q² — κ itself is
+ * (2s² + 4μ²s)/(dq²)); [0, 0] for q = 0. */
+export function iidPairFluct(mu: number, s: number, r: number, d: number): [number, number] {
+  const q = s + mu * mu, c = r * s, m2 = mu * mu, dq = d * q * q;
+  return q > 0 ? [(2 * c * c + 4 * m2 * c) / dq, (2 * s * c + 2 * m2 * (s + c)) / dq] : [0, 0];
 }
 /** Pair fluctuations of an elementwise activation's output (or any block whose output features
  * are iid given the token pair): Gaussian structure at its κ and uncentred correlation (the

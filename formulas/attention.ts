@@ -88,7 +88,7 @@
  * config v1 are averages over positions. The reported causal gradR (causalPairGradR) takes the
  * column sums' law (counts with zeros at late keys and saturated rows) into the per-pair mean.
  */
-import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_K2, R_KA, R_WARN, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
+import { defineBlock, GridRows, uncentredR, kernelBackward, kernelForward, mom, gmom, normalNodes, NO_WARNINGS, R_C, R_WARN, setFGauss, setG, setM, type Block, type ForwardResult, type KernelCache } from './_core.js';
 import type { Moments } from '../src/types.js';
 import { causalShareLaw } from './causal-share.js';
 import type { GradMoments } from '../src/types.js';
@@ -1267,10 +1267,7 @@ function posVar(sv: number, rv: number, S2: number, pa: number, t2: number): num
  * was not divided by h before 2026-11-27: numpy d = 64, L = 128, σ_s² = 1, r = 0, 600 trials: κ
  * measured 0.204 at 16 heads, 0.358 at one; 1.485 and 0.320 before, 0.15 and 0.320 now.) */
 function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number, q4: number, heads: number): number {
-  const share = rv + (1 - rv) * S2;
-  const rowK = share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share * heads) : 0;
-  const kin = (kIn === kIn ? kIn : 2 / d) + (value ? 2 / d : 0);
-  return kin * share + rowK + (value ? 2 / d : 0);
+  return outKappaWishart(kIn, d, value, rv, S2) + outKappaRows(rv, S2, q4, heads);
 }
 
 /** The part of outKappa that is Wishart-sampled feature noise (the value vectors' κ_in + 2/d for
@@ -1278,6 +1275,12 @@ function outKappa(kIn: number, d: number, value: boolean, rv: number, S2: number
 function outKappaWishart(kIn: number, d: number, value: boolean, rv: number, S2: number): number {
   const share = rv + (1 - rv) * S2;
   return ((kIn === kIn ? kIn : 2 / d) + (value ? 2 / d : 0)) * share + (value ? 2 / d : 0);
+}
+
+/** The rows' concentration term of outKappa: Var Σ_j P_ij² = Q4 − S2² per head, 1/h of it. */
+function outKappaRows(rv: number, S2: number, q4: number, heads: number): number {
+  const share = rv + (1 - rv) * S2;
+  return share > 0 ? ((1 - rv) ** 2 * Math.max(q4 - S2 * S2, 0)) / (share * share * heads) : 0;
 }
 
 /** Σ_{i≠i′≥j} (γ_i/n_i)(γ_i′/n_i′) per column j = 0..L−1 of a causal layer (row i has n_i = i + 1 keys;
@@ -1694,14 +1697,13 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // K2 for the per-pair statistic (reportedGradR) and the engine's Post-LN terms, J (row-variance
       // averaged) for the engine's Post-LN terms (src/engine.ts homogForward: not recomputed there)
       S[C + 7] = K2L; S[C + 8] = JL;
-      const kappa = outKappa(S[i + 3], d, value, rv, K2L / L, Q4L, p.heads);
+      const wK = outKappaWishart(S[i + 3], d, value, rv, K2L / L), kappa = wK + outKappaRows(rv, K2L / L, Q4L, p.heads);
       const rO = Math.max(-1, Math.min(1, rAvg));
       setM(S, o, value ? 0 : mu, Math.max(varAvg, 0), rO, kappa, value ? 1 / d : S[i + 4], 1);
       // pair fluctuations (cosGap): the value vectors' (input's and W_v's Wishart sample, reduced by
       // the averaging as in κ) and W_o's, with Gaussian structure at the output correlation; the rows'
       // own concentration fluctuation (κ's row term) is left out of the two covariances (not derived)
-      const wK = outKappaWishart(S[i + 3], d, value, rv, K2L / L);
-      S[o + R_K2] = wK * rO * rO; S[o + R_KA] = wK * rO;
+      setFGauss(S, o, wK, rO);
       S[o + R_WARN] = v > SATURATED ? 1 : 0;
     },
     bwd(_p, S, _i, o, G, gi, go) {

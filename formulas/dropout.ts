@@ -6,7 +6,7 @@
  * are independent, so the token covariance rσ² is unchanged. Backward uses the same mask:
  * Var(dx) = σ_g²/(1−p), covariance unchanged ⇒ r_g,in = (1−p) r_g.
  */
-import { compile, kernelBlock, R_K2, R_KA, setF, setG, setM } from './_core.js';
+import { compile, kernelBlock, R_K2, R_KA, setF, setG, setM, uncentredR } from './_core.js';
 
 export interface DropoutParams { p: number; /** width, for the per-token dispersion only */ d?: number }
 
@@ -53,8 +53,7 @@ export const dropout = kernelBlock<DropoutParams>({
       // masks add Cov(A, B) = p·E[x_i³x_j]/E[x²]²/d = 3pρ/d (Gaussian features, ρ the uncentred
       // input correlation)
       if (p.d) {
-        const q2 = s + mu * mu, ru = q2 > 0 ? (r * s + mu * mu) / q2 : 0;
-        setF(S, o, S[i + R_K2], (1 - q) * S[i + R_KA] + (3 * q * ru) / p.d);
+        setF(S, o, S[i + R_K2], (1 - q) * S[i + R_KA] + (3 * q * uncentredR(mu, s, r)) / p.d);
       }
     },
     bwd(p, _S, _i, _o, G, gi, go) {

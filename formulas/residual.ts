@@ -45,25 +45,24 @@ export function residualFwdInto(l: number, b: number, S: Float64Array, xi: numbe
   const v = l * l * xv + b * b * fv;
   const c = l * l * S[xi + 2] * xv + b * b * S[fi + 2] * fv;
   const nu = v > 0 ? (l * l * S[xi + 4] * xv + b * b * S[fi + 4] * fv) / v : NaN;
-  let kappa = NaN;
+  let kappa = NaN, k2 = NaN, ka = NaN;
   if (d && xk === xk && fk === fk) {
     const l2 = l * l, b2 = b * b, qx = xv + xm * xm, qf = fv + fm * fm, qz = l2 * qx + b2 * qf;
     kappa = qz > 0 ? (l2 * l2 * qx * qx * xk + b2 * b2 * qf * qf * fk + (4 * l2 * b2 * qx * qf) / d) / (qz * qz) : 0;
-  }
-  setM(S, o, l * xm + b * fm, v, v > 0 ? c / v : 0, kappa, nu);
-  // pair fluctuations (cosGap), derived here: with w_x, w_F the mean-square shares, the two parts'
-  // own fluctuations add with w² and the cross terms x_i·F_j (mean 0: F ends in a zero-mean random
-  // map; variance q_x q_F/d per pair, Cov(X_ii, X_jj) = ρ_xρ_F/d, Cov(X_ij, X_ii) = ρ_F/d,
-  // Cov(X_ji, X_ii) = ρ_x/d) add Cov(B_i, B_j) += 4w_x w_F ρ_xρ_F/d and Cov(A, B) += 2w_x w_F(ρ_x + ρ_F)/d
-  // — two iid Gaussian parts give back the iid form at the sum's ρ
-  if (kappa === kappa) {
-    const l2 = l * l, b2 = b * b, qx = xv + xm * xm, qf = fv + fm * fm, qz = l2 * qx + b2 * qf;
+    // pair fluctuations (cosGap), derived here: with w_x, w_F the mean-square shares, the two parts'
+    // own fluctuations add with w² and the cross terms x_i·F_j (mean 0: F ends in a zero-mean random
+    // map; variance q_x q_F/d per pair, Cov(X_ii, X_jj) = ρ_xρ_F/d, Cov(X_ij, X_ii) = ρ_F/d,
+    // Cov(X_ji, X_ii) = ρ_x/d) add Cov(B_i, B_j) += 4w_x w_F ρ_xρ_F/d and Cov(A, B) += 2w_x w_F(ρ_x + ρ_F)/d
+    // — two iid Gaussian parts give back the iid form at the sum's ρ
     const x2 = S[xi + R_K2], xa = S[xi + R_KA], f2 = S[fi + R_K2], fa = S[fi + R_KA];
     if (qz > 0 && x2 === x2 && xa === xa && f2 === f2 && fa === fa) {
       const wx = (l2 * qx) / qz, wf = (b2 * qf) / qz, rx = uncentredR(xm, xv, S[xi + 2]), rf = uncentredR(fm, fv, S[fi + 2]);
-      setF(S, o, wx * wx * x2 + wf * wf * f2 + (4 * wx * wf * rx * rf) / d!, wx * wx * xa + wf * wf * fa + (2 * wx * wf * (rx + rf)) / d!);
+      k2 = wx * wx * x2 + wf * wf * f2 + (4 * wx * wf * rx * rf) / d;
+      ka = wx * wx * xa + wf * wf * fa + (2 * wx * wf * (rx + rf)) / d;
     }
   }
+  setM(S, o, l * xm + b * fm, v, v > 0 ? c / v : 0, kappa, nu);
+  setF(S, o, k2, ka);
 }
 
 /**

@@ -65,7 +65,7 @@ import { gelu, GELU, GELU_TANH } from '../formulas/gelu.js';
 import { silu, SILU } from '../formulas/silu.js';
 import { keep2, swiglu } from '../formulas/swiglu.js';
 import { activationDispersion, type ActivationFns } from '../formulas/_activation.js';
-import { hermiteCoefficients, normalNodes } from '../formulas/_core.js';
+import { hermiteCoefficients, iidPairFluct, normalNodes, pairGap } from '../formulas/_core.js';
 import { causalAttentionBackward, causalAttentionForward, type CausalAttnCache, type Grid, type Kernel } from '../formulas/attention-causal.js';
 
 /** Positions resolved one by one up to this sequence length; above it, CLUSTERS clusters. */
@@ -126,10 +126,10 @@ function gaussPair(P: number, k: Float64Array, D: Float64Array, O: Float64Array)
 
 /** The finite-width gap E[cos] − ρ of the pair (g, h) of a zero-mean state (formulas/_core.ts
  * cosGap, κ averaged over the two positions); 0 where unknown or with a mean. */
-function pairGap(s: KState, P: number, g: number, h: number, rho: number): number {
+function statePairGap(s: KState, P: number, g: number, h: number, rho: number): number {
   if (!s.f2 || !s.fa || s.m[g] !== 0 || s.m[h] !== 0) return 0;
-  const k = s.kappa, i = g * P + h;
-  return 0.75 * rho * 0.5 * (k[g] + k[h]) + 0.25 * rho * s.f2[i] - s.fa[i];
+  const i = g * P + h;
+  return pairGap(rho, 0.5 * (s.kappa[g] + s.kappa[h]), s.f2[i], s.fa[i]);
 }
 
 /**
@@ -188,7 +188,7 @@ export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Mo
   let kap = 0, nu = 0;
   for (let g = 0; g < P; g++) { kap += w[g] * s.kappa[g]; if (s.nu) nu += w[g] * s.nu[g]; }
   // config v1's r: the mean per-pair cosine, each pair's pooled ρ plus its finite-width gap
-  const gapOf = s.f2 && s.fa ? (g: number, h: number, rho: number) => pairGap(s, grid.P, g, h, rho) : undefined;
+  const gapOf = s.f2 && s.fa ? (g: number, h: number, rho: number) => statePairGap(s, grid.P, g, h, rho) : undefined;
   const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B, gapOf), kappa: kap / L };
   if (s.nu) out.nu = nu / L;
   return out;
@@ -388,8 +388,8 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
       const S2 = r.cache.K2[g] / grid.n[g], rv = r.share[g];
       const sh = rv + (1 - rv) * S2;
       const rowK = sh > 0 ? ((1 - rv) ** 2 * Math.max(r.q4[g] - S2 * S2, 0)) / (sh * sh * ap.heads) : 0; // per head: 1/h (formulas/attention.ts outKappa)
-      kappa[g] = kin * sh + rowK + 2 / d;
       wish[g] = kin * sh + 2 / d; // the Wishart-sampled part (formulas/attention.ts outKappaWishart)
+      kappa[g] = wish[g] + rowK;
     }
     out = { D: r.out.D, O: r.out.O, m: new Float64Array(P), kappa, nu: filled(P, 1 / d) };
     if (x.f2 && x.fa) { const f = gaussPair(P, wish, r.out.D, r.out.O); out.f2 = f.f2; out.fa = f.fa; }
@@ -472,7 +472,7 @@ function normForward(grid: Grid, st: Stage, x: KState): KState {
     for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
       const den = Math.sqrt(C[g] * C[h]);
       const rho = den > 0 ? clamp1((x.O[g * P + h] - x.m[g] * x.m[h]) / den) : 0;
-      O[g * P + h] = O[h * P + g] = clamp1(rho + pairGap(x, P, g, h, rho)) * Math.sqrt(D[g] * D[h]);
+      O[g * P + h] = O[h * P + g] = clamp1(rho + statePairGap(x, P, g, h, rho)) * Math.sqrt(D[g] * D[h]);
     }
     const out: KState = { D, O, m: new Float64Array(P), kappa: new Float64Array(P), nu: new Float64Array(P) };
     if (x.f2 && x.fa) { out.f2 = new Float64Array(P * P); out.fa = new Float64Array(P * P); }
@@ -482,7 +482,7 @@ function normForward(grid: Grid, st: Stage, x: KState): KState {
   for (let g = 0; g < P; g++) { sc[g] = 1 / Math.sqrt(x.D[g] + eps); D[g] = x.D[g] * sc[g] * sc[g]; m[g] = x.m[g] * sc[g]; }
   for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
     const rho = rhoOf(x.D, x.O, P, g, h);
-    O[g * P + h] = (rho + pairGap(x, P, g, h, rho)) * Math.sqrt(x.D[g] * x.D[h]) * sc[g] * sc[h];
+    O[g * P + h] = (rho + statePairGap(x, P, g, h, rho)) * Math.sqrt(x.D[g] * x.D[h]) * sc[g] * sc[h];
   }
   const out: KState = { D, O, m, kappa: new Float64Array(P), nu: x.nu };
   if (x.f2 && x.fa) { out.f2 = new Float64Array(P * P); out.fa = new Float64Array(P * P); }
@@ -707,9 +707,9 @@ export function inputState(grid: Grid, input: Moments, d: number): KState {
   const q0 = input.var + input.mean * input.mean;
   const kappa0 = q0 > 0 ? (2 * (input.var ** 2 + 2 * input.mean ** 2 * input.var)) / (d * q0 * q0) : 0;
   const O = new Float64Array(P * P).fill(input.r * input.var + input.mean * input.mean);
-  // pair fluctuations of d iid Gaussian features (src/engine.ts inputPairFluct)
-  const s = input.var, c = input.r * s, m2 = input.mean ** 2, dq = d * q0 * q0;
-  const f2 = filled(P * P, q0 > 0 ? (2 * c * c + 4 * m2 * c) / dq : 0), fa = filled(P * P, q0 > 0 ? (2 * s * c + 2 * m2 * (s + c)) / dq : 0);
+  // pair fluctuations of d iid Gaussian features (formulas/_core.ts iidPairFluct)
+  const [k2, ka] = iidPairFluct(input.mean, input.var, input.r, d);
+  const f2 = filled(P * P, k2), fa = filled(P * P, ka);
   return { D: filled(P, q0), O, m: filled(P, input.mean), kappa: filled(P, kappa0), nu: filled(P, 1 / d), f2, fa };
 }
 
@@ -731,7 +731,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   const B = opts.batch;
   const gm = (x: GState) => gradMoments(grid, x, d, B);
   // entry 0: the input as given, its r the mean per-pair cosine (the iid input's finite-width gap)
-  const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x, d)), r: clamp1(cfg.input.r + pairGap(x, grid.P, 0, 0, cfg.input.r)) }];
+  const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x, d)), r: clamp1(cfg.input.r + statePairGap(x, grid.P, 0, 0, cfg.input.r)) }];
   const inputs: KState[] = [];
   const runs: SubRun[] = [];
   let fwdExplode: number | undefined;

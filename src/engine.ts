@@ -7,7 +7,7 @@
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { cosR, GW, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setF, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
+import { cosR, GW, iidPairFluct, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setF, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
@@ -491,7 +491,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Pre
   try {
     putMoments(S, 0, input);
     const gap = !plan.paper;
-    if (gap) inputPairFluct(S, 0, cfg.input.mean, cfg.input.var, cfg.input.r, cfg.dModel);
+    if (gap) { const [k2, ka] = iidPairFluct(cfg.input.mean, cfg.input.var, cfg.input.r, cfg.dModel); setF(S, 0, k2, ka); }
     const N = cfg.layers;
     const fw = new Float64Array(FE * (N + 1));
     putEntry(fw, 0, S, 0, gap);
@@ -536,15 +536,6 @@ export const FE = 3, GE = 2;
  * whose token norms are fixed, and where the pair fluctuations are unknown). */
 function putEntry(fw: Float64Array, l: number, S: Float64Array, o: number, gap: boolean): void {
   fw[FE * l] = S[o]; fw[FE * l + 1] = S[o + 1]; fw[FE * l + 2] = gap ? cosR(S, o) : S[o + 2];
-}
-/** The input's pair fluctuations (formulas/_core.ts cosGap): d iid Gaussian features of mean μ,
- * variance s and token correlation r (Isserlis, uncentred: Var x² = 2s² + 4μ²s, Cov(x_i², x_j²) =
- * 2c² + 4μ²c, Cov(x_i x_j, x_i²) = 2sc + 2μ²(s + c), c = rs; over d features and the squared mean
- * square q²). */
-export function inputPairFluct(S: Float64Array, o: number, mu: number, s: number, r: number, d: number): void {
-  const q = s + mu * mu, c = r * s, m2 = mu * mu;
-  if (!(q > 0)) { setF(S, o, 0, 0); return; }
-  setF(S, o, (2 * c * c + 4 * m2 * c) / (d * q * q), (2 * s * c + 2 * m2 * (s + c)) / (d * q * q));
 }
 /** Pack per-entry moments / gradients (folds that keep objects: src/causal.ts). */
 export function packEntries(entries: readonly Moments[], N: number): Float64Array {
