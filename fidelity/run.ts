@@ -44,7 +44,7 @@ export interface CaseRecord { regime: string; case: string; inputs: Record<strin
 
 /** A stack entry's gradVar across seeds on the log scale (verify/compare.ts gradLog): the measured
  * geometric mean and ln-std, and the engine's gradSpread (typical = predicted geometric mean,
- * √logVar = predicted ln-std; null where the engine derives no spread, e.g. causal stacks). */
+ * √logVar = predicted ln-std; null where the engine derives no spread; causal stacks carry the unmasked stack's, engine borrowSpread). */
 export interface SpreadRow { layer: number; geo: number; lnStd: number; typical: number | null; lnStdPred: number | null }
 
 export interface Results {
@@ -386,7 +386,7 @@ export function report(R: Results): string {
       if (cfg?.config) out.push(`\nconfig (N=${cfg.config.layers}): \`${JSON.stringify(cfg.config)}\``);
       const withSpread = R.cases.filter((c) => c.regime === reg && c.spread?.length);
       if (withSpread.length) {
-        out.push('\ngradVar across seeds on the log scale (verify/compare.ts `gradLog`): the measured geometric mean against the engine\'s `gradSpread.typical` (its predicted geometric mean over models), z = ln(geo/typical)/(ln-std/√seeds), and the measured ln-std against √logVar. Not part of the within counts above; where the engine derives no spread (causal) only the measurement is shown.\n');
+        out.push('\ngradVar across seeds on the log scale (verify/compare.ts `gradLog`): the measured geometric mean against the engine\'s `gradSpread.typical` (its predicted geometric mean over models), z = ln(geo/typical)/(ln-std/√seeds), and the measured ln-std against √logVar. Not part of the within counts above; causal stacks use the spread of the same stack without the mask (an approximation: src/engine.ts borrowSpread); where the engine derives none only the measurement is shown.\n');
         const sr: string[][] = [];
         for (const c of withSpread) {
           const seeds = Number((c.inputs as { seeds?: number }).seeds ?? NaN), rows = c.spread!;
