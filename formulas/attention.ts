@@ -953,14 +953,17 @@ const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new 
  * e^{√s2·z − s2/2} it replaces on the same nodes (the kernel's popularity variance, s2 = ln(1 + Vw));
  * φ = 0: that lognormal exactly. Memoised
  * per U node m (the two calls of ncHeadAtoms share it). */
-const PLW = new Float64Array(5 * 32), PLKEY = new Float64Array(15).fill(NaN);
+const PLW = new Float64Array(5 * 32), PLKEY = new Float64Array(20).fill(NaN);
 /** the PN nodes that carry weight (≥ 1e-18; ncHeadAtoms skips those below 1e-6), and per d_h the
  * standardised key norm (ρ(z) − 1)/√(2/d_h) at them (memoised for the last d_h) */
 const PL_IDX = Array.from(PN.w.keys()).filter((k) => PN.w[k] >= 1e-18), PL_KN = new Float64Array(32), PL_X = new Float64Array(32);
 let PL_DH = NaN;
-function popLaw(m: number, s2: number, dh: number, phi: number): Float64Array {
+/** `cap` (ncPairGradR step 8): finite, the law is the logistic one w = cap·σ(κg + μ) (w ≤ cap, the
+ * row count), κ and μ setting E[w] and E[w²] to the lognormal's on the same nodes (below the cap,
+ * σ(y) ≈ e^y: the exponential form); Infinity, log w = κg + const as before. */
+function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity): Float64Array {
   const o = m * 32, nz = PL_IDX.length;
-  if (PLKEY[3 * m] === s2 && PLKEY[3 * m + 1] === phi && PLKEY[3 * m + 2] === dh) return PLW;
+  if (PLKEY[4 * m] === s2 && PLKEY[4 * m + 1] === phi && PLKEY[4 * m + 2] === dh && PLKEY[4 * m + 3] === cap) return PLW;
   if (PL_DH !== dh) {
     const a = 2 / (9 * dh), sa = Math.sqrt(a), sr = 1 / Math.sqrt(2 / dh);
     for (let i = 0; i < nz; i++) { const b = Math.max(0, 1 - a + PN.z[PL_IDX[i]] * sa); PL_KN[i] = (b * b * b - 1) * sr; }
@@ -973,6 +976,11 @@ function popLaw(m: number, s2: number, dh: number, phi: number): Float64Array {
   const sw = Math.sqrt(s2);
   let M1 = 0, M2 = 0;
   for (let i = 0; i < nz; i++) { const k = PL_IDX[i], e = Math.exp(sw * PN.z[k] - s2 / 2); M1 += PN.w[k] * e; M2 += PN.w[k] * e * e; }
+  if (cap < Infinity) {
+    popLawCapped(o, sw, M1, M2, cap);
+    PLKEY[4 * m] = s2; PLKEY[4 * m + 1] = phi; PLKEY[4 * m + 2] = dh; PLKEY[4 * m + 3] = cap;
+    return PLW;
+  }
   const target = Math.log(M2) - 2 * Math.log(M1);
   let kap = sw, m1 = 0;
   for (let it = 0; it < 40; it++) {
@@ -988,8 +996,52 @@ function popLaw(m: number, s2: number, dh: number, phi: number): Float64Array {
   // the nodes left out (weight < 1e-18) keep the lognormal's value
   for (let k = 0; k < PN.z.length; k++) PLW[o + k] = Math.exp(sw * PN.z[k] - s2 / 2);
   for (let i = 0; i < nz; i++) PLW[o + PL_IDX[i]] = (M1 * PL_X[i]) / m1;
-  PLKEY[3 * m] = s2; PLKEY[3 * m + 1] = phi; PLKEY[3 * m + 2] = dh;
+  PLKEY[4 * m] = s2; PLKEY[4 * m + 1] = phi; PLKEY[4 * m + 2] = dh; PLKEY[4 * m + 3] = cap;
   return PLW;
+}
+/** popLaw's logistic form: w_i = cap·σ(κg_i + μ) on the nodes (PLG), E[w] = M1 and E[w²] = M2
+ * (M2/M1² clamped below its bound cap/M1·(1 − 1e-6), the two-point law's): for each κ the mean fixes
+ * μ (Newton, E[w] increasing in μ), and κ solves ln E[w²](κ, μ(κ)) = ln M2 by Newton with the total
+ * derivative (dμ/dκ = −∂_κE[w]/∂_μE[w]), bisection-guarded on [0, 200]. Fills PLW at slot offset o. */
+function popLawCapped(o: number, sw: number, M1: number, M2: number, cap: number): void {
+  const nz = PL_IDX.length;
+  const M2t = Math.min(M2, cap * M1 * (1 - 1e-6));
+  let mu = Math.log(M1 / cap), kap = sw, klo = 0, khi = 200;
+  const solveMu = (k: number) => {
+    // Newton on ln E[σ] − ln(M1/cap) (increasing in μ, slope E[σ(1 − σ)]/E[σ] ∈ (0, 1]), bracketed
+    let lo = -1e4, hi = 1e4;
+    for (let it = 0; it < 200; it++) {
+      let m1 = 0, d1 = 0;
+      for (let i = 0; i < nz; i++) { const s = 1 / (1 + Math.exp(-(k * PLG[i] + mu))), w = PN.w[PL_IDX[i]]; m1 += w * s; d1 += w * s * (1 - s); }
+      const f = Math.log((cap * m1) / M1);
+      if (f > 0) hi = mu; else lo = mu;
+      let next = d1 > 0 && m1 > 0 ? mu - f / (d1 / m1) : NaN;
+      if (!(next > lo && next < hi)) next = (lo + hi) / 2;
+      const done = Math.abs(next - mu) <= 1e-12 * Math.max(1, Math.abs(mu));
+      mu = next;
+      if (done) break;
+    }
+  };
+  for (let it = 0; it < 80; it++) {
+    solveMu(kap);
+    let m1 = 0, a1 = 0, b1 = 0, e2 = 0, a2 = 0, b2 = 0;
+    for (let i = 0; i < nz; i++) {
+      const g = PLG[i], s = 1 / (1 + Math.exp(-(kap * g + mu))), w = PN.w[PL_IDX[i]], sp = s * (1 - s);
+      m1 += w * s; b1 += w * sp; a1 += w * sp * g; e2 += w * s * s; b2 += 2 * w * s * sp; a2 += 2 * w * s * sp * g;
+    }
+    const f = Math.log((cap * cap * e2) / M2t);
+    if (f > 0) khi = kap; else klo = kap;
+    const df = b1 > 0 ? (a2 - (b2 * a1) / b1) / e2 : 0;
+    let next = df > 0 ? kap - f / df : NaN;
+    if (!(next > klo && next < khi)) next = (klo + khi) / 2;
+    const done = Math.abs(next - kap) <= 1e-10 * Math.max(1, kap);
+    kap = next;
+    if (done) break;
+  }
+  solveMu(kap);
+  // the nodes left out (weight < 1e-18) keep the lognormal's value, below the cap
+  for (let k = 0; k < PN.z.length; k++) PLW[o + k] = Math.min(cap, Math.exp(sw * PN.z[k] - (sw * sw) / 2));
+  for (let i = 0; i < nz; i++) PLW[o + PL_IDX[i]] = cap / (1 + Math.exp(-(kap * PLG[i] + mu)));
 }
 const PLG = new Float64Array(32);
 /** the share φ of the popularity law's key-norm form (ncPairGradR step 7): the rows whose normaliser
@@ -1013,7 +1065,7 @@ let POP_PHI = 0, POP_DH = 1;
 function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, bv: number, bK: number, aK: number, eqOnly: boolean): number {
   const nodes = s2 > 1e-9 ? PN : ONE_NODE;
   const sw = Math.sqrt(s2), mw = -s2 / 2;
-  const law = s2 > 1e-9 && POP_PHI > 1e-6 ? popLaw(m, s2, POP_DH, POP_PHI) : null, lo0 = m * 32;
+  const law = s2 > 1e-9 ? popLaw(m, s2, POP_DH, POP_PHI > 1e-6 ? POP_PHI : 0, L) : null, lo0 = m * 32;
   if (eqOnly) {
     let eq = 0;
     let ec2 = 0;
