@@ -1006,7 +1006,7 @@ function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity):
 function popLawCapped(o: number, sw: number, M1: number, M2: number, cap: number): void {
   const nz = PL_IDX.length;
   const M2t = Math.min(M2, cap * M1 * (1 - 1e-6));
-  let mu = Math.log(M1 / cap), kap = sw, klo = 0, khi = 200;
+  let mu = Math.log(M1 / cap) - (sw * sw) / 2, kap = sw, klo = 0, khi = 200;
   const solveMu = (k: number) => {
     // Newton on ln E[σ] − ln(M1/cap) (increasing in μ, slope E[σ(1 − σ)]/E[σ] ∈ (0, 1]), bracketed
     let lo = -1e4, hi = 1e4;
@@ -1022,21 +1022,42 @@ function popLawCapped(o: number, sw: number, M1: number, M2: number, cap: number
       if (done) break;
     }
   };
-  for (let it = 0; it < 80; it++) {
-    solveMu(kap);
+  // first a joint Newton on (κ, μ) from the lognormal's (κ = √s2, μ = ln(M1/cap) − s2/2: σ(y) ≈ e^y
+  // below the cap), F1 = ln(cap·E[σ]/M1), F2 = ln(cap²E[σ²]/M2); if it stalls, the bracketed nested
+  // solve below
+  let ok = false;
+  for (let it = 0; it < 30; it++) {
     let m1 = 0, a1 = 0, b1 = 0, e2 = 0, a2 = 0, b2 = 0;
     for (let i = 0; i < nz; i++) {
       const g = PLG[i], s = 1 / (1 + Math.exp(-(kap * g + mu))), w = PN.w[PL_IDX[i]], sp = s * (1 - s);
       m1 += w * s; b1 += w * sp; a1 += w * sp * g; e2 += w * s * s; b2 += 2 * w * s * sp; a2 += 2 * w * s * sp * g;
     }
-    const f = Math.log((cap * cap * e2) / M2t);
-    if (f > 0) khi = kap; else klo = kap;
-    const df = b1 > 0 ? (a2 - (b2 * a1) / b1) / e2 : 0;
-    let next = df > 0 ? kap - f / df : NaN;
-    if (!(next > klo && next < khi)) next = (klo + khi) / 2;
-    const done = Math.abs(next - kap) <= 1e-10 * Math.max(1, kap);
-    kap = next;
-    if (done) break;
+    const F1 = Math.log((cap * m1) / M1), F2 = Math.log((cap * cap * e2) / M2t);
+    if (Math.abs(F1) < 1e-13 && Math.abs(F2) < 1e-11) { ok = true; break; }
+    const j11 = a1 / m1, j12 = b1 / m1, j21 = a2 / e2, j22 = b2 / e2, det = j11 * j22 - j12 * j21;
+    if (!(Math.abs(det) > 1e-300)) break;
+    const dk = (F1 * j22 - F2 * j12) / det, dm = (j11 * F2 - j21 * F1) / det;
+    if (!(Number.isFinite(dk) && Number.isFinite(dm)) || kap - dk <= 0 || kap - dk > 200) break;
+    kap -= dk; mu -= dm;
+  }
+  if (!ok) {
+    kap = sw; mu = Math.log(M1 / cap) - (sw * sw) / 2;
+    for (let it = 0; it < 80; it++) {
+      solveMu(kap);
+      let m1 = 0, a1 = 0, b1 = 0, e2 = 0, a2 = 0, b2 = 0;
+      for (let i = 0; i < nz; i++) {
+        const g = PLG[i], s = 1 / (1 + Math.exp(-(kap * g + mu))), w = PN.w[PL_IDX[i]], sp = s * (1 - s);
+        m1 += w * s; b1 += w * sp; a1 += w * sp * g; e2 += w * s * s; b2 += 2 * w * s * sp; a2 += 2 * w * s * sp * g;
+      }
+      const f = Math.log((cap * cap * e2) / M2t);
+      if (f > 0) khi = kap; else klo = kap;
+      const df = b1 > 0 ? (a2 - (b2 * a1) / b1) / e2 : 0;
+      let next = df > 0 ? kap - f / df : NaN;
+      if (!(next > klo && next < khi)) next = (klo + khi) / 2;
+      const done = Math.abs(next - kap) <= 1e-10 * Math.max(1, kap);
+      kap = next;
+      if (done) break;
+    }
   }
   solveMu(kap);
   // the nodes left out (weight < 1e-18) keep the lognormal's value, below the cap
