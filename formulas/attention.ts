@@ -902,6 +902,53 @@ const PL_SLOT = 4;
  *    1.856 ± 0.013 at σ_s² = 3; 1.172 vs 1.147 ± 0.002 at σ_s² = 1) — scaling the model's row
  *    correlation to the MC's would add ~0.01 — and the K path's tie to the popularity (E[c²K]/
  *    (E[c²]E[K]) per head 9.2 ± 0.4 MC vs 11.9 lognormal model).
+ * 8. The popularity's cap (derived here, 2026-11-27; popLaw's `cap`, popLawCapped). A key's popularity is
+ *    its expected column sum w_j = L·E[P_ij | a_j], and a row's weight on it is a softmax entry,
+ *    P_ij = e^{a_j}/(e^{a_j} + S_{−j}) (S_{−j} the other keys' sum): a logistic function of a_j − ln S_{−j}.
+ *    Taking ln S_{−j} Gaussian and independent of a_j (the approximation) gives the logistic-normal law w = L·σ(y), y Gaussian: bounded by
+ *    the row count L (every row puts all its weight on the key), and below the cap σ(y) ≈ e^y, step
+ *    7's lognormal. On step 7's nodes g, w = L·σ(κg + μ) with κ, μ setting E[w] and E[w²] to step 7's
+ *    (a joint Newton; so E[Var(c)] = Vc as before, only the shape changes). It matters where Var(w) is
+ *    a sizeable share of its bound L − 1: at r = 0.95 and σ_s² ≥ 30 the popularity logit's variance
+ *    r′vU (4.75U at σ_s² = 100) is far above the lognormal's ln(1 + Var w) (1.9), and the lognormal
+ *    of the kernel's variance put its mass at moderate c, where 1/√X is large. L·softmax of L = 32
+ *    iid Gaussians of variance 4.75 (numpy, 20000 rows) per bin c < 0.05 / 0.05–0.2 / 0.2–0.5 / 0.5–1 /
+ *    1–2 / 2–4 / 4–8 / 8–16 / ≥ 16: 0.330 / 0.234 / 0.150 / 0.095 / 0.074 / 0.053 / 0.034 / 0.020 /
+ *    0.009; lognormal of the same variance (the 60-node rule's masses) 0.111 / 0.231 / 0.316 / 0.134 /
+ *    0.097 / 0.059 / 0.031 / 0.014 / 0.007; logistic 0.342 / 0.158 / 0.158 / 0.134 / 0.097 / 0.059 /
+ *    0.031 / 0.014 / 0.007. Per-path float64 MC (scripts/attention-pairpaths.py: numpy, d = 64, B = 4,
+ *    r_g = 0.2, the statistic as scripts/torch-attention.py's, the input gradient split by the weight
+ *    it passes through) at σ_s² = 100, r = 0.95, h = 16, L = 32 (1024 trials, seed 2): per-pair mean
+ *    0.0932 ± 0.0005 (PyTorch 8192 trials 0.0928), its V–V part 0.1005, Q–Q 0.0039, K–K −0.0078, V–K
+ *    −0.0028, the batch centring −0.0004; the model's V part C(E_U[E1²] − E_U[ED²]/(L − 1)) 0.1506 →
+ *    0.1127, Q 0.0037 → 0.0038, K −E_U[EK·E1]/(L − 1) −0.0214 → −0.0203, total 0.1328 → 0.0962. Per head
+ *    (256 trials, seed 3) the column sums in the bins above: MC 0.255 / 0.206 / 0.176 / 0.140 / 0.109
+ *    / 0.059 / 0.032 / 0.016 / 0.007, the model 0.104 / 0.166 / 0.262 / 0.172 / 0.239 / 0 / 0.052 /
+ *    0.001 / 0.005 → 0.290 / 0.156 / 0.211 / 0.086 / 0.199 / 0 / 0.009 / 0.044 / 0.005; E[c_1/√X]
+ *    0.725 ± 0.004 (1024 trials) vs 0.827 → 0.714; the pair mean of c_1j c_1l/√(X_j X_l) 0.535 ±
+ *    0.012 vs E_U[E1²] 0.689 → 0.532. What is left there cancels: the V part is high by 0.013 at the
+ *    right E1 (the pair numerator given c below C c_j c_l: 0.186 c_j c_l per unit of the MC's pair
+ *    mean vs C = 0.224; the head's shared-upstream scale |ḡ W_oᵀW_vᵀ|² of step 6's "not in it"), the K
+ *    part low by 0.010 (below). Left, one head (the logistic law moved these down; MC 256 trials):
+ *    σ_s² = 100, r = 0.95, L = 32: 0.2146 ± 0.0028 (PyTorch 0.2120), V–V 0.1248, Q–Q 0.0545, K–K
+ *    +0.0264, V–K −0.0070, centring +0.0175 vs the model's V 0.1302, Q 0.0515, K −0.0102 (0.2300 →
+ *    0.1715); σ_s² = 30, r = 0.95, L = 32: 0.4793 ± 0.0028, V–V 0.4624, Q–Q 0.0156, K–K 0.0150, V–K
+ *    −0.0158, centring 0.0037 vs 0.4076 / 0.0133 / −0.0121 (0.4356 → 0.4088); σ_s² = 3, r = 0.5, L =
+ *    32: 0.4205 ± 0.0025, V–V 0.4050 (E[c_1/√X] 1.387 ± 0.007 vs the model's 1.24), Q–Q 0.0299, K–K
+ *    −0.0010, V–K −0.0094 vs 0.3442 / 0.0231 / −0.0093. So (i) the K part's pair covariance is not
+ *    −K_j c_l/(L − 1): per row it is ∝ P_ij P_il(Σ_m P_im² − P_ij − P_il), positive for two keys that
+ *    are both below the row's Σ_m P_im² — at r′ → 1 (rows agree) the unpopular keys, whose small
+ *    norms weigh most in the per-pair mean; (ii) config v1's batch centring, a no-op for the
+ *    exchangeable tokens of the expected model, acts per token: a key that no row picks has |g|² ≪ e²d
+ *    and its centred gradient is ≈ −e·1; (iii) at moderate v the hit model puts too many keys at small
+ *    c (one-head σ_s² = 3, r = 0.5: c < 0.5 0.31 vs 0.33 MC, but 0.05–0.2 0.093 vs 0.064, 2–4 0.043 vs
+ *    0.089) and E1 is 11 % low. Stored 8192-trial grid (non-causal gradR, within max(0.02, 2·std)):
+ *    146 → 147 / 147, within the floor 127 → 127, summed |error| 1.439 → 1.448 (35 closer, 77
+ *    farther: the logistic law lowers every peaked case a little, where σ_s² 3–30 was already low;
+ *    three one-head L = 16 cases of test/formulas-mc.test.ts fall just outside, now known discrepancies);
+ *    σ_s² = 100, r = 0.95 (h, L) = (16, 32) 0.1328 → 0.0962 vs 0.0928, (4, 32) 0.1871 → 0.1470 vs
+ *    0.1439, (4, 128) 0.1845 → 0.1601 vs 0.1528, (1, 128) 0.2402 → 0.1928 vs 0.2069, (16, 128) 0.1238
+ *    → 0.1056 vs 0.1096, (4, 512) 0.1739 → 0.1620 vs 0.1604, (1, 32) 0.2300 → 0.1715 vs 0.2120.
  * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142 (143 with the Q path's
  * row-to-row spread rvS in step 4); the lognormal model's
  * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
@@ -947,11 +994,13 @@ const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new 
 /** One head's column-sum atoms of the hit model at popularity log-variance s2 (lognormal w, mean 1):
  * pooled into NBIN bins of ln(V + K) at slot m (mass, mean V, K_d, K_x, N, c, c²); returns the model's
  * Σ p·q (E[q]) when `eqOnly`, else fills the slot. */
-/** The key popularity law of ncPairGradR's hit model (derived here, step 7 of its comment): on the PN
+/** The key popularity law of ncPairGradR's hit model (derived here, steps 7 and 8 of its comment): on the PN
  * nodes z_k, log w_k = κ·g_k − ln E[e^{κg}] with g = φ·(ρ(z) − 1)/√(2/d_h) + (1 − φ)·z, ρ(z) = χ²_{d_h}/d_h
  * at the normal quantile z (Wilson–Hilferty), κ and the constant giving E[w], E[w²] of the lognormal
  * e^{√s2·z − s2/2} it replaces on the same nodes (the kernel's popularity variance, s2 = ln(1 + Vw));
- * φ = 0: that lognormal exactly. Memoised
+ * φ = 0: that lognormal exactly. With a finite `cap` (ncPairGradR, cap = L: step 8) the same nodes
+ * carry the logistic form w = cap·σ(κg + μ), E[w] and E[w²] again the lognormal's (popLawCapped);
+ * the causal model passes no cap (its lognormal as before). Memoised
  * per U node m (the two calls of ncHeadAtoms share it). */
 const PLW = new Float64Array(5 * 32), PLKEY = new Float64Array(20).fill(NaN);
 /** the PN nodes that carry weight (≥ 1e-18; ncHeadAtoms skips those below 1e-6), and per d_h the
@@ -1665,7 +1714,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       ],
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
-        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity lognormal, mixed toward the key-norm law by phi) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
+        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity logistic-normal L*sigmoid(y) (lognormal below the cap L), mixed toward the key-norm law by phi) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
         { expr: 'sum_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l) / (P*(P-1)/2)', when: 'per-pair mean (reported, causal) over P sampled positions: per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
