@@ -966,6 +966,7 @@ function lnGammaL(x: number): number {
 }
 let NAV = new Float64Array(1024), NAP = new Float64Array(1024), NAC = new Float64Array(1024), NAC2 = new Float64Array(1024), NAK = new Float64Array(1024), NAX = new Float64Array(1024), NAN = new Float64Array(1024);
 let NPMF = new Float64Array(1024), NTM = new Float64Array(1024);
+let HIT_S = 0, HIT_P = 0;
 const NBIN = 32;
 const NBP = new Float64Array(NBIN + 1), NBV = new Float64Array(NBIN + 1), NBC = new Float64Array(NBIN + 1), NBC2 = new Float64Array(NBIN + 1), NBK = new Float64Array(NBIN + 1), NBX = new Float64Array(NBIN + 1), NBN = new Float64Array(NBIN + 1);
 interface NcPairInput {
@@ -1002,7 +1003,9 @@ const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new 
  * carry the logistic form w = cap·σ(κg + μ), E[w] and E[w²] again the lognormal's (popLawCapped);
  * the causal model passes no cap (its lognormal as before). Memoised
  * per U node m (the two calls of ncHeadAtoms share it). */
-const PLW = new Float64Array(5 * 32), PLKEY = new Float64Array(20).fill(NaN);
+const PLW = new Float64Array(5 * 32), PLS = new Float64Array(5 * 32), PLKEY = new Float64Array(25).fill(NaN);
+/** the row's own logit part ε of popLawCapped: the PN nodes within |z| < 6 (16 nodes; the rest hold < 1e-8) */
+const EPS_IDX = Array.from(PN.z.keys()).filter((k) => Math.abs(PN.z[k]) < 6), EPS_Z = Float64Array.from(EPS_IDX, (k) => PN.z[k]), EPS_W = Float64Array.from(EPS_IDX, (k) => PN.w[k]);
 /** the PN nodes that carry weight (≥ 1e-18; ncHeadAtoms skips those below 1e-6), and per d_h the
  * standardised key norm (ρ(z) − 1)/√(2/d_h) at them (memoised for the last d_h) */
 const PL_IDX = Array.from(PN.w.keys()).filter((k) => PN.w[k] >= 1e-18), PL_KN = new Float64Array(32), PL_X = new Float64Array(32);
@@ -1010,9 +1013,9 @@ let PL_DH = NaN;
 /** `cap` (ncPairGradR step 8): finite, the law is the logistic one w = cap·σ(κg + μ) (w ≤ cap, the
  * row count), κ and μ setting E[w] and E[w²] to the lognormal's on the same nodes (below the cap,
  * σ(y) ≈ e^y: the exponential form); Infinity, log w = κg + const as before. */
-function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity): Float64Array {
+function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity, K2h = 1): Float64Array {
   const o = m * 32, nz = PL_IDX.length;
-  if (PLKEY[4 * m] === s2 && PLKEY[4 * m + 1] === phi && PLKEY[4 * m + 2] === dh && PLKEY[4 * m + 3] === cap) return PLW;
+  if (PLKEY[5 * m] === s2 && PLKEY[5 * m + 1] === phi && PLKEY[5 * m + 2] === dh && PLKEY[5 * m + 3] === cap && PLKEY[5 * m + 4] === K2h) return PLW;
   if (PL_DH !== dh) {
     const a = 2 / (9 * dh), sa = Math.sqrt(a), sr = 1 / Math.sqrt(2 / dh);
     for (let i = 0; i < nz; i++) { const b = Math.max(0, 1 - a + PN.z[PL_IDX[i]] * sa); PL_KN[i] = (b * b * b - 1) * sr; }
@@ -1026,8 +1029,8 @@ function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity):
   let M1 = 0, M2 = 0;
   for (let i = 0; i < nz; i++) { const k = PL_IDX[i], e = Math.exp(sw * PN.z[k] - s2 / 2); M1 += PN.w[k] * e; M2 += PN.w[k] * e * e; }
   if (cap < Infinity) {
-    popLawCapped(o, sw, M1, M2, cap);
-    PLKEY[4 * m] = s2; PLKEY[4 * m + 1] = phi; PLKEY[4 * m + 2] = dh; PLKEY[4 * m + 3] = cap;
+    popLawCapped(o, sw, M1, M2 + (K2h * M1 - M2) / cap, cap, Math.sqrt(Math.log(Math.max(K2h, 1))));
+    PLKEY[5 * m] = s2; PLKEY[5 * m + 1] = phi; PLKEY[5 * m + 2] = dh; PLKEY[5 * m + 3] = cap; PLKEY[5 * m + 4] = K2h;
     return PLW;
   }
   const target = Math.log(M2) - 2 * Math.log(M1);
@@ -1045,24 +1048,47 @@ function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity):
   // the nodes left out (weight < 1e-18) keep the lognormal's value
   for (let k = 0; k < PN.z.length; k++) PLW[o + k] = Math.exp(sw * PN.z[k] - s2 / 2);
   for (let i = 0; i < nz; i++) PLW[o + PL_IDX[i]] = (M1 * PL_X[i]) / m1;
-  PLKEY[4 * m] = s2; PLKEY[4 * m + 1] = phi; PLKEY[4 * m + 2] = dh; PLKEY[4 * m + 3] = cap;
+  PLKEY[5 * m] = s2; PLKEY[5 * m + 1] = phi; PLKEY[5 * m + 2] = dh; PLKEY[5 * m + 3] = cap; PLKEY[5 * m + 4] = K2h;
   return PLW;
 }
-/** popLaw's logistic form: w_i = cap·σ(κg_i + μ) on the nodes (PLG), E[w] = M1 and E[w²] = M2
- * (M2/M1² clamped below its bound cap/M1·(1 − 1e-6), the two-point law's): for each κ the mean fixes
- * μ (Newton, E[w] increasing in μ), and κ solves ln E[w²](κ, μ(κ)) = ln M2 by Newton with the total
- * derivative (dμ/dκ = −∂_κE[w]/∂_μE[w]), bisection-guarded on [0, 200]. Fills PLW at slot offset o. */
-function popLawCapped(o: number, sw: number, M1: number, M2: number, cap: number): void {
-  const nz = PL_IDX.length;
-  const M2t = Math.min(M2, cap * M1 * (1 - 1e-6));
-  let mu = Math.log(M1 / cap) - (sw * sw) / 2, kap = sw, klo = 0, khi = 200;
+/** popLaw's logistic form (ncPairGradR steps 8 and 9): a row's weight on the key is σ(y + ε), y = κg + μ
+ * on the nodes (PLG), ε ~ N(0, sp²) the row's own part (iid over rows); w = cap·m1(y), m_k(y) =
+ * E_ε[σ(y + ε)^k], and the row's two-point law (hit probability m1²/m2, size m2/m1: PLS) keeps
+ * m1 and m2. κ and μ set E[c] = M1 and E[c²] = C2 (c = Σ_rows: E[c² | y] = (cap² − cap)m1² +
+ * cap·m2), C2 clamped below the two-point bound cap·M1·(1 − 1e-6). sp = 0: w = cap·σ(y) with
+ * E[w²] = C2 (step 8 alone). A joint Newton on (ln E[c], ln E[c²]) from the lognormal's (κ = √s2,
+ * μ = ln(M1/cap) − s2/2 − sp²/2), else μ by Newton per κ and κ bracketed on [0, 200]. Fills PLW, PLS at
+ * slot offset o. */
+let RM1 = 0, RM2 = 0, RM3 = 0;
+function rowMom(y: number, sp: number): void {
+  if (!(sp > 0)) { const s = 1 / (1 + Math.exp(-y)); RM1 = s; RM2 = s * s; RM3 = s * s * s; return; }
+  let a = 0, b = 0, c = 0;
+  for (let i = 0; i < EPS_Z.length; i++) { const s = 1 / (1 + Math.exp(-(y + sp * EPS_Z[i]))), w = EPS_W[i], s2 = s * s; a += w * s; b += w * s2; c += w * s2 * s; }
+  RM1 = a; RM2 = b; RM3 = c;
+}
+function popLawCapped(o: number, sw: number, M1: number, C2: number, cap: number, sp: number): void {
+  const nz = PL_IDX.length, c1 = cap * cap - cap;
+  const C2t = Math.min(C2, cap * M1 * (1 - 1e-6));
+  let mu = Math.log(M1 / cap) - (sw * sw) / 2 - (sp * sp) / 2, kap = sw, klo = 0, khi = 200;
+  // per κ, E[c] and E[c²] and their derivatives in μ (d1, d2) and κ (a1, a2)
+  let m1 = 0, d1 = 0, a1 = 0, e2 = 0, d2 = 0, a2 = 0;
+  const moments = (k: number, u: number) => {
+    m1 = 0; d1 = 0; a1 = 0; e2 = 0; d2 = 0; a2 = 0;
+    for (let i = 0; i < nz; i++) {
+      const g = PLG[i], w = PN.w[PL_IDX[i]];
+      rowMom(k * g + u, sp);
+      const dm = RM1 - RM2, de = 2 * c1 * RM1 * dm + 2 * cap * (RM2 - RM3);
+      m1 += w * RM1; d1 += w * dm; a1 += w * dm * g;
+      e2 += w * (c1 * RM1 * RM1 + cap * RM2); d2 += w * de; a2 += w * de * g;
+    }
+    m1 *= cap; d1 *= cap; a1 *= cap;
+  };
   const solveMu = (k: number) => {
-    // Newton on ln E[σ] − ln(M1/cap) (increasing in μ, slope E[σ(1 − σ)]/E[σ] ∈ (0, 1]), bracketed
+    // Newton on ln E[c] − ln M1 (increasing in μ), bracketed
     let lo = -1e4, hi = 1e4;
     for (let it = 0; it < 200; it++) {
-      let m1 = 0, d1 = 0;
-      for (let i = 0; i < nz; i++) { const s = 1 / (1 + Math.exp(-(k * PLG[i] + mu))), w = PN.w[PL_IDX[i]]; m1 += w * s; d1 += w * s * (1 - s); }
-      const f = Math.log((cap * m1) / M1);
+      moments(k, mu);
+      const f = Math.log(m1 / M1);
       if (f > 0) hi = mu; else lo = mu;
       let next = d1 > 0 && m1 > 0 ? mu - f / (d1 / m1) : NaN;
       if (!(next > lo && next < hi)) next = (lo + hi) / 2;
@@ -1071,36 +1097,25 @@ function popLawCapped(o: number, sw: number, M1: number, M2: number, cap: number
       if (done) break;
     }
   };
-  // first a joint Newton on (κ, μ) from the lognormal's (κ = √s2, μ = ln(M1/cap) − s2/2: σ(y) ≈ e^y
-  // below the cap), F1 = ln(cap·E[σ]/M1), F2 = ln(cap²E[σ²]/M2); if it stalls, the bracketed nested
-  // solve below
   let ok = false;
   for (let it = 0; it < 30; it++) {
-    let m1 = 0, a1 = 0, b1 = 0, e2 = 0, a2 = 0, b2 = 0;
-    for (let i = 0; i < nz; i++) {
-      const g = PLG[i], s = 1 / (1 + Math.exp(-(kap * g + mu))), w = PN.w[PL_IDX[i]], sp = s * (1 - s);
-      m1 += w * s; b1 += w * sp; a1 += w * sp * g; e2 += w * s * s; b2 += 2 * w * s * sp; a2 += 2 * w * s * sp * g;
-    }
-    const F1 = Math.log((cap * m1) / M1), F2 = Math.log((cap * cap * e2) / M2t);
+    moments(kap, mu);
+    const F1 = Math.log(m1 / M1), F2 = Math.log(e2 / C2t);
     if (Math.abs(F1) < 1e-13 && Math.abs(F2) < 1e-11) { ok = true; break; }
-    const j11 = a1 / m1, j12 = b1 / m1, j21 = a2 / e2, j22 = b2 / e2, det = j11 * j22 - j12 * j21;
+    const j11 = a1 / m1, j12 = d1 / m1, j21 = a2 / e2, j22 = d2 / e2, det = j11 * j22 - j12 * j21;
     if (!(Math.abs(det) > 1e-300)) break;
     const dk = (F1 * j22 - F2 * j12) / det, dm = (j11 * F2 - j21 * F1) / det;
     if (!(Number.isFinite(dk) && Number.isFinite(dm)) || kap - dk <= 0 || kap - dk > 200) break;
     kap -= dk; mu -= dm;
   }
   if (!ok) {
-    kap = sw; mu = Math.log(M1 / cap) - (sw * sw) / 2;
+    kap = sw; mu = Math.log(M1 / cap) - (sw * sw) / 2 - (sp * sp) / 2;
     for (let it = 0; it < 80; it++) {
       solveMu(kap);
-      let m1 = 0, a1 = 0, b1 = 0, e2 = 0, a2 = 0, b2 = 0;
-      for (let i = 0; i < nz; i++) {
-        const g = PLG[i], s = 1 / (1 + Math.exp(-(kap * g + mu))), w = PN.w[PL_IDX[i]], sp = s * (1 - s);
-        m1 += w * s; b1 += w * sp; a1 += w * sp * g; e2 += w * s * s; b2 += 2 * w * s * sp; a2 += 2 * w * s * sp * g;
-      }
-      const f = Math.log((cap * cap * e2) / M2t);
+      moments(kap, mu);
+      const f = Math.log(e2 / C2t);
       if (f > 0) khi = kap; else klo = kap;
-      const df = b1 > 0 ? (a2 - (b2 * a1) / b1) / e2 : 0;
+      const df = d1 > 0 ? (a2 - (d2 * a1) / d1) / e2 : 0;
       let next = df > 0 ? kap - f / df : NaN;
       if (!(next > klo && next < khi)) next = (klo + khi) / 2;
       const done = Math.abs(next - kap) <= 1e-10 * Math.max(1, kap);
@@ -1110,8 +1125,8 @@ function popLawCapped(o: number, sw: number, M1: number, M2: number, cap: number
   }
   solveMu(kap);
   // the nodes left out (weight < 1e-18) keep the lognormal's value, below the cap
-  for (let k = 0; k < PN.z.length; k++) PLW[o + k] = Math.min(cap, Math.exp(sw * PN.z[k] - (sw * sw) / 2));
-  for (let i = 0; i < nz; i++) PLW[o + PL_IDX[i]] = cap / (1 + Math.exp(-(kap * PLG[i] + mu)));
+  for (let k = 0; k < PN.z.length; k++) { PLW[o + k] = Math.min(cap, Math.exp(sw * PN.z[k] - (sw * sw) / 2)); PLS[o + k] = Math.exp(sp * sp) * PLW[o + k] / cap; }
+  for (let i = 0; i < nz; i++) { rowMom(kap * PLG[i] + mu, sp); PLW[o + PL_IDX[i]] = cap * RM1; PLS[o + PL_IDX[i]] = RM1 > 0 ? RM2 / RM1 : 0; }
 }
 const PLG = new Float64Array(32);
 /** the share φ of the popularity law's key-norm form (ncPairGradR step 7): the rows whose normaliser
@@ -1135,12 +1150,20 @@ let POP_PHI = 0, POP_DH = 1;
 function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, bv: number, bK: number, aK: number, eqOnly: boolean): number {
   const nodes = s2 > 1e-9 ? PN : ONE_NODE;
   const sw = Math.sqrt(s2), mw = -s2 / 2;
-  const law = s2 > 1e-9 ? popLaw(m, s2, POP_DH, POP_PHI > 1e-6 ? POP_PHI : 0, L) : null, lo0 = m * 32;
+  const law = s2 > 1e-9 ? popLaw(m, s2, POP_DH, POP_PHI > 1e-6 ? POP_PHI : 0, L, K2h) : null, lo0 = m * 32;
+  // per popularity node: the mean w, the hit size s (law: the row's two-point law, popLawCapped; else
+  // K2h/L) and probability p = w/(L s)
+  const hitOf = (k: number, w: number) => {
+    const s = law ? PLS[lo0 + k] : w >= K2h ? w / L : K2h / L;
+    HIT_S = s; HIT_P = s > 0 ? Math.min(1, w / (L * s)) : 0;
+  };
   if (eqOnly) {
     let eq = 0;
     let ec2 = 0;
     for (let k = 0; k < nodes.z.length; k++) {
-      const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]), p = Math.min(1, w / K2h), s = w / (L * p);
+      const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]);
+      hitOf(k, w);
+      const p = HIT_P, s = HIT_S;
       eq += nodes.w[k] * s * w; ec2 += nodes.w[k] * (w * w + s * s * L * p * (1 - p));
     }
     NMEC2[m] = ec2;
@@ -1148,13 +1171,12 @@ function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, 
   }
   if (NPMF.length < L + 1) NPMF = new Float64Array(2 * (L + 1));
   if (NTM.length < L + 1) NTM = new Float64Array(2 * (L + 1));
-  if (NAV.length < L + 1 + nodes.z.length) {
-    const n2 = 2 * (L + 1 + nodes.z.length);
+  if (NAV.length < (L + 2) * (nodes.z.length + 1)) {
+    const n2 = 2 * (L + 2) * (nodes.z.length + 1);
     NAV = new Float64Array(n2); NAP = new Float64Array(n2); NAC = new Float64Array(n2); NAC2 = new Float64Array(n2); NAK = new Float64Array(n2); NAX = new Float64Array(n2); NAN = new Float64Array(n2);
   }
-  // below the cap (w < K2h) every hit has the size s = K2h/L, so the popularity nodes only weigh the
-  // hit counts N: their masses are pooled per N (one atom per N); capped nodes (every row hits,
-  // N = L, c = w) are atoms of their own
+  // the hit counts N ~ Binomial(L, p) per node, atoms (N, c = sN) of their own per node (the old
+  // equal-size model's pooling per N is the case of one size); p = 1 (every row hits): one atom
   let na = 0, p0 = 0, tlo = L, thi = 0;
   NTM.fill(0, 0, L + 1);
   const atom = (pr: number, t: number, sz: number) => {
@@ -1166,16 +1188,22 @@ function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, 
     const wk = nodes.w[k];
     if (wk < 1e-6) continue;
     const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]);
-    if (w >= K2h) { atom(wk, L, w / L); continue; }
-    const p = w / K2h;
+    hitOf(k, w);
+    const p = HIT_P, sz = HIT_S;
+    if (p >= 1) { atom(wk, L, sz); continue; }
     const mm = Math.min(L, Math.floor((L + 1) * p)), odds = p / (1 - p);
     let lo: number, hi: number;
     NPMF[mm] = 1; let tot = 1;
     for (hi = mm; hi < L;) { const nx = NPMF[hi] * ((L - hi) / (hi + 1)) * odds; if (nx < 1e-11) break; NPMF[++hi] = nx; tot += nx; }
     for (lo = mm; lo > 0;) { const nx = (NPMF[lo] * lo) / ((L - lo + 1) * odds); if (nx < 1e-11) break; NPMF[--lo] = nx; tot += nx; }
-    for (let t = lo; t <= hi; t++) NTM[t] += (wk * NPMF[t]) / tot;
-    if (lo < tlo) tlo = lo;
-    if (hi > thi) thi = hi;
+    if (!law) {
+      for (let t = lo; t <= hi; t++) NTM[t] += (wk * NPMF[t]) / tot;
+      if (lo < tlo) tlo = lo;
+      if (hi > thi) thi = hi;
+      continue;
+    }
+    if (lo === 0) p0 += (wk * NPMF[0]) / tot;
+    for (let t = Math.max(lo, 1); t <= hi; t++) { const pr = (wk * NPMF[t]) / tot; if (pr >= 1e-12) atom(pr, t, sz); }
   }
   p0 += NTM[0];
   for (let t = Math.max(tlo, 1); t <= thi; t++) if (NTM[t] >= 1e-12) atom(NTM[t], t, K2h / L);
