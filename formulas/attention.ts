@@ -949,6 +949,54 @@ const PL_SLOT = 4;
  *    σ_s² = 100, r = 0.95 (h, L) = (16, 32) 0.1328 → 0.0962 vs 0.0928, (4, 32) 0.1871 → 0.1470 vs
  *    0.1439, (4, 128) 0.1845 → 0.1601 vs 0.1528, (1, 128) 0.2402 → 0.1928 vs 0.2069, (16, 128) 0.1238
  *    → 0.1056 vs 0.1096, (4, 512) 0.1739 → 0.1620 vs 0.1604, (1, 32) 0.2300 → 0.1715 vs 0.2120.
+ * 9. The row's own part of a key's weight (derived here, 2026-11-27, helper h39; popLawCapped's sp,
+ *    rowMom, ncHeadAtoms' per-node hit size PLS). Steps 1–8 drew, per popularity w, N ~ Bin(L, w/K2h)
+ *    hits of ONE size K2h/L: E[P_ij | w] = w/L but E[P_ij² | w] = wK2h/L², linear in w, so Var(c | w)
+ *    = (wK2h − w²)/L and an unpopular key was hit rarely but in full size (w = 0.1, K2h = 4.5, L = 32:
+ *    no hit with probability 0.49, else c ≥ 0.14) — step 8's (iii). A row's weight on key j is
+ *    σ(a_ij − ln S_{−j,i}) (step 8), a_ij = b_j + ε_ij: the shared part b_j (the key's popularity) and
+ *    the row's own ε_ij = q̃_i·k_j/√d_h (the row's private query), independent over rows given the
+ *    keys. So given the popularity logit y each row gives σ(y + ε), ε ~ N(0, s_p²) iid over rows
+ *    (ε Gaussian and ln S_{−j,i}'s row-to-row spread folded into it: the approximation), and Var(c | y)
+ *    = L·Var_ε σ(y + ε): below the cap ≈ w²(e^{s_p²} − 1)/L — an unpopular key's column sum is small
+ *    with the relative spread of any other. s_p² = ln K2h: for a small entry E[P²]/E[P]² = e^{s_p²},
+ *    which for the private rows is their K2h (so at w = 1 below the cap the within-key variance is
+ *    the hit model's (K2h − 1)/L). Each row's weight is replaced by the two-point law with its first
+ *    two moments m_k(y) = E_ε[σ(y + ε)^k]: hit probability m1²/m2, size m2/m1 (the hit model is the
+ *    case of one size), N ~ Bin(L, m1²/m2), c = N·m2/m1, q = c·m2/m1 (E[q | y] = L·m2 exact); the
+ *    K path's Gamma shape stays N/rvK. The law of y: y = κg + μ on step 7's nodes g, κ and μ setting
+ *    E[c] = M1 and E[c²] = M2 + (K2h·M1 − M2)/L, the hit model's on the lognormal's M1, M2 (so E[Var(c)]
+ *    is still the kernel's Vc; w = L·m1(y) ≤ L, step 8's cap, which is this law at s_p = 0). ε's
+ *    moments by 10-node Gauss–Hermite (EPS_Z); each node's hit counts pooled into ≤ 16 runs of
+ *    consecutive N (NGRP; mass, E[N], E[N²] kept: values move ≤ 0.0003). Per head, shares of c in the
+ *    bins of step 8 and E[c_1/√X], MC (scripts/attention-pairpaths.py, 256 trials of B = 4, seed 5)
+ *    vs the model before → now: σ_s² = 3, r = 0.5, h = 1, L = 32: 0.002 / 0.064 / 0.259 / 0.324 /
+ *    0.245 / 0.089 / 0.015 / 0.001 / 0 vs 0.002 / 0.068 / 0.266 / 0.329 / 0.258 / 0.057 / 0.018 / 0.001
+ *    / 0 (0.05–0.2 was 0.093, 2–4 0.043), E1 1.387 ± 0.007 vs 1.24 → 1.323, the V part 0.4050 vs
+ *    0.3442 → 0.3928, per-pair mean 0.4205 ± 0.0025 vs 0.3580 → 0.4104 (PyTorch 8192 trials 0.4175);
+ *    σ_s² = 10, r = 0.5, h = 1, L = 32: 0.082 / 0.215 / 0.235 / 0.182 / 0.149 / 0.091 / 0.037 / 0.009 /
+ *    0.001 vs 0.070 / 0.231 / 0.227 / 0.175 / 0.169 / 0.076 / 0.047 / 0.005 / 0.001, E1 0.758 ± 0.005 vs
+ *    0.780, per-pair mean 0.1526 ± 0.0016 vs 0.1172 → 0.1567 (PyTorch 0.1517); σ_s² = 3, r = 0, h = 1,
+ *    L = 32: E1 1.113 ± 0.004 vs 1.044, 0.2678 ± 0.0020 vs 0.2362 → 0.2469 (PyTorch 0.2691);
+ *    σ_s² = 30, r = 0.95, h = 1, L = 32: E1 1.483 ± 0.010 vs 1.463, V part 0.4623 ± 0.0036 vs 0.4076 →
+ *    0.4834, per-pair mean 0.4793 ± 0.0028 vs 0.4088 → 0.4862 (PyTorch 0.4736); σ_s² = 100, r = 0.95,
+ *    h = 16, L = 32: E1 0.737 ± 0.008 vs 0.714 → 0.719, 0.0934 ± 0.0010 vs 0.0962 → 0.0976 (PyTorch
+ *    0.0928). Left: at σ_s² = 100, r = 0.95, h = 1, L = 32 the total is right (0.2159 vs MC 0.2145 ±
+ *    0.0028, PyTorch 0.2120) by cancellation — the V part 0.1690 vs 0.1306 ± 0.0023 (E1 0.860 vs 0.768
+ *    ± 0.008) against the K part −0.0114 vs K–K + V–K + centring ≈ +0.037 (step 8's (i), (ii)); and the
+ *    r = 0, σ_s² = 1–3 cases stay low (0.01–0.03, e.g. σ_s² = 3, h = 1, L = 128: 0.3375 vs 0.3694).
+ *    Stored 8192-trial data (non-causal gradR): rule 147 / 147, within the floor 127 → 138, summed
+ *    |error| 1.448 → 0.866 (main's 1.439), max 0.065 → 0.035 (main's 0.052); 83 closer and 48 farther
+ *    than step 8 (the most: σ_s² = 100, r = 0.95, h = 4, L = 32 0.1470 → 0.1566 vs 0.1439); one head,
+ *    before → after vs measured: (σ_s², r, L) = (3, 0.5, 32) 0.3580 → 0.4104 vs 0.4175; (30, 0.95, 32)
+ *    0.4088 → 0.4862 vs 0.4736; (10, 0.95, 32) 0.6845 → 0.7325 vs 0.7291; (3, 0.5, 128) 0.4503 →
+ *    0.4906 vs 0.4935; (100, 0.95, 32) 0.1715 → 0.2159 vs 0.2120; (100, 0.95, 128) 0.1928 → 0.2170 vs
+ *    0.2069. The other seven rows bit-identical (the causal model passes no cap and keeps its
+ *    lognormal). Grid: attention gradR 144 → 147 / 147; test/formulas-mc's seven one-head gradR
+ *    known discrepancies now pass (σ_s² = 4, r = 0.5 / 25, r = 0.5 / 4, r = 0.9: 0.3091 / 0.0780 /
+ *    0.7216 → 0.3674 / 0.1106 / 0.7662 vs MC 0.3590 / 0.1082 / 0.7590; σ_s² = 4, r = 0: 0.4225 →
+ *    0.4579 vs 0.4855 ± 0.0091, tol 0.036; σ_s² = 1, r = 0.5 with σ² = 4 / value: false / attention
+ *    dropout 0.1: 0.6849 / 0.6849 / 0.6595 → 0.7208 / 0.7208 / 0.6967 vs 0.7215 / 0.7246 / 0.6949).
  * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142 (143 with the Q path's
  * row-to-row spread rvS in step 4); the lognormal model's
  * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
@@ -1755,7 +1803,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       ],
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
-        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity logistic-normal L*sigmoid(y) (lognormal below the cap L), mixed toward the key-norm law by phi) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
+        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (the weight of a row sigmoid(y + eps), eps ~ N(0, ln K2p) iid over rows, as the two-point law of its first two moments: hit probability m1^2/m2, size m2/m1; the logit y of a key Gaussian on the popularity nodes (lognormal below the cap L), mixed toward the key-norm law by phi) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
         { expr: 'sum_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l) / (P*(P-1)/2)', when: 'per-pair mean (reported, causal) over P sampled positions: per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },
