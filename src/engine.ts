@@ -7,7 +7,7 @@
 import type { GradMoments, LayerMoments, Method, Moments } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { cosR, GW, iidPairFluct, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setF, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
+import { cosR, GW, iidPairFluct, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNINGS, normalNodes, putGrad, putMoments, R_C, R_METHOD, R_WARN, readGrad, readMoments, RW, setF, setG, type ForwardResult, type Kernel } from '../formulas/_core.js';
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
@@ -150,7 +150,7 @@ export interface LayerResult {
    * infinitely many: a model's gradVar averaged over its inputs); typical = exp E log gradVar there
    * (the geometric mean over models; gradVar·exp(−logVar/2) where the log is Gaussian: one sequence,
    * or infinitely many); logVarSequence: Var log gradVar on one input sequence. */
-  gradSpread?: { logVar: number; typical: number; logVarSequence: number };
+  gradSpread?: { logVar: number; typical: number; logVarSequence: number; gradRPooled?: number };
 }
 
 export interface Prediction {
@@ -617,8 +617,13 @@ function spreadOf(plan: Plan, c: Compiled, S: Float64Array, gw: Float64Array, ba
   // gradient decorrelates again near the input, the private part is the shared mode's, leaked
   // through a forward that is not yet collapsed, and carries its fluctuation)
   const As = new Float64Array(N + 1).fill(NaN), Is = new Float64Array(N + 1).fill(NaN);
+  // and, for the reported gradR (gradRSeedMean), the log-variances of the shared mode's and the
+  // private modes' norms on one sequence: their gains, and the shared mode's start, the token mean of
+  // the injected G (|ḡ|² a χ²_d/d multiple: Var log 2/d; the private modes' start averages L − 1 of them)
+  const Vs = new Float64Array(N + 1).fill(NaN), Vp = new Float64Array(N + 1).fill(NaN);
+  const d = plan.cfg.dModel, vs0 = 2 / d, vp0 = L > 1 ? 2 / ((L - 1) * d) : 0;
   let A = 0, F = 0, BS = 0, BP = 0, w = L > 1 ? 1 / L : 1;
-  As[N] = Is[N] = 0;
+  As[N] = Is[N] = 0; Vs[N] = vs0; Vp[N] = vp0;
   for (let i = n - 1; i >= 0; i--) {
     const sl = subs[i], o = SP * i;
     if (!(c.spread[o] === c.spread[o])) break;
@@ -628,7 +633,7 @@ function spreadOf(plan: Plan, c: Compiled, S: Float64Array, gw: Float64Array, ba
     if (sl.kind === 'attn') {
       const l = sl.layer - 1, rg = gw[GE * l + 1];
       if (L > 1) w = Math.min(Math.max(w, (1 + (L - 1) * rg) / L), 1);
-      As[l] = A; Is[l] = F + w * w * BS + (1 - w) ** 2 * BP;
+      As[l] = A; Is[l] = F + w * w * BS + (1 - w) ** 2 * BP; Vs[l] = vs0 + BS; Vp[l] = vp0 + BP;
     }
   }
   const m = new Float64Array(2 * (N + 1));
@@ -636,10 +641,11 @@ function spreadOf(plan: Plan, c: Compiled, S: Float64Array, gw: Float64Array, ba
   for (let l = 0; l <= N; l++) {
     if (!(As[l] === As[l])) continue;
     out[SE * l] = As[l] + m[2 * l + 1]; out[SE * l + 1] = m[2 * l] - As[l] / 2; out[SE * l + 2] = As[l] + Is[l];
+    out[SE * l + 3] = Vs[l] + Vp[l]; out[SE * l + 4] = Vs[l] - Vp[l];
   }
   return out;
 }
-const SE = 3;
+const SE = 5;
 
 /** The per-entry spread into a prediction (where derived), and the warning when it is large at the
  * bottom: a mean over a few models then falls well short of the expectation. */
@@ -651,9 +657,52 @@ function attachSpread(pred: Prediction, gs: Float64Array): void {
     L.gradSpread = { logVar: v, typical: L.gradVar * Math.exp(gs[SE * L.layer + 1]), logVarSequence: gs[SE * L.layer + 2] };
     if (v >= HEAVY && L.layer > k) k = L.layer;
   }
+  // the reported gradR as the mean over models of each sequence's cosine (gradRSeedMean), from the
+  // top down as long as the pooled ratio keeps rising: where it falls again, towards the input, the
+  // forward is not yet collapsed and the gradient decorrelates by mixing the modes (the shared one
+  // leaking into token differences through non-uniform attention rows and per-token FFN masks),
+  // which the collapsed-mode spread does not describe — the pooled ratio is kept there (4096-seed
+  // d = 64, N = 12: entries 0–3 0.561 / 0.581 / 0.629 / 0.692 pooled vs 0.559 / 0.589 / 0.633 / 0.676
+  // measured; carrying the spread below the maximum gave 0.504 … 0.631)
+  let gm = -Infinity;
+  for (let l = pred.layers.length - 1; l >= 0; l--) {
+    const L = pred.layers[l], g = L.gradR;
+    if (g === null || !L.gradSpread) continue;
+    if (g < gm) break;
+    gm = g;
+    const vx = gs[SE * l + 3];
+    if (g > 0 && g < 1 && vx > 0) {
+      L.gradSpread.gradRPooled = g;
+      L.gradR = gradRSeedMean(g, vx, gs[SE * l + 4]);
+    }
+  }
   const s0 = pred.layers[0].gradSpread;
   if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0, where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
 }
+/**
+ * The reported gradR of a collapsed Post-LN stack as the mean over models and sequences of each
+ * sequence's per-pair cosine, from the pooled ratio g the fold propagates (derived here). Below the
+ * top the gradient is a shared mode u (the token mean) plus private modes p_i, so one sequence's
+ * per-pair cosine is S/(S + P) (S = |u|², P = |p_i|², d large) while the fold's ratio is
+ * E[S]/E[S + P] over models. S and P carry the gains of the sub-layers above (formulas/residual.ts
+ * postSpreadInStack: the shared mode sees λ + βJᵀ, the private modes λ (attention) or Jᵀ on
+ * independent directions (FFN)), log-Gaussian and independent; the forward normalisation is common
+ * to both and cancels. With X = ln S − ln P ~ N(μ, V_S + V_P) and E[S]/E[P] = g/(1 − g) =
+ * e^{μ + (V_S − V_P)/2}: the reported value is E[σ(X)] (a sequence whose shared mode grew more than
+ * the expectation counts once, not by its weight in the pooled sums: the pooled ratio over-weights
+ * them). vx = V_S + V_P, dx = V_S − V_P. Where the tail cannot move the value by 1e-12 the ratio is
+ * kept (E[σ(−X)] ≤ E[e^{−X}]).
+ */
+export function gradRSeedMean(g: number, vx: number, dx: number): number {
+  const o = (1 - g) / g, mu = -Math.log(o) - dx / 2;
+  // E[P/S] = o·e^{V_S} (V_S = (vx + dx)/2) bounds the move from the pooled value
+  if (o * Math.exp((vx + dx) / 2) < 1e-12) return g;
+  const s = Math.sqrt(vx);
+  let e = 0;
+  for (let i = 0; i < SIG_NODES.z.length; i++) e += SIG_NODES.w[i] / (1 + Math.exp(-(mu + s * SIG_NODES.z[i])));
+  return e;
+}
+const SIG_NODES = normalNodes([], 12);
 /** log-variance from which the spread is warned about (a typical model's gradVar ≈ ×0.6 the expectation) */
 const HEAVY = 1;
 
