@@ -1047,8 +1047,9 @@ const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new 
  * nodes z_k, log w_k = κ·g_k − ln E[e^{κg}] with g = φ·(ρ(z) − 1)/√(2/d_h) + (1 − φ)·z, ρ(z) = χ²_{d_h}/d_h
  * at the normal quantile z (Wilson–Hilferty), κ and the constant giving E[w], E[w²] of the lognormal
  * e^{√s2·z − s2/2} it replaces on the same nodes (the kernel's popularity variance, s2 = ln(1 + Vw));
- * φ = 0: that lognormal exactly. With a finite `cap` (ncPairGradR, cap = L: step 8) the same nodes
- * carry the logistic form w = cap·σ(κg + μ), E[w] and E[w²] again the lognormal's (popLawCapped);
+ * φ = 0: that lognormal exactly. With a finite `cap` (ncPairGradR, cap = L: steps 8 and 9) the same
+ * nodes carry the logistic form, each row's weight σ(κg + μ + ε), ε ~ N(0, ln K2h), w = cap·E_ε[σ],
+ * E[c] and E[c²] the hit model's on the lognormal (popLawCapped; PLS the rows' two-point hit size);
  * the causal model passes no cap (its lognormal as before). Memoised
  * per U node m (the two calls of ncHeadAtoms share it). */
 const PLW = new Float64Array(5 * 32), PLS = new Float64Array(5 * 32), PLKEY = new Float64Array(25).fill(NaN);
@@ -1063,9 +1064,10 @@ const EPS_Z = Float64Array.from([...GH10_Z.map((z) => -z), ...GH10_Z]), EPS_W = 
  * standardised key norm (ρ(z) − 1)/√(2/d_h) at them (memoised for the last d_h) */
 const PL_IDX = Array.from(PN.w.keys()).filter((k) => PN.w[k] >= 1e-18), PL_KN = new Float64Array(32), PL_X = new Float64Array(32);
 let PL_DH = NaN;
-/** `cap` (ncPairGradR step 8): finite, the law is the logistic one w = cap·σ(κg + μ) (w ≤ cap, the
- * row count), κ and μ setting E[w] and E[w²] to the lognormal's on the same nodes (below the cap,
- * σ(y) ≈ e^y: the exponential form); Infinity, log w = κg + const as before. */
+/** `cap` (ncPairGradR steps 8 and 9): finite, the law is the logistic one w = cap·E_ε[σ(κg + μ + ε)]
+ * (w ≤ cap, the row count; ε the row's own part, variance ln K2h), κ and μ setting E[c] and E[c²] to
+ * the hit model's on the lognormal of the same nodes (below the cap, σ(y) ≈ e^y: the exponential
+ * form); Infinity, log w = κg + const as before (K2h unused). */
 function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity, K2h = 1): Float64Array {
   const o = m * 32, nz = PL_IDX.length;
   if (PLKEY[5 * m] === s2 && PLKEY[5 * m + 1] === phi && PLKEY[5 * m + 2] === dh && PLKEY[5 * m + 3] === cap && PLKEY[5 * m + 4] === K2h) return PLW;
