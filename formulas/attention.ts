@@ -902,6 +902,101 @@ const PL_SLOT = 4;
  *    1.856 ± 0.013 at σ_s² = 3; 1.172 vs 1.147 ± 0.002 at σ_s² = 1) — scaling the model's row
  *    correlation to the MC's would add ~0.01 — and the K path's tie to the popularity (E[c²K]/
  *    (E[c²]E[K]) per head 9.2 ± 0.4 MC vs 11.9 lognormal model).
+ * 8. The popularity's cap (derived here, 2026-11-27; popLaw's `cap`, popLawCapped). A key's popularity is
+ *    its expected column sum w_j = L·E[P_ij | a_j], and a row's weight on it is a softmax entry,
+ *    P_ij = e^{a_j}/(e^{a_j} + S_{−j}) (S_{−j} the other keys' sum): a logistic function of a_j − ln S_{−j}.
+ *    Taking ln S_{−j} Gaussian and independent of a_j (the approximation) gives the logistic-normal law w = L·σ(y), y Gaussian: bounded by
+ *    the row count L (every row puts all its weight on the key), and below the cap σ(y) ≈ e^y, step
+ *    7's lognormal. On step 7's nodes g, w = L·σ(κg + μ) with κ, μ setting E[w] and E[w²] to step 7's
+ *    (a joint Newton; so E[Var(c)] = Vc as before, only the shape changes). It matters where Var(w) is
+ *    a sizeable share of its bound L − 1: at r = 0.95 and σ_s² ≥ 30 the popularity logit's variance
+ *    r′vU (4.75U at σ_s² = 100) is far above the lognormal's ln(1 + Var w) (1.9), and the lognormal
+ *    of the kernel's variance put its mass at moderate c, where 1/√X is large. L·softmax of L = 32
+ *    iid Gaussians of variance 4.75 (numpy, 20000 rows) per bin c < 0.05 / 0.05–0.2 / 0.2–0.5 / 0.5–1 /
+ *    1–2 / 2–4 / 4–8 / 8–16 / ≥ 16: 0.330 / 0.234 / 0.150 / 0.095 / 0.074 / 0.053 / 0.034 / 0.020 /
+ *    0.009; lognormal of the same variance (the 60-node rule's masses) 0.111 / 0.231 / 0.316 / 0.134 /
+ *    0.097 / 0.059 / 0.031 / 0.014 / 0.007; logistic 0.342 / 0.158 / 0.158 / 0.134 / 0.097 / 0.059 /
+ *    0.031 / 0.014 / 0.007. Per-path float64 MC (scripts/attention-pairpaths.py: numpy, d = 64, B = 4,
+ *    r_g = 0.2, the statistic as scripts/torch-attention.py's, the input gradient split by the weight
+ *    it passes through) at σ_s² = 100, r = 0.95, h = 16, L = 32 (1024 trials, seed 2): per-pair mean
+ *    0.0932 ± 0.0005 (PyTorch 8192 trials 0.0928), its V–V part 0.1005, Q–Q 0.0039, K–K −0.0078, V–K
+ *    −0.0028, the batch centring −0.0004; the model's V part C(E_U[E1²] − E_U[ED²]/(L − 1)) 0.1506 →
+ *    0.1127, Q 0.0037 → 0.0038, K −E_U[EK·E1]/(L − 1) −0.0214 → −0.0203, total 0.1328 → 0.0962. Per head
+ *    (256 trials, seed 3) the column sums in the bins above: MC 0.255 / 0.206 / 0.176 / 0.140 / 0.109
+ *    / 0.059 / 0.032 / 0.016 / 0.007, the model 0.104 / 0.166 / 0.262 / 0.172 / 0.239 / 0 / 0.052 /
+ *    0.001 / 0.005 → 0.290 / 0.156 / 0.211 / 0.086 / 0.199 / 0 / 0.009 / 0.044 / 0.005; E[c_1/√X]
+ *    0.725 ± 0.004 (1024 trials) vs 0.827 → 0.714; the pair mean of c_1j c_1l/√(X_j X_l) 0.535 ±
+ *    0.012 vs E_U[E1²] 0.689 → 0.532. What is left there cancels: the V part is high by 0.013 at the
+ *    right E1 (the pair numerator given c below C c_j c_l: 0.186 c_j c_l per unit of the MC's pair
+ *    mean vs C = 0.224; the head's shared-upstream scale |ḡ W_oᵀW_vᵀ|² of step 6's "not in it"), the K
+ *    part low by 0.010 (below). Left, one head (the logistic law moved these down; MC 256 trials):
+ *    σ_s² = 100, r = 0.95, L = 32: 0.2146 ± 0.0028 (PyTorch 0.2120), V–V 0.1248, Q–Q 0.0545, K–K
+ *    +0.0264, V–K −0.0070, centring +0.0175 vs the model's V 0.1302, Q 0.0515, K −0.0102 (0.2300 →
+ *    0.1715); σ_s² = 30, r = 0.95, L = 32: 0.4793 ± 0.0028, V–V 0.4624, Q–Q 0.0156, K–K 0.0150, V–K
+ *    −0.0158, centring 0.0037 vs 0.4076 / 0.0133 / −0.0121 (0.4356 → 0.4088); σ_s² = 3, r = 0.5, L =
+ *    32: 0.4205 ± 0.0025, V–V 0.4050 (E[c_1/√X] 1.387 ± 0.007 vs the model's 1.24), Q–Q 0.0299, K–K
+ *    −0.0010, V–K −0.0094 vs 0.3442 / 0.0231 / −0.0093. So (i) the K part's pair covariance is not
+ *    −K_j c_l/(L − 1): per row it is ∝ P_ij P_il(Σ_m P_im² − P_ij − P_il), positive for two keys that
+ *    are both below the row's Σ_m P_im² — at r′ → 1 (rows agree) the unpopular keys, whose small
+ *    norms weigh most in the per-pair mean; (ii) config v1's batch centring, a no-op for the
+ *    exchangeable tokens of the expected model, acts per token: a key that no row picks has |g|² ≪ e²d
+ *    and its centred gradient is ≈ −e·1; (iii) at moderate v the hit model puts too many keys at small
+ *    c (one-head σ_s² = 3, r = 0.5: c < 0.5 0.31 vs 0.33 MC, but 0.05–0.2 0.093 vs 0.064, 2–4 0.043 vs
+ *    0.089) and E1 is 11 % low. Stored 8192-trial grid (non-causal gradR, within max(0.02, 2·std)):
+ *    146 → 147 / 147, within the floor 127 → 127, summed |error| 1.439 → 1.448 (35 closer, 77
+ *    farther: the logistic law lowers every peaked case a little, where σ_s² 3–30 was already low;
+ *    three one-head L = 16 cases of test/formulas-mc.test.ts fall just outside, now known discrepancies);
+ *    σ_s² = 100, r = 0.95 (h, L) = (16, 32) 0.1328 → 0.0962 vs 0.0928, (4, 32) 0.1871 → 0.1470 vs
+ *    0.1439, (4, 128) 0.1845 → 0.1601 vs 0.1528, (1, 128) 0.2402 → 0.1928 vs 0.2069, (16, 128) 0.1238
+ *    → 0.1056 vs 0.1096, (4, 512) 0.1739 → 0.1620 vs 0.1604, (1, 32) 0.2300 → 0.1715 vs 0.2120.
+ * 9. The row's own part of a key's weight (derived here, 2026-11-27, helper h39; popLawCapped's sp,
+ *    rowMom, ncHeadAtoms' per-node hit size PLS). Steps 1–8 drew, per popularity w, N ~ Bin(L, w/K2h)
+ *    hits of ONE size K2h/L: E[P_ij | w] = w/L but E[P_ij² | w] = wK2h/L², linear in w, so Var(c | w)
+ *    = (wK2h − w²)/L and an unpopular key was hit rarely but in full size (w = 0.1, K2h = 4.5, L = 32:
+ *    no hit with probability 0.49, else c ≥ 0.14) — step 8's (iii). A row's weight on key j is
+ *    σ(a_ij − ln S_{−j,i}) (step 8), a_ij = b_j + ε_ij: the shared part b_j (the key's popularity) and
+ *    the row's own ε_ij = q̃_i·k_j/√d_h (the row's private query), independent over rows given the
+ *    keys. So given the popularity logit y each row gives σ(y + ε), ε ~ N(0, s_p²) iid over rows
+ *    (ε Gaussian and ln S_{−j,i}'s row-to-row spread folded into it: the approximation), and Var(c | y)
+ *    = L·Var_ε σ(y + ε): below the cap ≈ w²(e^{s_p²} − 1)/L — an unpopular key's column sum is small
+ *    with the relative spread of any other. s_p² = ln K2h: for a small entry E[P²]/E[P]² = e^{s_p²},
+ *    which for the private rows is their K2h (so at w = 1 below the cap the within-key variance is
+ *    the hit model's (K2h − 1)/L). Each row's weight is replaced by the two-point law with its first
+ *    two moments m_k(y) = E_ε[σ(y + ε)^k]: hit probability m1²/m2, size m2/m1 (the hit model is the
+ *    case of one size), N ~ Bin(L, m1²/m2), c = N·m2/m1, q = c·m2/m1 (E[q | y] = L·m2 exact); the
+ *    K path's Gamma shape stays N/rvK. The law of y: y = κg + μ on step 7's nodes g, κ and μ setting
+ *    E[c] = M1 and E[c²] = M2 + (K2h·M1 − M2)/L, the hit model's on the lognormal's M1, M2 (so E[Var(c)]
+ *    is still the kernel's Vc; w = L·m1(y) ≤ L, step 8's cap, which is this law at s_p = 0). ε's
+ *    moments by 10-node Gauss–Hermite (EPS_Z); each node's hit counts pooled into ≤ 16 runs of
+ *    consecutive N (NGRP; mass, E[N], E[N²] kept: values move ≤ 0.0003). Per head, shares of c in the
+ *    bins of step 8 and E[c_1/√X], MC (scripts/attention-pairpaths.py, 256 trials of B = 4, seed 5)
+ *    vs the model before → now: σ_s² = 3, r = 0.5, h = 1, L = 32: 0.002 / 0.064 / 0.259 / 0.324 /
+ *    0.245 / 0.089 / 0.015 / 0.001 / 0 vs 0.002 / 0.068 / 0.266 / 0.329 / 0.258 / 0.057 / 0.018 / 0.001
+ *    / 0 (0.05–0.2 was 0.093, 2–4 0.043), E1 1.387 ± 0.007 vs 1.24 → 1.323, the V part 0.4050 vs
+ *    0.3442 → 0.3928, per-pair mean 0.4205 ± 0.0025 vs 0.3580 → 0.4104 (PyTorch 8192 trials 0.4175);
+ *    σ_s² = 10, r = 0.5, h = 1, L = 32: 0.082 / 0.215 / 0.235 / 0.182 / 0.149 / 0.091 / 0.037 / 0.009 /
+ *    0.001 vs 0.070 / 0.231 / 0.227 / 0.175 / 0.169 / 0.076 / 0.047 / 0.005 / 0.001, E1 0.758 ± 0.005 vs
+ *    0.780, per-pair mean 0.1526 ± 0.0016 vs 0.1172 → 0.1567 (PyTorch 0.1517); σ_s² = 3, r = 0, h = 1,
+ *    L = 32: E1 1.113 ± 0.004 vs 1.044, 0.2678 ± 0.0020 vs 0.2362 → 0.2469 (PyTorch 0.2691);
+ *    σ_s² = 30, r = 0.95, h = 1, L = 32: E1 1.483 ± 0.010 vs 1.463, V part 0.4623 ± 0.0036 vs 0.4076 →
+ *    0.4834, per-pair mean 0.4793 ± 0.0028 vs 0.4088 → 0.4862 (PyTorch 0.4736); σ_s² = 100, r = 0.95,
+ *    h = 16, L = 32: E1 0.737 ± 0.008 vs 0.714 → 0.719, 0.0934 ± 0.0010 vs 0.0962 → 0.0976 (PyTorch
+ *    0.0928). Left: at σ_s² = 100, r = 0.95, h = 1, L = 32 the total is right (0.2159 vs MC 0.2145 ±
+ *    0.0028, PyTorch 0.2120) by cancellation — the V part 0.1690 vs 0.1306 ± 0.0023 (E1 0.860 vs 0.768
+ *    ± 0.008) against the K part −0.0114 vs K–K + V–K + centring ≈ +0.037 (step 8's (i), (ii)); and the
+ *    r = 0, σ_s² = 1–3 cases stay low (0.01–0.03, e.g. σ_s² = 3, h = 1, L = 128: 0.3375 vs 0.3694).
+ *    Stored 8192-trial data (non-causal gradR): rule 147 / 147, within the floor 127 → 138, summed
+ *    |error| 1.448 → 0.866 (main's 1.439), max 0.065 → 0.035 (main's 0.052); 83 closer and 48 farther
+ *    than step 8 (the most: σ_s² = 100, r = 0.95, h = 4, L = 32 0.1470 → 0.1566 vs 0.1439); one head,
+ *    before → after vs measured: (σ_s², r, L) = (3, 0.5, 32) 0.3580 → 0.4104 vs 0.4175; (30, 0.95, 32)
+ *    0.4088 → 0.4862 vs 0.4736; (10, 0.95, 32) 0.6845 → 0.7325 vs 0.7291; (3, 0.5, 128) 0.4503 →
+ *    0.4906 vs 0.4935; (100, 0.95, 32) 0.1715 → 0.2159 vs 0.2120; (100, 0.95, 128) 0.1928 → 0.2170 vs
+ *    0.2069. The other seven rows bit-identical (the causal model passes no cap and keeps its
+ *    lognormal). Grid: attention gradR 144 → 147 / 147; test/formulas-mc's seven one-head gradR
+ *    known discrepancies now pass (σ_s² = 4, r = 0.5 / 25, r = 0.5 / 4, r = 0.9: 0.3091 / 0.0780 /
+ *    0.7216 → 0.3674 / 0.1106 / 0.7662 vs MC 0.3590 / 0.1082 / 0.7590; σ_s² = 4, r = 0: 0.4225 →
+ *    0.4579 vs 0.4855 ± 0.0091, tol 0.036; σ_s² = 1, r = 0.5 with σ² = 4 / value: false / attention
+ *    dropout 0.1: 0.6849 / 0.6849 / 0.6595 → 0.7208 / 0.7208 / 0.6967 vs 0.7215 / 0.7246 / 0.6949).
  * Stored grid (non-causal, 147 cases, within max(0.02, 2·std)): 136 → 142 (143 with the Q path's
  * row-to-row spread rvS in step 4); the lognormal model's
  * misses at peaked rows with r = 0.5 (e.g. σ_s² = 100, h = 4, L = 32: 0.0532 vs 0.0211 ± 0.0055,
@@ -919,7 +1014,8 @@ function lnGammaL(x: number): number {
 }
 let NAV = new Float64Array(1024), NAP = new Float64Array(1024), NAC = new Float64Array(1024), NAC2 = new Float64Array(1024), NAK = new Float64Array(1024), NAX = new Float64Array(1024), NAN = new Float64Array(1024);
 let NPMF = new Float64Array(1024), NTM = new Float64Array(1024);
-const NBIN = 32;
+let HIT_S = 0, HIT_P = 0;
+const NBIN = 32, NGRP = 16;
 const NBP = new Float64Array(NBIN + 1), NBV = new Float64Array(NBIN + 1), NBC = new Float64Array(NBIN + 1), NBC2 = new Float64Array(NBIN + 1), NBK = new Float64Array(NBIN + 1), NBX = new Float64Array(NBIN + 1), NBN = new Float64Array(NBIN + 1);
 interface NcPairInput {
   L: number; h: number; dh: number; K2: number; c: number;
@@ -947,20 +1043,34 @@ const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new 
 /** One head's column-sum atoms of the hit model at popularity log-variance s2 (lognormal w, mean 1):
  * pooled into NBIN bins of ln(V + K) at slot m (mass, mean V, K_d, K_x, N, c, c²); returns the model's
  * Σ p·q (E[q]) when `eqOnly`, else fills the slot. */
-/** The key popularity law of ncPairGradR's hit model (derived here, step 7 of its comment): on the PN
+/** The key popularity law of ncPairGradR's hit model (derived here, steps 7 and 8 of its comment): on the PN
  * nodes z_k, log w_k = κ·g_k − ln E[e^{κg}] with g = φ·(ρ(z) − 1)/√(2/d_h) + (1 − φ)·z, ρ(z) = χ²_{d_h}/d_h
  * at the normal quantile z (Wilson–Hilferty), κ and the constant giving E[w], E[w²] of the lognormal
  * e^{√s2·z − s2/2} it replaces on the same nodes (the kernel's popularity variance, s2 = ln(1 + Vw));
- * φ = 0: that lognormal exactly. Memoised
+ * φ = 0: that lognormal exactly. With a finite `cap` (ncPairGradR, cap = L: steps 8 and 9) the same
+ * nodes carry the logistic form, each row's weight σ(κg + μ + ε), ε ~ N(0, ln K2h), w = cap·E_ε[σ],
+ * E[c] and E[c²] the hit model's on the lognormal (popLawCapped; PLS the rows' two-point hit size);
+ * the causal model passes no cap (its lognormal as before). Memoised
  * per U node m (the two calls of ncHeadAtoms share it). */
-const PLW = new Float64Array(5 * 32), PLKEY = new Float64Array(15).fill(NaN);
+const PLW = new Float64Array(5 * 32), PLS = new Float64Array(5 * 32), PLKEY = new Float64Array(25).fill(NaN);
+/** the row's own logit part ε of popLawCapped: the 10-node Gauss–Hermite rule for N(0, 1) (probabilists';
+ * numpy.polynomial.hermite_e.hermegauss(10), weights over √(2π)); against a 200-node rule E[σ(y + sε)] and
+ * E[σ(y + sε)²] over y ∈ [−15, 8] are within 1e-5 / 1.5e-4 relative at s² = 1.5 and 6e-4 / 1e-2 at s² = 3.5
+ * (the worst at y ≪ 0, the unpopular keys' small weights) */
+const GH10_Z = [0.48493570751549764, 1.4659890943911582, 2.4843258416389546, 3.581823483551927, 4.859462828332312];
+const GH10_W = [0.34464233493201896, 0.13548370298026777, 0.01911158050077027, 0.0007580709343122171, 4.3106526307183114e-06];
+const EPS_Z = Float64Array.from([...GH10_Z.map((z) => -z), ...GH10_Z]), EPS_W = Float64Array.from([...GH10_W, ...GH10_W]);
 /** the PN nodes that carry weight (≥ 1e-18; ncHeadAtoms skips those below 1e-6), and per d_h the
  * standardised key norm (ρ(z) − 1)/√(2/d_h) at them (memoised for the last d_h) */
 const PL_IDX = Array.from(PN.w.keys()).filter((k) => PN.w[k] >= 1e-18), PL_KN = new Float64Array(32), PL_X = new Float64Array(32);
 let PL_DH = NaN;
-function popLaw(m: number, s2: number, dh: number, phi: number): Float64Array {
+/** `cap` (ncPairGradR steps 8 and 9): finite, the law is the logistic one w = cap·E_ε[σ(κg + μ + ε)]
+ * (w ≤ cap, the row count; ε the row's own part, variance ln K2h), κ and μ setting E[c] and E[c²] to
+ * the hit model's on the lognormal of the same nodes (below the cap, σ(y) ≈ e^y: the exponential
+ * form); Infinity, log w = κg + const as before (K2h unused). */
+function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity, K2h = 1): Float64Array {
   const o = m * 32, nz = PL_IDX.length;
-  if (PLKEY[3 * m] === s2 && PLKEY[3 * m + 1] === phi && PLKEY[3 * m + 2] === dh) return PLW;
+  if (PLKEY[5 * m] === s2 && PLKEY[5 * m + 1] === phi && PLKEY[5 * m + 2] === dh && PLKEY[5 * m + 3] === cap && PLKEY[5 * m + 4] === K2h) return PLW;
   if (PL_DH !== dh) {
     const a = 2 / (9 * dh), sa = Math.sqrt(a), sr = 1 / Math.sqrt(2 / dh);
     for (let i = 0; i < nz; i++) { const b = Math.max(0, 1 - a + PN.z[PL_IDX[i]] * sa); PL_KN[i] = (b * b * b - 1) * sr; }
@@ -973,6 +1083,11 @@ function popLaw(m: number, s2: number, dh: number, phi: number): Float64Array {
   const sw = Math.sqrt(s2);
   let M1 = 0, M2 = 0;
   for (let i = 0; i < nz; i++) { const k = PL_IDX[i], e = Math.exp(sw * PN.z[k] - s2 / 2); M1 += PN.w[k] * e; M2 += PN.w[k] * e * e; }
+  if (cap < Infinity) {
+    popLawCapped(o, sw, M1, M2 + (K2h * M1 - M2) / cap, cap, Math.sqrt(Math.log(Math.max(K2h, 1))));
+    PLKEY[5 * m] = s2; PLKEY[5 * m + 1] = phi; PLKEY[5 * m + 2] = dh; PLKEY[5 * m + 3] = cap; PLKEY[5 * m + 4] = K2h;
+    return PLW;
+  }
   const target = Math.log(M2) - 2 * Math.log(M1);
   let kap = sw, m1 = 0;
   for (let it = 0; it < 40; it++) {
@@ -988,8 +1103,85 @@ function popLaw(m: number, s2: number, dh: number, phi: number): Float64Array {
   // the nodes left out (weight < 1e-18) keep the lognormal's value
   for (let k = 0; k < PN.z.length; k++) PLW[o + k] = Math.exp(sw * PN.z[k] - s2 / 2);
   for (let i = 0; i < nz; i++) PLW[o + PL_IDX[i]] = (M1 * PL_X[i]) / m1;
-  PLKEY[3 * m] = s2; PLKEY[3 * m + 1] = phi; PLKEY[3 * m + 2] = dh;
+  PLKEY[5 * m] = s2; PLKEY[5 * m + 1] = phi; PLKEY[5 * m + 2] = dh; PLKEY[5 * m + 3] = cap; PLKEY[5 * m + 4] = K2h;
   return PLW;
+}
+/** popLaw's logistic form (ncPairGradR steps 8 and 9): a row's weight on the key is σ(y + ε), y = κg + μ
+ * on the nodes (PLG), ε ~ N(0, sp²) the row's own part (iid over rows); w = cap·m1(y), m_k(y) =
+ * E_ε[σ(y + ε)^k], and the row's two-point law (hit probability m1²/m2, size m2/m1: PLS) keeps
+ * m1 and m2. κ and μ set E[c] = M1 and E[c²] = C2 (c = Σ_rows: E[c² | y] = (cap² − cap)m1² +
+ * cap·m2), C2 clamped below the two-point bound cap·M1·(1 − 1e-6). sp = 0: w = cap·σ(y) with
+ * E[w²] = C2 (step 8 alone). A joint Newton on (ln E[c], ln E[c²]) from the lognormal's (κ = √s2,
+ * μ = ln(M1/cap) − s2/2 − sp²/2), else μ by Newton per κ and κ bracketed on [0, 200]. Fills PLW, PLS at
+ * slot offset o. */
+let RM1 = 0, RM2 = 0, RM3 = 0;
+function rowMom(y: number, sp: number): void {
+  if (!(sp > 0)) { const s = 1 / (1 + Math.exp(-y)); RM1 = s; RM2 = s * s; RM3 = s * s * s; return; }
+  let a = 0, b = 0, c = 0;
+  for (let i = 0; i < EPS_Z.length; i++) { const s = 1 / (1 + Math.exp(-(y + sp * EPS_Z[i]))), w = EPS_W[i], s2 = s * s; a += w * s; b += w * s2; c += w * s2 * s; }
+  RM1 = a; RM2 = b; RM3 = c;
+}
+function popLawCapped(o: number, sw: number, M1: number, C2: number, cap: number, sp: number): void {
+  const nz = PL_IDX.length, c1 = cap * cap - cap;
+  const C2t = Math.min(C2, cap * M1 * (1 - 1e-6));
+  let mu = Math.log(M1 / cap) - (sw * sw) / 2 - (sp * sp) / 2, kap = sw, klo = 0, khi = 200;
+  // per κ, E[c] and E[c²] and their derivatives in μ (d1, d2) and κ (a1, a2)
+  let m1 = 0, d1 = 0, a1 = 0, e2 = 0, d2 = 0, a2 = 0;
+  const moments = (k: number, u: number) => {
+    m1 = 0; d1 = 0; a1 = 0; e2 = 0; d2 = 0; a2 = 0;
+    for (let i = 0; i < nz; i++) {
+      const g = PLG[i], w = PN.w[PL_IDX[i]];
+      rowMom(k * g + u, sp);
+      const dm = RM1 - RM2, de = 2 * c1 * RM1 * dm + 2 * cap * (RM2 - RM3);
+      m1 += w * RM1; d1 += w * dm; a1 += w * dm * g;
+      e2 += w * (c1 * RM1 * RM1 + cap * RM2); d2 += w * de; a2 += w * de * g;
+    }
+    m1 *= cap; d1 *= cap; a1 *= cap;
+  };
+  const solveMu = (k: number) => {
+    // Newton on ln E[c] − ln M1 (increasing in μ), bracketed
+    let lo = -1e4, hi = 1e4;
+    for (let it = 0; it < 200; it++) {
+      moments(k, mu);
+      const f = Math.log(m1 / M1);
+      if (f > 0) hi = mu; else lo = mu;
+      let next = d1 > 0 && m1 > 0 ? mu - f / (d1 / m1) : NaN;
+      if (!(next > lo && next < hi)) next = (lo + hi) / 2;
+      const done = Math.abs(next - mu) <= 1e-12 * Math.max(1, Math.abs(mu));
+      mu = next;
+      if (done) break;
+    }
+  };
+  let ok = false;
+  for (let it = 0; it < 30; it++) {
+    moments(kap, mu);
+    const F1 = Math.log(m1 / M1), F2 = Math.log(e2 / C2t);
+    if (Math.abs(F1) < 1e-13 && Math.abs(F2) < 1e-11) { ok = true; break; }
+    const j11 = a1 / m1, j12 = d1 / m1, j21 = a2 / e2, j22 = d2 / e2, det = j11 * j22 - j12 * j21;
+    if (!(Math.abs(det) > 1e-300)) break;
+    const dk = (F1 * j22 - F2 * j12) / det, dm = (j11 * F2 - j21 * F1) / det;
+    if (!(Number.isFinite(dk) && Number.isFinite(dm)) || kap - dk <= 0 || kap - dk > 200) break;
+    kap -= dk; mu -= dm;
+  }
+  if (!ok) {
+    kap = sw; mu = Math.log(M1 / cap) - (sw * sw) / 2 - (sp * sp) / 2;
+    for (let it = 0; it < 80; it++) {
+      solveMu(kap);
+      moments(kap, mu);
+      const f = Math.log(e2 / C2t);
+      if (f > 0) khi = kap; else klo = kap;
+      const df = d1 > 0 ? (a2 - (d2 * a1) / d1) / e2 : 0;
+      let next = df > 0 ? kap - f / df : NaN;
+      if (!(next > klo && next < khi)) next = (klo + khi) / 2;
+      const done = Math.abs(next - kap) <= 1e-10 * Math.max(1, kap);
+      kap = next;
+      if (done) break;
+    }
+    solveMu(kap);
+  }
+  // the nodes left out (weight < 1e-18) keep the lognormal's value, below the cap
+  for (let k = 0; k < PN.z.length; k++) { PLW[o + k] = Math.min(cap, Math.exp(sw * PN.z[k] - (sw * sw) / 2)); PLS[o + k] = Math.exp(sp * sp) * PLW[o + k] / cap; }
+  for (let i = 0; i < nz; i++) { rowMom(kap * PLG[i] + mu, sp); PLW[o + PL_IDX[i]] = cap * RM1; PLS[o + PL_IDX[i]] = RM1 > 0 ? RM2 / RM1 : 0; }
 }
 const PLG = new Float64Array(32);
 /** the share φ of the popularity law's key-norm form (ncPairGradR step 7): the rows whose normaliser
@@ -1013,12 +1205,20 @@ let POP_PHI = 0, POP_DH = 1;
 function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, bv: number, bK: number, aK: number, eqOnly: boolean): number {
   const nodes = s2 > 1e-9 ? PN : ONE_NODE;
   const sw = Math.sqrt(s2), mw = -s2 / 2;
-  const law = s2 > 1e-9 && POP_PHI > 1e-6 ? popLaw(m, s2, POP_DH, POP_PHI) : null, lo0 = m * 32;
+  const law = s2 > 1e-9 ? popLaw(m, s2, POP_DH, POP_PHI > 1e-6 ? POP_PHI : 0, L, K2h) : null, lo0 = m * 32;
+  // per popularity node: the mean w, the hit size s (law: the row's two-point law, popLawCapped; else
+  // K2h/L) and probability p = w/(L s)
+  const hitOf = (k: number, w: number) => {
+    const s = law ? PLS[lo0 + k] : w >= K2h ? w / L : K2h / L;
+    HIT_S = s; HIT_P = s > 0 ? Math.min(1, w / (L * s)) : 0;
+  };
   if (eqOnly) {
     let eq = 0;
     let ec2 = 0;
     for (let k = 0; k < nodes.z.length; k++) {
-      const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]), p = Math.min(1, w / K2h), s = w / (L * p);
+      const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]);
+      hitOf(k, w);
+      const p = HIT_P, s = HIT_S;
       eq += nodes.w[k] * s * w; ec2 += nodes.w[k] * (w * w + s * s * L * p * (1 - p));
     }
     NMEC2[m] = ec2;
@@ -1026,34 +1226,47 @@ function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, 
   }
   if (NPMF.length < L + 1) NPMF = new Float64Array(2 * (L + 1));
   if (NTM.length < L + 1) NTM = new Float64Array(2 * (L + 1));
-  if (NAV.length < L + 1 + nodes.z.length) {
-    const n2 = 2 * (L + 1 + nodes.z.length);
+  if (NAV.length < (L + 2) * (nodes.z.length + 1)) {
+    const n2 = 2 * (L + 2) * (nodes.z.length + 1);
     NAV = new Float64Array(n2); NAP = new Float64Array(n2); NAC = new Float64Array(n2); NAC2 = new Float64Array(n2); NAK = new Float64Array(n2); NAX = new Float64Array(n2); NAN = new Float64Array(n2);
   }
-  // below the cap (w < K2h) every hit has the size s = K2h/L, so the popularity nodes only weigh the
-  // hit counts N: their masses are pooled per N (one atom per N); capped nodes (every row hits,
-  // N = L, c = w) are atoms of their own
+  // the hit counts N ~ Binomial(L, p) per node, atoms (N, c = sN) of their own per node (the old
+  // equal-size model's pooling per N is the case of one size); p = 1 (every row hits): one atom
   let na = 0, p0 = 0, tlo = L, thi = 0;
   NTM.fill(0, 0, L + 1);
-  const atom = (pr: number, t: number, sz: number) => {
-    const cc = sz * t, qq = sz * cc;
-    NAC[na] = cc; NAC2[na] = cc * cc; NAP[na] = pr; NAN[na] = t;
-    NAV[na] = av * cc * cc + bv * qq; NAK[na] = Math.max(bK * qq, 0); NAX[na++] = Math.max(aK * (cc * cc - qq), 0);
+  // an atom of mass pr, hit count t (mean over its counts) and E[t²] = t2, hit size sz
+  const atom = (pr: number, t: number, sz: number, t2 = t * t) => {
+    const cc = sz * t, c2 = sz * sz * t2, qq = sz * cc;
+    NAC[na] = cc; NAC2[na] = c2; NAP[na] = pr; NAN[na] = t;
+    NAV[na] = av * c2 + bv * qq; NAK[na] = Math.max(bK * qq, 0); NAX[na++] = Math.max(aK * (c2 - qq), 0);
   };
   for (let k = 0; k < nodes.z.length; k++) {
     const wk = nodes.w[k];
     if (wk < 1e-6) continue;
     const w = law ? law[lo0 + k] : Math.exp(mw + sw * nodes.z[k]);
-    if (w >= K2h) { atom(wk, L, w / L); continue; }
-    const p = w / K2h;
+    hitOf(k, w);
+    const p = HIT_P, sz = HIT_S;
+    if (p >= 1) { atom(wk, L, sz); continue; }
     const mm = Math.min(L, Math.floor((L + 1) * p)), odds = p / (1 - p);
     let lo: number, hi: number;
     NPMF[mm] = 1; let tot = 1;
     for (hi = mm; hi < L;) { const nx = NPMF[hi] * ((L - hi) / (hi + 1)) * odds; if (nx < 1e-11) break; NPMF[++hi] = nx; tot += nx; }
     for (lo = mm; lo > 0;) { const nx = (NPMF[lo] * lo) / ((L - lo + 1) * odds); if (nx < 1e-11) break; NPMF[--lo] = nx; tot += nx; }
-    for (let t = lo; t <= hi; t++) NTM[t] += (wk * NPMF[t]) / tot;
-    if (lo < tlo) tlo = lo;
-    if (hi > thi) thi = hi;
+    if (!law) {
+      for (let t = lo; t <= hi; t++) NTM[t] += (wk * NPMF[t]) / tot;
+      if (lo < tlo) tlo = lo;
+      if (hi > thi) thi = hi;
+      continue;
+    }
+    if (lo === 0) p0 += (wk * NPMF[0]) / tot;
+    // a node's counts in at most NGRP runs of consecutive t, each one atom keeping its mass, E[t]
+    // and E[t²] (a run spans less than a bin of ln(V + K) below, where the atoms are pooled anyway)
+    const t0 = Math.max(lo, 1), g = Math.ceil((hi - t0 + 1) / NGRP);
+    for (let ta = t0; ta <= hi; ta += g) {
+      let pr = 0, s1 = 0, s2 = 0;
+      for (let t = ta; t < ta + g && t <= hi; t++) { const e = NPMF[t]; pr += e; s1 += e * t; s2 += e * t * t; }
+      if ((wk * pr) / tot >= 1e-12) atom((wk * pr) / tot, s1 / pr, sz, s2 / pr);
+    }
   }
   p0 += NTM[0];
   for (let t = Math.max(tlo, 1); t <= thi; t++) if (NTM[t] >= 1e-12) atom(NTM[t], t, K2h / L);
@@ -1592,7 +1805,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       ],
       gradR: [
         { expr: '(cov_V + cov_Q)/(var_V + var_Q + var_K)', when: 'pooled ratio (propagated); see the file header' },
-        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (hits of the private-logit size, key popularity lognormal, mixed toward the key-norm law by phi) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
+        { expr: 'C*(E_U[E1^2] - E_U[(Ec2 - E1)^2/Vc]/(L-1)) + DQ*Eq^2 - E_U[EK*E1]/(L-1)', when: 'per-pair mean (reported, non-causal): E1 = E[c/sqrt(X) | U], Ec2 = E[c^2/sqrt(X)], Eq = E[sqrt(eta)/sqrt(X)], EK = E[K/sqrt(X)] over a hit model of the column sums c (the weight of a row sigmoid(y + eps), eps ~ N(0, ln K2p) iid over rows, as the two-point law of its first two moments: hit probability m1^2/m2, size m2/m1; the logit y of a key Gaussian on the popularity nodes (lognormal below the cap L), mixed toward the key-norm law by phi) with Gamma amplitudes of the K and Q paths, heads by the Laplace transform; the squares are E_U of products over the per-head, per-sequence scale U of the rows\' shared query (lognormal, relative variance 2(1+2d_h/d)/d_h, 3 nodes: each node\'s K2, row correlation and K-path factors at logit variance v(1-r\'+r\'U)), shared by the pair in the head that carries its numerator (ncPairGradR, ncScaleNodes)' },
         { expr: 'sum_{j<l} (C*E1_j*E1_l + D_jl*E2_j*E2_l) / (P*(P-1)/2)', when: 'per-pair mean (reported, causal) over P sampled positions: per-position E1, E2 over a hit model of the column sums c_j (causalPairGradR)' },
       ],
     },

@@ -234,11 +234,7 @@ const KNOWN: Record<string, Partial<Record<Quantity, string>>> = {
   "softmax n=64 μ=0 σ²=1 r=0.5": { r: "pred 0.3966, MC 0.4147 ± 0.003651, tol 0.01461, pooled 0.4051" },
   "softmax n=64 μ=0 σ²=4 r=0": { gradR: "pred 0.02916, MC 0.05321 ± 0.001523, tol 0.01000, pooled 0.04294" },
   "softmax n=64 μ=0 σ²=4 r=0.9": { gradR: "pred 0.2468, MC 0.2066 ± 0.009468, tol 0.03787, pooled 0.2273" },
-  "attention h=1 σ_s²=4 μ=0 σ²=1 r=0": { gradR: "pred 0.4225, MC 0.4855 ± 0.009121, tol 0.03648, pooled 0.4080" },
-  "attention h=1 σ_s²=1 μ=0 σ²=4 r=0.5": { gradR: "pred 0.6849, MC 0.7215 ± 0.008506, tol 0.03402, pooled 0.5630" },
   "attention h=4 causal σ_s²=25 μ=0 σ²=1 r=0.5": { gradR: "pred 0.09478, MC 0.06903 ± 0.003290, tol 0.01316, pooled 0.05383" },
-  "attention h=1 value:false σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6849, MC 0.7246 ± 0.006737, tol 0.02695, pooled 0.5817" },
-  "attention h=1 attnDropout=0.1 σ_s²=1 μ=0 σ²=1 r=0.5": { gradR: "pred 0.6595, MC 0.6949 ± 0.006990, tol 0.02796, pooled 0.5595" },
   "attention h=4 causal attnDropout=0.1 σ_s²=4 μ=0 σ²=1 r=0.5": { gradR: "pred 0.3551, MC 0.3244 ± 0.006720, tol 0.02688, pooled 0.2140" },
   "swiglu dropout=0 μ=0 σ²=4 r=0": { r: "pred 0, MC 0.01292 ± 0.002874, tol 0.01150, pooled 0.01135" },
 };
