@@ -1115,10 +1115,15 @@ function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity, 
  * μ = ln(M1/cap) − s2/2 − sp²/2), else μ by Newton per κ and κ bracketed on [0, 200]. Fills PLW, PLS at
  * slot offset o. */
 let RM1 = 0, RM2 = 0, RM3 = 0;
+// e^{−sp·z_i} at the last sp (σ(y + sp z_i) = 1/(1 + e^{−y}·e^{−sp z_i}): one exp per call)
+const EPS_E = new Float64Array(EPS_Z.length);
+let EPS_SP = NaN;
 function rowMom(y: number, sp: number): void {
   if (!(sp > 0)) { const s = 1 / (1 + Math.exp(-y)); RM1 = s; RM2 = s * s; RM3 = s * s * s; return; }
+  if (sp !== EPS_SP) { for (let i = 0; i < EPS_Z.length; i++) EPS_E[i] = Math.exp(-sp * EPS_Z[i]); EPS_SP = sp; }
+  const ey = Math.exp(-y);
   let a = 0, b = 0, c = 0;
-  for (let i = 0; i < EPS_Z.length; i++) { const s = 1 / (1 + Math.exp(-(y + sp * EPS_Z[i]))), w = EPS_W[i], s2 = s * s; a += w * s; b += w * s2; c += w * s2 * s; }
+  for (let i = 0; i < EPS_Z.length; i++) { const s = 1 / (1 + ey * EPS_E[i]), w = EPS_W[i], s2 = s * s; a += w * s; b += w * s2; c += w * s2 * s; }
   RM1 = a; RM2 = b; RM3 = c;
 }
 function popLawCapped(o: number, sw: number, M1: number, C2: number, cap: number, sp: number): void {
@@ -1380,8 +1385,9 @@ function ncPairGradR(q: NcPairInput): number {
       for (let k = 0; k < NMB[m]; k++) {
         const tv = t * NMV[o + k];
         if (tv > 60) continue; // e < e^{−60} of the bin's mass (and of its c, c², K weights' share)
-        const kk = NKK[o + k], z = 1 + t * NKA[o + k], zx = 1 + t * NXA[o + k];
-        const e = NMP[o + k] * Math.exp(-tv - kk * Math.log(z) - kX * Math.log(zx));
+        const ka = NKA[o + k], xa = NXA[o + k], z = 1 + t * ka, zx = 1 + t * xa;
+        // (the logs of 1 skipped: a bin without K-path or cross-row part)
+        const e = NMP[o + k] * Math.exp(-tv - (ka > 0 ? NKK[o + k] * Math.log(z) : 0) - (xa > 0 ? kX * Math.log(zx) : 0));
         P0 += e; P1 += e * NMC[o + k]; P2 += e * NMC2[o + k]; PK += e * (NMK[o + k] / z + NMX[o + k] / zx);
       }
       // the sum constraint's first-order term divides by the head's Var(c): the node's model
