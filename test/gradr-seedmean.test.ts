@@ -16,17 +16,8 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { gradRSeedMean } from '../src/engine.js';
 import { compareGpu, loadGpu } from '../fidelity/gpu.js';
+import { Rng } from '../verify/rng.js';
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('gradRSeedMean: E[S/(S + P)] of log-Gaussian S, P from their ratio of means', () => {
   it.each([
@@ -35,8 +26,8 @@ describe('gradRSeedMean: E[S/(S + P)] of log-Gaussian S, P from their ratio of m
     [0.3, 1.2, 0.2],
     [0.99, 2.0, 0.1],
   ])('g = %f, V_S = %f, V_P = %f', (g, vS, vP) => {
-    const rnd = mulberry(Math.round(g * 1e4 + vS * 1e3));
-    const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+    const rng = new Rng(Math.round(g * 1e4 + vS * 1e3));
+    const gauss = () => rng.normal();
     // ln S ~ N(mS, vS), ln P ~ N(0, vP) with E S / E P = g/(1 − g)
     const mS = Math.log(g / (1 - g)) - vS / 2 + vP / 2;
     const n = 400_000;
