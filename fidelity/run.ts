@@ -330,7 +330,8 @@ export function report(R: Results): string {
     const regs = regimes.filter(inFam);
     const cnt = (qq: Q[]) => {
       const ps = R.points.filter((p) => regs.includes(p.regime) && qq.includes(p.q) && p.errOurs !== null);
-      return ps.length ? `${fr(ps.filter((p) => p.okOurs).length / ps.length)} (${ps.filter((p) => p.okOurs).length} / ${ps.length})` : '—';
+      const ok = ps.filter((p) => p.okOurs).length;
+      return ps.length ? `${fr(ok / ps.length)} (${ok} / ${ps.length})` : '—';
     };
     return [name, regs.join(', ') || '—', cnt(['mean', 'var', 'r']), cnt(['gradVar', 'gradR'])];
   }).filter((row) => row[1] !== '—');

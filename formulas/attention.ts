@@ -1040,9 +1040,6 @@ let NMP = new Float64Array(NU_MAX * NBS), NMV = new Float64Array(NU_MAX * NBS), 
 const NKK = new Float64Array(NU_MAX * NBS), NKA = new Float64Array(NU_MAX * NBS), NXA = new Float64Array(NU_MAX * NBS);
 const NMEC2 = new Float64Array(NU_MAX), NMEQ = new Float64Array(NU_MAX), UK2H = new Float64Array(NU_MAX), NMB = new Int32Array(NU_MAX), NM0 = new Float64Array(NU_MAX), NMVC = new Float64Array(NU_MAX);
 const GP1 = new Float64Array(NU_MAX), GPD = new Float64Array(NU_MAX), GPK = new Float64Array(NU_MAX), E1M = new Float64Array(NU_MAX), EDM = new Float64Array(NU_MAX), EKM = new Float64Array(NU_MAX);
-/** One head's column-sum atoms of the hit model at popularity log-variance s2 (lognormal w, mean 1):
- * pooled into NBIN bins of ln(V + K) at slot m (mass, mean V, K_d, K_x, N, c, c²); returns the model's
- * Σ p·q (E[q]) when `eqOnly`, else fills the slot. */
 /** The key popularity law of ncPairGradR's hit model (derived here, steps 7 and 8 of its comment): on the PN
  * nodes z_k, log w_k = κ·g_k − ln E[e^{κg}] with g = φ·(ρ(z) − 1)/√(2/d_h) + (1 − φ)·z, ρ(z) = χ²_{d_h}/d_h
  * at the normal quantile z (Wilson–Hilferty), κ and the constant giving E[w], E[w²] of the lognormal
@@ -1106,14 +1103,7 @@ function popLaw(m: number, s2: number, dh: number, phi: number, cap = Infinity, 
   PLKEY[5 * m] = s2; PLKEY[5 * m + 1] = phi; PLKEY[5 * m + 2] = dh; PLKEY[5 * m + 3] = cap; PLKEY[5 * m + 4] = K2h;
   return PLW;
 }
-/** popLaw's logistic form (ncPairGradR steps 8 and 9): a row's weight on the key is σ(y + ε), y = κg + μ
- * on the nodes (PLG), ε ~ N(0, sp²) the row's own part (iid over rows); w = cap·m1(y), m_k(y) =
- * E_ε[σ(y + ε)^k], and the row's two-point law (hit probability m1²/m2, size m2/m1: PLS) keeps
- * m1 and m2. κ and μ set E[c] = M1 and E[c²] = C2 (c = Σ_rows: E[c² | y] = (cap² − cap)m1² +
- * cap·m2), C2 clamped below the two-point bound cap·M1·(1 − 1e-6). sp = 0: w = cap·σ(y) with
- * E[w²] = C2 (step 8 alone). A joint Newton on (ln E[c], ln E[c²]) from the lognormal's (κ = √s2,
- * μ = ln(M1/cap) − s2/2 − sp²/2), else μ by Newton per κ and κ bracketed on [0, 200]. Fills PLW, PLS at
- * slot offset o. */
+/** rowMom(y, sp): RM1, RM2, RM3 = E_ε[σ(y + ε)^k], k = 1, 2, 3, ε ~ N(0, sp²) on the EPS nodes */
 let RM1 = 0, RM2 = 0, RM3 = 0;
 // e^{−sp·z_i} at the last sp (σ(y + sp z_i) = 1/(1 + e^{−y}·e^{−sp z_i}): one exp per call)
 const EPS_E = new Float64Array(EPS_Z.length);
@@ -1126,6 +1116,14 @@ function rowMom(y: number, sp: number): void {
   for (let i = 0; i < EPS_Z.length; i++) { const s = 1 / (1 + ey * EPS_E[i]), w = EPS_W[i], s2 = s * s; a += w * s; b += w * s2; c += w * s2 * s; }
   RM1 = a; RM2 = b; RM3 = c;
 }
+/** popLaw's logistic form (ncPairGradR steps 8 and 9): a row's weight on the key is σ(y + ε), y = κg + μ
+ * on the nodes (PLG), ε ~ N(0, sp²) the row's own part (iid over rows); w = cap·m1(y), m_k(y) =
+ * E_ε[σ(y + ε)^k], and the row's two-point law (hit probability m1²/m2, size m2/m1: PLS) keeps
+ * m1 and m2. κ and μ set E[c] = M1 and E[c²] = C2 (c = Σ_rows: E[c² | y] = (cap² − cap)m1² +
+ * cap·m2), C2 clamped below the two-point bound cap·M1·(1 − 1e-6). sp = 0: w = cap·σ(y) with
+ * E[w²] = C2 (step 8 alone). A joint Newton on (ln E[c], ln E[c²]) from the lognormal's (κ = √s2,
+ * μ = ln(M1/cap) − s2/2 − sp²/2), else μ by Newton per κ and κ bracketed on [0, 200]. Fills PLW, PLS at
+ * slot offset o. */
 function popLawCapped(o: number, sw: number, M1: number, C2: number, cap: number, sp: number): void {
   const nz = PL_IDX.length, c1 = cap * cap - cap;
   const C2t = Math.min(C2, cap * M1 * (1 - 1e-6));
@@ -1207,6 +1205,9 @@ function popPhi(v: number, dh: number, c0: number, c: number): number {
   return P * share;
 }
 let POP_PHI = 0, POP_DH = 1;
+/** One head's column-sum atoms of the hit model at popularity log-variance s2 (lognormal w, mean 1):
+ * pooled into NBIN bins of ln(V + K) at slot m (mass, mean V, K_d, K_x, N, c, c²); returns the model's
+ * Σ p·q (E[q]) when `eqOnly`, else fills the slot. */
 function ncHeadAtoms(m: number, s2: number, L: number, K2h: number, av: number, bv: number, bK: number, aK: number, eqOnly: boolean): number {
   const nodes = s2 > 1e-9 ? PN : ONE_NODE;
   const sw = Math.sqrt(s2), mw = -s2 / 2;

@@ -676,8 +676,7 @@ function attachSpread(pred: Prediction, gs: Float64Array): void {
       L.gradR = gradRSeedMean(g, vx, gs[SE * l + 4]);
     }
   }
-  const s0 = pred.layers[0].gradSpread;
-  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0, where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
+  warnHeavy(pred, k, '');
 }
 /**
  * The reported gradR of a collapsed Post-LN stack as the mean over models and sequences of each
@@ -724,9 +723,13 @@ function borrowSpread(pred: Prediction, plan: Plan, opts: PredictOptions): Predi
     L.gradSpread = { logVar: t.logVar, typical: L.gradVar * (t.typical / tv), logVarSequence: t.logVarSequence };
     if (t.logVar >= HEAVY && L.layer > k) k = L.layer;
   }
-  const s0 = pred.layers[0].gradSpread;
-  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0 (carried over from the same stack without the causal mask), where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
+  warnHeavy(pred, k, ' (carried over from the same stack without the causal mask)');
   return pred;
+}
+/** The warning where the spread is heavy (k: the highest entry with logVar ≥ HEAVY, −1 for none). */
+function warnHeavy(pred: Prediction, k: number, source: string): void {
+  const s0 = pred.layers[0].gradSpread;
+  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0${source}, where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
 }
 /** log-variance from which the spread is warned about (a typical model's gradVar ≈ ×0.6 the expectation) */
 const HEAVY = 1;
