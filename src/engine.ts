@@ -16,7 +16,7 @@ import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
 import type { AttentionParams } from '../formulas/attention.js';
-import { attnHomog, attnPostSpread, ffnCrossOverlap, logMeanMomentsAt, ffnPostExcess, ffnPostSpread, HOM_ATTN, HOM_FFN, homogAlign, homogBranch, postSpreadInStack, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
+import { attnHomog, attnPostSpread, batchAlignStep, ffnCrossOverlap, logMeanMomentsAt, ffnPostExcess, ffnPostSpread, HOM_ATTN, HOM_FFN, homogAlign, homogBranch, postSpreadInStack, residualBwdInto, residualFwdInto } from '../formulas/residual.js';
 import { variant, type FormulaSet } from '../formulas/index.js';
 import { causalFoldApplies, causalFoldOptions, runCausalPlan } from './causal.js';
 
@@ -611,8 +611,8 @@ function spreadOf(plan: Plan, c: Compiled, S: Float64Array, gw: Float64Array, ba
     rx[i] = r;
     if (c.hom[i] === HOM_FFN) r = ffnCrossOverlap(subs[i].skip ** 2, c.spread[SP * i + 3], r);
   }
-  // per entry: the part A of Var log gradVar the batch's sequences share (forward, ρ_x²) and the part
-  // I each has on its own. The shared-mode share w of the gradient: the running maximum from the top
+  // per entry: the part A of Var log gradVar the batch's sequences share (forward, ρ_x²; the shared
+  // mode's backward gains, o²: batchAlignStep) and the part I each has on its own. The shared-mode share w of the gradient: the running maximum from the top
   // of (1 + (L−1)r_g)/L (private modes that come from the top only fade going down; where the
   // gradient decorrelates again near the input, the private part is the shared mode's, leaked
   // through a forward that is not yet collapsed, and carries its fluctuation)
@@ -622,18 +622,21 @@ function spreadOf(plan: Plan, c: Compiled, S: Float64Array, gw: Float64Array, ba
   // the injected G (|ḡ|² a χ²_d/d multiple: Var log 2/d; the private modes' start averages L − 1 of them)
   const Vs = new Float64Array(N + 1).fill(NaN), Vp = new Float64Array(N + 1).fill(NaN);
   const d = plan.cfg.dModel, vs0 = 2 / d, vp0 = L > 1 ? 2 / ((L - 1) * d) : 0;
-  let A = 0, F = 0, BS = 0, BP = 0, w = L > 1 ? 1 / L : 1;
+  // BC: the part of BS the sequences share, Σ o²·vN (their gradients' squared overlap o² at each
+  // sub-layer's output: batchAlignStep, 1/d at the top)
+  let A = 0, F = 0, BS = 0, BP = 0, BC = 0, o2 = 1 / d, w = L > 1 ? 1 / L : 1;
   As[N] = Is[N] = 0; Vs[N] = vs0; Vp[N] = vp0;
   for (let i = n - 1; i >= 0; i--) {
     const sl = subs[i], o = SP * i;
     if (!(c.spread[o] === c.spread[o])) break;
     postSpreadInStack(sl.kind === 'attn', c.spread[o], c.spread[o + 1], c.spread[o + 2], L, S[c.rin[i] * RW + 2], H3);
     const sh = H3[2] * rx[i] * rx[i];
-    A += sh; F += H3[2] - sh; BS += H3[0]; BP += H3[1];
+    A += sh; F += H3[2] - sh; BS += H3[0]; BP += H3[1]; BC += o2 * H3[0];
+    o2 = batchAlignStep(o2, c.spread[o + 1], sl.kind === 'attn', sl.skip ** 2, c.spread[o + 3], rx[i]);
     if (sl.kind === 'attn') {
       const l = sl.layer - 1, rg = gw[GE * l + 1];
       if (L > 1) w = Math.min(Math.max(w, (1 + (L - 1) * rg) / L), 1);
-      As[l] = A; Is[l] = F + w * w * BS + (1 - w) ** 2 * BP; Vs[l] = vs0 + BS; Vp[l] = vp0 + BP;
+      As[l] = A + w * w * BC; Is[l] = F + w * w * (BS - BC) + (1 - w) ** 2 * BP; Vs[l] = vs0 + BS; Vp[l] = vp0 + BP;
     }
   }
   const m = new Float64Array(2 * (N + 1));
