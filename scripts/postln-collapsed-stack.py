@@ -1,0 +1,52 @@
+"""The grid's d = 64 Post-LN stack with its forward exactly collapsed (float64): every token of a
+sequence equal, attention uniform (P = 11ᵀ/L, so the attention output is x̄W_vW_o), L tokens and B
+sequences sharing the weights, the loss gradient G iid N(0, 1) per token. The backward is exact for
+that forward: per-token LayerNorm backward, attention's value path through the token mean, the ReLU
+FFN per token. Prints per entry E[gradVar] (± its standard error), the geometric mean and the ln-std
+over seeds, gradVar as config v1 defines it (over batch, tokens and features).
+
+Compare with `predict` at input r = 1 (the engine's collapsed stack), e.g. N = 16, L = 32:
+  python3 scripts/postln-collapsed-stack.py 16 4 1000 32
+  node bin/moments.js predict --config <the grid's d = 64 Post-LN config with layers 16, input r 1>
+
+usage: python3 scripts/postln-collapsed-stack.py [N=16] [B=4] [seeds=500] [L=32] [seed=5]
+"""
+import sys
+import numpy as np
+
+a = [int(x) for x in sys.argv[1:]] + [None] * 5
+N, B, S, T, seed = a[0] or 16, a[1] or 4, a[2] or 500, a[3] or 32, a[4] or 5
+d, m = 64, 256
+rng = np.random.default_rng(seed)
+
+
+def ln_f(z):
+    c = z - z.mean(0, keepdims=True)
+    s = np.sqrt((c * c).mean(0, keepdims=True) + 1e-5)
+    return c / s, s
+
+
+logs = np.zeros((S, N + 1))
+for t in range(S):
+    x = rng.standard_normal((d, B)); cache = []
+    for _ in range(N):
+        A = (rng.standard_normal((d, d)) / np.sqrt(d)) @ (rng.standard_normal((d, d)) / np.sqrt(d))
+        y, s = ln_f(x + A @ x); cache.append(('a', A, y, s)); x = y
+        W1 = rng.standard_normal((m, d)) / np.sqrt(d); W2 = rng.standard_normal((d, m)) / np.sqrt(m)
+        h = W1 @ x; y, s = ln_f(x + W2 @ np.maximum(h, 0)); cache.append(('f', (W1, W2, h), y, s)); x = y
+    g = rng.standard_normal((T, d, B))  # token, feature, sequence
+    logs[t, N] = np.log((g * g).mean())
+    for k in range(2 * N - 1, -1, -1):
+        kind, P, y, s = cache[k]
+        gz = (g - g.mean(1, keepdims=True) - y[None] * (g * y[None]).mean(1, keepdims=True)) / s[None]
+        if kind == 'a':
+            g = gz + np.einsum('ij,tjb->tib', P.T, gz.mean(0, keepdims=True))
+        else:
+            W1, W2, h = P
+            g = gz + np.einsum('ji,tjb->tib', W1, np.einsum('ij,tib->tjb', W2, gz) * (h > 0)[None])
+        if k % 2 == 0:
+            logs[t, k // 2] = np.log((g * g).mean())
+rel = np.exp(logs - logs[:, N:N + 1])
+print(f'N = {N}, B = {B}, L = {T}, {S} seeds, d = {d}: entry, E gradVar ± SE, geometric mean, ln-std (relative to the top entry)')
+for l in range(N, -1, -1):
+    print(f'{l:4d}  {rel[:, l].mean():.5f} ± {rel[:, l].std() / np.sqrt(S):.5f}  {np.exp(np.log(rel[:, l]).mean()):.5f}  {np.log(rel[:, l]).std():.3f}')
