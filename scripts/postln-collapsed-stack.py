@@ -26,7 +26,7 @@ def ln_f(z):
     return c / s, s
 
 
-logs = np.zeros((S, N + 1))
+logs = np.zeros((S, N + 1)); sh = np.zeros((S, N + 1)); pv = np.zeros((S, N + 1))
 for t in range(S):
     x = rng.standard_normal((d, B)); cache = []
     for _ in range(N):
@@ -36,6 +36,7 @@ for t in range(S):
         h = W1 @ x; y, s = ln_f(x + W2 @ np.maximum(h, 0)); cache.append(('f', (W1, W2, h), y, s)); x = y
     g = rng.standard_normal((T, d, B))  # token, feature, sequence
     logs[t, N] = np.log((g * g).mean())
+    gm = g.mean(0, keepdims=True); sh[t, N] = (gm * gm).mean(); pv[t, N] = ((g - gm) ** 2).mean()
     for k in range(2 * N - 1, -1, -1):
         kind, P, y, s = cache[k]
         gz = (g - g.mean(1, keepdims=True) - y[None] * (g * y[None]).mean(1, keepdims=True)) / s[None]
@@ -46,7 +47,10 @@ for t in range(S):
             g = gz + np.einsum('ji,tjb->tib', W1, np.einsum('ij,tib->tjb', W2, gz) * (h > 0)[None])
         if k % 2 == 0:
             logs[t, k // 2] = np.log((g * g).mean())
+            gm = g.mean(0, keepdims=True); sh[t, k // 2] = (gm * gm).mean(); pv[t, k // 2] = ((g - gm) ** 2).mean()
 rel = np.exp(logs - logs[:, N:N + 1])
-print(f'N = {N}, B = {B}, L = {T}, {S} seeds, d = {d}: entry, E gradVar ± SE, geometric mean, ln-std (relative to the top entry)')
+print(f'N = {N}, B = {B}, L = {T}, {S} seeds, d = {d}: entry, E gradVar ± SE, geometric mean, ln-std (relative to the top entry);')
+print('  then the two modes apart: the token mean (shared) and the token differences (private), E ± SE, unnormalised')
 for l in range(N, -1, -1):
-    print(f'{l:4d}  {rel[:, l].mean():.5f} ± {rel[:, l].std() / np.sqrt(S):.5f}  {np.exp(np.log(rel[:, l]).mean()):.5f}  {np.log(rel[:, l]).std():.3f}')
+    print(f'{l:4d}  {rel[:, l].mean():.5f} ± {rel[:, l].std() / np.sqrt(S):.5f}  {np.exp(np.log(rel[:, l]).mean()):.5f}  {np.log(rel[:, l]).std():.3f}'
+          f'  | shared {sh[:, l].mean():.5f} ± {sh[:, l].std() / np.sqrt(S):.5f}  private {pv[:, l].mean():.5f} ± {pv[:, l].std() / np.sqrt(S):.5f}')
