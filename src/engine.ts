@@ -203,6 +203,13 @@ interface Compiled {
   spread: Float64Array;
   final: number; finalK: Kernel<unknown> | null;
   records: number;
+  /** per sub-layer: 1 where its forward is the same function of its input record as sub-layer
+   * i − 2's (the same kind, the same kernels over the same params objects, λ, β, post-norm and
+   * homogeneous-branch numbers, every kernel the block's own: no adapter keeps forward results
+   * beside its records), else 0 (foldForward: a stack at its fixed point repeats its records) */
+  same: Int8Array;
+  /** per sub-layer: its first record (its records are consecutive: branch stages, sum, post-norm) */
+  rec0: Int32Array;
 }
 
 /** The kernel a stage is folded with: the block's own, or (published-formula variants, composite
@@ -237,14 +244,16 @@ function compiled(plan: Plan, keep = true): Compiled {
     fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
     rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
     hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN), homKeep: new Float64Array(n), spread: new Float64Array(SP * n).fill(NaN),
-    final: -1, finalK: null, records: 0,
+    final: -1, finalK: null, records: 0, same: new Int8Array(n), rec0: new Int32Array(n),
   };
+  const own = new Uint8Array(stages);
   let r = 1, k = 0, x = 0; // record 0: the input
   for (let i = 0; i < n; i++) {
     const sl = S[i], st = sl.stages;
-    c.first[i] = k; c.rin[i] = x;
+    c.first[i] = k; c.rin[i] = x; c.rec0[i] = r;
     for (let j = 0; j < st.length; j++) {
       const kk = kernelOf(st[j]);
+      own[k] = kk === st[j].block.kernel ? 1 : 0;
       c.fwd[k] = kk.fwd; c.bwd[k] = kk.bwd; c.prm[k] = st[j].params; c.src[k] = st[j]; c.rec[k++] = r++;
     }
     c.add[i] = r++;
@@ -257,10 +266,33 @@ function compiled(plan: Plan, keep = true): Compiled {
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
+  for (let i = 2; i < n; i++) c.same[i] = sameForward(S, c, own, i, i - 2) ? 1 : 0;
   if (plan.finalNorm) { c.final = r++; c.finalK = kernelOf(plan.finalNorm); }
   c.records = r;
   if (keep) compiledCache.set(plan, c);
   return c;
+}
+
+/** Whether sub-layer i's forward records are the same function of its input record as sub-layer j's
+ * (Compiled.same). */
+function sameForward(S: SubLayer[], c: Compiled, own: Uint8Array, i: number, j: number): boolean {
+  const a = S[i], b = S[j], n = c.first[i + 1] - c.first[i];
+  if (a.kind !== b.kind || n !== c.first[j + 1] - c.first[j] || !Object.is(a.skip, b.skip) || !Object.is(a.branch, b.branch)) return false;
+  for (let q = 0; q < n; q++) {
+    const ki = c.first[i] + q, kj = c.first[j] + q;
+    if (own[ki] === 0 || c.fwd[ki] !== c.fwd[kj] || c.prm[ki] !== c.prm[kj]) return false;
+  }
+  const pi = c.postK[i], pj = c.postK[j];
+  if (pi !== pj || (pi !== null && (pi !== a.postNorm!.block.kernel || a.postNorm!.params !== b.postNorm!.params))) return false;
+  return c.hom[i] === c.hom[j] && Object.is(c.homGb[i], c.homGb[j]) && Object.is(c.homW4[i], c.homW4[j]) && Object.is(c.homKeep[i], c.homKeep[j]);
+}
+/** Whether two records hold the same numbers (bit for bit up to NaN payloads: −0 and 0 differ). */
+function sameRecord(S: Float64Array, x: number, y: number): boolean {
+  for (let f = 0; f < RW; f++) {
+    const u = S[x + f], v = S[y + f];
+    if (u === v ? u === 0 && 1 / u !== 1 / v : u === u || v === v) return false;
+  }
+  return true;
 }
 
 /** Mark a Post-LN sub-layer whose branch is degree-1 homogeneous in its token (homogBranch, shared
@@ -362,18 +394,30 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
   for (let i = 0; i < subs.length; i++) {
     const sl = subs[i], xi = c.rin[i] * RW, a = c.add[i] * RW;
     let warned = false, cur = xi;
-    for (let k = c.first[i]; k < c.first[i + 1]; k++) {
-      const o = c.rec[k] * RW;
-      c.fwd[k](c.prm[k], S, cur, o);
-      if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
-      if (S[o + R_WARN] !== 0) warned = true;
-      cur = o;
-    }
-    residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
-    const pk = c.postK[i];
-    if (pk) {
-      pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
-      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
+    if (c.same[i] !== 0 && sameRecord(S, xi, c.rin[i - 2] * RW)) {
+      // the same forward of the same input as sub-layer i − 2 (a stack at its fixed point): its
+      // records, bit for bit
+      const r0 = c.rec0[i - 2] * RW;
+      S.copyWithin(c.rec0[i] * RW, r0, (c.out[i - 2] + 1) * RW);
+      for (let k = c.first[i]; k < c.first[i + 1]; k++) {
+        const o = c.rec[k] * RW;
+        if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
+        if (S[o + R_WARN] !== 0) warned = true;
+      }
+    } else {
+      for (let k = c.first[i]; k < c.first[i + 1]; k++) {
+        const o = c.rec[k] * RW;
+        c.fwd[k](c.prm[k], S, cur, o);
+        if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
+        if (S[o + R_WARN] !== 0) warned = true;
+        cur = o;
+      }
+      residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
+      const pk = c.postK[i];
+      if (pk) {
+        pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+        if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
+      }
     }
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
