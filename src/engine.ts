@@ -389,7 +389,7 @@ function giveBack(b: Float64Array): void { pool = b; }
  * and the post-norm. Returns the number of sub-layers folded, the weakest method's rank and the
  * layer whose forward variance overflowed (if any). */
 function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array, warnOnce: (key: string, msg: string) => void, gap: boolean): { count: number; rank: number; explode?: number } {
-  const subs = plan.sublayers, d = plan.cfg.dModel;
+  const subs = plan.sublayers, d = plan.cfg.dModel, fwd = c.fwd, prm = c.prm, rec = c.rec, first = c.first;
   let rank = 0, count = 0, explode: number | undefined, e = 1;
   for (let i = 0; i < subs.length; i++) {
     const sl = subs[i], xi = c.rin[i] * RW, a = c.add[i] * RW;
@@ -405,9 +405,9 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
         if (S[o + R_WARN] !== 0) warned = true;
       }
     } else {
-      for (let k = c.first[i]; k < c.first[i + 1]; k++) {
-        const o = c.rec[k] * RW;
-        c.fwd[k](c.prm[k], S, cur, o);
+      for (let k = first[i], k1 = first[i + 1]; k < k1; k++) {
+        const o = rec[k] * RW;
+        fwd[k](prm[k], S, cur, o);
         if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
         if (S[o + R_WARN] !== 0) warned = true;
         cur = o;
@@ -446,7 +446,7 @@ const GZ = GW, GA = 2 * GW, GB = 3 * GW;
  * trace is kept); the upstream gradient is in G[0…]. Returns the first layer whose gradient
  * overflows. */
 function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array, count: number, gw: Float64Array, subs?: SubTrace[]): number | undefined {
-  const L = plan.sublayers;
+  const L = plan.sublayers, bwd = c.bwd, prm = c.prm, rec = c.rec;
   let explode: number | undefined;
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
@@ -466,12 +466,19 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
     }
     let gb = gz, nxt = GA;
     const k0 = c.first[i];
-    for (let k = c.first[i + 1] - 1; k >= k0; k--) {
-      const tr = t?.branch[k - k0];
-      if (tr) tr.gradOut = readGrad(G, gb);
-      c.bwd[k](c.prm[k], S, k === k0 ? xi : c.rec[k - 1] * RW, c.rec[k] * RW, G, gb, nxt);
-      if (tr) tr.gradIn = readGrad(G, nxt);
-      gb = nxt; nxt = nxt === GA ? GB : GA;
+    if (t) {
+      for (let k = c.first[i + 1] - 1; k >= k0; k--) {
+        const tr = t.branch[k - k0];
+        if (tr) tr.gradOut = readGrad(G, gb);
+        bwd[k](prm[k], S, k === k0 ? xi : rec[k - 1] * RW, rec[k] * RW, G, gb, nxt);
+        if (tr) tr.gradIn = readGrad(G, nxt);
+        gb = nxt; nxt = nxt === GA ? GB : GA;
+      }
+    } else {
+      for (let k = c.first[i + 1] - 1; k >= k0; k--) {
+        bwd[k](prm[k], S, k === k0 ? xi : rec[k - 1] * RW, rec[k] * RW, G, gb, nxt);
+        gb = nxt; nxt = nxt === GA ? GB : GA;
+      }
     }
     const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
     let align = NaN;
