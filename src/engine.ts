@@ -11,7 +11,7 @@ import { cosR, GW, iidPairFluct, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNIN
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
-import { dropout } from '../formulas/dropout.js';
+import { dropout, type DropoutParams } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
@@ -376,6 +376,8 @@ function homogRho(rg: number, r: number): number {
   return x > 0 ? (x < 1 ? x : 1) : 0;
 }
 
+const DROP_FWD = dropout.kernel!.fwd, DROP_BWD = dropout.kernel!.bwd;
+
 /** One fold buffer, reused across calls (a predict is synchronous; a nested one gets its own). */
 let pool: Float64Array | null = null;
 function takeBuffer(n: number): Float64Array {
@@ -406,8 +408,9 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
       }
     } else {
       for (let k = first[i], k1 = first[i + 1]; k < k1; k++) {
-        const o = rec[k] * RW;
-        fwd[k](prm[k], S, cur, o);
+        const o = rec[k] * RW, f = fwd[k];
+        // the dropout stages (three per layer) through a call site of their own, where V8 inlines them
+        if (f === DROP_FWD) DROP_FWD(prm[k] as DropoutParams, S, cur, o); else f(prm[k], S, cur, o);
         if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
         if (S[o + R_WARN] !== 0) warned = true;
         cur = o;
@@ -476,7 +479,9 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
       }
     } else {
       for (let k = c.first[i + 1] - 1; k >= k0; k--) {
-        bwd[k](prm[k], S, k === k0 ? xi : rec[k - 1] * RW, rec[k] * RW, G, gb, nxt);
+        const f = bwd[k];
+        const ii = k === k0 ? xi : rec[k - 1] * RW, o = rec[k] * RW;
+        if (f === DROP_BWD) DROP_BWD(prm[k] as DropoutParams, S, ii, o, G, gb, nxt); else f(prm[k], S, ii, o, G, gb, nxt);
         gb = nxt; nxt = nxt === GA ? GB : GA;
       }
     }
