@@ -74,7 +74,7 @@ const POW2 = Float64Array.from({ length: 2047 }, (_, ex) => 2 ** (ex - 1023 - 36
 /** the last keyS argument and its key (the GeLU kernel asks for the same σ² twice per call) */
 let lastS = NaN, lastKey = NaN;
 function keyOf(s: number): number {
-  if (s === lastS) return lastKey;
+  if (s === lastS && s !== 0) return lastKey; // (0 and −0 compare equal: their keys are themselves)
   lastKey = keyS(s); lastS = s;
   return lastKey;
 }
