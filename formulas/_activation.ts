@@ -59,13 +59,34 @@ const cache = new MomentMemo<Coeffs>();
  * one memo entry instead of a quadrature each (a 1000-layer Post-LN GeLU advise: 1969 quadratures, 2.5 s cold → 0.4 s). */
 function keyS(s: number): number {
   if (!(s > 0) || !Number.isFinite(s)) return s;
-  const q = 2 ** (Math.floor(Math.log2(s)) - 36);
+  // floor(log2 s) from the bits where the mantissa lies well inside its binade (1 + f, 2⁻²⁰ ≤ f <
+  // 1 − 2⁻²⁰: log2 s is then ≥ 1e-6 away from an integer, so Math.log2 floors to the same exponent),
+  // and 2^(e − 36) from a table of the same powers: the same key without the log2 and the power
+  // (near a power of two and for subnormals, Math.log2 as before)
+  KB[0] = s;
+  const hi = KU[1], m = hi & 0xfffff, ex = (hi >>> 20) & 0x7ff;
+  const q = ex !== 0 && m !== 0 && m !== 0xfffff ? POW2[ex] : 2 ** (Math.floor(Math.log2(s)) - 36);
   return Math.round(s / q) * q;
 }
+const KB = new Float64Array(1), KU = new Uint32Array(KB.buffer);
+/** POW2[ex] = 2 ** (ex − 1023 − 36): keyS's q for the biased exponent ex */
+const POW2 = Float64Array.from({ length: 2047 }, (_, ex) => 2 ** (ex - 1023 - 36));
+/** the last keyS argument and its key (the GeLU kernel asks for the same σ² twice per call) */
+let lastS = NaN, lastKey = NaN;
+function keyOf(s: number): number {
+  if (s === lastS && s !== 0) return lastKey; // (0 and −0 compare equal: their keys are themselves)
+  lastKey = keyS(s); lastS = s;
+  return lastKey;
+}
 
+/** the last coeffs lookup (a stack's layers mostly ask for one key: a Post-LN norm's output) */
+let lastA: ActivationFns | null = null, lastMu = NaN, lastK = NaN, lastC: Coeffs | null = null;
 function coeffs(a: ActivationFns, mu: number, s: number): Coeffs {
-  const k = keyS(s);
-  return cache.get(a.name, mu, k, () => computeCoeffs(a, mu, k));
+  const k = keyOf(s);
+  if (a === lastA && mu === lastMu && k === lastK) return lastC!;
+  const c = cache.get(a.name, mu, k, () => computeCoeffs(a, mu, k));
+  lastA = a; lastMu = mu; lastK = k; lastC = c;
+  return c;
 }
 
 function computeCoeffs(a: ActivationFns, mu: number, s: number): Coeffs {
@@ -117,9 +138,13 @@ const dispMemo = new MomentMemo<{ ratio: number; gamma: number }>();
  * (first order in 1/d; quadrature for E[φ²], E[φ⁴], γ by a central difference in s). */
 export function activationDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
   if (mu === 0 && a.zeroMeanDispersion) return a.zeroMeanDispersion;
-  const k = keyS(s);
-  return dispMemo.get(a.name, mu, k, () => computeDispersion(a, mu, k));
+  const k = keyOf(s);
+  if (a === dLastA && mu === dLastMu && k === dLastK) return dLastD!;
+  const r = dispMemo.get(a.name, mu, k, () => computeDispersion(a, mu, k));
+  dLastA = a; dLastMu = mu; dLastK = k; dLastD = r;
+  return r;
 }
+let dLastA: ActivationFns | null = null, dLastMu = NaN, dLastK = NaN, dLastD: { ratio: number; gamma: number } | null = null;
 
 function computeDispersion(a: ActivationFns, mu: number, s: number): { ratio: number; gamma: number } {
   const m = (sv: number, pow: number) => {

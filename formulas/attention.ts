@@ -93,7 +93,7 @@ import type { Moments } from '../src/types.js';
 import { causalShareLaw } from './causal-share.js';
 import type { GradMoments } from '../src/types.js';
 import { cosFactor } from './attention-cos.js';
-import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
+import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, rhoStencil, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRowCorrCosAt, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -114,7 +114,7 @@ interface CausalCache {
   /** config v1's forward r, the mean over position pairs of the per-pair cosine (reported only; cosFactor) */
   pairR: () => number;
 }
-const SM = new Float64Array(9);
+const SM = new Float64Array(10);
 const SMU = new Float64Array(3);
 /** probabilists' 5-point Gauss–Hermite rule (exact for polynomials of degree ≤ 9 in z ~ N(0, 1)) */
 const GH5_Z = [0, 1.3556261799742659, -1.3556261799742659, 2.8569700138728056, -2.8569700138728056];
@@ -288,6 +288,66 @@ function ovRow(L: number, d: number, heads: number, gi: number): Float64Array {
   return row;
 }
 const OVT = new Float64Array(2), OV = new Float64Array(2), OVC = new Float64Array(2);
+
+/** The non-causal kernel fwd's numbers that depend on (d, heads, L) only, for the last such key:
+ * KP = [d, heads, L, keyNormVar, cosDim, queryDirFrac, d_h ≤ ANISO_DH_MAX (1/0)] (kernelPrep) */
+const KP = Float64Array.of(NaN, NaN, NaN, 0, 0, 0, 0);
+function kernelPrep(d: number, heads: number, L: number): void {
+  KP[0] = d; KP[1] = heads; KP[2] = L;
+  KP[3] = keyNormVar(d, heads); KP[4] = queryCosineDim(d, heads); KP[5] = queryDirFrac(d, heads);
+  KP[6] = d / Math.max(1, heads) <= ANISO_DH_MAX ? 1 : 0;
+}
+/** interpRho's stencil at the kernel's r′ (rhoStencil) */
+const RST = new Float64Array(5);
+/**
+ * The kernel fwd's tables at (L, v, r′) in one pass (KP filled for (d, heads, L)): SM[0…8] =
+ * attnSoftmaxStats(L, v, d, heads), SM[9] = softmaxRowCorrCos(v, r′, L, cosDim), OV =
+ * attnJacOverlap(L, v, r′, d, heads) — the same arithmetic as those functions (bit-identical
+ * numbers), with ln v taken once (all three take the log of the same v inside their tables'
+ * ranges), interpRho's stencil in r′ computed once for the row correlation and both overlaps, and
+ * each memo's rows looked up once.
+ */
+function fwdTables(L: number, v: number, r1: number, d: number, heads: number): void {
+  const rel = KP[3], lv = Math.log(v), r = Math.max(-1, Math.min(1, r1));
+  rhoStencil(r, RST);
+  SM[9] = softmaxRowCorrCosAt(v, lv, r1, L, KP[4], RST);
+  const table = rel > 0 && !(L <= 1) && v >= AV_MIN && v <= AV_MAX;
+  if (!table) avgDirect(L, v, rel, SM);
+  const xa = (lv - AT_MIN) / AT_STEP;
+  if (table) {
+    // attnSoftmaxStats' cubic in t = ln v
+    let g = Math.floor(xa) - 1;
+    g = Math.max(0, Math.min(AN_GRID - 4, g));
+    const x = (lv - (AT_MIN + g * AT_STEP)) / AT_STEP;
+    const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
+    const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
+    const rows = avgRows.rows(L, rel);
+    const r0 = rows[g] ?? avgRow(L, rel, g), q1 = rows[g + 1] ?? avgRow(L, rel, g + 1), q2 = rows[g + 2] ?? avgRow(L, rel, g + 2), q3 = rows[g + 3] ?? avgRow(L, rel, g + 3);
+    SM[0] = 1 + Math.exp(c0 * r0[0] + c1 * q1[0] + c2 * q2[0] + c3 * q3[0]);
+    SM[1] = c0 * r0[1] + c1 * q1[1] + c2 * q2[1] + c3 * q3[1];
+    SM[2] = Math.exp(c0 * r0[2] + c1 * q1[2] + c2 * q2[2] + c3 * q3[2]);
+    SM[3] = c0 * r0[3] + c1 * q1[3] + c2 * q2[3] + c3 * q3[3];
+    SM[4] = c0 * r0[4] + c1 * q1[4] + c2 * q2[4] + c3 * q3[4];
+    SM[5] = c0 * r0[5] + c1 * q1[5] + c2 * q2[5] + c3 * q3[5];
+    SM[6] = c0 * r0[6] + c1 * q1[6] + c2 * q2[6] + c3 * q3[6];
+    SM[7] = c0 * r0[7] + c1 * q1[7] + c2 * q2[7] + c3 * q3[7];
+    SM[8] = c0 * r0[8] + c1 * q1[8] + c2 * q2[8] + c3 * q3[8];
+  }
+  // attnJacOverlap
+  if (KP[6] !== 0) { softmaxJacOverlapAniso(v, r1, L, d, heads, OV); return; }
+  if (!table) { ovDirect(L, v, r1, d, heads, OV); return; }
+  const g = Math.max(0, Math.min(AN_GRID - 2, Math.floor(xa))), w = xa - g;
+  const rows = ovAttRows.rows(L, d * 65536 + heads);
+  const ta = rows[g] ?? ovRow(L, d, heads, g), tb = rows[g + 1] ?? ovRow(L, d, heads, g + 1);
+  const j = RST[0], c0 = RST[1], c1 = RST[2], c2 = RST[3], c3 = RST[4];
+  let a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
+  let b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
+  OV[0] = (1 - w) * a + w * b;
+  const k = j + 21;
+  a = c0 * ta[k] + c1 * ta[k + 1] + c2 * ta[k + 2] + c3 * ta[k + 3];
+  b = c0 * tb[k] + c1 * tb[k + 1] + c2 * tb[k + 2] + c3 * tb[k + 3];
+  OV[1] = Math.max((1 - w) * a + w * b, 0);
+}
 
 /** The softmax symbols the non-causal forward formulas name (the catalogue's var and r rows), computed
  * as the kernel fwd computes them (u-averaged K2, the tilt tau and two rows' tilt product tm, the row
@@ -1833,10 +1893,14 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       const v = (1 - r1) * sigS;
       // two rows' softmax correlation, averaged over the cosine of their d_h-dimensional queries
       // (formulas/softmax.ts softmaxRowCorrCos): rows whose queries point alike pick the same keys
-      const c = softmaxRowCorrCos(v, r1, L, cosDim(p));
+      // (the three tables below share ln v and the stencil in r′: attnSoftmaxStats, attnJacOverlap and
+      // softmaxRowCorrCos evaluated in one pass, the same arithmetic — fwdTables)
+      if (d !== KP[0] || p.heads !== KP[1] || L !== KP[2]) kernelPrep(d, p.heads, L);
+      fwdTables(L, v, r1, d, p.heads);
+      const c = SM[9];
       const sv = value ? d * (p.stdV ?? 0) ** 2 * s1 : s1; // uncentred value variance
       const rv = r1;
-      attnSoftmaxStats(L, v, d, p.heads, SM); // K2 = L²E[p²], J, Q4, E[uJ], T, W: averaged over the rows' logit variance
+      // SM: K2 = L²E[p²], J, Q4, E[uJ], T, W: averaged over the rows' logit variance
       const K2L = SM[0], JL = SM[1], Q4L = SM[2], JuL = SM[3];
       const out = value ? d * (p.stdO ?? 0) ** 2 : 1; // W_o gain
       const meanShift = value ? 0 : mu * mu; // value:false keeps the mean: centred = uncentred − μ²
@@ -1878,7 +1942,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // Along the row's own logit direction the keys are the logits: qPathGain carries that and the
       // logit part of δ (T, W for J, C2 there). It was J′ + (1 − 2S2 + Q4 + J′)/d (J′ = J/(1 − p_a)), 25–35 % high at
       // d_h = 4 and peaked rows (see qPathGain).
-      const cohR = (1 - K2L / L) ** 2 / d, fq = queryDirFrac(d, p.heads);
+      const cohR = (1 - K2L / L) ** 2 / d, fq = KP[5];
       const vq = gh * priv * (1 - r1) * qk * qPathGain(JL, SM[4], SM[5], 1 - (2 * K2L) / L + Q4L, fq, d, pa);
       // Key selection (derived here). V path: the cross-row sum Σ_{i≠i′} E[P_ij P_i′j] counts that two
       // rows pick the same keys; given the two queries, the rows' logits over the keys are iid pairs
@@ -1909,7 +1973,7 @@ export const attention: Block<AttentionParams, KernelCache | CausalCache> = defi
       // (128, 1, 3) 0.280 vs 0.284 ± 0.014 (0.275). With queryCosineDim's Fisher law instead of the
       // sampled anisotropic one at d_h = 4: (128, 16, 100) 25.8, (32, 16, 10) 2.61 (the fractional
       // dimension's weight near ρ = ±1, where peaked rows' D lives).
-      attnJacOverlap(L, v, r1, d, p.heads, OV);
+      // OV = attnJacOverlap(L, v, r1, d, p.heads) (fwdTables)
       const kv0 = gh * priv * qk * (JuL / (1 - pa)), kv1 = gh * priv * qk * (L - 1) * OV[0]; // K-path variance
       const kc = L > 1 ? 1 / (L - 1) : 0;
       const cp1 = gh * vGain * ((L - 1) / L - (L > 1 ? (Math.max(K2L - 1, 0) * c) / L : 0)) - kv1 * kc; // V and K paths

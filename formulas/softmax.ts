@@ -890,6 +890,40 @@ function cosTable(n: number, dh: number, gi: number): Float64Array {
   return out;
 }
 
+/** cosTable through a row array already looked up (cosRowsOf): the attention kernel's fwd looks the
+ * key (n, d_h) up once per call (softmaxRowCorrCosAt) */
+function cosTableIn(rows: (Float64Array | undefined)[], n: number, dh: number, gi: number): Float64Array {
+  return rows[gi] ?? cosTable(n, dh, gi);
+}
+const V_LO = Math.exp(T_MIN);
+/**
+ * softmaxRowCorrCos with ln v computed by the caller (lv = Math.log(v), also where v is outside the
+ * table's range: then the clamped log is taken here, as softmaxRowCorrCos does) and with interpRho's
+ * stencil in ρ precomputed (rhoStencil of the clamped ρ, in st): the same arithmetic, so the same
+ * number (the non-causal attention kernel's fwd shares ln v and the stencil with its other tables).
+ */
+export function softmaxRowCorrCosAt(v: number, lv: number, rho: number, n: number, dh: number, st: Float64Array): number {
+  if (n < 2 || !(dh < COS_DH_MAX) || !(dh > 0)) return softmaxRowCorr(v, rho, n);
+  const t = v >= V_LO && v <= SOFTMAX_V_MAX ? lv : Math.log(Math.min(Math.max(v, V_LO), SOFTMAX_V_MAX));
+  const x = (t - T_MIN) / T_STEP;
+  const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
+  const w = x - g;
+  const rows = cosRows.rows(n, dh), ta = cosTableIn(rows, n, dh, g), tb = cosTableIn(rows, n, dh, g + 1);
+  const j = st[0], c0 = st[1], c1 = st[2], c2 = st[3], c3 = st[4];
+  const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
+  const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
+  return Math.max(-1, Math.min(1, (1 - w) * a + w * b));
+}
+/** interpRho's stencil at ρ (off = 0): out = [i, c0, c1, c2, c3] (the same arithmetic as interpRho) */
+export function rhoStencil(rho: number, out: Float64Array): void {
+  const x = (rho + 1) * RHO_K;
+  let i = Math.floor(x) - 1;
+  i = Math.max(0, Math.min(2 * RHO_K - 3, i));
+  const u = x - i;
+  out[0] = i;
+  out[1] = (-(u - 1) * (u - 2) * (u - 3)) / 6; out[2] = (u * (u - 2) * (u - 3)) / 2; out[3] = (-u * (u - 1) * (u - 3)) / 2; out[4] = (u * (u - 1) * (u - 2)) / 6;
+}
+
 /** Row correlation of two softmax rows of n entries whose queries are d_h-dimensional with
  * coordinate correlation rho, averaged over the law of the queries' cosine (see above):
  * E_ρ[softmaxRowCorr(v, ρ, n)]; d_h ≥ COS_DH_MAX: softmaxRowCorr(v, rho, n). */

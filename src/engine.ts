@@ -11,7 +11,7 @@ import { cosR, GW, iidPairFluct, kernelFor, METHODS, METHOD_RANK, mom, NO_WARNIN
 import { excessFactor, layernorm, type NormParams } from '../formulas/layernorm.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention } from '../formulas/attention.js';
-import { dropout } from '../formulas/dropout.js';
+import { dropout, type DropoutParams } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { ffnStages } from '../formulas/ffn.js';
 import { swiglu } from '../formulas/swiglu.js';
@@ -203,6 +203,13 @@ interface Compiled {
   spread: Float64Array;
   final: number; finalK: Kernel<unknown> | null;
   records: number;
+  /** per sub-layer: 1 where its forward is the same function of its input record as sub-layer
+   * i − 2's (the same kind, the same kernels over the same params objects, λ, β, post-norm and
+   * homogeneous-branch numbers, every kernel the block's own: no adapter keeps forward results
+   * beside its records), else 0 (foldForward: a stack at its fixed point repeats its records) */
+  same: Int8Array;
+  /** per sub-layer: its first record (its records are consecutive: branch stages, sum, post-norm) */
+  rec0: Int32Array;
 }
 
 /** The kernel a stage is folded with: the block's own, or (published-formula variants, composite
@@ -237,14 +244,16 @@ function compiled(plan: Plan, keep = true): Compiled {
     fwd: new Array(stages), bwd: new Array(stages), prm: new Array(stages), src: new Array(stages), rec: new Int32Array(stages), first: new Int32Array(n + 1),
     rin: new Int32Array(n), add: new Int32Array(n), post: new Int32Array(n), out: new Int32Array(n), postK: new Array(n),
     hom: new Int8Array(n), homGb: new Float64Array(n).fill(NaN), homW4: new Float64Array(n).fill(NaN), homKeep: new Float64Array(n), spread: new Float64Array(SP * n).fill(NaN),
-    final: -1, finalK: null, records: 0,
+    final: -1, finalK: null, records: 0, same: new Int8Array(n), rec0: new Int32Array(n),
   };
+  const own = new Uint8Array(stages);
   let r = 1, k = 0, x = 0; // record 0: the input
   for (let i = 0; i < n; i++) {
     const sl = S[i], st = sl.stages;
-    c.first[i] = k; c.rin[i] = x;
+    c.first[i] = k; c.rin[i] = x; c.rec0[i] = r;
     for (let j = 0; j < st.length; j++) {
       const kk = kernelOf(st[j]);
+      own[k] = kk === st[j].block.kernel ? 1 : 0;
       c.fwd[k] = kk.fwd; c.bwd[k] = kk.bwd; c.prm[k] = st[j].params; c.src[k] = st[j]; c.rec[k++] = r++;
     }
     c.add[i] = r++;
@@ -257,10 +266,33 @@ function compiled(plan: Plan, keep = true): Compiled {
     x = c.out[i] = sl.postNorm ? c.post[i] : c.add[i];
   }
   c.first[n] = k;
+  for (let i = 2; i < n; i++) c.same[i] = sameForward(S, c, own, i, i - 2) ? 1 : 0;
   if (plan.finalNorm) { c.final = r++; c.finalK = kernelOf(plan.finalNorm); }
   c.records = r;
   if (keep) compiledCache.set(plan, c);
   return c;
+}
+
+/** Whether sub-layer i's forward records are the same function of its input record as sub-layer j's
+ * (Compiled.same). */
+function sameForward(S: SubLayer[], c: Compiled, own: Uint8Array, i: number, j: number): boolean {
+  const a = S[i], b = S[j], n = c.first[i + 1] - c.first[i];
+  if (a.kind !== b.kind || n !== c.first[j + 1] - c.first[j] || !Object.is(a.skip, b.skip) || !Object.is(a.branch, b.branch)) return false;
+  for (let q = 0; q < n; q++) {
+    const ki = c.first[i] + q, kj = c.first[j] + q;
+    if (own[ki] === 0 || c.fwd[ki] !== c.fwd[kj] || c.prm[ki] !== c.prm[kj]) return false;
+  }
+  const pi = c.postK[i], pj = c.postK[j];
+  if (pi !== pj || (pi !== null && (pi !== a.postNorm!.block.kernel || a.postNorm!.params !== b.postNorm!.params))) return false;
+  return c.hom[i] === c.hom[j] && Object.is(c.homGb[i], c.homGb[j]) && Object.is(c.homW4[i], c.homW4[j]) && Object.is(c.homKeep[i], c.homKeep[j]);
+}
+/** Whether two records hold the same numbers (bit for bit up to NaN payloads: −0 and 0 differ). */
+function sameRecord(S: Float64Array, x: number, y: number): boolean {
+  for (let f = 0; f < RW; f++) {
+    const u = S[x + f], v = S[y + f];
+    if (u === v ? u === 0 && 1 / u !== 1 / v : u === u || v === v) return false;
+  }
+  return true;
 }
 
 /** Mark a Post-LN sub-layer whose branch is degree-1 homogeneous in its token (homogBranch, shared
@@ -344,6 +376,8 @@ function homogRho(rg: number, r: number): number {
   return x > 0 ? (x < 1 ? x : 1) : 0;
 }
 
+const DROP_FWD = dropout.kernel!.fwd, DROP_BWD = dropout.kernel!.bwd;
+
 /** One fold buffer, reused across calls (a predict is synchronous; a nested one gets its own). */
 let pool: Float64Array | null = null;
 function takeBuffer(n: number): Float64Array {
@@ -357,23 +391,36 @@ function giveBack(b: Float64Array): void { pool = b; }
  * and the post-norm. Returns the number of sub-layers folded, the weakest method's rank and the
  * layer whose forward variance overflowed (if any). */
 function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array, warnOnce: (key: string, msg: string) => void, gap: boolean): { count: number; rank: number; explode?: number } {
-  const subs = plan.sublayers, d = plan.cfg.dModel;
+  const subs = plan.sublayers, d = plan.cfg.dModel, fwd = c.fwd, prm = c.prm, rec = c.rec, first = c.first;
   let rank = 0, count = 0, explode: number | undefined, e = 1;
   for (let i = 0; i < subs.length; i++) {
     const sl = subs[i], xi = c.rin[i] * RW, a = c.add[i] * RW;
     let warned = false, cur = xi;
-    for (let k = c.first[i]; k < c.first[i + 1]; k++) {
-      const o = c.rec[k] * RW;
-      c.fwd[k](c.prm[k], S, cur, o);
-      if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
-      if (S[o + R_WARN] !== 0) warned = true;
-      cur = o;
-    }
-    residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
-    const pk = c.postK[i];
-    if (pk) {
-      pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
-      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
+    if (c.same[i] !== 0 && sameRecord(S, xi, c.rin[i - 2] * RW)) {
+      // the same forward of the same input as sub-layer i − 2 (a stack at its fixed point): its
+      // records, bit for bit
+      const r0 = c.rec0[i - 2] * RW;
+      S.copyWithin(c.rec0[i] * RW, r0, (c.out[i - 2] + 1) * RW);
+      for (let k = c.first[i]; k < c.first[i + 1]; k++) {
+        const o = c.rec[k] * RW;
+        if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
+        if (S[o + R_WARN] !== 0) warned = true;
+      }
+    } else {
+      for (let k = first[i], k1 = first[i + 1]; k < k1; k++) {
+        const o = rec[k] * RW, f = fwd[k];
+        // the dropout stages (three per layer) through a call site of their own, where V8 inlines them
+        if (f === DROP_FWD) DROP_FWD(prm[k] as DropoutParams, S, cur, o); else f(prm[k], S, cur, o);
+        if (S[o + R_METHOD] > rank) rank = S[o + R_METHOD];
+        if (S[o + R_WARN] !== 0) warned = true;
+        cur = o;
+      }
+      residualFwdInto(sl.skip, sl.branch, S, xi, cur, a, d);
+      const pk = c.postK[i];
+      if (pk) {
+        pk.fwd(sl.postNorm!.params, S, a, c.post[i] * RW);
+        if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
+      }
     }
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
@@ -402,7 +449,7 @@ const GZ = GW, GA = 2 * GW, GB = 3 * GW;
  * trace is kept); the upstream gradient is in G[0…]. Returns the first layer whose gradient
  * overflows. */
 function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array, count: number, gw: Float64Array, subs?: SubTrace[]): number | undefined {
-  const L = plan.sublayers;
+  const L = plan.sublayers, bwd = c.bwd, prm = c.prm, rec = c.rec;
   let explode: number | undefined;
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
@@ -422,12 +469,21 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
     }
     let gb = gz, nxt = GA;
     const k0 = c.first[i];
-    for (let k = c.first[i + 1] - 1; k >= k0; k--) {
-      const tr = t?.branch[k - k0];
-      if (tr) tr.gradOut = readGrad(G, gb);
-      c.bwd[k](c.prm[k], S, k === k0 ? xi : c.rec[k - 1] * RW, c.rec[k] * RW, G, gb, nxt);
-      if (tr) tr.gradIn = readGrad(G, nxt);
-      gb = nxt; nxt = nxt === GA ? GB : GA;
+    if (t) {
+      for (let k = c.first[i + 1] - 1; k >= k0; k--) {
+        const tr = t.branch[k - k0];
+        if (tr) tr.gradOut = readGrad(G, gb);
+        bwd[k](prm[k], S, k === k0 ? xi : rec[k - 1] * RW, rec[k] * RW, G, gb, nxt);
+        if (tr) tr.gradIn = readGrad(G, nxt);
+        gb = nxt; nxt = nxt === GA ? GB : GA;
+      }
+    } else {
+      for (let k = c.first[i + 1] - 1; k >= k0; k--) {
+        const f = bwd[k];
+        const ii = k === k0 ? xi : rec[k - 1] * RW, o = rec[k] * RW;
+        if (f === DROP_BWD) DROP_BWD(prm[k] as DropoutParams, S, ii, o, G, gb, nxt); else f(prm[k], S, ii, o, G, gb, nxt);
+        gb = nxt; nxt = nxt === GA ? GB : GA;
+      }
     }
     const bo = c.first[i + 1] > k0 ? c.rec[c.first[i + 1] - 1] * RW : xi;
     let align = NaN;
