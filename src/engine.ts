@@ -378,6 +378,29 @@ function homogRho(rg: number, r: number): number {
 
 const DROP_FWD = dropout.kernel!.fwd, DROP_BWD = dropout.kernel!.bwd;
 
+/**
+ * The input gradient's token correlation after a homogeneous attention sub-layer whose post-norm
+ * excess scaled the gradient by f (derived here). In the collapsed limit the gradient splits into
+ * the shared mode (token mean; share w = (1 + (L − 1)r_g)/L of the variance), which the branch sees
+ * through λ + βB, and the private modes, which see λ only. The direction the post-norm removes has
+ * an excess gain for the shared mode alone (the private modes' map is the identity: isotropic), and
+ * the mixed excess ε (foldBackward) already gives the right total loss, w·ε₁ of the shared mode's
+ * gain; but scaling the whole gradient by f takes it from both modes in proportion. So the private
+ * part of the sub-layer's input gradient is (1 − w_out)/f of it, the shared part the rest:
+ * w' = 1 − (1 − w_out)/f. Without this the shared mode gained ×1.0345 through the top attention
+ * sub-layer of a collapsed d = 64, L = 32 stack against ×1.016 in a float64 simulation with the modes
+ * apart (scripts/postln-collapsed-stack.py), and the expectation ran 5–10 % high through the
+ * hand-over. Away from the collapse (tokens independent, forward r → 0) the excess is per row and
+ * leaves the correlation alone: the change is weighted by the post-norm's forward r (as homogRho),
+ * not derived between.
+ */
+function excessShared(rg: number, f: number, L: number, rFwd: number): number {
+  if (!(L > 1) || !(f > 0) || f >= 1 || !(rg === rg)) return rg;
+  const w = (1 + (L - 1) * rg) / L, w2 = Math.min(Math.max(1 - (1 - w) / f, 0), 1), r2 = (L * w2 - 1) / (L - 1);
+  const a = rFwd > 0 ? (rFwd < 1 ? rFwd : 1) : 0;
+  return rg + a * (r2 - rg);
+}
+
 /** One fold buffer, reused across calls (a predict is synchronous; a nested one gets its own). */
 let pool: Float64Array | null = null;
 function takeBuffer(n: number): Float64Array {
@@ -454,7 +477,7 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
   for (let i = count - 1; i >= 0; i--) {
     const sl = L[i], t = subs?.[i], xi = c.rin[i] * RW;
     if (t) t.gradOut = readGrad(G, 0);
-    let gz = 0, rho = 0;
+    let gz = 0, rho = 0, fx = 1;
     const pk = c.postK[i];
     if (pk && c.hom[i] === HOM_ATTN && causalFoldOptions.postHomogeneous) {
       const pr = c.post[i] * RW, RL = S[pr + R_C + 1];
@@ -463,7 +486,7 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
     }
     if (pk) {
       pk.bwd(sl.postNorm!.params, S, c.add[i] * RW, c.post[i] * RW, G, 0, GZ);
-      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) { const e = S[c.post[i] * RW + R_C]; if (e > 0) G[GZ] *= excessFactor(e, c.homKeep[i]); }
+      if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) { const e = S[c.post[i] * RW + R_C]; if (e > 0) G[GZ] *= (fx = excessFactor(e, c.homKeep[i])); }
       gz = GZ;
       if (t?.post) { t.post.gradOut = readGrad(G, 0); t.post.gradIn = readGrad(G, GZ); }
     }
@@ -499,6 +522,7 @@ function foldBackward(plan: Plan, c: Compiled, S: Float64Array, G: Float64Array,
     }
     residualBwdInto(sl.skip, sl.branch, G, gz, gb, 0, S, xi, bo);
     if (align === align && G[0] > 0) G[2] = align;
+    if (fx < 1 && c.hom[i] === HOM_ATTN) G[1] = excessShared(G[1], fx, plan.cfg.seqLen, S[c.post[i] * RW + 2]);
     if (t) t.gradIn = readGrad(G, 0);
     if (sl.kind === 'attn') { gw[GE * (sl.layer - 1)] = G[0]; gw[GE * (sl.layer - 1) + 1] = G[1]; }
     if (explode === undefined && bad(G[0])) explode = sl.layer;

@@ -89,13 +89,20 @@ function naive(cfgIn: Record<string, unknown>): { fwd: [number, number, number][
     const rho = h?.attn ? Math.min(Math.max(g.r * t.post!.out.r, 0), 1) : 0;
     const mix = (a: number, b: number) => a + rho * (b - a);
     const e = h?.attn ? (Number.isNaN(h.attn.L[3]) ? 0 : Math.max(mix(h.attn.L[3], h.attn.one[3]) / mix(h.attn.L[4], h.attn.one[4]) - 1, 0)) : h?.e ?? 0;
-    if (e > 0) gz = { ...gz, var: gz.var * excessFactor(e, sl.postNorm!.block === layernorm ? d - 2 : d - 1) };
+    const fx = e > 0 ? excessFactor(e, sl.postNorm!.block === layernorm ? d - 2 : d - 1) : 1;
+    if (e > 0) gz = { ...gz, var: gz.var * fx };
     let gb = gz;
     for (let k = sl.stages.length - 1; k >= 0; k--) gb = sl.stages[k].block.backward(sl.stages[k].params, t.st[k].x, t.st[k].f, gb);
     g = residualBackward(sl.skip, sl.branch, gz, gb, t.x, t.bo);
     if (h) {
       const A = h.attn, al = (v: number[]) => homogAlign(sl.skip ** 2, sl.branch ** 2, gz.var, gb.var, A!.q, v[1], v[2]);
       g = { ...g, align: A ? mix(al(A.L), al(A.one)) : 0 };
+      // attention: the excess is the shared mode's alone (src/engine.ts excessShared): the private
+      // part of the input gradient is (1 − w)/f of it, weighted by the post-norm's forward r
+      if (A && fx < 1) {
+        const Lq = plan.cfg.seqLen, w = (1 + (Lq - 1) * g.r) / Lq, w2 = Math.min(Math.max(1 - (1 - w) / fx, 0), 1);
+        g = { ...g, r: g.r + Math.min(Math.max(t.post!.out.r, 0), 1) * ((Lq * w2 - 1) / (Lq - 1) - g.r) };
+      }
     }
     if (sl.kind === 'attn') grad[sl.layer - 1] = [g.var, g.r];
   }
