@@ -319,19 +319,8 @@ function fwdTables(L: number, v: number, r1: number, d: number, heads: number): 
     let g = Math.floor(xa) - 1;
     g = Math.max(0, Math.min(AN_GRID - 4, g));
     const x = (lv - (AT_MIN + g * AT_STEP)) / AT_STEP;
-    const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
-    const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
     const rows = avgRows.rows(L, rel);
-    const r0 = rows[g] ?? avgRow(L, rel, g), q1 = rows[g + 1] ?? avgRow(L, rel, g + 1), q2 = rows[g + 2] ?? avgRow(L, rel, g + 2), q3 = rows[g + 3] ?? avgRow(L, rel, g + 3);
-    SM[0] = 1 + Math.exp(c0 * r0[0] + c1 * q1[0] + c2 * q2[0] + c3 * q3[0]);
-    SM[1] = c0 * r0[1] + c1 * q1[1] + c2 * q2[1] + c3 * q3[1];
-    SM[2] = Math.exp(c0 * r0[2] + c1 * q1[2] + c2 * q2[2] + c3 * q3[2]);
-    SM[3] = c0 * r0[3] + c1 * q1[3] + c2 * q2[3] + c3 * q3[3];
-    SM[4] = c0 * r0[4] + c1 * q1[4] + c2 * q2[4] + c3 * q3[4];
-    SM[5] = c0 * r0[5] + c1 * q1[5] + c2 * q2[5] + c3 * q3[5];
-    SM[6] = c0 * r0[6] + c1 * q1[6] + c2 * q2[6] + c3 * q3[6];
-    SM[7] = c0 * r0[7] + c1 * q1[7] + c2 * q2[7] + c3 * q3[7];
-    SM[8] = c0 * r0[8] + c1 * q1[8] + c2 * q2[8] + c3 * q3[8];
+    statsCubic(x, rows[g] ?? avgRow(L, rel, g), rows[g + 1] ?? avgRow(L, rel, g + 1), rows[g + 2] ?? avgRow(L, rel, g + 2), rows[g + 3] ?? avgRow(L, rel, g + 3), SM);
   }
   // attnJacOverlap
   if (KP[6] !== 0) { softmaxJacOverlapAniso(v, r1, L, d, heads, OV); return; }
@@ -389,19 +378,17 @@ export function attnSoftmaxStats(L: number, v: number, d: number, heads: number,
   let g = Math.floor((t - AT_MIN) / AT_STEP) - 1;
   g = Math.max(0, Math.min(AN_GRID - 4, g));
   const x = (t - (AT_MIN + g * AT_STEP)) / AT_STEP;
+  statsCubic(x, avgRow(L, rel, g), avgRow(L, rel, g + 1), avgRow(L, rel, g + 2), avgRow(L, rel, g + 3), out);
+}
+/** The cubic Lagrange interpolation of attnSoftmaxStats at x ∈ [1, 2] between the grid rows r0…r3:
+ * ln(K2 − 1) and ln Q4 as logs, the other seven (the tilt's X, Y, M1 included: see avgDirect) as
+ * values — no exp on the hot path but those two (shared by attnSoftmaxStats and fwdTables). */
+function statsCubic(x: number, r0: Float64Array, r1: Float64Array, r2: Float64Array, r3: Float64Array, out: Float64Array): void {
   const c0 = (-(x - 1) * (x - 2) * (x - 3)) / 6, c1 = (x * (x - 2) * (x - 3)) / 2;
   const c2 = (-x * (x - 1) * (x - 3)) / 2, c3 = (x * (x - 1) * (x - 2)) / 6;
-  const r0 = avgRow(L, rel, g), r1 = avgRow(L, rel, g + 1), r2 = avgRow(L, rel, g + 2), r3 = avgRow(L, rel, g + 3);
   out[0] = 1 + Math.exp(c0 * r0[0] + c1 * r1[0] + c2 * r2[0] + c3 * r3[0]);
-  out[1] = c0 * r0[1] + c1 * r1[1] + c2 * r2[1] + c3 * r3[1];
-  out[2] = Math.exp(c0 * r0[2] + c1 * r1[2] + c2 * r2[2] + c3 * r3[2]);
-  out[3] = c0 * r0[3] + c1 * r1[3] + c2 * r2[3] + c3 * r3[3];
-  out[4] = c0 * r0[4] + c1 * r1[4] + c2 * r2[4] + c3 * r3[4];
-  out[5] = c0 * r0[5] + c1 * r1[5] + c2 * r2[5] + c3 * r3[5];
-  // the tilt's averages (X, Y, M1: see avgDirect) are stored as values: no exp on the hot path
-  out[6] = c0 * r0[6] + c1 * r1[6] + c2 * r2[6] + c3 * r3[6];
-  out[7] = c0 * r0[7] + c1 * r1[7] + c2 * r2[7] + c3 * r3[7];
-  out[8] = c0 * r0[8] + c1 * r1[8] + c2 * r2[8] + c3 * r3[8];
+  for (let k = 1; k < 9; k++) out[k] = c0 * r0[k] + c1 * r1[k] + c2 * r2[k] + c3 * r3[k];
+  out[2] = Math.exp(out[2]);
 }
 /** attnSoftmaxStats without the table (the 5-node average evaluated at v; tests bound the
  * interpolation error with it). */
