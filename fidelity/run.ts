@@ -4,7 +4,7 @@
  *
  *   node dist/fidelity/run.js [--quick] [--only components|stacks|wide|postln] [--report] [--help]
  *
- * Without --only: the full grid (~15–20 min on 2 cores), replacing fidelity/results.json. With
+ * Without --only: the full grid (~50 min on 2 cores: the Post-LN part alone ~26 min), replacing fidelity/results.json. With
  * --only: that part alone (stacks: the d = 64 stacks; postln: of those the plain and causal Post-LN
  * ones, 256 seeds each; wide: the d = 256 Post-LN stacks; components), merged into the existing results.json (the other regimes are kept as they were).
  *
@@ -468,7 +468,7 @@ export function rescore(R: Results): Results {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: node dist/fidelity/run.js [--quick] [--only components|stacks|wide|postln] [--report] [--rescore]\n  (no args: the full grid, ~35 min; --only: one part (postln: the d = 64 plain and causal Post-LN stacks, ~20 min), merged into fidelity/results.json; --report: regenerate FIDELITY.md only;\n   --rescore: recompute the predictions of every stored case on the stored measurements, then write both files)\n');
+    process.stdout.write('usage: node dist/fidelity/run.js [--quick] [--only components|stacks|wide|postln] [--report] [--rescore]\n  (no args: the full grid, ~50 min; --only: one part (postln: the d = 64 plain and causal Post-LN stacks, 256 seeds each, ~26 min), merged into fidelity/results.json; --report: regenerate FIDELITY.md only;\n   --rescore: recompute the predictions of every stored case on the stored measurements, then write both files)\n');
     return;
   }
   const known = new Set(['--quick', '--only', '--report', '--rescore', 'components', 'stacks', 'wide', 'postln']);
