@@ -32,10 +32,9 @@ describe.runIf(g !== null)('stored full-width GPU measurements (PyTorch)', () =>
 /** Points of the stored many-trial attention measurement outside the grid's rule (2·trial std, floors
  * 5 % / 0.02) with the current theory, each with its numbers (FIDELITY.md): a theory change may
  * remove one, never add one. */
-const ATTENTION_KNOWN_OUT = new Set([
-  // ours 0.1328 vs 0.0928 ± 0.0171 (8192 trials; error 0.0401, tolerance 0.0342): the per-pair model's
-  // shared head scale over-states r = 0.95 at σ_s² = 100 (0.111 before it)
-  'σ_s²=100 r=0.95 non-causal h=16 L=32 gradR',
+const ATTENTION_KNOWN_OUT = new Set<string>([
+  // none since 2026-11-27: 'σ_s²=100 r=0.95 non-causal h=16 L=32 gradR' (0.1328 vs 0.0928 ± 0.0171
+  // then) came within with the key popularity capped at the row count (formulas/attention.ts popLawCapped)
 ]);
 const att = attentionGpu(DIR);
 describe.runIf(att !== null)('stored many-trial attention components (PyTorch float64)', () => {
@@ -45,6 +44,8 @@ describe.runIf(att !== null)('stored many-trial attention components (PyTorch fl
   it('no point outside the tolerance rule except the known ones', () => {
     const out = att!.points.filter((p) => !(p.err <= p.tol)).map((p) => `${p.id} ${p.q}`);
     expect(out.filter((k) => !ATTENTION_KNOWN_OUT.has(k))).toEqual([]);
+    // and every known one is still out (remove it from the list when a fix brings it in)
+    expect([...ATTENTION_KNOWN_OUT].filter((k) => !out.includes(k))).toEqual([]);
   });
 });
 
