@@ -574,6 +574,30 @@ function residualForwardK(grid: Grid, l: number, b: number, x: KState, f: KState
   return out;
 }
 
+/**
+ * A homogeneous attention sub-layer's post-norm excess, moved onto the branch image (derived here,
+ * the position-resolved form of src/engine.ts excessShared). The direction the norm removes has an
+ * excess gain only through the branch βW_oᵀW_vᵀ (the skip is the identity: isotropic), so the loss
+ * normBackward takes from every position's gradient in proportion (f_i, per row) belongs to the
+ * branch image: the skip path keeps the unscaled gradient gz0, and the branch image gives up the
+ * skip path's share of the loss as well, spread over positions as the branch image itself (the
+ * removed components' image c_j = Σ_{i≥j} a_i/(i + 1) has the profile of the gradient's): its D and
+ * O scale by κ = 1 − λ²Σ w_i(gz0_i − gz_i) / (β²Σ w_i gb_i). The total is the per-row fold's, and so
+ * is the alignment (computed before the move). One position (seqLen 1) has nothing to move: skip and
+ * branch act on the same vector there, and the excess is the whole map's (test/causal-postln).
+ */
+function excessOnBranch(grid: Grid, l: number, b: number, gz0: GState, gz: GState, gb: GState): GState {
+  const { P, w } = grid, l2 = l * l, b2 = b * b;
+  let loss = 0, br = 0;
+  for (let i = 0; i < P; i++) { loss += w[i] * (gz0.D[i] - gz.D[i]); br += w[i] * gb.D[i]; }
+  const k = br > 0 ? Math.max(1 - (l2 * loss) / (b2 * br), 0) : 1;
+  if (k === 1) return gb;
+  const D = new Float64Array(P), O = new Float64Array(P * P);
+  for (let i = 0; i < P; i++) D[i] = gb.D[i] * k;
+  for (let q = 0; q < P * P; q++) O[q] = gb.O[q] * k;
+  return { D, O, a: gb.a, b: gb.b };
+}
+
 function residualBackwardK(grid: Grid, l: number, b: number, gz: GState, gb: GState, x: KState, f: KState, align?: Float64Array): GState {
   const { P } = grid;
   const l2 = l * l, b2 = b * b;
@@ -632,7 +656,7 @@ function residualBackwardK(grid: Grid, l: number, b: number, gz: GState, gb: GSt
  * scalar engine (src/engine.ts, homogForward) reads the same switch: it has the same terms for
  * non-causal rows (the algebra shared through formulas/residual.ts), plus the shared-mode mix that a
  * gradient correlated across tokens needs; at seqLen 1 both folds agree (test/causal.test.ts). */
-export const causalFoldOptions = { postHomogeneous: true };
+export const causalFoldOptions = { postHomogeneous: true, excessOnBranch: true };
 
 interface PostHomog { excess?: Float64Array; align: (gz: GState, gb: GState) => Float64Array }
 
@@ -777,7 +801,14 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
       if (rec) sg[k] = [gm(gb), gm(gi)];
       gb = gi;
     }
-    g = residualBackwardK(grid, sl.skip, sl.branch, gz, gb, inputs[i], t.branchOut, hom?.align(gz, gb));
+    // attention: the post-norm's excess is the branch image's loss alone (excessOnBranch)
+    const align = hom?.align(gz, gb);
+    if (t.post && hom?.excess && sl.kind === 'attn' && grid.P > 1 && causalFoldOptions.excessOnBranch) {
+      const gz0 = normBackward(grid, sl.postNorm!, t.post.input, g);
+      gb = excessOnBranch(grid, sl.skip, sl.branch, gz0, gz, gb);
+      gz = gz0;
+    }
+    g = residualBackwardK(grid, sl.skip, sl.branch, gz, gb, inputs[i], t.branchOut, align);
     if (rec) { rec.stages = sg; rec.gradIn = gm(g); gTrace.sub[i] = rec; }
     if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
     if (bwdExplode === undefined && badState(g)) { bwdExplode = sl.layer; }
