@@ -495,7 +495,7 @@ function normBackward(grid: Grid, st: Stage, x: KState, g: GState, excess?: Floa
   // excess ε_i of a Post-LN sub-layer with a homogeneous branch (postHomogeneous): the removed
   // output direction carries ε_i more backward gain than an isotropic one; (d − 2) (LayerNorm) or
   // (d − 1) (RMSNorm) directions survive the projection
-  const ex = (i: number, keep: number) => (excess ? excessFactor(excess[i], keep) : 1);
+  const keep = normKeep(st), ex = (i: number) => (excess ? excessFactor(excess[i], keep) : 1);
   const f = new Float64Array(P), D = new Float64Array(P), O = new Float64Array(P * P);
   if (st.block === layernorm) {
     const C = new Float64Array(P);
@@ -504,7 +504,7 @@ function normBackward(grid: Grid, st: Stage, x: KState, g: GState, excess?: Floa
       const nu = x.nu ? x.nu[i] : 1 / d;
       const kc = Math.min(x.kappa[i] / (1 - nu), 0.9);
       const ai = g.a ? g.a[i] : 1, bi = g.b ? g.b[i] : 1;
-      f[i] = ((1 - (ai + bi) / d) / (1 - kc) / (C[i] * (1 - nu) + eps)) * ex(i, d - 2);
+      f[i] = ((1 - (ai + bi) / d) / (1 - kc) / (C[i] * (1 - nu) + eps)) * ex(i);
       D[i] = g.D[i] * f[i];
     }
     for (let i = 0; i < P; i++) for (let j = i; j < P; j++) {
@@ -520,7 +520,7 @@ function normBackward(grid: Grid, st: Stage, x: KState, g: GState, excess?: Floa
   }
   for (let i = 0; i < P; i++) {
     const kq = Math.min(x.kappa[i], 0.9), ai = g.a ? g.a[i] : 1;
-    f[i] = ((1 - ai / d) / (1 - kq) / (x.D[i] + eps)) * ex(i, d - 1);
+    f[i] = ((1 - ai / d) / (1 - kq) / (x.D[i] + eps)) * ex(i);
     D[i] = g.D[i] * f[i];
   }
   for (let i = 0; i < P; i++) for (let j = i; j < P; j++) {
@@ -530,6 +530,20 @@ function normBackward(grid: Grid, st: Stage, x: KState, g: GState, excess?: Floa
     O[i * P + j] = O[j * P + i] = y;
   }
   return { D, O, a: new Float64Array(P), b: g.b };
+}
+
+/** The directions a norm's backward projection leaves (LayerNorm d − 2, RMSNorm d − 1): the excess's keep. */
+function normKeep(st: Stage): number {
+  return st.block === layernorm ? st.params.d - 2 : st.params.d - 1;
+}
+
+/** normBackward's excess applied to a gradient it returned without one: D_i·e_i, O_ij·√(e_i e_j),
+ * e_i = excessFactor(ε_i, keep) (the same factors, multiplied in afterwards). */
+function withExcess(grid: Grid, st: Stage, g0: GState, excess: Float64Array): GState {
+  const { P } = grid, keep = normKeep(st), e = new Float64Array(P), D = new Float64Array(P), O = new Float64Array(P * P);
+  for (let i = 0; i < P; i++) { e[i] = excessFactor(excess[i], keep); D[i] = g0.D[i] * e[i]; }
+  for (let i = 0; i < P; i++) for (let j = i; j < P; j++) O[i * P + j] = O[j * P + i] = g0.O[i * P + j] * Math.sqrt(e[i] * e[j]);
+  return { D, O, a: g0.a, b: g0.b };
 }
 
 // ------------------------------------------------------------------ residual
@@ -793,7 +807,15 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     const rec = keep ? { gradOut: gm(g), stages: [] as [GradMoments, GradMoments][], post: undefined as [GradMoments, GradMoments] | undefined, gradIn: undefined as GradMoments | undefined } : null;
     let gz = g;
     const hom = t.post && causalFoldOptions.postHomogeneous ? postHomogeneous(grid, sl, t, inputs[i], d) : null;
-    if (t.post) { gz = normBackward(grid, sl.postNorm!, t.post.input, g, hom?.excess); if (rec) rec.post = [gm(g), gm(gz)]; }
+    // attention: the post-norm's excess is the branch image's loss alone (excessOnBranch), which
+    // needs the norm's gradient without it (gz0) beside the one with it
+    const move = t.post && hom?.excess && sl.kind === 'attn' && grid.P > 1 && causalFoldOptions.excessOnBranch;
+    let gz0: GState | null = null;
+    if (t.post) {
+      if (move) { gz0 = normBackward(grid, sl.postNorm!, t.post.input, g); gz = withExcess(grid, sl.postNorm!, gz0, hom!.excess!); }
+      else gz = normBackward(grid, sl.postNorm!, t.post.input, g, hom?.excess);
+      if (rec) rec.post = [gm(g), gm(gz)];
+    }
     let gb = gz;
     const sg: [GradMoments, GradMoments][] = new Array(t.stages.length);
     for (let k = t.stages.length - 1; k >= 0; k--) {
@@ -801,13 +823,8 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
       if (rec) sg[k] = [gm(gb), gm(gi)];
       gb = gi;
     }
-    // attention: the post-norm's excess is the branch image's loss alone (excessOnBranch)
     const align = hom?.align(gz, gb);
-    if (t.post && hom?.excess && sl.kind === 'attn' && grid.P > 1 && causalFoldOptions.excessOnBranch) {
-      const gz0 = normBackward(grid, sl.postNorm!, t.post.input, g);
-      gb = excessOnBranch(grid, sl.skip, sl.branch, gz0, gz, gb);
-      gz = gz0;
-    }
+    if (gz0) { gb = excessOnBranch(grid, sl.skip, sl.branch, gz0, gz, gb); gz = gz0; }
     g = residualBackwardK(grid, sl.skip, sl.branch, gz, gb, inputs[i], t.branchOut, align);
     if (rec) { rec.stages = sg; rec.gradIn = gm(g); gTrace.sub[i] = rec; }
     if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
