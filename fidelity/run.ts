@@ -424,15 +424,22 @@ function git(args: string[]): string {
   try { return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\s+$/, ''); } catch { return ''; }
 }
 
+/** Writes results.json (numbers to 6 significant digits) and FIDELITY.md rendered from what was
+ * written, so a run, a --rescore and a --report of the same results give the same page (rendering
+ * the unrounded numbers flipped last digits, e.g. 0.36315 → 0.3632 vs 0.3631). */
 function writeAll(R: Results): void {
-  writeFileSync(RESULTS, JSON.stringify(R, (_k, v) => (typeof v === 'number' ? (Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v)) : v), 1) + '\n');
+  const json = JSON.stringify(R, (_k, v) => (typeof v === 'number' ? (Number.isFinite(v) ? Number(v.toPrecision(6)) : String(v)) : v), 1) + '\n';
+  writeFileSync(RESULTS, json);
   const pre = existsSync(PREAMBLE) ? readFileSync(PREAMBLE, 'utf8') : '# Fidelity\n';
   const gpu = gpuSection(join(ROOT, 'fidelity', 'gpu'));
-  writeFileSync(REPORT, pre.trimEnd() + '\n\n' + report(R) + (gpu ? '\n' + gpu : ''));
+  writeFileSync(REPORT, pre.trimEnd() + '\n\n' + report(parseResults(json)) + (gpu ? '\n' + gpu : ''));
 }
 
 function load(): Results {
-  const R = JSON.parse(readFileSync(RESULTS, 'utf8')) as Results;
+  return parseResults(readFileSync(RESULTS, 'utf8'));
+}
+function parseResults(json: string): Results {
+  const R = JSON.parse(json) as Results;
   const num = (v: unknown) => (typeof v === 'string' ? Number(v) : v);
   for (const p of R.points) for (const k of ['errOurs', 'errPaper', 'noise', 'tol', 'measured', 'std', 'se', 'ours', 'paper'] as const) (p as any)[k] = num(p[k]);
   return R;
