@@ -738,7 +738,7 @@ function attachSpread(pred: Prediction, gs: Float64Array): void {
     const v = gs[SE * L.layer];
     if (!(v === v) || L.gradVar === null) continue;
     L.gradSpread = { logVar: v, typical: L.gradVar * Math.exp(gs[SE * L.layer + 1]), logVarSequence: gs[SE * L.layer + 2] };
-    if (v >= HEAVY && L.layer > k) k = L.layer;
+    if (v >= HEAVY_LOGVAR && L.layer > k) k = L.layer;
   }
   // the reported gradR as the mean over models of each sequence's cosine (gradRSeedMean), from the
   // top down as long as the pooled ratio keeps rising: where it falls again, towards the input, the
@@ -804,18 +804,19 @@ function borrowSpread(pred: Prediction, plan: Plan, opts: PredictOptions): Predi
     const t = twin.layers[L.layer]?.gradSpread, tv = twin.layers[L.layer]?.gradVar;
     if (!t || L.gradVar === null || !tv) continue;
     L.gradSpread = { logVar: t.logVar, typical: L.gradVar * (t.typical / tv), logVarSequence: t.logVarSequence };
-    if (t.logVar >= HEAVY && L.layer > k) k = L.layer;
+    if (t.logVar >= HEAVY_LOGVAR && L.layer > k) k = L.layer;
   }
   warnHeavy(pred, k, ' (carried over from the same stack without the causal mask)');
   return pred;
 }
-/** The warning where the spread is heavy (k: the highest entry with logVar ≥ HEAVY, −1 for none). */
+/** The warning where the spread is heavy (k: the highest entry with logVar ≥ HEAVY_LOGVAR, −1 for none). */
 function warnHeavy(pred: Prediction, k: number, source: string): void {
   const s0 = pred.layers[0].gradSpread;
   if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0${source}, where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
 }
-/** log-variance from which the spread is warned about (a typical model's gradVar ≈ ×0.6 the expectation) */
-const HEAVY = 1;
+/** log-variance from which the spread is warned about (a typical model's gradVar ≈ ×0.6 the
+ * expectation); verify/compare.ts heavyTailCheck re-judges gradVar misses from the same value */
+export const HEAVY_LOGVAR = 1;
 
 /** predictResolved without keeping the plan for later calls (a search that predicts many configs
  * once each: the plans die young instead of living as long as their configs). */

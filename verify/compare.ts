@@ -6,7 +6,7 @@
  *     r, gradR max(0.02, 2·std)        mean    max(0.02·√(p_var), 2·std)
  * where std is the seed-to-seed standard deviation of the measured statistic (sample std, K−1).
  */
-import type { LayerResult } from '../src/engine.js';
+import { HEAVY_LOGVAR, type LayerResult } from '../src/engine.js';
 
 export const QUANTITIES = ['mean', 'var', 'r', 'gradVar', 'gradR'] as const;
 export type Quantity = (typeof QUANTITIES)[number];
@@ -35,11 +35,10 @@ export interface LayerReport {
   gradLogCheck?: { geo: number; typical: number; logErr: number; logTol: number; within: boolean };
 }
 
-/** Var log gradVar from which a gradVar entry counts as heavy-tailed (src/engine.ts warns from the
- * same value): its lognormal median is below e^{−1/2} ≈ 0.61 of the expectation, and a mean of K
- * seeds passes the rule above for a correct expectation only with probability 0.94 / 0.73 / 0.51 at
- * ln-std 2.8 / 3.5 / 4 with 64 seeds (fidelity/run.ts, 4000 simulated draws each). */
-export const HEAVY_LOGVAR = 1;
+/* A gradVar entry counts as heavy-tailed from Var log gradVar ≥ HEAVY_LOGVAR (src/engine.ts, where
+ * the warning uses it): its lognormal median is below e^{−1/2} ≈ 0.61 of the expectation, and a mean
+ * of K seeds passes the rule above for a correct expectation only with probability 0.94 / 0.73 / 0.51
+ * at ln-std 2.8 / 3.5 / 4 with 64 seeds (fidelity/run.ts, 4000 simulated draws each). */
 
 /**
  * The gradVar misses where the engine predicts a heavy tail across models (gradSpread.logVar ≥

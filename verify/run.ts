@@ -7,13 +7,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ResolvedConfig } from '../src/config.js';
-import { predictResolved, type Prediction } from '../src/engine.js';
+import { HEAVY_LOGVAR, predictResolved, type Prediction } from '../src/engine.js';
 import { fail } from '../src/errors.js';
 import { deviceOf, initBackend, type BackendName, type ConcreteBackend } from './backend.js';
 import { checkCorrelation } from './inputs.js';
 import { passFlops } from './model.js';
 import { runSeeds, type SeedFailure, type SeedResult } from './measure.js';
-import { compareLayer, heavyTailCheck, HEAVY_LOGVAR, logMeanStd, meanStd, summarise, QUANTITIES, type LayerReport, type Measured, type Summary } from './compare.js';
+import { compareLayer, heavyTailCheck, logMeanStd, meanStd, summarise, QUANTITIES, type LayerReport, type Measured, type Summary } from './compare.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
 
 export interface VerifyOptions {
