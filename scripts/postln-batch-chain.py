@@ -14,18 +14,13 @@ usage: python3 scripts/postln-batch-chain.py [N=96] [B=4] [seeds=400] [seed=1]
 """
 import sys
 import numpy as np
+from postln_chain import forward
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 96
 B = int(sys.argv[2]) if len(sys.argv) > 2 else 4
 S = int(sys.argv[3]) if len(sys.argv) > 3 else 400
 rng = np.random.default_rng(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
 d, m, K = 64, 256, 2 * N
-
-
-def ln_f(z):
-    c = z - z.mean(0, keepdims=True)
-    s = np.sqrt((c * c).mean(0, keepdims=True) + 1e-5)
-    return c / s, s
 
 
 def between(X, Y):
@@ -38,12 +33,7 @@ def between(X, Y):
 tot = np.zeros((S, N + 1, B)); fwd = np.zeros((S, N + 1, B))
 dl = np.zeros((S, K, B)); ov = np.zeros((S, K)); logB = np.zeros((S, N + 1))
 for t in range(S):
-    x = rng.standard_normal((d, B)); cache = []
-    for _ in range(N):
-        A = (rng.standard_normal((d, d)) / np.sqrt(d)) @ (rng.standard_normal((d, d)) / np.sqrt(d))
-        y, s = ln_f(x + A @ x); cache.append(('a', A, y, s)); x = y
-        W1 = rng.standard_normal((m, d)) / np.sqrt(d); W2 = rng.standard_normal((d, m)) / np.sqrt(m)
-        h = W1 @ x; y, s = ln_f(x + W2 @ np.maximum(h, 0)); cache.append(('f', (W1, W2, h), y, s)); x = y
+    cache = forward(rng, rng.standard_normal((d, B)), N, d, m)
     g = rng.standard_normal((d, B)); top = np.log((g * g).sum(0)); f = np.zeros(B)
     logB[t, N] = np.log((g * g).mean())
     for k in range(K - 1, -1, -1):

@@ -17,18 +17,13 @@ usage: python3 scripts/postln-collapsed-stack.py [N=16] [B=4] [seeds=500] [L=32]
 """
 import sys
 import numpy as np
+from postln_chain import forward
 
 a = [int(x) for x in sys.argv[1:]] + [None] * 6
 N, B, S, T, seed, causal = a[0] or 16, a[1] or 4, a[2] or 500, a[3] or 32, a[4] or 5, bool(a[5])
 inv = 1.0 / np.arange(1, T + 1)  # causal row weights 1/(i + 1)
 d, m = 64, 256
 rng = np.random.default_rng(seed)
-
-
-def ln_f(z):
-    c = z - z.mean(0, keepdims=True)
-    s = np.sqrt((c * c).mean(0, keepdims=True) + 1e-5)
-    return c / s, s
 
 
 logs = np.zeros((S, N + 1)); sh = np.zeros((S, N + 1)); pv = np.zeros((S, N + 1))
@@ -42,12 +37,7 @@ def split(t, l, g):
     else:
         gm = g.mean(0, keepdims=True); sh[t, l] = (gm * gm).mean(); pv[t, l] = ((g - gm) ** 2).mean()
 for t in range(S):
-    x = rng.standard_normal((d, B)); cache = []
-    for _ in range(N):
-        A = (rng.standard_normal((d, d)) / np.sqrt(d)) @ (rng.standard_normal((d, d)) / np.sqrt(d))
-        y, s = ln_f(x + A @ x); cache.append(('a', A, y, s)); x = y
-        W1 = rng.standard_normal((m, d)) / np.sqrt(d); W2 = rng.standard_normal((d, m)) / np.sqrt(m)
-        h = W1 @ x; y, s = ln_f(x + W2 @ np.maximum(h, 0)); cache.append(('f', (W1, W2, h), y, s)); x = y
+    cache = forward(rng, rng.standard_normal((d, B)), N, d, m)
     g = rng.standard_normal((T, d, B))  # token, feature, sequence
     logs[t, N] = np.log((g * g).mean())
     split(t, N, g)
