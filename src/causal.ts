@@ -777,8 +777,13 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     const t = subForward(grid, sl, x, d);
     if (t.method !== 'closed-form') method = t.method;
     for (const w of t.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
-    if (keep) runs.push(t);
+    // the backward pass reads every sub-layer's forward run (stage inputs, attention and SwiGLU
+    // caches, branch output, post-norm input): kept here rather than recomputed from the sub-layer's
+    // input. Without a trace, the pair fluctuations f2/fa are dropped from the kept states once the
+    // forward has used them (only normForward and forwardMoments read them; the backward never does)
+    runs.push(t);
     inputs.push(x);
+    if (!keep) dropPairFluct(x, t);
     x = t.out;
     if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x, d, B));
     if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
@@ -803,7 +808,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   }
   let bwdExplode: number | undefined;
   for (let i = plan.sublayers.length - 1; i >= 0; i--) {
-    const sl = plan.sublayers[i], t = keep ? runs[i] : subForward(grid, sl, inputs[i], d);
+    const sl = plan.sublayers[i], t = runs[i];
     const rec = keep ? { gradOut: gm(g), stages: [] as [GradMoments, GradMoments][], post: undefined as [GradMoments, GradMoments] | undefined, gradIn: undefined as GradMoments | undefined } : null;
     let gz = g;
     const hom = t.post && causalFoldOptions.postHomogeneous ? postHomogeneous(grid, sl, t, inputs[i], d) : null;
@@ -833,6 +838,16 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   const pred = assemble(packEntries(entries, N), packGrads(grads), bwdExplode, warnings, method);
   if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);
   return pred;
+}
+
+/** Drops f2/fa from a sub-layer's input and from every state of its run but its output (the next
+ * sub-layer's input, whose fluctuations its norm reads). */
+function dropPairFluct(x: KState, t: SubRun): void {
+  const drop = (s: KState) => { if (s !== t.out && s.f2) { s.f2 = undefined; s.fa = undefined; } };
+  drop(x);
+  for (const r of t.stages) { drop(r.input); drop(r.out); }
+  drop(t.added);
+  if (t.post) drop(t.post.input);
 }
 
 function pick(m: Moments): Partial<Moments> { return { kappa: m.kappa, nu: m.nu }; }
