@@ -135,6 +135,8 @@ function prefix(grid: Grid, H: Kernel): { S1: Float64Array; M: Float64Array } {
 }
 
 const OVF = new Float64Array(2), SMF = new Float64Array(9);
+/** scratch: the rows' query correlations of one causalAttentionForward call (not kept) */
+let QC = new Float64Array(0);
 export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel): CausalAttnOut {
   const { P, n, L } = grid;
   const d = p.dModel, pa = p.attnDropout ?? 0;
@@ -164,8 +166,12 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
     const meanDiag = S1[g] / ng;
     share[g] = meanDiag > 0 ? Math.max(0, Math.min(1, 1 - pk[g] / meanDiag)) : 0;
   }
-  // query correlation of two rows (of their tokens' normalised inputs)
-  const qcor = (g: number, h: number) => { const den = Math.sqrt(HD[g] * HD[h]); return den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0; };
+  // query correlation of two rows (of their tokens' normalised inputs), g ≤ h: computed once per
+  // pair into scratch (read by the range, the row correlations, the K path's overlap and the tilt)
+  if (QC.length < P * P) QC = new Float64Array(P * P);
+  const qc = QC;
+  for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const den = Math.sqrt(HD[g] * HD[h]); qc[g * P + h] = den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0; }
+  const cosDim = queryCosineDim(d, p.heads);
   // row correlations and fluctuation coefficients
   const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P), dq = new Float64Array(P * P), kov = new Float64Array(P * P);
   // the Q path's two-row Jacobian overlap, Price: D_gh = c′(ρ)·sq_g·sq_h/(n_hi v), c′/v that of length-L
@@ -176,14 +182,14 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   // the K path's cross-row overlap (formulas/attention.ts causalKcvRows): kcv_n = E[wρc′_n]/v at the
   // power-of-two lengths, once per layer at the longest rows' variance (as dcv), each pair at its own
   // query correlation, with the shorter row's own (K2 − 1): √(H_gg H_hh) E[wρD_{n_lo}]/n_hi
-  const kRows = causalKcvRows(L, v[P - 1], d, p.heads), kShare = causalShareLaw(v[P - 1], L, queryCosineDim(d, p.heads));
+  const kRows = causalKcvRows(L, v[P - 1], d, p.heads), kShare = causalShareLaw(v[P - 1], L, cosDim);
   {
     let rLo = 1, rHi = -1;
-    for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const q = qcor(g, h); if (q < rLo) rLo = q; if (q > rHi) rHi = q; }
+    for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const q = qc[g * P + h]; if (q < rLo) rLo = q; if (q > rHi) rHi = q; }
     if (rHi >= rLo) causalKcvFill(kRows, rLo, rHi);
   }
   {
-    const gl = P - 1, rl = Math.max(0, qcor(gl, gl));
+    const gl = P - 1, rl = Math.max(0, qc[gl * P + gl]);
     if (v[gl] > 0) {
       attnJacOverlap(L, v[gl], rl, d, p.heads, OVF); attnSoftmaxStats(L, v[gl], d, p.heads, SMF);
       if (SMF[0] - 1 > 1e-9) dcv = (OVF[1] * L) / (SMF[0] - 1);
@@ -192,18 +198,18 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   for (let g = 0; g < P; g++) {
     gD[g] = n[g] >= 2 ? (K2[g] - 1) / (n[g] * (n[g] - 1)) : 0;
     for (let h = g; h < P; h++) {
-      const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g;
+      const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g, qgh = qc[g * P + h];
       let cc = 0, gg = 0;
       if (sq[g] > 0 && sq[h] > 0 && n[lo] >= 2) {
-        const rho = Math.max(0, qcor(g, h));
-        cc = softmaxRowCorrCos(Math.sqrt(v[g] * v[h]), rho, L, queryCosineDim(d, p.heads));
+        const rho = Math.max(0, qgh);
+        cc = softmaxRowCorrCos(Math.sqrt(v[g] * v[h]), rho, L, cosDim);
         gg = (cc * sq[g] * sq[h]) / (n[hi] * (n[lo] - 1));
         dq[g * P + h] = dq[h * P + g] = dcv === dcv ? (dcv * sq[g] * sq[h]) / n[hi] : (cc * sq[g] * sq[h] + 1) / n[hi];
       }
       c[g * P + h] = c[h * P + g] = cc;
       gO[g * P + h] = gO[h * P + g] = gg;
       // (× the longer row's share's dependence on the shared keys' weights, causal-share.ts F̄_D)
-      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qcor(g, h)) * (K2[lo] - 1) * kShare.at(qcor(g, h), n[lo], n[hi])) / (n[lo] * n[hi]);
+      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qgh) * (K2[lo] - 1) * kShare.at(qgh, n[lo], n[hi])) / (n[lo] * n[hi]);
     }
   }
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, kov, jq, dq, tj, fq };
@@ -218,7 +224,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   for (let g = 0; g < P; g++) {
     D[g] += n[g] >= 2 ? oGain * vGain * pk[g] * tiltVar(tx[g], ty[g], pa, d) : 0;
     for (let h = g; h < P; h++) {
-      const y = oGain * qcor(g, h) * amp[g] * amp[h];
+      const y = oGain * qc[g * P + h] * amp[g] * amp[h];
       O[g * P + h] += y; if (h !== g) O[h * P + g] += y;
     }
   }

@@ -274,14 +274,19 @@ export function causalShareLaw(v: number, nMax: number, dh: number): ShareLaw {
       if (n2 <= n || n < 2) return 1;
       const rr = (Math.max(-1, Math.min(1, r)) + 1) / RHO_STEP, r0 = Math.min(Math.floor(rr), 19), wr = rr - r0;
       const x = Math.log2(n), dl = Math.log2(n2 / n);
+      // the bilinear look-up's node offsets and weights, computed once for the (up to) four tables
+      const W = X + 2;
+      const k = Math.max(0, Math.min(X - 1, Math.floor(x))), fx = Math.max(0, Math.min(1, x - k));
+      const e = Math.max(0, Math.min(X, Math.floor(dl))), fe = Math.max(0, Math.min(1, dl - e));
+      const i00 = k * W + Math.min(e, W - 1), i01 = k * W + Math.min(e + 1, W - 1), i10 = (k + 1) * W + Math.min(e, W - 1), i11 = (k + 1) * W + Math.min(e + 1, W - 1);
       let s = 0;
       if (1 - wl > 0) {
-        if (1 - wr > 0) s += (1 - wl) * (1 - wr) * lookupT(get(l0, r0), X, x, dl);
-        if (wr > 0) s += (1 - wl) * wr * lookupT(get(l0, r0 + 1), X, x, dl);
+        if (1 - wr > 0) s += (1 - wl) * (1 - wr) * bilerp(get(l0, r0), i00, i01, i10, i11, fx, fe);
+        if (wr > 0) s += (1 - wl) * wr * bilerp(get(l0, r0 + 1), i00, i01, i10, i11, fx, fe);
       }
       if (wl > 0) {
-        if (1 - wr > 0) s += wl * (1 - wr) * lookupT(get(l0 + 1, r0), X, x, dl);
-        if (wr > 0) s += wl * wr * lookupT(get(l0 + 1, r0 + 1), X, x, dl);
+        if (1 - wr > 0) s += wl * (1 - wr) * bilerp(get(l0 + 1, r0), i00, i01, i10, i11, fx, fe);
+        if (wr > 0) s += wl * wr * bilerp(get(l0 + 1, r0 + 1), i00, i01, i10, i11, fx, fe);
       }
       return Math.exp(s);
     },
@@ -289,10 +294,8 @@ export function causalShareLaw(v: number, nMax: number, dh: number): ShareLaw {
 }
 /** the tables' longest row 2^X: at least 512 (one table set serves every sequence length up to it) */
 function tableTop(nMax: number): number { return Math.max(9, Math.ceil(Math.log2(Math.max(nMax, 2)))); }
-function lookupT(f: Float64Array, X: number, x: number, dl: number): number {
-  const W = X + 2;
-  const k = Math.max(0, Math.min(X - 1, Math.floor(x))), fx = Math.max(0, Math.min(1, x - k));
-  const e = Math.max(0, Math.min(X, Math.floor(dl))), fe = Math.max(0, Math.min(1, dl - e));
-  const at = (kk: number, ee: number) => f[kk * W + Math.min(ee, W - 1)];
-  return (1 - fx) * ((1 - fe) * at(k, e) + fe * at(k, e + 1)) + fx * ((1 - fe) * at(k + 1, e) + fe * at(k + 1, e + 1));
+/** ln F̄ bilinear in (log₂ n, log₂(n′/n)) between the table's nodes: i00…i11 the four nodes' offsets
+ * (k·W + min(e, W − 1), W = X + 2), fx and fe the weights along the two axes */
+function bilerp(f: Float64Array, i00: number, i01: number, i10: number, i11: number, fx: number, fe: number): number {
+  return (1 - fx) * ((1 - fe) * f[i00] + fe * f[i01]) + fx * ((1 - fe) * f[i10] + fe * f[i11]);
 }
