@@ -117,9 +117,13 @@ const rhoOf = (D: Float64Array, O: Float64Array, P: number, g: number, h: number
  * pair: Cov(B_g, B_h) = √(k_g k_h)ρ², Cov(A, B) = √(k_g k_h)ρ), ρ the output's uncentred correlation. */
 function gaussPair(P: number, k: Float64Array, D: Float64Array, O: Float64Array): { f2: Float64Array; fa: Float64Array } {
   const f2 = new Float64Array(P * P), fa = new Float64Array(P * P);
-  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-    const rho = rhoOf(D, O, P, g, h), kk = Math.sqrt(Math.max(k[g] * k[h], 0));
-    f2[g * P + h] = kk * rho * rho; fa[g * P + h] = kk * rho;
+  // (rhoOf inlined; the row's D and k read once per row)
+  for (let g = 0; g < P; g++) {
+    const dg = D[g], kg = k[g], row = g * P;
+    for (let h = 0; h < P; h++) {
+      const den = Math.sqrt(dg * D[h]), rho = den > 0 ? clamp1(O[row + h] / den) : 0, kk = Math.sqrt(Math.max(kg * k[h], 0));
+      f2[row + h] = kk * rho * rho; fa[row + h] = kk * rho;
+    }
   }
   return { f2, fa };
 }
@@ -246,12 +250,15 @@ function actCoeffs(a: ActivationFns, s: number): ActCoeffs {
   return c;
 }
 
-/** E[f(σ_g Z) f(σ_h Z)] and E[f'(σ_g Z) f'(σ_h Z)] (the Mehler series' value at correlation 1). */
-function atOne(a: ActivationFns, cg: ActCoeffs, ch: ActCoeffs): [number, number] {
-  if (cg.s === ch.s) return [cg.m2, cg.dm2];
+function pairMap(a: ActivationFns): Map<number, [number, number]> {
   let m = pairMemo.get(a.name);
   if (!m) { m = new Map(); pairMemo.set(a.name, m); }
-  const kg = actKey(cg.s), kh = actKey(ch.s);
+  return m;
+}
+
+/** E[f(σ_g Z) f(σ_h Z)] and E[f'(σ_g Z) f'(σ_h Z)] (the Mehler series' value at correlation 1). */
+function atOne(a: ActivationFns, cg: ActCoeffs, ch: ActCoeffs, m: Map<number, [number, number]>, kg: number, kh: number): [number, number] {
+  if (cg.s === ch.s) return [cg.m2, cg.dm2];
   const key = Math.min(kg, kh) * 4294967296 + Math.max(kg, kh);
   let v = m.get(key);
   if (!v) {
@@ -295,13 +302,16 @@ function actPairs(a: ActivationFns, P: number, D: Float64Array, O: Float64Array,
     else co.push(actCoeffs(a, D[g]));
     mean[g] = co[g].mean; e2[g] = co[g].m2; dm2[g] = co[g].dm2;
   }
+  // atOne's memo and each position's quantised key, looked up once per call (not per pair)
+  const pm = pairMap(a), keys = new Float64Array(P);
+  for (let g = 0; g < P; g++) keys[g] = co[g].s > 0 ? actKey(co[g].s) : 0;
   for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
     const cg = co[g], ch = co[h];
     let y: number;
     if (cg.s <= 0 || ch.s <= 0) y = wf ? cg.mean * ch.mean : Math.sqrt(cg.dm2 * ch.dm2);
     else {
       const rho = clamp1(O[g * P + h] / Math.sqrt(D[g] * D[h]));
-      const one = atOne(a, cg, ch);
+      const one = atOne(a, cg, ch, pm, keys[g], keys[h]);
       y = wf ? mehler(cg.cf, ch.cf, Math.max(cg.kf, ch.kf), rho, one[0]) : mehler(cg.cd, ch.cd, Math.max(cg.kd, ch.kd), rho, one[1]);
     }
     out[g * P + h] = out[h * P + g] = y;
@@ -480,9 +490,16 @@ function normForward(grid: Grid, st: Stage, x: KState): KState {
   }
   const m = new Float64Array(P), sc = new Float64Array(P);
   for (let g = 0; g < P; g++) { sc[g] = 1 / Math.sqrt(x.D[g] + eps); D[g] = x.D[g] * sc[g] * sc[g]; m[g] = x.m[g] * sc[g]; }
-  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-    const rho = rhoOf(x.D, x.O, P, g, h);
-    O[g * P + h] = (rho + statePairGap(x, P, g, h, rho)) * Math.sqrt(x.D[g] * x.D[h]) * sc[g] * sc[h];
+  // (rhoOf and statePairGap inlined: the pair's √(D_g D_h) computed once, the row's loads hoisted)
+  const xD = x.D, xO = x.O, xm = x.m, xk = x.kappa, f2 = x.f2, fa = x.fa;
+  for (let g = 0; g < P; g++) {
+    const dg = xD[g], sg = sc[g], kg = xk[g], row = g * P, gapG = f2 !== undefined && fa !== undefined && xm[g] === 0;
+    for (let h = 0; h < P; h++) {
+      const i = row + h, den = Math.sqrt(dg * xD[h]);
+      const rho = den > 0 ? clamp1(xO[i] / den) : 0;
+      const gap = gapG && xm[h] === 0 ? pairGap(rho, 0.5 * (kg + xk[h]), f2[i], fa![i]) : 0;
+      O[i] = (rho + gap) * den * sg * sc[h];
+    }
   }
   const out: KState = { D, O, m, kappa: new Float64Array(P), nu: x.nu };
   if (x.f2 && x.fa) { out.f2 = new Float64Array(P * P); out.fa = new Float64Array(P * P); }
@@ -575,13 +592,19 @@ function residualForwardK(grid: Grid, l: number, b: number, x: KState, f: KState
       sx[g] = Math.sqrt(wx[g]); sf[g] = Math.sqrt(wf[g]);
       ix[g] = x.D[g] > 0 ? 1 / Math.sqrt(x.D[g]) : 0; jf[g] = f.D[g] > 0 ? 1 / Math.sqrt(f.D[g]) : 0;
     }
-    for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-      const i = g * P + h, rx = clamp1(x.O[i] * ix[g] * ix[h]), rf = clamp1(f.O[i] * jf[g] * jf[h]);
-      f2[i] = wx[g] * wx[h] * x2[i] + wf[g] * wf[h] * b2f[i] + (4 * sx[g] * sf[g] * sx[h] * sf[h] * rx * rf) / d;
-      // Cov(A_gh, B_g) and Cov(A_gh, B_h), averaged
-      const og = sx[g] * sx[h] * wx[g] * xa[i] + sf[g] * sf[h] * wf[g] * ba[i] + (2 * sx[g] * sf[g] * (sx[g] * sf[h] * rf + sf[g] * sx[h] * rx)) / d;
-      const oh = sx[h] * sx[g] * wx[h] * xa[i] + sf[h] * sf[g] * wf[h] * ba[i] + (2 * sx[h] * sf[h] * (sx[h] * sf[g] * rf + sf[h] * sx[g] * rx)) / d;
-      fa[i] = 0.5 * (og + oh);
+    // (the row's per-position values read once per row: the same products in the same order)
+    const xO = x.O, fO = f.O;
+    for (let g = 0; g < P; g++) {
+      const wxg = wx[g], wfg = wf[g], sxg = sx[g], sfg = sf[g], ixg = ix[g], jfg = jf[g], row = g * P;
+      for (let h = 0; h < P; h++) {
+        const i = row + h, wxh = wx[h], wfh = wf[h], sxh = sx[h], sfh = sf[h];
+        const rx = clamp1(xO[i] * ixg * ix[h]), rf = clamp1(fO[i] * jfg * jf[h]);
+        f2[i] = wxg * wxh * x2[i] + wfg * wfh * b2f[i] + (4 * sxg * sfg * sxh * sfh * rx * rf) / d;
+        // Cov(A_gh, B_g) and Cov(A_gh, B_h), averaged
+        const og = sxg * sxh * wxg * xa[i] + sfg * sfh * wfg * ba[i] + (2 * sxg * sfg * (sxg * sfh * rf + sfg * sxh * rx)) / d;
+        const oh = sxh * sxg * wxh * xa[i] + sfh * sfg * wfh * ba[i] + (2 * sxh * sfh * (sxh * sfg * rf + sfh * sxg * rx)) / d;
+        fa[i] = 0.5 * (og + oh);
+      }
     }
     out.f2 = f2; out.fa = fa;
   }
