@@ -109,10 +109,16 @@ export interface CausalAttnOut {
   maxV: number;
 }
 
-/** Prefix sums of the forward map: S1_g, M_gh (P×P) for a kernel H. */
+/** Scratch P×P arrays, reused from call to call (every entry written before it is read; none is
+ * kept in a returned kernel or cache): prefix's R and M, the backward's coefM and adjoint's Z. */
+let SR = new Float64Array(0), SM = new Float64Array(0), SC = new Float64Array(0), SZ = new Float64Array(0);
+const scratchFits = (a: Float64Array, n: number) => a.length === n;
+
+/** Prefix sums of the forward map: S1_g, M_gh (P×P) for a kernel H (M: scratch, valid until the next call). */
 function prefix(grid: Grid, H: Kernel): { S1: Float64Array; M: Float64Array } {
   const { P, w, fo } = grid, { D, O } = H;
-  const cum = new Float64Array(P), R = new Float64Array(P * P), M = new Float64Array(P * P);
+  if (!scratchFits(SR, P * P)) { SR = new Float64Array(P * P); SM = new Float64Array(P * P); }
+  const cum = new Float64Array(P), R = SR, M = SM;
   for (let g = 0; g < P; g++) {
     const wf = w[g] * fo[g], wg = w[g], row = g * P;
     for (let b = 0; b < P; b++) { const o = O[row + b]; R[row + b] = cum[b] + wf * o; cum[b] += wg * o; }
@@ -284,7 +290,8 @@ function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: F
     }
   }
   // Z_gb = w_b (Σ_{h>b} coefM_gh + fo_b coefM_gb);  X_ab = w_a (Σ_{g>a} Z_gb + fo_a Z_ab)
-  const Z = new Float64Array(P * P);
+  if (!scratchFits(SZ, P * P)) SZ = new Float64Array(P * P);
+  const Z = SZ; // every entry written below
   for (let g = 0; g < P; g++) {
     let s = 0;
     const row = g * P;
@@ -314,7 +321,9 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
   const { P, w, n, omega } = grid;
   const { HD, K2, pk, gO, gD, pa, vGain, oGain, qk, d, ju, kov, jq, dq, tj, fq } = cache;
   const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
-  const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
+  // coefM: scratch, every entry written in the loop below (the diagonal, then each pair both ways)
+  if (!scratchFits(SC, P * P)) SC = new Float64Array(P * P);
+  const coefM = SC, coefS1 = new Float64Array(P), coefT = new Float64Array(P);
   const outD = new Float64Array(P), outO = new Float64Array(P * P);
   const pv = (g: number) => vGain * pk[g];
   // Q path, coherent key–value term per row (formulas/attention.ts): amplitude √(pk pv)(1 − K2/n)

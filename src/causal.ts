@@ -147,15 +147,18 @@ function statePairGap(s: KState, P: number, g: number, h: number, rho: number): 
  * It matters only when most positions are far smaller than a few others (deep causal Post-LN:
  * the gradient sits almost entirely at position 0, and the batch mean then dominates the others).
  */
-function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number, gapOf?: (g: number, h: number, rho: number) => number): { mean: number; var: number; r: number } {
+function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number, gs?: KState): { mean: number; var: number; r: number } {
   const { P, w, L, omega } = grid;
   let mbar = 0;
   if (m) { for (let g = 0; g < P; g++) mbar += w[g] * m[g]; mbar /= L; }
-  const mo = (g: number) => (m ? m[g] : 0);
-  const cd = new Float64Array(P), co = new Float64Array(P * P);
+  const mz = m ?? new Float64Array(P), mo = (g: number) => mz[g]; // (no mean: zeros)
+  // co: scratch reused from call to call (every entry written here; only the scalars are returned)
+  if (CO.length !== P * P) CO = new Float64Array(P * P);
+  const cd = new Float64Array(P), co = CO;
   for (let g = 0; g < P; g++) {
-    cd[g] = D[g] - 2 * mbar * mo(g) + mbar * mbar;
-    for (let h = 0; h < P; h++) co[g * P + h] = O[g * P + h] - mbar * (mo(g) + mo(h)) + mbar * mbar;
+    const mg = mz[g], row = g * P;
+    cd[g] = D[g] - 2 * mbar * mg + mbar * mbar;
+    for (let h = 0; h < P; h++) co[row + h] = O[row + h] - mbar * (mg + mz[h]) + mbar * mbar;
   }
   if (B !== undefined && Number.isFinite(B) && B > 0) {
     const sn = new Float64Array(P), s = new Float64Array(P);
@@ -176,15 +179,26 @@ function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Ar
   let v = 0;
   for (let g = 0; g < P; g++) v += w[g] * cd[g];
   let rs = 0, ws = 0;
-  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-    const om = omega[g * P + h];
-    if (om === 0) continue;
-    const den = Math.sqrt(cd[g] * cd[h]);
-    if (den > 0) { const rho = clamp1(co[g * P + h] / den); rs += om * (gapOf ? clamp1(rho + gapOf(g, h, rho)) : rho); }
-    ws += om;
+  // each pair's gap (statePairGap, inlined): only for a zero-mean pair of a state with f2/fa
+  const f2 = gs?.f2, fa = gs?.fa, gm = gs?.m, gk = gs?.kappa;
+  for (let g = 0; g < P; g++) {
+    const cdg = cd[g], row = g * P, gapG = f2 !== undefined && fa !== undefined && gm![g] === 0;
+    for (let h = 0; h < P; h++) {
+      const om = omega[row + h];
+      if (om === 0) continue;
+      const den = Math.sqrt(cdg * cd[h]);
+      if (den > 0) {
+        const rho = clamp1(co[row + h] / den);
+        if (!gs) rs += om * rho;
+        else rs += om * clamp1(rho + (gapG && gm![h] === 0 ? pairGap(rho, 0.5 * (gk![g] + gk![h]), f2![row + h], fa![row + h]) : 0));
+      }
+      ws += om;
+    }
   }
   return { mean: mbar, var: Math.max(v / L, 0), r: ws > 0 ? rs / ws : 0 };
 }
+
+let CO = new Float64Array(0);
 
 /** Position-averaged moments (config v1 statistics) of a forward state. */
 export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Moments {
@@ -192,8 +206,7 @@ export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Mo
   let kap = 0, nu = 0;
   for (let g = 0; g < P; g++) { kap += w[g] * s.kappa[g]; if (s.nu) nu += w[g] * s.nu[g]; }
   // config v1's r: the mean per-pair cosine, each pair's pooled ρ plus its finite-width gap
-  const gapOf = s.f2 && s.fa ? (g: number, h: number, rho: number) => statePairGap(s, grid.P, g, h, rho) : undefined;
-  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B, gapOf), kappa: kap / L };
+  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B, s.f2 && s.fa ? s : undefined), kappa: kap / L };
   if (s.nu) out.nu = nu / L;
   return out;
 }
@@ -215,6 +228,9 @@ export function gradMoments(grid: Grid, g: GState, d: number, B?: number): GradM
 
 const filled = (P: number, x: number) => new Float64Array(P).fill(x);
 const scaled = (a: Float64Array, s: number) => { const o = new Float64Array(a.length); for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
+/** scaled into a scratch array reused from call to call (for a kernel read and then dropped, never kept) */
+let SCALED = new Float64Array(0);
+const scaledScratch = (a: Float64Array, s: number) => { if (SCALED.length !== a.length) SCALED = new Float64Array(a.length); const o = SCALED; for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
 
 // ------------------------------------------------------------------ activations on pairs of positions
 
@@ -407,7 +423,8 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     method = 'quadrature';
     const q2 = keep2(p); // (1 − p)(1 − p_h): dropout after W2 and after the product
     const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3, g2 = p.dFF * p.std2 * p.std2;
-    const A = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'f');
+    // (the scaled O is read by actPairs only, never kept: scratch)
+    const A = actPairs(SILU, P, scaled(x.D, ga), scaledScratch(x.O, ga), 'f');
     const D = new Float64Array(P), O = new Float64Array(P * P), kappa = new Float64Array(P);
     for (let g = 0; g < P; g++) {
       D[g] = (g2 * A.e2[g] * gb * x.D[g]) / q2;
@@ -449,7 +466,7 @@ function stageBackward(grid: Grid, run: StageRun, g: GState): GState {
     const { A, q2 } = cache.sw!, H = x;
     const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3;
     const s2 = p.dModel * p.std2 * p.std2, w1 = p.dFF * p.std1 * p.std1, w3 = p.dFF * p.std3 * p.std3;
-    const Ad = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'd');
+    const Ad = actPairs(SILU, P, scaled(x.D, ga), scaledScratch(x.O, ga), 'd');
     const D = new Float64Array(P), O = new Float64Array(P * P);
     for (let a = 0; a < P; a++) {
       D[a] = ((s2 * g.D[a]) / q2) * (w1 * gb * H.D[a] * A.dm2[a] + w3 * A.e2[a]);
