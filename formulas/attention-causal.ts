@@ -60,9 +60,9 @@
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, causalKcvAt, causalKcvFill, causalKcvRows, qPathCovGain, qPathGain, tiltVar, type AttentionParams } from './attention.js';
+import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, causalKcvAtNode, causalKcvFill, causalKcvNode, causalKcvTop, causalKcvRows, qPathCovGain, qPathGain, tiltVar, type AttentionParams } from './attention.js';
 import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
-import { causalShareLaw } from './causal-share.js';
+import { causalShareLaw, shareNodes } from './causal-share.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -73,6 +73,11 @@ export interface Grid {
   n: Float64Array;
   /** fraction of its own cluster a row of cluster g sees ((t − start + 1)/w) */ fo: Float64Array;
   /** weights of ordered pairs of distinct tokens: w_g w_h, and w_g(w_g − 1) on the diagonal */ omega: Float64Array;
+  /** (filled on first use by causalAttentionForward) per pair of clusters g ≤ h, the causal-share
+   * look-up's nodes for the rows' lengths (causal-share.ts shareNodes; 6 per pair at 6(gP + h)) */
+  shareGeo?: Float64Array;
+  /** (filled on first use) per cluster, causalKcvAt's length node for its rows (formulas/attention.ts causalKcvNode; 2 per cluster) */
+  kcvNodes?: Float64Array;
 }
 
 /** Kernel over clusters: D diagonal, O (P×P, symmetric) two distinct tokens. */
@@ -201,6 +206,10 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       if (SMF[0] - 1 > 1e-9) dcv = (OVF[1] * L) / (SMF[0] - 1);
     }
   }
+  // the share look-up's geometry depends on the two rows' lengths only: once per grid (kShare.at(ρ, n_lo, n_hi) ≡ atNodes)
+  const geo = (grid.shareGeo ??= shareGeometry(grid));
+  // and causalKcvAt's length node per cluster's row (causalKcvAt(R, n, ρ) ≡ causalKcvAtNode at it for n ≥ 2)
+  const kcvN = (grid.kcvNodes ??= kcvNodes(grid));
   for (let g = 0; g < P; g++) {
     gD[g] = n[g] >= 2 ? (K2[g] - 1) / (n[g] * (n[g] - 1)) : 0;
     for (let h = g; h < P; h++) {
@@ -215,7 +224,7 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
       c[g * P + h] = c[h * P + g] = cc;
       gO[g * P + h] = gO[h * P + g] = gg;
       // (× the longer row's share's dependence on the shared keys' weights, causal-share.ts F̄_D)
-      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qgh) * (K2[lo] - 1) * kShare.at(qgh, n[lo], n[hi])) / (n[lo] * n[hi]);
+      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAtNode(kRows, kcvN[2 * lo], kcvN[2 * lo + 1], qgh) * (K2[lo] - 1) * kShare.atNodes(qgh, geo, 6 * (g * P + h))) / (n[lo] * n[hi]);
     }
   }
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, kov, jq, dq, tj, fq };
@@ -235,6 +244,23 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
     }
   }
   return { out: { D, O }, cache, share, q4, maxV };
+}
+
+/** causal-share.ts shareNodes for every pair of clusters g ≤ h (rows n_lo ≤ n_hi, tables for rows up to L) */
+function shareGeometry(grid: Grid): Float64Array {
+  const { P, n, L } = grid, out = new Float64Array(6 * P * P);
+  for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
+    const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g;
+    shareNodes(L, n[lo], n[hi], out, 6 * (g * P + h));
+  }
+  return out;
+}
+
+/** formulas/attention.ts causalKcvNode for every cluster's rows (n ≥ 2; K = causalKcvTop(L)) */
+function kcvNodes(grid: Grid): Float64Array {
+  const { P, n, L } = grid, out = new Float64Array(2 * P), K = causalKcvTop(L);
+  for (let g = 0; g < P; g++) if (n[g] >= 2) causalKcvNode(K, n[g], out, 2 * g);
+  return out;
 }
 
 /** The value path with the softmax statistics of `cache` held fixed (linear in H). */
