@@ -888,7 +888,11 @@ function dropPairFluct(x: KState, t: SubRun): void {
   for (const r of t.stages) { drop(r.input); drop(r.out); }
   drop(t.added);
   if (t.post) drop(t.post.input);
+  // the branch output's kernel O (residualBackwardK and postHomogeneous read its D and m only)
+  if (t.branchOut !== t.out && t.stages.length > 0 && t.branchOut !== t.stages[0].input) t.branchOut.O = NO_PAIRS;
 }
+/** the stand-in for a kept state's dropped pair kernel */
+const NO_PAIRS = new Float64Array(0);
 
 function pick(m: Moments): Partial<Moments> { return { kappa: m.kappa, nu: m.nu }; }
 
