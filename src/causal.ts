@@ -820,7 +820,8 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     // the backward pass reads every sub-layer's forward run (stage inputs, attention and SwiGLU
     // caches, branch output, post-norm input): kept here rather than recomputed from the sub-layer's
     // input. Without a trace, the pair fluctuations f2/fa are dropped from the kept states once the
-    // forward has used them (only normForward and forwardMoments read them; the backward never does)
+    // forward has used them (only normForward and forwardMoments read them; the backward never does),
+    // and so is the branch output's kernel O (dropPairFluct)
     runs.push(t);
     inputs.push(x);
     if (!keep) dropPairFluct(x, t);
@@ -881,7 +882,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
 }
 
 /** Drops f2/fa from a sub-layer's input and from every state of its run but its output (the next
- * sub-layer's input, whose fluctuations its norm reads). */
+ * sub-layer's input, whose fluctuations its norm reads), and the branch output's O. */
 function dropPairFluct(x: KState, t: SubRun): void {
   const drop = (s: KState) => { if (s !== t.out && s.f2) { s.f2 = undefined; s.fa = undefined; } };
   drop(x);
