@@ -60,9 +60,9 @@
  *     the adjoint of T_m, so it reuses the V path's adjoint.
  *   The three weight matrices are independent: G_in = G^V + G^Q + G^K.
  */
-import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, causalKcvAt, causalKcvFill, causalKcvRows, qPathCovGain, qPathGain, tiltVar, type AttentionParams } from './attention.js';
+import { attnJacOverlap, attnSoftmaxStats, attnSoftmaxStatsDirect, causalKcvAtNode, causalKcvFill, causalKcvNode, causalKcvTop, causalKcvRows, qPathCovGain, qPathGain, tiltVar, type AttentionParams } from './attention.js';
 import { queryCosineDim, queryDirFrac, softmaxRowCorrCos } from './softmax.js';
-import { causalShareLaw } from './causal-share.js';
+import { causalShareLaw, shareNodes } from './causal-share.js';
 
 /** Position clusters (see src/causal.ts). */
 export interface Grid {
@@ -73,6 +73,11 @@ export interface Grid {
   n: Float64Array;
   /** fraction of its own cluster a row of cluster g sees ((t − start + 1)/w) */ fo: Float64Array;
   /** weights of ordered pairs of distinct tokens: w_g w_h, and w_g(w_g − 1) on the diagonal */ omega: Float64Array;
+  /** (filled on first use by causalAttentionForward) per pair of clusters g ≤ h, the causal-share
+   * look-up's nodes for the rows' lengths (causal-share.ts shareNodes; 6 per pair at 6(gP + h)) */
+  shareGeo?: Float64Array;
+  /** (filled on first use) per cluster, causalKcvAt's length node for its rows (formulas/attention.ts causalKcvNode; 2 per cluster) */
+  kcvNodes?: Float64Array;
 }
 
 /** Kernel over clusters: D diagonal, O (P×P, symmetric) two distinct tokens. */
@@ -109,10 +114,16 @@ export interface CausalAttnOut {
   maxV: number;
 }
 
-/** Prefix sums of the forward map: S1_g, M_gh (P×P) for a kernel H. */
+/** Scratch P×P arrays, reused from call to call (every entry written before it is read; none is
+ * kept in a returned kernel or cache): prefix's R and M, the backward's coefM and adjoint's Z. */
+let SR = new Float64Array(0), SM = new Float64Array(0), SC = new Float64Array(0), SZ = new Float64Array(0);
+const scratchFits = (a: Float64Array, n: number) => a.length === n;
+
+/** Prefix sums of the forward map: S1_g, M_gh (P×P) for a kernel H (M: scratch, valid until the next call). */
 function prefix(grid: Grid, H: Kernel): { S1: Float64Array; M: Float64Array } {
   const { P, w, fo } = grid, { D, O } = H;
-  const cum = new Float64Array(P), R = new Float64Array(P * P), M = new Float64Array(P * P);
+  if (!scratchFits(SR, P * P)) { SR = new Float64Array(P * P); SM = new Float64Array(P * P); }
+  const cum = new Float64Array(P), R = SR, M = SM;
   for (let g = 0; g < P; g++) {
     const wf = w[g] * fo[g], wg = w[g], row = g * P;
     for (let b = 0; b < P; b++) { const o = O[row + b]; R[row + b] = cum[b] + wf * o; cum[b] += wg * o; }
@@ -135,6 +146,8 @@ function prefix(grid: Grid, H: Kernel): { S1: Float64Array; M: Float64Array } {
 }
 
 const OVF = new Float64Array(2), SMF = new Float64Array(9);
+/** scratch: the rows' query correlations of one causalAttentionForward call (not kept) */
+let QC = new Float64Array(0);
 export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel): CausalAttnOut {
   const { P, n, L } = grid;
   const d = p.dModel, pa = p.attnDropout ?? 0;
@@ -164,8 +177,12 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
     const meanDiag = S1[g] / ng;
     share[g] = meanDiag > 0 ? Math.max(0, Math.min(1, 1 - pk[g] / meanDiag)) : 0;
   }
-  // query correlation of two rows (of their tokens' normalised inputs)
-  const qcor = (g: number, h: number) => { const den = Math.sqrt(HD[g] * HD[h]); return den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0; };
+  // query correlation of two rows (of their tokens' normalised inputs), g ≤ h: computed once per
+  // pair into scratch (read by the range, the row correlations, the K path's overlap and the tilt)
+  if (QC.length < P * P) QC = new Float64Array(P * P);
+  const qc = QC;
+  for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const den = Math.sqrt(HD[g] * HD[h]); qc[g * P + h] = den > 0 ? Math.max(-1, Math.min(1, HO[g * P + h] / den)) : 0; }
+  const cosDim = queryCosineDim(d, p.heads);
   // row correlations and fluctuation coefficients
   const c = new Float64Array(P * P), gO = new Float64Array(P * P), gD = new Float64Array(P), dq = new Float64Array(P * P), kov = new Float64Array(P * P);
   // the Q path's two-row Jacobian overlap, Price: D_gh = c′(ρ)·sq_g·sq_h/(n_hi v), c′/v that of length-L
@@ -176,34 +193,38 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   // the K path's cross-row overlap (formulas/attention.ts causalKcvRows): kcv_n = E[wρc′_n]/v at the
   // power-of-two lengths, once per layer at the longest rows' variance (as dcv), each pair at its own
   // query correlation, with the shorter row's own (K2 − 1): √(H_gg H_hh) E[wρD_{n_lo}]/n_hi
-  const kRows = causalKcvRows(L, v[P - 1], d, p.heads), kShare = causalShareLaw(v[P - 1], L, queryCosineDim(d, p.heads));
+  const kRows = causalKcvRows(L, v[P - 1], d, p.heads), kShare = causalShareLaw(v[P - 1], L, cosDim);
   {
     let rLo = 1, rHi = -1;
-    for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const q = qcor(g, h); if (q < rLo) rLo = q; if (q > rHi) rHi = q; }
+    for (let g = 0; g < P; g++) for (let h = g; h < P; h++) { const q = qc[g * P + h]; if (q < rLo) rLo = q; if (q > rHi) rHi = q; }
     if (rHi >= rLo) causalKcvFill(kRows, rLo, rHi);
   }
   {
-    const gl = P - 1, rl = Math.max(0, qcor(gl, gl));
+    const gl = P - 1, rl = Math.max(0, qc[gl * P + gl]);
     if (v[gl] > 0) {
       attnJacOverlap(L, v[gl], rl, d, p.heads, OVF); attnSoftmaxStats(L, v[gl], d, p.heads, SMF);
       if (SMF[0] - 1 > 1e-9) dcv = (OVF[1] * L) / (SMF[0] - 1);
     }
   }
+  // the share look-up's geometry depends on the two rows' lengths only: once per grid (kShare.at(ρ, n_lo, n_hi) ≡ atNodes)
+  const geo = (grid.shareGeo ??= shareGeometry(grid));
+  // and causalKcvAt's length node per cluster's row (causalKcvAt(R, n, ρ) ≡ causalKcvAtNode at it for n ≥ 2)
+  const kcvN = (grid.kcvNodes ??= kcvNodes(grid));
   for (let g = 0; g < P; g++) {
     gD[g] = n[g] >= 2 ? (K2[g] - 1) / (n[g] * (n[g] - 1)) : 0;
     for (let h = g; h < P; h++) {
-      const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g;
+      const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g, qgh = qc[g * P + h];
       let cc = 0, gg = 0;
       if (sq[g] > 0 && sq[h] > 0 && n[lo] >= 2) {
-        const rho = Math.max(0, qcor(g, h));
-        cc = softmaxRowCorrCos(Math.sqrt(v[g] * v[h]), rho, L, queryCosineDim(d, p.heads));
+        const rho = Math.max(0, qgh);
+        cc = softmaxRowCorrCos(Math.sqrt(v[g] * v[h]), rho, L, cosDim);
         gg = (cc * sq[g] * sq[h]) / (n[hi] * (n[lo] - 1));
         dq[g * P + h] = dq[h * P + g] = dcv === dcv ? (dcv * sq[g] * sq[h]) / n[hi] : (cc * sq[g] * sq[h] + 1) / n[hi];
       }
       c[g * P + h] = c[h * P + g] = cc;
       gO[g * P + h] = gO[h * P + g] = gg;
       // (× the longer row's share's dependence on the shared keys' weights, causal-share.ts F̄_D)
-      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAt(kRows, n[lo], qcor(g, h)) * (K2[lo] - 1) * kShare.at(qcor(g, h), n[lo], n[hi])) / (n[lo] * n[hi]);
+      if (n[lo] >= 2 && K2[lo] > 1) kov[g * P + h] = kov[h * P + g] = (Math.sqrt(HD[g] * HD[h]) * causalKcvAtNode(kRows, kcvN[2 * lo], kcvN[2 * lo + 1], qgh) * (K2[lo] - 1) * kShare.atNodes(qgh, geo, 6 * (g * P + h))) / (n[lo] * n[hi]);
     }
   }
   const cache: CausalAttnCache = { HD, HO, K2, J, sq, pk, cen, c, gO, gD, pa, vGain, oGain, qk: qGain * kGain, q4, d, ju, kov, jq, dq, tj, fq };
@@ -218,11 +239,28 @@ export function causalAttentionForward(p: AttentionParams, grid: Grid, H: Kernel
   for (let g = 0; g < P; g++) {
     D[g] += n[g] >= 2 ? oGain * vGain * pk[g] * tiltVar(tx[g], ty[g], pa, d) : 0;
     for (let h = g; h < P; h++) {
-      const y = oGain * qcor(g, h) * amp[g] * amp[h];
+      const y = oGain * qc[g * P + h] * amp[g] * amp[h];
       O[g * P + h] += y; if (h !== g) O[h * P + g] += y;
     }
   }
   return { out: { D, O }, cache, share, q4, maxV };
+}
+
+/** causal-share.ts shareNodes for every pair of clusters g ≤ h (rows n_lo ≤ n_hi, tables for rows up to L) */
+function shareGeometry(grid: Grid): Float64Array {
+  const { P, n, L } = grid, out = new Float64Array(6 * P * P);
+  for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
+    const lo = n[g] <= n[h] ? g : h, hi = lo === g ? h : g;
+    shareNodes(L, n[lo], n[hi], out, 6 * (g * P + h));
+  }
+  return out;
+}
+
+/** formulas/attention.ts causalKcvNode for every cluster's rows (n ≥ 2; K = causalKcvTop(L)) */
+function kcvNodes(grid: Grid): Float64Array {
+  const { P, n, L } = grid, out = new Float64Array(2 * P), K = causalKcvTop(L);
+  for (let g = 0; g < P; g++) if (n[g] >= 2) causalKcvNode(K, n[g], out, 2 * g);
+  return out;
 }
 
 /** The value path with the softmax statistics of `cache` held fixed (linear in H). */
@@ -278,7 +316,8 @@ function adjoint(grid: Grid, coefM: Float64Array, coefS1: Float64Array, coefT: F
     }
   }
   // Z_gb = w_b (Σ_{h>b} coefM_gh + fo_b coefM_gb);  X_ab = w_a (Σ_{g>a} Z_gb + fo_a Z_ab)
-  const Z = new Float64Array(P * P);
+  if (!scratchFits(SZ, P * P)) SZ = new Float64Array(P * P);
+  const Z = SZ; // every entry written below
   for (let g = 0; g < P; g++) {
     let s = 0;
     const row = g * P;
@@ -308,7 +347,9 @@ export function causalAttentionBackward(grid: Grid, cache: CausalAttnCache, G: K
   const { P, w, n, omega } = grid;
   const { HD, K2, pk, gO, gD, pa, vGain, oGain, qk, d, ju, kov, jq, dq, tj, fq } = cache;
   const A = oGain * qk; // dσ_o² dσ_q² dσ_k²
-  const coefM = new Float64Array(P * P), coefS1 = new Float64Array(P), coefT = new Float64Array(P);
+  // coefM: scratch, every entry written in the loop below (the diagonal, then each pair both ways)
+  if (!scratchFits(SC, P * P)) SC = new Float64Array(P * P);
+  const coefM = SC, coefS1 = new Float64Array(P), coefT = new Float64Array(P);
   const outD = new Float64Array(P), outO = new Float64Array(P * P);
   const pv = (g: number) => vGain * pk[g];
   // Q path, coherent key–value term per row (formulas/attention.ts): amplitude √(pk pv)(1 − K2/n)

@@ -1621,8 +1621,20 @@ export function causalKcvFill(R: KcvRows, rLo: number, rHi: number): void {
  * row), cubic in ρ on the 21 nodes (softmax.ts interpRho: row k blended with row k + 1) */
 export function causalKcvAt(R: KcvRows, n: number, rho: number): number {
   if (n < 2 || !(R.v > 0)) return 0;
-  const K = R.K, x = Math.min(Math.log2(n), K);
+  causalKcvNode(R.K, n, KCN, 0);
+  return causalKcvAtNode(R, KCN[0], KCN[1], rho);
+}
+const KCN = new Float64Array(2);
+/** causalKcvAt's length node for rows of n ≥ 2 keys at K = causalKcvTop(L): out[o] = k, out[o + 1] = w
+ * (the same for every layer of a sequence length) */
+export function causalKcvNode(K: number, n: number, out: Float64Array, o: number): void {
+  const x = Math.min(Math.log2(n), K);
   const k = Math.max(1, Math.min(K - 1, Math.floor(x))), w = K < 2 ? 0 : Math.max(0, x - k);
+  out[o] = k; out[o + 1] = w;
+}
+/** causalKcvAt at the length node (k, w) of causalKcvNode (n ≥ 2) */
+export function causalKcvAtNode(R: KcvRows, k: number, w: number, rho: number): number {
+  if (!(R.v > 0)) return 0;
   const r = Math.max(-1, Math.min(1, rho));
   // w = 0 (n a power of two, or K < 2 where row k + 1 does not exist): row k alone
   return w === 0 ? interpRho(R.t, R.t, 0, r, 21 * k) : interpRho(R.t, R.t1, w, r, 21 * k);

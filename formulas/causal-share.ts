@@ -259,40 +259,60 @@ export function causalShareFLaw(v: number, r: number, n: number, n2: number, nMa
 /** the layer's F̄_D (v, the longest row nMax and the cosine law's dimension fixed) as a function of
  * the pair's query correlation r and lengths n ≤ n′: linear in ln v between the two ln v nodes and in
  * r between the ρ nodes k/10 − 1, bilinear in (log₂ n, log₂(n′/n)) on ln F̄ */
-export interface ShareLaw { at(r: number, n: number, n2: number): number }
+export interface ShareLaw {
+  at(r: number, n: number, n2: number): number;
+  /** at() for a pair whose length nodes shareNodes wrote to nodes[o..o + 6] (the same value, the
+   * look-up's geometry computed once per pair of lengths rather than per call) */
+  atNodes(r: number, nodes: Float64Array, o: number): number;
+}
+/** at()'s geometry for rows of n ≤ n′ keys (tables for rows up to nMax): out[o..o + 6] = the four
+ * nodes' offsets and the weights fx, fe along log₂ n and log₂(n′/n); out[o] = −1 where F̄ = 1 (n′ ≤ n or n < 2) */
+export function shareNodes(nMax: number, n: number, n2: number, out: Float64Array, o: number): void {
+  if (n2 <= n || n < 2) { out[o] = -1; return; }
+  const X = tableTop(nMax), x = Math.log2(n), dl = Math.log2(n2 / n), W = X + 2;
+  const k = Math.max(0, Math.min(X - 1, Math.floor(x))), fx = Math.max(0, Math.min(1, x - k));
+  const e = Math.max(0, Math.min(X, Math.floor(dl))), fe = Math.max(0, Math.min(1, dl - e));
+  out[o] = k * W + Math.min(e, W - 1); out[o + 1] = k * W + Math.min(e + 1, W - 1); out[o + 2] = (k + 1) * W + Math.min(e, W - 1); out[o + 3] = (k + 1) * W + Math.min(e + 1, W - 1);
+  out[o + 4] = fx; out[o + 5] = fe;
+}
+const AT_NODES = new Float64Array(6);
 export function causalShareLaw(v: number, nMax: number, dh: number): ShareLaw {
   const X = tableTop(nMax);
-  if (!(v > 1e-6)) return { at: () => 1 };
+  if (!(v > 1e-6)) return { at: () => 1, atNodes: () => 1 };
   const lv = Math.log(v) / LV_STEP, l0 = Math.floor(lv), wl = lv - l0;
   const t0: (Float64Array | undefined)[] = new Array(21), t1: (Float64Array | undefined)[] = new Array(21);
   const get = (li: number, ri: number) => {
     const arr = li === l0 ? t0 : t1;
     return (arr[ri] ??= lawTable(li, ri, dh, X));
   };
-  return {
+  const law: ShareLaw = {
     at(r: number, n: number, n2: number): number {
       if (n2 <= n || n < 2) return 1;
+      shareNodes(nMax, n, n2, AT_NODES, 0);
+      return law.atNodes(r, AT_NODES, 0);
+    },
+    atNodes(r: number, nodes: Float64Array, o: number): number {
+      if (nodes[o] < 0) return 1;
       const rr = (Math.max(-1, Math.min(1, r)) + 1) / RHO_STEP, r0 = Math.min(Math.floor(rr), 19), wr = rr - r0;
-      const x = Math.log2(n), dl = Math.log2(n2 / n);
+      const i00 = nodes[o], i01 = nodes[o + 1], i10 = nodes[o + 2], i11 = nodes[o + 3], fx = nodes[o + 4], fe = nodes[o + 5];
       let s = 0;
       if (1 - wl > 0) {
-        if (1 - wr > 0) s += (1 - wl) * (1 - wr) * lookupT(get(l0, r0), X, x, dl);
-        if (wr > 0) s += (1 - wl) * wr * lookupT(get(l0, r0 + 1), X, x, dl);
+        if (1 - wr > 0) s += (1 - wl) * (1 - wr) * bilerp(get(l0, r0), i00, i01, i10, i11, fx, fe);
+        if (wr > 0) s += (1 - wl) * wr * bilerp(get(l0, r0 + 1), i00, i01, i10, i11, fx, fe);
       }
       if (wl > 0) {
-        if (1 - wr > 0) s += wl * (1 - wr) * lookupT(get(l0 + 1, r0), X, x, dl);
-        if (wr > 0) s += wl * wr * lookupT(get(l0 + 1, r0 + 1), X, x, dl);
+        if (1 - wr > 0) s += wl * (1 - wr) * bilerp(get(l0 + 1, r0), i00, i01, i10, i11, fx, fe);
+        if (wr > 0) s += wl * wr * bilerp(get(l0 + 1, r0 + 1), i00, i01, i10, i11, fx, fe);
       }
       return Math.exp(s);
     },
   };
+  return law;
 }
 /** the tables' longest row 2^X: at least 512 (one table set serves every sequence length up to it) */
 function tableTop(nMax: number): number { return Math.max(9, Math.ceil(Math.log2(Math.max(nMax, 2)))); }
-function lookupT(f: Float64Array, X: number, x: number, dl: number): number {
-  const W = X + 2;
-  const k = Math.max(0, Math.min(X - 1, Math.floor(x))), fx = Math.max(0, Math.min(1, x - k));
-  const e = Math.max(0, Math.min(X, Math.floor(dl))), fe = Math.max(0, Math.min(1, dl - e));
-  const at = (kk: number, ee: number) => f[kk * W + Math.min(ee, W - 1)];
-  return (1 - fx) * ((1 - fe) * at(k, e) + fe * at(k, e + 1)) + fx * ((1 - fe) * at(k + 1, e) + fe * at(k + 1, e + 1));
+/** ln F̄ bilinear in (log₂ n, log₂(n′/n)) between the table's nodes: i00…i11 the four nodes' offsets
+ * (k·W + min(e, W − 1), W = X + 2), fx and fe the weights along the two axes */
+function bilerp(f: Float64Array, i00: number, i01: number, i10: number, i11: number, fx: number, fe: number): number {
+  return (1 - fx) * ((1 - fe) * f[i00] + fe * f[i01]) + fx * ((1 - fe) * f[i10] + fe * f[i11]);
 }

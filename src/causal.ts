@@ -117,9 +117,13 @@ const rhoOf = (D: Float64Array, O: Float64Array, P: number, g: number, h: number
  * pair: Cov(B_g, B_h) = √(k_g k_h)ρ², Cov(A, B) = √(k_g k_h)ρ), ρ the output's uncentred correlation. */
 function gaussPair(P: number, k: Float64Array, D: Float64Array, O: Float64Array): { f2: Float64Array; fa: Float64Array } {
   const f2 = new Float64Array(P * P), fa = new Float64Array(P * P);
-  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-    const rho = rhoOf(D, O, P, g, h), kk = Math.sqrt(Math.max(k[g] * k[h], 0));
-    f2[g * P + h] = kk * rho * rho; fa[g * P + h] = kk * rho;
+  // (rhoOf inlined; the row's D and k read once per row)
+  for (let g = 0; g < P; g++) {
+    const dg = D[g], kg = k[g], row = g * P;
+    for (let h = 0; h < P; h++) {
+      const den = Math.sqrt(dg * D[h]), rho = den > 0 ? clamp1(O[row + h] / den) : 0, kk = Math.sqrt(Math.max(kg * k[h], 0));
+      f2[row + h] = kk * rho * rho; fa[row + h] = kk * rho;
+    }
   }
   return { f2, fa };
 }
@@ -143,15 +147,18 @@ function statePairGap(s: KState, P: number, g: number, h: number, rho: number): 
  * It matters only when most positions are far smaller than a few others (deep causal Post-LN:
  * the gradient sits almost entirely at position 0, and the batch mean then dominates the others).
  */
-function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number, gapOf?: (g: number, h: number, rho: number) => number): { mean: number; var: number; r: number } {
+function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Array | null, nu: Float64Array | null, nuDefault: number, B?: number, gs?: KState): { mean: number; var: number; r: number } {
   const { P, w, L, omega } = grid;
   let mbar = 0;
   if (m) { for (let g = 0; g < P; g++) mbar += w[g] * m[g]; mbar /= L; }
-  const mo = (g: number) => (m ? m[g] : 0);
-  const cd = new Float64Array(P), co = new Float64Array(P * P);
+  const mz = m ?? new Float64Array(P), mo = (g: number) => mz[g]; // (no mean: zeros)
+  // co: scratch reused from call to call (every entry written here; only the scalars are returned)
+  if (CO.length !== P * P) CO = new Float64Array(P * P);
+  const cd = new Float64Array(P), co = CO;
   for (let g = 0; g < P; g++) {
-    cd[g] = D[g] - 2 * mbar * mo(g) + mbar * mbar;
-    for (let h = 0; h < P; h++) co[g * P + h] = O[g * P + h] - mbar * (mo(g) + mo(h)) + mbar * mbar;
+    const mg = mz[g], row = g * P;
+    cd[g] = D[g] - 2 * mbar * mg + mbar * mbar;
+    for (let h = 0; h < P; h++) co[row + h] = O[row + h] - mbar * (mg + mz[h]) + mbar * mbar;
   }
   if (B !== undefined && Number.isFinite(B) && B > 0) {
     const sn = new Float64Array(P), s = new Float64Array(P);
@@ -172,15 +179,26 @@ function centredStats(grid: Grid, D: Float64Array, O: Float64Array, m: Float64Ar
   let v = 0;
   for (let g = 0; g < P; g++) v += w[g] * cd[g];
   let rs = 0, ws = 0;
-  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-    const om = omega[g * P + h];
-    if (om === 0) continue;
-    const den = Math.sqrt(cd[g] * cd[h]);
-    if (den > 0) { const rho = clamp1(co[g * P + h] / den); rs += om * (gapOf ? clamp1(rho + gapOf(g, h, rho)) : rho); }
-    ws += om;
+  // each pair's gap (statePairGap, inlined): only for a zero-mean pair of a state with f2/fa
+  const f2 = gs?.f2, fa = gs?.fa, gm = gs?.m, gk = gs?.kappa;
+  for (let g = 0; g < P; g++) {
+    const cdg = cd[g], row = g * P, gapG = f2 !== undefined && fa !== undefined && gm![g] === 0;
+    for (let h = 0; h < P; h++) {
+      const om = omega[row + h];
+      if (om === 0) continue;
+      const den = Math.sqrt(cdg * cd[h]);
+      if (den > 0) {
+        const rho = clamp1(co[row + h] / den);
+        if (!gs) rs += om * rho;
+        else rs += om * clamp1(rho + (gapG && gm![h] === 0 ? pairGap(rho, 0.5 * (gk![g] + gk![h]), f2![row + h], fa![row + h]) : 0));
+      }
+      ws += om;
+    }
   }
   return { mean: mbar, var: Math.max(v / L, 0), r: ws > 0 ? rs / ws : 0 };
 }
+
+let CO = new Float64Array(0);
 
 /** Position-averaged moments (config v1 statistics) of a forward state. */
 export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Moments {
@@ -188,8 +206,7 @@ export function forwardMoments(grid: Grid, s: KState, d: number, B?: number): Mo
   let kap = 0, nu = 0;
   for (let g = 0; g < P; g++) { kap += w[g] * s.kappa[g]; if (s.nu) nu += w[g] * s.nu[g]; }
   // config v1's r: the mean per-pair cosine, each pair's pooled ρ plus its finite-width gap
-  const gapOf = s.f2 && s.fa ? (g: number, h: number, rho: number) => statePairGap(s, grid.P, g, h, rho) : undefined;
-  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B, gapOf), kappa: kap / L };
+  const out: Moments = { ...centredStats(grid, s.D, s.O, s.m, s.nu, 1 / d, B, s.f2 && s.fa ? s : undefined), kappa: kap / L };
   if (s.nu) out.nu = nu / L;
   return out;
 }
@@ -211,6 +228,9 @@ export function gradMoments(grid: Grid, g: GState, d: number, B?: number): GradM
 
 const filled = (P: number, x: number) => new Float64Array(P).fill(x);
 const scaled = (a: Float64Array, s: number) => { const o = new Float64Array(a.length); for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
+/** scaled into a scratch array reused from call to call (for a kernel read and then dropped, never kept) */
+let SCALED = new Float64Array(0);
+const scaledScratch = (a: Float64Array, s: number) => { if (SCALED.length !== a.length) SCALED = new Float64Array(a.length); const o = SCALED; for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
 
 // ------------------------------------------------------------------ activations on pairs of positions
 
@@ -246,12 +266,15 @@ function actCoeffs(a: ActivationFns, s: number): ActCoeffs {
   return c;
 }
 
-/** E[f(σ_g Z) f(σ_h Z)] and E[f'(σ_g Z) f'(σ_h Z)] (the Mehler series' value at correlation 1). */
-function atOne(a: ActivationFns, cg: ActCoeffs, ch: ActCoeffs): [number, number] {
-  if (cg.s === ch.s) return [cg.m2, cg.dm2];
+function pairMap(a: ActivationFns): Map<number, [number, number]> {
   let m = pairMemo.get(a.name);
   if (!m) { m = new Map(); pairMemo.set(a.name, m); }
-  const kg = actKey(cg.s), kh = actKey(ch.s);
+  return m;
+}
+
+/** E[f(σ_g Z) f(σ_h Z)] and E[f'(σ_g Z) f'(σ_h Z)] (the Mehler series' value at correlation 1). */
+function atOne(a: ActivationFns, cg: ActCoeffs, ch: ActCoeffs, m: Map<number, [number, number]>, kg: number, kh: number): [number, number] {
+  if (cg.s === ch.s) return [cg.m2, cg.dm2];
   const key = Math.min(kg, kh) * 4294967296 + Math.max(kg, kh);
   let v = m.get(key);
   if (!v) {
@@ -295,13 +318,16 @@ function actPairs(a: ActivationFns, P: number, D: Float64Array, O: Float64Array,
     else co.push(actCoeffs(a, D[g]));
     mean[g] = co[g].mean; e2[g] = co[g].m2; dm2[g] = co[g].dm2;
   }
+  // atOne's memo and each position's quantised key, looked up once per call (not per pair)
+  const pm = pairMap(a), keys = new Float64Array(P);
+  for (let g = 0; g < P; g++) keys[g] = co[g].s > 0 ? actKey(co[g].s) : 0;
   for (let g = 0; g < P; g++) for (let h = g; h < P; h++) {
     const cg = co[g], ch = co[h];
     let y: number;
     if (cg.s <= 0 || ch.s <= 0) y = wf ? cg.mean * ch.mean : Math.sqrt(cg.dm2 * ch.dm2);
     else {
       const rho = clamp1(O[g * P + h] / Math.sqrt(D[g] * D[h]));
-      const one = atOne(a, cg, ch);
+      const one = atOne(a, cg, ch, pm, keys[g], keys[h]);
       y = wf ? mehler(cg.cf, ch.cf, Math.max(cg.kf, ch.kf), rho, one[0]) : mehler(cg.cd, ch.cd, Math.max(cg.kd, ch.kd), rho, one[1]);
     }
     out[g * P + h] = out[h * P + g] = y;
@@ -397,7 +423,8 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     method = 'quadrature';
     const q2 = keep2(p); // (1 − p)(1 − p_h): dropout after W2 and after the product
     const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3, g2 = p.dFF * p.std2 * p.std2;
-    const A = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'f');
+    // (the scaled O is read by actPairs only, never kept: scratch)
+    const A = actPairs(SILU, P, scaled(x.D, ga), scaledScratch(x.O, ga), 'f');
     const D = new Float64Array(P), O = new Float64Array(P * P), kappa = new Float64Array(P);
     for (let g = 0; g < P; g++) {
       D[g] = (g2 * A.e2[g] * gb * x.D[g]) / q2;
@@ -439,7 +466,7 @@ function stageBackward(grid: Grid, run: StageRun, g: GState): GState {
     const { A, q2 } = cache.sw!, H = x;
     const ga = p.dModel * p.std1 * p.std1, gb = p.dModel * p.std3 * p.std3;
     const s2 = p.dModel * p.std2 * p.std2, w1 = p.dFF * p.std1 * p.std1, w3 = p.dFF * p.std3 * p.std3;
-    const Ad = actPairs(SILU, P, scaled(x.D, ga), scaled(x.O, ga), 'd');
+    const Ad = actPairs(SILU, P, scaled(x.D, ga), scaledScratch(x.O, ga), 'd');
     const D = new Float64Array(P), O = new Float64Array(P * P);
     for (let a = 0; a < P; a++) {
       D[a] = ((s2 * g.D[a]) / q2) * (w1 * gb * H.D[a] * A.dm2[a] + w3 * A.e2[a]);
@@ -480,9 +507,16 @@ function normForward(grid: Grid, st: Stage, x: KState): KState {
   }
   const m = new Float64Array(P), sc = new Float64Array(P);
   for (let g = 0; g < P; g++) { sc[g] = 1 / Math.sqrt(x.D[g] + eps); D[g] = x.D[g] * sc[g] * sc[g]; m[g] = x.m[g] * sc[g]; }
-  for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-    const rho = rhoOf(x.D, x.O, P, g, h);
-    O[g * P + h] = (rho + statePairGap(x, P, g, h, rho)) * Math.sqrt(x.D[g] * x.D[h]) * sc[g] * sc[h];
+  // (rhoOf and statePairGap inlined: the pair's √(D_g D_h) computed once, the row's loads hoisted)
+  const xD = x.D, xO = x.O, xm = x.m, xk = x.kappa, f2 = x.f2, fa = x.fa;
+  for (let g = 0; g < P; g++) {
+    const dg = xD[g], sg = sc[g], kg = xk[g], row = g * P, gapG = f2 !== undefined && fa !== undefined && xm[g] === 0;
+    for (let h = 0; h < P; h++) {
+      const i = row + h, den = Math.sqrt(dg * xD[h]);
+      const rho = den > 0 ? clamp1(xO[i] / den) : 0;
+      const gap = gapG && xm[h] === 0 ? pairGap(rho, 0.5 * (kg + xk[h]), f2[i], fa![i]) : 0;
+      O[i] = (rho + gap) * den * sg * sc[h];
+    }
   }
   const out: KState = { D, O, m, kappa: new Float64Array(P), nu: x.nu };
   if (x.f2 && x.fa) { out.f2 = new Float64Array(P * P); out.fa = new Float64Array(P * P); }
@@ -575,13 +609,19 @@ function residualForwardK(grid: Grid, l: number, b: number, x: KState, f: KState
       sx[g] = Math.sqrt(wx[g]); sf[g] = Math.sqrt(wf[g]);
       ix[g] = x.D[g] > 0 ? 1 / Math.sqrt(x.D[g]) : 0; jf[g] = f.D[g] > 0 ? 1 / Math.sqrt(f.D[g]) : 0;
     }
-    for (let g = 0; g < P; g++) for (let h = 0; h < P; h++) {
-      const i = g * P + h, rx = clamp1(x.O[i] * ix[g] * ix[h]), rf = clamp1(f.O[i] * jf[g] * jf[h]);
-      f2[i] = wx[g] * wx[h] * x2[i] + wf[g] * wf[h] * b2f[i] + (4 * sx[g] * sf[g] * sx[h] * sf[h] * rx * rf) / d;
-      // Cov(A_gh, B_g) and Cov(A_gh, B_h), averaged
-      const og = sx[g] * sx[h] * wx[g] * xa[i] + sf[g] * sf[h] * wf[g] * ba[i] + (2 * sx[g] * sf[g] * (sx[g] * sf[h] * rf + sf[g] * sx[h] * rx)) / d;
-      const oh = sx[h] * sx[g] * wx[h] * xa[i] + sf[h] * sf[g] * wf[h] * ba[i] + (2 * sx[h] * sf[h] * (sx[h] * sf[g] * rf + sf[h] * sx[g] * rx)) / d;
-      fa[i] = 0.5 * (og + oh);
+    // (the row's per-position values read once per row: the same products in the same order)
+    const xO = x.O, fO = f.O;
+    for (let g = 0; g < P; g++) {
+      const wxg = wx[g], wfg = wf[g], sxg = sx[g], sfg = sf[g], ixg = ix[g], jfg = jf[g], row = g * P;
+      for (let h = 0; h < P; h++) {
+        const i = row + h, wxh = wx[h], wfh = wf[h], sxh = sx[h], sfh = sf[h];
+        const rx = clamp1(xO[i] * ixg * ix[h]), rf = clamp1(fO[i] * jfg * jf[h]);
+        f2[i] = wxg * wxh * x2[i] + wfg * wfh * b2f[i] + (4 * sxg * sfg * sxh * sfh * rx * rf) / d;
+        // Cov(A_gh, B_g) and Cov(A_gh, B_h), averaged
+        const og = sxg * sxh * wxg * xa[i] + sfg * sfh * wfg * ba[i] + (2 * sxg * sfg * (sxg * sfh * rf + sfg * sxh * rx)) / d;
+        const oh = sxh * sxg * wxh * xa[i] + sfh * sfg * wfh * ba[i] + (2 * sxh * sfh * (sxh * sfg * rf + sfh * sxg * rx)) / d;
+        fa[i] = 0.5 * (og + oh);
+      }
     }
     out.f2 = f2; out.fa = fa;
   }
@@ -777,8 +817,14 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     const t = subForward(grid, sl, x, d);
     if (t.method !== 'closed-form') method = t.method;
     for (const w of t.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${w} (first at this layer)`);
-    if (keep) runs.push(t);
+    // the backward pass reads every sub-layer's forward run (stage inputs, attention and SwiGLU
+    // caches, branch output, post-norm input): kept here rather than recomputed from the sub-layer's
+    // input. Without a trace, the pair fluctuations f2/fa are dropped from the kept states once the
+    // forward has used them (only normForward and forwardMoments read them; the backward never does),
+    // and so is the branch output's kernel O (dropPairFluct)
+    runs.push(t);
     inputs.push(x);
+    if (!keep) dropPairFluct(x, t);
     x = t.out;
     if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x, d, B));
     if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
@@ -803,7 +849,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   }
   let bwdExplode: number | undefined;
   for (let i = plan.sublayers.length - 1; i >= 0; i--) {
-    const sl = plan.sublayers[i], t = keep ? runs[i] : subForward(grid, sl, inputs[i], d);
+    const sl = plan.sublayers[i], t = runs[i];
     const rec = keep ? { gradOut: gm(g), stages: [] as [GradMoments, GradMoments][], post: undefined as [GradMoments, GradMoments] | undefined, gradIn: undefined as GradMoments | undefined } : null;
     let gz = g;
     const hom = t.post && causalFoldOptions.postHomogeneous ? postHomogeneous(grid, sl, t, inputs[i], d) : null;
@@ -834,6 +880,20 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);
   return pred;
 }
+
+/** Drops f2/fa from a sub-layer's input and from every state of its run but its output (the next
+ * sub-layer's input, whose fluctuations its norm reads), and the branch output's O. */
+function dropPairFluct(x: KState, t: SubRun): void {
+  const drop = (s: KState) => { if (s !== t.out && s.f2) { s.f2 = undefined; s.fa = undefined; } };
+  drop(x);
+  for (const r of t.stages) { drop(r.input); drop(r.out); }
+  drop(t.added);
+  if (t.post) drop(t.post.input);
+  // the branch output's kernel O (residualBackwardK and postHomogeneous read its D and m only)
+  if (t.branchOut !== t.out && t.stages.length > 0 && t.branchOut !== t.stages[0].input) t.branchOut.O = NO_PAIRS;
+}
+/** the stand-in for a kept state's dropped pair kernel */
+const NO_PAIRS = new Float64Array(0);
 
 function pick(m: Moments): Partial<Moments> { return { kappa: m.kappa, nu: m.nu }; }
 
