@@ -710,7 +710,11 @@ function residualBackwardK(grid: Grid, l: number, b: number, gz: GState, gb: GSt
  * scalar engine (src/engine.ts, homogForward) reads the same switch: it has the same terms for
  * non-causal rows (the algebra shared through formulas/residual.ts), plus the shared-mode mix that a
  * gradient correlated across tokens needs; at seqLen 1 both folds agree (test/causal.test.ts). */
-export const causalFoldOptions = { postHomogeneous: true, excessOnBranch: true };
+/** keepRunsPairs: the fold keeps every sub-layer's forward run for the backward pass while
+ * sub-layers × P² stays at or below it (4000 layers at P = 32: ~75 MB more than the inputs alone per
+ * 1000 layers); deeper stacks keep the sub-layers' inputs only and recompute each run going backward
+ * (the same numbers, about twice the time). */
+export const causalFoldOptions = { postHomogeneous: true, excessOnBranch: true, keepRunsPairs: 8000 * 32 * 32 };
 
 interface PostHomog { excess?: Float64Array; align: (gz: GState, gb: GState) => Float64Array }
 
@@ -804,7 +808,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   const seen = new Set<string>();
   const warnOnce = (key: string, msg: string) => { if (!seen.has(key)) { seen.add(key); warnings.push(msg); } };
   let method: Method = 'closed-form';
-  const keep = Boolean(opts.trace);
+  const keep = Boolean(opts.trace), keepRuns = keep || plan.sublayers.length * grid.P * grid.P <= causalFoldOptions.keepRunsPairs;
   let x = inputState(grid, cfg.input, d);
   const B = opts.batch;
   const gm = (x: GState) => gradMoments(grid, x, d, B);
@@ -822,9 +826,11 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     // input. Without a trace, the pair fluctuations f2/fa are dropped from the kept states once the
     // forward has used them (only normForward and forwardMoments read them; the backward never does),
     // and so is the branch output's kernel O (dropPairFluct)
-    runs.push(t);
+    // (beyond causalFoldOptions.keepRunsPairs only the inputs are kept, with their fluctuations, and
+    // the backward recomputes each run from its input)
+    if (keepRuns) runs.push(t);
     inputs.push(x);
-    if (!keep) dropPairFluct(x, t);
+    if (keepRuns && !keep) dropPairFluct(x, t);
     x = t.out;
     if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x, d, B));
     if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
@@ -849,7 +855,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   }
   let bwdExplode: number | undefined;
   for (let i = plan.sublayers.length - 1; i >= 0; i--) {
-    const sl = plan.sublayers[i], t = runs[i];
+    const sl = plan.sublayers[i], t = keepRuns ? runs[i] : subForward(grid, sl, inputs[i], d);
     const rec = keep ? { gradOut: gm(g), stages: [] as [GradMoments, GradMoments][], post: undefined as [GradMoments, GradMoments] | undefined, gradIn: undefined as GradMoments | undefined } : null;
     let gz = g;
     const hom = t.post && causalFoldOptions.postHomogeneous ? postHomogeneous(grid, sl, t, inputs[i], d) : null;

@@ -218,6 +218,32 @@ describe('causal fold: reductions', () => {
     expect(p.trace!.sublayers[0].gradIn!.var).toBeCloseTo(p.layers[0].gradVar!, 12);
     expect(p.layers).toEqual(predictResolved(cfg).layers);
   });
+
+  it('keeping the forward runs for the backward pass gives the numbers of recomputing them (deep-stack memory bound)', () => {
+    // the fold keeps each sub-layer's run (with its pair fluctuations dropped once used) up to
+    // causalFoldOptions.keepRunsPairs and recomputes it from the kept input beyond: both must give
+    // the same numbers, bit for bit (Pre-LN SwiGLU RMSNorm, Post-LN ReLU with its homogeneous-branch
+    // terms, clustered positions, a batch, a final norm)
+    const saved = causalFoldOptions.keepRunsPairs;
+    const cases: [Partial<ConfigV1>, { batch?: number }][] = [
+      [{ norm: 'pre', normKind: 'rmsnorm', activation: 'swiglu', seqLen: 64, dropout: 0 }, {}],
+      [{ norm: 'post', activation: 'relu', seqLen: 32 }, { batch: 8 }],
+      [{ norm: 'pre', activation: 'gelu', seqLen: 100, finalNorm: true, input: { mean: 0.1, var: 1, r: 0.3 } }, {}],
+    ];
+    try {
+      for (const [extra, opts] of cases) {
+        const cfg = resolveConfig({ ...base, layers: 6, causal: true, ...extra });
+        causalFoldOptions.keepRunsPairs = saved;
+        const kept = predictResolved(cfg, opts);
+        causalFoldOptions.keepRunsPairs = 0;
+        const recomputed = predictResolved(cfg, opts);
+        expect(kept.layers).toEqual(recomputed.layers);
+        expect(kept.warnings).toEqual(recomputed.warnings);
+      }
+    } finally {
+      causalFoldOptions.keepRunsPairs = saved;
+    }
+  });
 });
 
 describe('statistics at the sample mean of a batch of B sequences', () => {
