@@ -226,9 +226,11 @@ describe('causal fold: reductions', () => {
     // terms, clustered positions, a batch, a final norm)
     const saved = causalFoldOptions.keepRunsPairs;
     const cases: [Partial<ConfigV1>, { batch?: number }][] = [
-      [{ norm: 'pre', normKind: 'rmsnorm', activation: 'swiglu', seqLen: 64, dropout: 0 }, {}],
+      // (zero-mean inputs: the pair fluctuations enter a norm's output only at mean 0 — cosGap)
+      [{ norm: 'pre', normKind: 'rmsnorm', activation: 'swiglu', seqLen: 64, dropout: 0, input: { mean: 0, var: 1, r: 0.2 } }, {}],
       [{ norm: 'post', activation: 'relu', seqLen: 32 }, { batch: 8 }],
-      [{ norm: 'pre', activation: 'gelu', seqLen: 100, finalNorm: true, input: { mean: 0.1, var: 1, r: 0.3 } }, {}],
+      [{ norm: 'pre', activation: 'gelu', seqLen: 100, finalNorm: true, input: { mean: 0, var: 1, r: 0.3 } }, {}],
+      [{ norm: 'pre', activation: 'relu', seqLen: 48, input: { mean: 0.1, var: 1, r: 0.3 } }, {}],
     ];
     try {
       for (const [extra, opts] of cases) {
