@@ -171,6 +171,16 @@ function buildTable(v: number, rho: number, X: number): ShareTable {
 
 /** ln v grid of the tables (step 1/2) and ρ nodes k/10 − 1: F is linear in ln v and in ρ between them */
 const LV_STEP = 0.5, RHO_STEP = 0.1;
+/**
+ * The top ln v node (v = e^7 ≈ 1100): a larger logit variance is taken there. The rows are one-hot by
+ * then (the attention kernel warns 'saturated' from v = 50 on): between v = 100 and e^7, F_κ and F_D at
+ * ρ = 0.5 (rows of 8 and 64 keys) move by < 0.2 % (1.6036 → 1.6042, 1.6095 → 1.6115); F_D of highly
+ * correlated rows still falls toward 1 (ρ = 0.9, 64 and 512 keys: 1.086 at v = 100, 1.030 at 300,
+ * 1.0095 at 1000), so above e^7 it is ≤ 1 % high there. The quadrature itself breaks down above it
+ * (its grids grow as σ³: 0.3 s per table at v = 1000, 3 s at 3000, and D underflows to NaN from
+ * v = e^7.5, which read as F = 1), and a causal attention at v ~ 1e4 took minutes per table.
+ */
+const LV_TOP = 14;
 function table(lv: number, ri: number, X: number): ShareTable {
   const key = `${lv}|${ri}|${X}`;
   let t = cache.get(key);
@@ -196,7 +206,7 @@ function lookup(t: ShareTable, which: 0 | 1, x: number, dl: number): number {
 export function causalShareF(v: number, rho: number, n: number, n2: number, nMax: number, which: 0 | 1): number {
   if (!(v > 1e-6) || n2 <= n || n < 2) return 1;
   const X = tableTop(nMax);
-  const lv = Math.log(v) / LV_STEP, l0 = Math.floor(lv), wl = lv - l0;
+  const lv = Math.min(Math.log(v) / LV_STEP, LV_TOP), l0 = Math.floor(lv), wl = lv - l0;
   const rr = (Math.max(-1, Math.min(1, rho)) + 1) / RHO_STEP, r0 = Math.min(Math.floor(rr), 19), wr = rr - r0;
   const x = Math.log2(n), dl = Math.log2(n2 / n);
   let s = 0;
@@ -279,7 +289,7 @@ const AT_NODES = new Float64Array(6);
 export function causalShareLaw(v: number, nMax: number, dh: number): ShareLaw {
   const X = tableTop(nMax);
   if (!(v > 1e-6)) return { at: () => 1, atNodes: () => 1 };
-  const lv = Math.log(v) / LV_STEP, l0 = Math.floor(lv), wl = lv - l0;
+  const lv = Math.min(Math.log(v) / LV_STEP, LV_TOP), l0 = Math.floor(lv), wl = lv - l0;
   const t0: (Float64Array | undefined)[] = new Array(21), t1: (Float64Array | undefined)[] = new Array(21);
   const get = (li: number, ri: number) => {
     const arr = li === l0 ? t0 : t1;

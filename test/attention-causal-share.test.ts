@@ -16,7 +16,8 @@
  * (the printed values are checked to k = 4 standard errors, fixed before the run).
  */
 import { describe, expect, it } from 'vitest';
-import { causalPairOverlaps } from '../formulas/causal-share.js';
+import { causalPairOverlaps, causalShareF } from '../formulas/causal-share.js';
+import { component } from '../src/component.js';
 import { Rng } from './mc/rng.js';
 
 const v = 5, rho = 0.5, draws = 40000, K_NOISE = 4;
@@ -64,5 +65,26 @@ describe('causal rows of unequal length: the Laplace quadrature of the shared-ke
     console.log(`F_D(4, 64) ${fd.toFixed(3)} MC ${fdMc.toFixed(3)}`);
     expect(fd, `F_D(4, 64) ${fd.toFixed(3)} MC ${fdMc.toFixed(3)}`).toBeGreaterThan(1.3);
     expect(Math.abs(fd / fdMc - 1)).toBeLessThan(0.03);
+  });
+});
+
+describe('saturated rows: logit variance above the tables\' top node (v = e^7)', () => {
+  // the quadrature's grids grow as σ³ and its D underflowed to NaN from v = e^7.5, which read as
+  // F = 1 (F_D(8, 64) at ρ = 0.5: 1.604 at v = 1000, 1.000 at 3000), and a causal attention at
+  // v ~ 1e4 built tables for minutes: above e^7 the top node's value is taken (causal-share.ts LV_TOP)
+  it('F above the top node is the top node\'s value, continuous with v = 1000 (< 1 %: F moves < 0.2 % between v = 100 and 1000 at ρ = 0.5)', () => {
+    for (const which of [0, 1] as const) {
+      const top = causalShareF(Math.exp(7), 0.5, 8, 64, 512, which), at1k = causalShareF(1000, 0.5, 8, 64, 512, which);
+      for (const vv of [3000, 2e4, 1e8]) {
+        const f = causalShareF(vv, 0.5, 8, 64, 512, which);
+        expect(f).toBe(top);
+        expect(Math.abs(f / at1k - 1), `which ${which} v ${vv}: ${f} vs ${at1k} at v = 1000`).toBeLessThan(0.01);
+      }
+    }
+  });
+  it('a causal attention component at logit variance ~1.7e4 answers with finite numbers and the saturation warning', () => {
+    const a = component({ block: 'attention', params: { dModel: 64, heads: 4, stdQ: 1.5, stdK: 1.5, stdV: 0.125, stdO: 0.125, seqLen: 32, causal: true }, input: { mean: 0, var: 1, r: 0.2 } });
+    for (const k of ['mean', 'var', 'r', 'gradVar', 'gradR'] as const) expect(Number.isFinite(a[k]), `${k} = ${a[k]}`).toBe(true);
+    expect(a.warnings.join(' ')).toMatch(/saturated/);
   });
 });
