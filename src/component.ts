@@ -2,6 +2,7 @@
 import { fail, isObject, num, onlyKeys } from './errors.js';
 import { getBlock, validateParams, variant, type FormulaSet } from '../formulas/index.js';
 import type { ComponentAnswer, GradMoments, Moments } from './types.js';
+import { checkTokenCorrelation } from './config.js';
 
 export interface ComponentRequest {
   block: string;
@@ -49,6 +50,11 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   const params = validateParams(block, rawParams, F('params'));
   const x = moments(req.input, F('input'));
   const g = gradMoments(req.grad, F('grad'));
+  if (block.doc.name === 'attention') {
+    // seqLen exchangeable tokens: no correlation below −1/(seqLen − 1) exists (as config v1's input.r)
+    checkTokenCorrelation(x.r, params.seqLen as number, F('input.r'));
+    checkTokenCorrelation(g.r, params.seqLen as number, F('grad.r'));
+  }
   const batch = req.batch === undefined ? undefined : num(req.batch, F('batch'), { min: 1, integer: true });
   const blk = variant(block, formula);
   const f = blk.forward(params, x);
