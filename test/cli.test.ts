@@ -157,6 +157,20 @@ describe('component', () => {
     expect(r.stderr).toMatch(/^error: /);
   });
 
+  it('--batch: a blank line between requests answers {"error"} in its place (answer k is line k\'s); trailing blank lines end the file', async () => {
+    const good = JSON.stringify(req);
+    const p = write('blank.jsonl', `${good}\n\n   \n${good}\n\n\n`);
+    const r = await cli(['component', '--batch', p, '--json']);
+    expect(r.code).toBe(2);
+    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(out).toHaveLength(4);
+    expect(out[0]).toEqual(JSON.parse(JSON.stringify(component(req))));
+    expect(out[1]).toEqual({ error: expect.stringMatching(/^line 2: is empty/) });
+    expect(out[2]).toEqual({ error: expect.stringMatching(/^line 3: is empty/) });
+    expect(out[3]).toEqual(out[0]);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('--batch with only good lines exits 0', async () => {
     const p = write('good.jsonl', [req, { block: 'gelu_tanh', input: { var: 1 } }].map((q) => JSON.stringify(q)).join('\n'));
     const r = await cli(['component', '--batch', p, '--json']);

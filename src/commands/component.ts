@@ -7,8 +7,9 @@ import { fmt } from '../format.js';
 export const usage = `moments component <block> --params '{…}' --input '{mean,var,r}' [--grad '{var,r}'] [--json]
 moments component --batch REQ.jsonl [--json] [--formula paper]
   One block's forward/backward moments. Batch: one request per line
-  {"block","params","input","grad"} → one JSON answer per line, same order
-  ({"error": "..."} for a bad line; exit code 2 if any line was bad).`;
+  {"block","params","input","grad"} → one JSON answer per line, same order: answer k is line k's
+  ({"error": "line k: ..."} for a bad line — malformed JSON, an invalid request or a blank line
+  before the last request — the other lines are answered as usual; exit code 2 if any line was bad).`;
 
 export function run(argv: string[]): number {
   const a = parseArgs(argv, ['json']);
@@ -20,11 +21,16 @@ export function run(argv: string[]): number {
     let text: string;
     try { text = batch === '-' ? readFileSync(0, 'utf8') : readFileSync(batch, 'utf8'); } catch { fail('--batch', `cannot read file '${batch}'`); }
     const lines = text.split('\n');
+    // trailing blank lines end the file; a blank line between requests is a bad line (answered with
+    // an error, so answer k is always line k's)
+    let end = lines.length;
+    while (end > 0 && !lines[end - 1].trim()) end--;
+    lines.length = end;
     const out: string[] = [];
     let bad = 0;
     lines.forEach((line, i) => {
-      if (!line.trim()) return;
       try {
+        if (!line.trim()) throw new InputError(`line ${i + 1}`, 'is empty (one request per line; blank lines are allowed only at the end)');
         let req: unknown;
         try { req = JSON.parse(line); } catch (e) { throw new InputError(`line ${i + 1}`, `is not valid JSON (${(e as Error).message})`); }
         out.push(JSON.stringify(component(req, '', fs)));
