@@ -54,7 +54,7 @@ import type { GradMoments, Method, Moments } from './types.js';
 import type { Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
 import { assemble, forwardExplosion, packEntries, packGrads } from './engine.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { excessFactor, layernorm, layernormGradR } from '../formulas/layernorm.js';
+import { excessFactor, layernorm, layernormGradR, normDomainWarning, normOutsideDomain } from '../formulas/layernorm.js';
 import { attnHomog, ffnPostExcess, HOM_ATTN, homogAlign, homogBranch } from '../formulas/residual.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
 import { attention, type AttentionParams } from '../formulas/attention.js';
@@ -62,7 +62,7 @@ import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { relu, RELU } from '../formulas/relu.js';
 import { gelu, GELU, GELU_TANH } from '../formulas/gelu.js';
-import { silu, SILU } from '../formulas/silu.js';
+import { silu, SILU, SILU_S_MAX, siluDomainWarning } from '../formulas/silu.js';
 import { keep2, swiglu } from '../formulas/swiglu.js';
 import { activationDispersion, type ActivationFns } from '../formulas/_activation.js';
 import { hermiteCoefficients, iidPairFluct, normalNodes, pairGap } from '../formulas/_core.js';
@@ -372,6 +372,11 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     }
   } else if (st.block === layernorm || st.block === rmsnorm) {
     out = normForward(grid, st, x);
+    // the norm's domain (formulas/layernorm.ts normOutsideDomain), at the position where it is worst
+    const eps = p.eps ?? 1e-5, ln = st.block === layernorm;
+    let vMin = Infinity;
+    for (let g = 0; g < P; g++) vMin = Math.min(vMin, ln ? Math.max(x.D[g] - x.m[g] ** 2, 0) * (1 - 1 / p.d) : x.D[g]);
+    if (normOutsideDomain(eps, vMin)) warnings.push(`${st.label}: ${normDomainWarning(ln ? 'layernorm' : 'rmsnorm', eps, vMin)}`);
   } else if (st.block === attention) {
     const ap = p as AttentionParams;
     const r = causalAttentionForward(ap, grid, x);
@@ -412,6 +417,11 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     const a = activationOf(st);
     if (!a) throw new Error(`causal fold: unsupported block ${st.block.doc.name}`);
     if (a !== RELU) method = 'quadrature';
+    if (a === SILU) {
+      let sMax = 0;
+      for (let g = 0; g < P; g++) sMax = Math.max(sMax, x.D[g] - x.m[g] ** 2);
+      if (sMax > SILU_S_MAX) warnings.push(`${st.label}: ${siluDomainWarning(sMax)}`);
+    }
     const A = actPairs(a, P, x.D, x.O, 'f');
     const D = new Float64Array(P);
     for (let g = 0; g < P; g++) D[g] = A.e2[g];
@@ -732,7 +742,7 @@ function subForward(grid: Grid, sl: Plan['sublayers'][number], x: KState, d: num
   }
   const added = residualForwardK(grid, sl.skip, sl.branch, x, cur, d);
   let out = added, post: StageRun | undefined;
-  if (sl.postNorm) { post = stageForward(grid, sl.postNorm, added); out = post.out; }
+  if (sl.postNorm) { post = stageForward(grid, sl.postNorm, added); out = post.out; warnings.push(...post.warnings); }
   return { stages, branchOut: cur, added, post, out, warnings, method };
 }
 
@@ -786,6 +796,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   let finalRun: StageRun | undefined;
   if (fwdExplode === undefined && plan.finalNorm) {
     finalRun = stageForward(grid, plan.finalNorm, x);
+    for (const w of finalRun.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `after layer ${plan.cfg.layers}: ${w}`);
     entries[entries.length - 1] = forwardMoments(grid, finalRun.out, d, B);
   }
   const N = cfg.layers;

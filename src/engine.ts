@@ -445,6 +445,14 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
         if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
       }
     }
+    // the post-norm's (and, below, the final norm's) domain warning (formulas/layernorm.ts)
+    const po = c.post[i] * RW;
+    if (sl.postNorm && S[po + R_WARN] !== 0) {
+      for (const w of sl.postNorm.block.forward(sl.postNorm.params, readMoments(S, a)).warnings) {
+        const msg = `${sl.postNorm.label}: ${w}`;
+        warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
+      }
+    }
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
         const o = c.rec[k] * RW;
@@ -581,6 +589,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Pre
     let finalTrace: StageTrace | undefined;
     if (fold.explode === undefined && plan.finalNorm) {
       c.finalK!.fwd(plan.finalNorm.params, S, last, c.final * RW);
+      if (S[c.final * RW + R_WARN] !== 0) for (const w of plan.finalNorm.block.forward(plan.finalNorm.params, readMoments(S, last)).warnings) warnOnce(`final: ${w.replace(/[-\d.e+]+/g, '#')}`, `after layer ${N}: ${plan.finalNorm.label}: ${w}`);
       putEntry(fw, N, S, c.final * RW, gap);
       if (opts.trace) finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: readMoments(S, last), fwd: stageResult(plan.finalNorm, S, last, c.final * RW) };
     }
