@@ -46,7 +46,10 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   if (!isObject(req)) fail(at || 'request', 'must be an object {block, params, input, grad}');
   onlyKeys(req, REQUEST_KEYS, at);
   const { block, extra } = getBlock(req.block, F('block'));
-  const rawParams = { ...(isObject(req.params) ? req.params : req.params === undefined ? {} : fail(F('params'), 'must be an object')), ...extra };
+  const given = isObject(req.params) ? req.params : req.params === undefined ? {} : fail(F('params'), 'must be an object');
+  // an alias fixes some params (gelu_tanh: approximate = "tanh"): a different value is a contradiction, not silently replaced
+  for (const k in extra) if (given[k] !== undefined && given[k] !== extra[k]) fail(`${F('params')}.${k}`, `is fixed to ${JSON.stringify(extra[k])} by block '${req.block as string}', got ${JSON.stringify(given[k])}`);
+  const rawParams = { ...given, ...extra };
   const params = validateParams(block, rawParams, F('params'));
   const x = moments(req.input, F('input'));
   const g = gradMoments(req.grad, F('grad'));

@@ -192,6 +192,7 @@ const badRequests: [string, unknown, string][] = [
   ['|r| > 1 grad', { block: 'relu', grad: { r: -2 } }, 'grad.r'],
   ['negative grad variance', { block: 'relu', grad: { var: -3 } }, 'grad.var'],
   ['input mean a string', { block: 'relu', input: { mean: 'zero' } }, 'input.mean'],
+  ['gelu_tanh told approximate: none (was silently tanh)', { block: 'gelu_tanh', params: { approximate: 'none' } }, 'params.approximate'],
   ['attention input r below -1/(seqLen-1)', { block: 'attention', params: { dModel: 8, heads: 2, stdQ: 0.1, stdK: 0.1, stdV: 0.1, stdO: 0.1, seqLen: 4 }, input: { r: -0.5 } }, 'input.r'],
   ['attention grad r below -1/(seqLen-1)', { block: 'attention', params: { dModel: 8, heads: 2, stdQ: 0.1, stdK: 0.1, stdV: 0.1, stdO: 0.1, seqLen: 4, causal: true }, grad: { r: -0.9 } }, 'grad.r'],
 ];
@@ -210,6 +211,24 @@ describe('component validation (API and CLI)', () => {
       expect(expectOneErrorLine(r.stderr, field)).toBeNull();
     });
   }
+  it('--params null is rejected as the API rejects params: null (the CLI had turned it into {})', async () => {
+    expect(fieldOf(() => component({ block: 'relu', params: null }))).toBe('params');
+    const r = await cli(['component', 'relu', '--params', 'null']);
+    expect(r.code).toBe(2);
+    expect(expectOneErrorLine(r.stderr, 'params')).toBeNull();
+  });
+  it('a second positional argument is named, not ignored (predict: one config file; component: one block)', async () => {
+    const ok = file(JSON.stringify(good));
+    for (const argv of [['predict', ok, ok], ['predict', ok, '--config', ok]]) {
+      const r = await cli(argv);
+      expect(r.code).toBe(2);
+      expect(expectOneErrorLine(r.stderr, '--config')).toBeNull();
+    }
+    const c = await cli(['component', 'relu', 'gelu']);
+    expect(c.code).toBe(2);
+    expect(expectOneErrorLine(c.stderr, 'block')).toBeNull();
+    expect((await cli(['predict', ok, '--json'])).code).toBe(0); // the documented positional form
+  });
   it('invalid JSON in --params names --params', async () => {
     const r = await cli(['component', 'relu', '--params', '{nope']);
     expect(r.code).toBe(2);

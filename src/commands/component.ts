@@ -46,7 +46,9 @@ export function run(argv: string[]): number {
   }
   const block = a._[0];
   if (!block) fail('block', 'is required: moments component <block> --params ... (or --batch FILE)');
-  const ans = component({ block, params: jsonArg(a, 'params') ?? {}, input: jsonArg(a, 'input'), grad: jsonArg(a, 'grad') }, '', fs);
+  if (a._.length > 1) fail('block', `takes one block name, got ${a._.map((x) => `'${x}'`).join(', ')}`);
+  // (undefined when the flag is absent; an explicit null is validated as the API does: not an object)
+  const ans = component({ block, params: jsonArg(a, 'params'), input: jsonArg(a, 'input'), grad: jsonArg(a, 'grad') }, '', fs);
   if (a.flags.json) { process.stdout.write(JSON.stringify(ans) + '\n'); return 0; }
   process.stdout.write(`${block}: mean ${fmt(ans.mean)}  var ${fmt(ans.var)}  r ${fmt(ans.r)}  gradVar ${fmt(ans.gradVar)}  gradR ${fmt(ans.gradR)}  [${ans.method}]\n`);
   for (const w of ans.warnings) process.stdout.write(`warning: ${w}\n`);
