@@ -55,3 +55,9 @@ export function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** One line for an error that is not bad input (a bug): its name and message. */
+export function internalError(e: unknown): string {
+  const m = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return `internal error (a bug, please report it; MOMENTS_DEBUG=1 shows the stack): ${m.replace(/\s*[\r\n]+\s*/g, ' ')}`;
+}

@@ -203,6 +203,24 @@ describe('component', () => {
   }, 60_000);
 });
 
+describe('an internal error (a bug, not bad input)', () => {
+  it('prints one line naming it and exits 70, no stack trace (MOMENTS_DEBUG=1 rethrows)', async () => {
+    const { COMMANDS } = (await import(join(ROOT, 'dist', 'src', 'cli.js'))) as { COMMANDS: Record<string, () => Promise<unknown>> };
+    COMMANDS.boom = async () => ({ usage: 'boom', run: () => { throw new RangeError('Invalid typed array length: 1e13\n    at x'); } });
+    try {
+      const r = await cli(['boom']);
+      expect(r.code).toBe(70);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^error: internal error .*RangeError: Invalid typed array length/);
+      process.env.MOMENTS_DEBUG = '1';
+      await expect(cli(['boom'])).rejects.toThrow(RangeError);
+    } finally {
+      delete COMMANDS.boom;
+      delete process.env.MOMENTS_DEBUG;
+    }
+  });
+});
+
 describe('formulas', () => {
   const blocks = ['linear', 'embedding', 'relu', 'gelu', 'silu', 'layernorm', 'rmsnorm', 'dropout', 'softmax', 'attention', 'ffn', 'swiglu', 'residual'];
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { checkFlags, jsonArg, parseArgs, str } from '../args.js';
-import { fail, InputError } from '../errors.js';
+import { fail, InputError, internalError } from '../errors.js';
 import { component } from '../component.js';
 import { fmt } from '../format.js';
 
@@ -27,7 +27,7 @@ export function run(argv: string[]): number {
     while (end > 0 && !lines[end - 1].trim()) end--;
     lines.length = end;
     const out: string[] = [];
-    let bad = 0;
+    let bad = 0, internal = 0;
     lines.forEach((line, i) => {
       try {
         if (!line.trim()) throw new InputError(`line ${i + 1}`, 'is empty (one request per line; blank lines are allowed only at the end)');
@@ -35,14 +35,20 @@ export function run(argv: string[]): number {
         try { req = JSON.parse(line); } catch (e) { throw new InputError(`line ${i + 1}`, `is not valid JSON (${(e as Error).message})`); }
         out.push(JSON.stringify(component(req, '', fs)));
       } catch (e) {
-        if (!(e instanceof InputError)) throw e;
+        if (!(e instanceof InputError)) {
+          // a bug on this line: answered in its place, the other lines still are; exit code 70
+          if (process.env.MOMENTS_DEBUG) throw e;
+          internal++;
+          out.push(JSON.stringify({ error: `line ${i + 1}: ${internalError(e)}` }));
+          return;
+        }
         bad++;
         out.push(JSON.stringify({ error: e.field.startsWith('line') ? e.message : `line ${i + 1}: ${e.message}` }));
       }
     });
     process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
-    if (bad) process.stderr.write(`error: ${bad} of ${out.length} requests were invalid (see their "error" answers)\n`);
-    return bad ? 2 : 0;
+    if (bad || internal) process.stderr.write(`error: ${[bad ? `${bad} of ${out.length} requests were invalid` : '', internal ? `${internal} of ${out.length} failed with an internal error` : ''].filter(Boolean).join(', ')} (see their "error" answers)\n`);
+    return internal ? 70 : bad ? 2 : 0;
   }
   const block = a._[0];
   if (!block) fail('block', 'is required: moments component <block> --params ... (or --batch FILE)');
