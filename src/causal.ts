@@ -841,6 +841,14 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
     if (bwdExplode === undefined && badState(g)) { bwdExplode = sl.layer; }
   }
+  if (bwdExplode !== undefined) {
+    // a position's state can pass 1e300 while the position-averaged entry written from it stays
+    // finite: name the layer above the highest unreported entry, as the plain fold does ("gradients
+    // below it are not reported")
+    let top = -1;
+    for (let l = 0; l < grads.length; l++) if (!(Math.abs(grads[l].var) <= 1e300)) top = l;
+    if (top >= 0) bwdExplode = top + 1;
+  }
   const pred = assemble(packEntries(entries, N), packGrads(grads), bwdExplode, warnings, method);
   if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);
   return pred;

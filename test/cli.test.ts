@@ -102,6 +102,18 @@ describe('predict', () => {
     expect(t.stdout).not.toMatch(NON_FINITE);
   });
 
+  it('backward overflow: "explodes at layer k" names the lowest reported gradient, plain and causal fold alike', async () => {
+    // Post-LN with dropout 0.99: each sub-layer's backward multiplies the gradient by ~1/(1 − p)
+    for (const causal of [false, true]) {
+      const p = write(`explb${causal}.json`, JSON.stringify({ layers: 400, dModel: 64, heads: 4, seqLen: 16, norm: 'post', causal, dropout: 0.99 }));
+      const o = JSON.parse((await cli(['predict', '--config', p, '--json'])).stdout);
+      const k = o.explodesAt.backward as number;
+      expect(o.warnings[0]).toBe(`gradient variance explodes at layer ${k} (exceeds 1e300 going backward); gradients below it are not reported`);
+      expect(o.layers[k].gradVar).not.toBeNull();
+      for (let l = 0; l < k; l++) expect(o.layers[l].gradVar).toBeNull();
+    }
+  });
+
   it('end to end via bin/moments.js: predict --json on an example', () => {
     const r = spawnCli(['predict', '--config', examples[0], '--json']);
     expect(r.code).toBe(0);
