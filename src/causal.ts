@@ -792,6 +792,9 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     x = t.out;
     if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x, d, B));
     if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
+    // an entry whose r overflowed before its variance passed 1e300 (the kernel's products of two
+    // variances): reported as the explosion there, not as a lone null r
+    if (sl.kind === 'ffn') { const e = entries[entries.length - 1]; if (!(Number.isFinite(e.mean) && Number.isFinite(e.var) && Number.isFinite(e.r))) { fwdExplode = sl.layer; break; } }
   }
   let finalRun: StageRun | undefined;
   if (fwdExplode === undefined && plan.finalNorm) {

@@ -102,6 +102,15 @@ describe('predict', () => {
     expect(t.stdout).not.toMatch(NON_FINITE);
   });
 
+  it('forward overflow in the causal fold: every entry below "explodes at layer k" is complete (no lone null r)', async () => {
+    const p = write('explfc.json', JSON.stringify({ layers: 400, dModel: 64, heads: 4, seqLen: 16, causal: true, residual: { skip: 2 } }));
+    const o = JSON.parse((await cli(['predict', '--config', p, '--json'])).stdout);
+    const k = o.explodesAt.forward as number;
+    expect(k).toBeGreaterThan(1);
+    for (let l = 0; l < k; l++) for (const q of ['mean', 'var', 'r']) expect(o.layers[l][q]).not.toBeNull();
+    for (let l = k; l <= 400; l++) expect(o.layers[l].var).toBeNull();
+  });
+
   it('backward overflow: "explodes at layer k" names the lowest reported gradient, plain and causal fold alike', async () => {
     // Post-LN with dropout 0.99: each sub-layer's backward multiplies the gradient by ~1/(1 − p)
     for (const causal of [false, true]) {
