@@ -1502,9 +1502,12 @@ export function attentionScoreVar(p: AttentionParams, x: { mean: number; var: nu
   return scoreVar(p, x.var + x.mean * x.mean);
 }
 
+/** The logit variance as a warning prints it (never "Infinity": the output has no non-finite text). */
+export function logitVarText(v: number): string { return Number.isFinite(v) ? v.toPrecision(3) : 'beyond the double range (overflow)'; }
+
 function saturationWarnings(p: AttentionParams, x: { mean: number; var: number; r: number }): string[] {
   const v = (1 - uncentredR(x.mean, x.var, x.r)) * attentionScoreVar(p, x);
-  return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`] : NO_WARNINGS;
+  return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${logitVarText(v)} (softmax close to one-hot)`] : NO_WARNINGS;
 }
 
 /**

@@ -16,7 +16,7 @@ export const SILU: ActivationFns = {
  * above it the result carries siluDomainWarning (numbers unchanged). */
 export const SILU_S_MAX = 1e4;
 export function siluDomainWarning(s: number): string {
-  return `silu outside its domain (quadrature accuracy checked for input variance <= 1e4): input variance ${s.toPrecision(3)}`;
+  return `silu outside its domain (quadrature accuracy checked for input variance <= 1e4): input variance ${Number.isFinite(s) ? s.toPrecision(3) : 'beyond the double range (overflow)'}`;
 }
 
 export const silu = kernelBlock<{ d?: number }>({

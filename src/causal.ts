@@ -57,7 +57,7 @@ import type { Stage, StageTrace } from '../formulas/_chain.js';
 import { excessFactor, layernorm, layernormGradR, normDomainWarning, normOutsideDomain } from '../formulas/layernorm.js';
 import { attnHomog, ffnPostExcess, HOM_ATTN, homogAlign, homogBranch } from '../formulas/residual.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
-import { attention, type AttentionParams } from '../formulas/attention.js';
+import { attention, logitVarText, type AttentionParams } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { relu, RELU } from '../formulas/relu.js';
@@ -382,7 +382,7 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     const r = causalAttentionForward(ap, grid, x);
     cache.attn = r.cache;
     method = 'quadrature';
-    if (r.maxV > 50) warnings.push(`${st.label}: attention saturated: logit variance (1−r)σ_s² = ${r.maxV.toPrecision(3)} (softmax close to one-hot)`);
+    if (r.maxV > 50) warnings.push(`${st.label}: attention saturated: logit variance (1−r)σ_s² = ${logitVarText(r.maxV)} (softmax close to one-hot)`);
     // per-token dispersion (formulas/attention.ts, per row): the visible values' own κ (+ 2/d for
     // W_v) reduced by the averaging, the row-to-row fluctuation of Σ_j P_ij², and 2/d for W_o
     const d = ap.dModel, kappa = new Float64Array(P), wish = new Float64Array(P);

@@ -214,6 +214,13 @@ describe('component', () => {
     expect(a.warnings.join(' ')).toMatch(/explodes/);
   });
 
+  it('an overflowing logit variance is named in words in the saturation warning, never "Infinity"', async () => {
+    const r = await cli(['component', 'attention', '--params', '{"dModel":64,"heads":4,"stdQ":0.1,"stdK":0.1,"stdV":0.1,"stdO":0.1,"seqLen":8}', '--input', '{"var":1e300}', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(NON_FINITE);
+    expect(JSON.parse(r.stdout).warnings.join(' ')).toMatch(/attention saturated: .*overflow/);
+  });
+
   it('end to end via bin/moments.js: --batch exit code 2 on a bad line', () => {
     const p = write('e2e.jsonl', `${JSON.stringify(req)}\n{"block":"nope"}\n`);
     const r = spawnCli(['component', '--batch', p, '--json']);
