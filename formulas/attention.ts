@@ -1411,9 +1411,10 @@ function ncPairGradR(q: NcPairInput): number {
     const o = m * NBS;
     for (let k = 0, s = NM0[m]; k < NMB[m]; k++) { s += NMP[o + k]; if (s > 1e-7 && NMV[o + k] > 0 && NMV[o + k] < vq) vq = NMV[o + k]; }
   }
-  const EX = ev + ga, vlo = vq < Infinity ? vq / h : EX;
+  // (in logs: 60/vlo overflowed to Infinity for a denormal vq — an endless u loop, seen at σ_s² ~ 1e8, r = 0.99, L = 128)
+  const EX = ev + ga, lnVlo = vq < Infinity ? Math.log(vq) - Math.log(h) : Math.log(EX);
   // the bottom: e^u·E[X] = 1e-6 (the tail left out is 2e^{u/2}/√π of E[f]: ~1e-3 relative)
-  const u0 = Math.log(1e-6 / EX), u1 = Math.max(Math.log(60 / vlo), u0 + 1), du = 1;
+  const u0 = Math.log(1e-6) - Math.log(EX), u1 = Math.max(Math.log(60) - lnVlo, u0 + 1), du = 1;
   const nu = Math.ceil((u1 - u0) / du) + 1;
   const norm = du / Math.sqrt(Math.PI);
   // the pair's numerator lives in one head (head 1 of X's heads), whose U the two tokens share:
