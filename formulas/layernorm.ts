@@ -100,10 +100,10 @@ export const normParams = [
  * the formulas take E[v/(v + eps)] and E[1/(v + eps)] at E[v]. Outside it (eps ≥ 0.1·v; eps = v = 0
  * is 0/0) the result carries this warning; the numbers are unchanged. */
 export const NORM_EPS_SMALL = 0.1;
-export function normOutsideDomain(eps: number, v: number): boolean { return !(eps < NORM_EPS_SMALL * v); }
+export function normOutsideDomain(eps: number, v: number): boolean { return !(eps < NORM_EPS_SMALL * v) && !Number.isNaN(v); }
 export function normDomainWarning(name: 'layernorm' | 'rmsnorm', eps: number, v: number): string {
   const what = name === 'layernorm' ? 'per-token variance' : 'mean square';
-  const f = (x: number) => (x === 0 ? '0' : x.toPrecision(3).replace(/\.?0+(e|$)/, '$1'));
+  const f = (x: number) => (x === 0 ? '0' : !Number.isFinite(x) ? 'not finite (overflow)' : x.toPrecision(3).replace(/\.?0+(e|$)/, '$1'));
   return `${name} outside its domain (eps small against the ${what}): eps ${f(eps)} vs ${what} ${f(v)}${eps === 0 && v === 0 ? ' (0/0: the output is undefined)' : ''}`;
 }
 

@@ -821,7 +821,10 @@ function borrowSpread(pred: Prediction, plan: Plan, opts: PredictOptions): Predi
 /** The warning where the spread is heavy (k: the highest entry with logVar ≥ HEAVY_LOGVAR, −1 for none). */
 function warnHeavy(pred: Prediction, k: number, source: string): void {
   const s0 = pred.layers[0].gradSpread;
-  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0${source}, where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
+  // (the ratio is 0/0 where the expectation itself is 0: then the clause is left out, never "×NaN")
+  const ratio = s0 ? s0.typical / pred.layers[0].gradVar! : NaN;
+  const typical = Number.isFinite(ratio) ? `, where a single model's gradVar is typically ×${ratio.toPrecision(2)} the expectation` : '';
+  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0${source}${typical} (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
 }
 /** log-variance from which the spread is warned about (a typical model's gradVar ≈ ×0.6 the
  * expectation); verify/compare.ts heavyTailCheck re-judges gradVar misses from the same value */

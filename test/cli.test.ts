@@ -111,6 +111,18 @@ describe('predict', () => {
     for (let l = k; l <= 400; l++) expect(o.layers[l].var).toBeNull();
   });
 
+  it('warnings never print NaN: heavy-tail ratio 0/0 (gradVar 0 at layer 0), a norm domain warning at an overflowed input', async () => {
+    const cfgs = [
+      { layers: 96, dModel: 8, heads: 2, seqLen: 16, norm: 'post', normKind: 'rmsnorm', finalNorm: true, residual: { skip: 0, branch: 0.1 }, init: { qk: 0.02, v: 0, o: 0.125, ffn1: 0.02, ffn2: 0.125 }, input: { mean: -2, var: 0, r: 1 } },
+      { layers: 96, dModel: 4, heads: 1, seqLen: 1, causal: true, norm: 'post', normKind: 'rmsnorm', activation: 'swiglu', finalNorm: true, residual: { skip: 0, branch: 3 }, init: { qk: 0.1, v: 0.02, o: 0.125, ffn1: 0.02, ffn2: 0.02 }, input: { mean: 0.5, var: 1e-6, r: 0.2 } },
+    ];
+    for (const [i, c] of cfgs.entries()) {
+      const r = await cli(['predict', '--config', write(`nan${i}.json`, JSON.stringify(c)), '--json']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toMatch(NON_FINITE);
+    }
+  });
+
   it('backward overflow: "explodes at layer k" names the lowest reported gradient, plain and causal fold alike', async () => {
     // Post-LN with dropout 0.99: each sub-layer's backward multiplies the gradient by ~1/(1 − p)
     for (const causal of [false, true]) {
