@@ -1411,9 +1411,10 @@ function ncPairGradR(q: NcPairInput): number {
     const o = m * NBS;
     for (let k = 0, s = NM0[m]; k < NMB[m]; k++) { s += NMP[o + k]; if (s > 1e-7 && NMV[o + k] > 0 && NMV[o + k] < vq) vq = NMV[o + k]; }
   }
-  const EX = ev + ga, vlo = vq < Infinity ? vq / h : EX;
+  // (in logs: 60/vlo overflowed to Infinity for a denormal vq — an endless u loop, seen at σ_s² ~ 1e8, r = 0.99, L = 128)
+  const EX = ev + ga, lnVlo = vq < Infinity ? Math.log(vq) - Math.log(h) : Math.log(EX);
   // the bottom: e^u·E[X] = 1e-6 (the tail left out is 2e^{u/2}/√π of E[f]: ~1e-3 relative)
-  const u0 = Math.log(1e-6 / EX), u1 = Math.max(Math.log(60 / vlo), u0 + 1), du = 1;
+  const u0 = Math.log(1e-6) - Math.log(EX), u1 = Math.max(Math.log(60) - lnVlo, u0 + 1), du = 1;
   const nu = Math.ceil((u1 - u0) / du) + 1;
   const norm = du / Math.sqrt(Math.PI);
   // the pair's numerator lives in one head (head 1 of X's heads), whose U the two tokens share:
@@ -1502,9 +1503,12 @@ export function attentionScoreVar(p: AttentionParams, x: { mean: number; var: nu
   return scoreVar(p, x.var + x.mean * x.mean);
 }
 
+/** The logit variance as a warning prints it (never "Infinity": the output has no non-finite text). */
+export function logitVarText(v: number): string { return Number.isFinite(v) ? v.toPrecision(3) : 'beyond the double range (overflow)'; }
+
 function saturationWarnings(p: AttentionParams, x: { mean: number; var: number; r: number }): string[] {
   const v = (1 - uncentredR(x.mean, x.var, x.r)) * attentionScoreVar(p, x);
-  return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${v.toPrecision(3)} (softmax close to one-hot)`] : NO_WARNINGS;
+  return v > SATURATED ? [`attention saturated: logit variance (1−r)σ_s² = ${logitVarText(v)} (softmax close to one-hot)`] : NO_WARNINGS;
 }
 
 /**

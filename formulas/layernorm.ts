@@ -31,7 +31,7 @@
  * its own token (alignment a < 1, e.g. Post-LN by Euler's identity) loses only a(1 − r²)/d of its
  * correlation (layernormGradR below). DSLM keeps only σ_g²/σ² (derived here: the O(1/d) terms).
  */
-import { compile, cosR, defineBlock, kernelBlock, NO_WARNINGS, setF, setG, setM } from './_core.js';
+import { compile, cosR, defineBlock, kernelBlock, NO_WARNINGS, R_WARN, setF, setG, setM } from './_core.js';
 
 /**
  * Backward factor of a Post-LN norm whose sub-layer has a degree-1 homogeneous branch (src/causal.ts
@@ -96,6 +96,17 @@ export const normParams = [
   { name: 'eps', kind: 'number' as const, min: 0, optional: true, default: 1e-5, doc: 'epsilon inside the square root' },
 ];
 
+/** A norm's domain: eps small against the per-token variance (LayerNorm) or mean square (RMSNorm) —
+ * the formulas take E[v/(v + eps)] and E[1/(v + eps)] at E[v]. Outside it (eps ≥ 0.1·v; eps = v = 0
+ * is 0/0) the result carries this warning; the numbers are unchanged. */
+export const NORM_EPS_SMALL = 0.1;
+export function normOutsideDomain(eps: number, v: number): boolean { return !(eps < NORM_EPS_SMALL * v) && !Number.isNaN(v); }
+export function normDomainWarning(name: 'layernorm' | 'rmsnorm', eps: number, v: number): string {
+  const what = name === 'layernorm' ? 'per-token variance' : 'mean square';
+  const f = (x: number) => (x === 0 ? '0' : !Number.isFinite(x) ? 'not finite (overflow)' : x.toPrecision(3).replace(/\.?0+(e|$)/, '$1'));
+  return `${name} outside its domain (eps small against the ${what}): eps ${f(eps)} vs ${what} ${f(v)}${eps === 0 && v === 0 ? ' (0/0: the output is undefined)' : ''}`;
+}
+
 export const layernorm = kernelBlock<NormParams>({
   params: [{ ...normParams[0], min: 4 }, normParams[1]],
   doc: {
@@ -109,6 +120,7 @@ export const layernorm = kernelBlock<NormParams>({
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var, when: 'iid Gaussian input (component)' }, { expr: E.varState, when: 'inside a stack (engine state nu)' }], r: [{ expr: E.r, when: 'input pair fluctuations unknown (component)' }, { expr: E.rState, when: 'inside a stack: the input\'s mean per-pair cosine (engine state κ, K2, KA; formulas/_core.ts cosGap)' }] },
     backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, nu, a, b)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (ReLU FFN, attention; excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR, when: 'isotropic upstream gradient (a = b = 1; component)' }, { expr: E.gradRAligned, when: 'inside a stack: gradient a mixture of an isotropic part and a part orthogonal to its own token and to 1 (engine state a, b), alike in token correlation' }] },
   },
+  warn: (p, x) => [normDomainWarning('layernorm', p.eps ?? 1e-5, x.var * (1 - 1 / p.d))],
   kernel: {
     fwd(p, S, i, o) {
       const nu = S[i + 4], eps = p.eps ?? 1e-5;
@@ -118,6 +130,7 @@ export const layernorm = kernelBlock<NormParams>({
       // 0 where the input's pair fluctuations are unknown, as for a component); none left after it
       setM(S, o, 0, v, cosR(S, i), 0, 0);
       setF(S, o, 0, 0);
+      if (normOutsideDomain(eps, S[i + 1] * (1 - 1 / p.d))) S[o + R_WARN] = 1;
     },
     bwd(p, S, i, _o, G, gi, go) {
       const d = p.d, eps = p.eps ?? 1e-5, k = S[i + 3], nu0 = S[i + 4], g = G[gi], rg = G[gi + 1], a = G[gi + 2], b = G[gi + 3];

@@ -11,8 +11,8 @@
  *   Var = σ_g²(1 − a/d)/(1 − κ)/(q + eps); the returned gradient has a = 0;
  *   tr(P_i P_j) = d − 2 + ρ_u², ρ_u = (rσ² + μ²)/q the uncentred token correlation of y.
  */
-import { compile, cosR, kernelBlock, setF, setG, setM } from './_core.js';
-import { normParams, type NormParams } from './layernorm.js';
+import { compile, cosR, kernelBlock, R_WARN, setF, setG, setM } from './_core.js';
+import { normDomainWarning, normOutsideDomain, normParams, type NormParams } from './layernorm.js';
 
 const V = ['mu', 's', 'r', 'g', 'rg', 'd', 'eps'];
 const E = {
@@ -41,6 +41,7 @@ export const rmsnorm = kernelBlock<NormParams>({
     forward: { mean: [{ expr: E.mean }], var: [{ expr: E.var }], r: [{ expr: E.r, when: 'input pair fluctuations unknown (component), or a non-zero mean' }, { expr: E.rState, when: 'inside a stack, zero-mean input: its mean per-pair cosine (engine state κ, K2, KA; formulas/layernorm.ts, formulas/_core.ts cosGap)' }] },
     backward: { gradVar: [{ expr: E.gradVar, when: 'iid Gaussian input, isotropic gradient (component)' }, { expr: E.gradVarState, when: 'inside a stack (engine state κ, a)' }, { expr: E.gradVarPost, when: 'post-norm of a Post-LN sub-layer with a homogeneous branch (excess e: formulas/residual.ts)' }], gradR: [{ expr: E.gradR }] },
   },
+  warn: (p, x) => [normDomainWarning('rmsnorm', p.eps ?? 1e-5, x.var + x.mean * x.mean)],
   kernel: {
     fwd(p, S, i, o) {
       const eps = p.eps ?? 1e-5, mu = S[i], s = S[i + 1], r = S[i + 2];
@@ -48,6 +49,7 @@ export const rmsnorm = kernelBlock<NormParams>({
       // gap of a zero-mean input with known pair fluctuations; r otherwise), none left after it
       setM(S, o, fMean(mu, s, r, 0, 0, p.d, eps), fVar(mu, s, r, 0, 0, p.d, eps), cosR(S, i), 0, S[i + 4]);
       setF(S, o, 0, 0);
+      if (normOutsideDomain(eps, s + mu * mu)) S[o + R_WARN] = 1;
     },
     bwd(p, S, i, _o, G, gi, go) {
       const mu = S[i], s = S[i + 1], k = S[i + 3], eps = p.eps ?? 1e-5, g = G[gi], rg = G[gi + 1], a = G[gi + 2];

@@ -2,7 +2,7 @@
  * SiLU / swish x·sigmoid(x). No closed form for Gaussian moments: quadrature (Mehler–Hermite,
  * see _activation.ts) for mean, variance, token correlation, gradient variance and correlation.
  */
-import { kernelBlock, R_C, setFAct, setG, setM } from './_core.js';
+import { kernelBlock, R_C, R_WARN, setFAct, setG, setM } from './_core.js';
 import { activationKappa, activationMomentsInto, QUADRATURE_NOTE, type ActivationFns } from './_activation.js';
 
 const sig = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -11,6 +11,13 @@ export const SILU: ActivationFns = {
   f: (x) => x * sig(x),
   df: (x) => { const s = sig(x); return s * (1 + x * (1 - s)); },
 };
+
+/** The input variance up to which the quadrature's accuracy (~1e-6 relative) is checked (the domain);
+ * above it the result carries siluDomainWarning (numbers unchanged). */
+export const SILU_S_MAX = 1e4;
+export function siluDomainWarning(s: number): string {
+  return `silu outside its domain (quadrature accuracy checked for input variance <= 1e4): input variance ${Number.isFinite(s) ? s.toPrecision(3) : 'beyond the double range (overflow)'}`;
+}
 
 export const silu = kernelBlock<{ d?: number }>({
   params: [{ name: 'd', kind: 'integer', min: 1, optional: true, doc: 'width (only for the per-token dispersion of the engine)' }],
@@ -33,12 +40,14 @@ export const silu = kernelBlock<{ d?: number }>({
     },
     notes: [QUADRATURE_NOTE],
   },
+  warn: (_p, x) => [siluDomainWarning(x.var)],
   kernel: {
     fwd(p, S, i, o) {
       const mu = S[i], s = S[i + 1], c = o + R_C;
       activationMomentsInto(SILU, mu, s, S[i + 2], S, c); // [mean, var, r, E f², E f'², E f'f']
       setM(S, o, S[c], S[c + 1], S[c + 2], activationKappa(SILU, mu, s, S[i + 3], p.d), NaN, 1);
       setFAct(S, o);
+      if (s > SILU_S_MAX) S[o + R_WARN] = 1;
     },
     bwd(_p, S, _i, o, G, gi, go) {
       const dm2 = S[o + R_C + 4], dcross = S[o + R_C + 5];

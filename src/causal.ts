@@ -54,15 +54,15 @@ import type { GradMoments, Method, Moments } from './types.js';
 import type { Plan, Prediction, PredictOptions, SubTrace } from './engine.js';
 import { assemble, forwardExplosion, packEntries, packGrads } from './engine.js';
 import type { Stage, StageTrace } from '../formulas/_chain.js';
-import { excessFactor, layernorm, layernormGradR } from '../formulas/layernorm.js';
+import { excessFactor, layernorm, layernormGradR, normDomainWarning, normOutsideDomain } from '../formulas/layernorm.js';
 import { attnHomog, ffnPostExcess, HOM_ATTN, homogAlign, homogBranch } from '../formulas/residual.js';
 import { rmsnorm } from '../formulas/rmsnorm.js';
-import { attention, type AttentionParams } from '../formulas/attention.js';
+import { attention, logitVarText, type AttentionParams } from '../formulas/attention.js';
 import { dropout } from '../formulas/dropout.js';
 import { linear } from '../formulas/linear.js';
 import { relu, RELU } from '../formulas/relu.js';
 import { gelu, GELU, GELU_TANH } from '../formulas/gelu.js';
-import { silu, SILU } from '../formulas/silu.js';
+import { silu, SILU, SILU_S_MAX, siluDomainWarning } from '../formulas/silu.js';
 import { keep2, swiglu } from '../formulas/swiglu.js';
 import { activationDispersion, type ActivationFns } from '../formulas/_activation.js';
 import { hermiteCoefficients, iidPairFluct, normalNodes, pairGap } from '../formulas/_core.js';
@@ -398,12 +398,17 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     }
   } else if (st.block === layernorm || st.block === rmsnorm) {
     out = normForward(grid, st, x);
+    // the norm's domain (formulas/layernorm.ts normOutsideDomain), at the position where it is worst
+    const eps = p.eps ?? 1e-5, ln = st.block === layernorm;
+    let vMin = Infinity;
+    for (let g = 0; g < P; g++) vMin = Math.min(vMin, ln ? Math.max(x.D[g] - x.m[g] ** 2, 0) * (1 - 1 / p.d) : x.D[g]);
+    if (normOutsideDomain(eps, vMin)) warnings.push(`${st.label}: ${normDomainWarning(ln ? 'layernorm' : 'rmsnorm', eps, vMin)}`);
   } else if (st.block === attention) {
     const ap = p as AttentionParams;
     const r = causalAttentionForward(ap, grid, x);
     cache.attn = r.cache;
     method = 'quadrature';
-    if (r.maxV > 50) warnings.push(`${st.label}: attention saturated: logit variance (1−r)σ_s² = ${r.maxV.toPrecision(3)} (softmax close to one-hot)`);
+    if (r.maxV > 50) warnings.push(`${st.label}: attention saturated: logit variance (1−r)σ_s² = ${logitVarText(r.maxV)} (softmax close to one-hot)`);
     // per-token dispersion (formulas/attention.ts, per row): the visible values' own κ (+ 2/d for
     // W_v) reduced by the averaging, the row-to-row fluctuation of Σ_j P_ij², and 2/d for W_o
     const d = ap.dModel, kappa = new Float64Array(P), wish = new Float64Array(P);
@@ -439,6 +444,11 @@ function stageForward(grid: Grid, st: Stage, x: KState): StageRun {
     const a = activationOf(st);
     if (!a) throw new Error(`causal fold: unsupported block ${st.block.doc.name}`);
     if (a !== RELU) method = 'quadrature';
+    if (a === SILU) {
+      let sMax = 0;
+      for (let g = 0; g < P; g++) sMax = Math.max(sMax, x.D[g] - x.m[g] ** 2);
+      if (sMax > SILU_S_MAX) warnings.push(`${st.label}: ${siluDomainWarning(sMax)}`);
+    }
     const A = actPairs(a, P, x.D, x.O, 'f');
     const D = new Float64Array(P);
     for (let g = 0; g < P; g++) D[g] = A.e2[g];
@@ -776,7 +786,7 @@ function subForward(grid: Grid, sl: Plan['sublayers'][number], x: KState, d: num
   }
   const added = residualForwardK(grid, sl.skip, sl.branch, x, cur, d);
   let out = added, post: StageRun | undefined;
-  if (sl.postNorm) { post = stageForward(grid, sl.postNorm, added); out = post.out; }
+  if (sl.postNorm) { post = stageForward(grid, sl.postNorm, added); out = post.out; warnings.push(...post.warnings); }
   return { stages, branchOut: cur, added, post, out, warnings, method };
 }
 
@@ -834,10 +844,14 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     x = t.out;
     if (sl.kind === 'ffn') entries.push(forwardMoments(grid, x, d, B));
     if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
+    // an entry whose r overflowed before its variance passed 1e300 (the kernel's products of two
+    // variances): reported as the explosion there, not as a lone null r
+    if (sl.kind === 'ffn') { const e = entries[entries.length - 1]; if (!(Number.isFinite(e.mean) && Number.isFinite(e.var) && Number.isFinite(e.r))) { fwdExplode = sl.layer; break; } }
   }
   let finalRun: StageRun | undefined;
   if (fwdExplode === undefined && plan.finalNorm) {
     finalRun = stageForward(grid, plan.finalNorm, x);
+    for (const w of finalRun.warnings) warnOnce(w.replace(/[-\d.e+]+/g, '#'), `after layer ${plan.cfg.layers}: ${w}`);
     entries[entries.length - 1] = forwardMoments(grid, finalRun.out, d, B);
   }
   const N = cfg.layers;
@@ -881,6 +895,14 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     if (rec) { rec.stages = sg; rec.gradIn = gm(g); gTrace.sub[i] = rec; }
     if (sl.kind === 'attn') grads[sl.layer - 1] = gradMoments(grid, g, d, B);
     if (bwdExplode === undefined && badState(g)) { bwdExplode = sl.layer; }
+  }
+  if (bwdExplode !== undefined) {
+    // a position's state can pass 1e300 while the position-averaged entry written from it stays
+    // finite: name the layer above the highest unreported entry, as the plain fold does ("gradients
+    // below it are not reported")
+    let top = -1;
+    for (let l = 0; l < grads.length; l++) if (!(Math.abs(grads[l].var) <= 1e300)) top = l;
+    if (top >= 0) bwdExplode = top + 1;
   }
   const pred = assemble(packEntries(entries, N), packGrads(grads), bwdExplode, warnings, method);
   if (keep) pred.trace = toTrace(grid, d, plan, runs, inputs, gTrace, finalRun);

@@ -1,6 +1,6 @@
 /** CLI entry: `moments <command> ...`. Bad input → `error: <field>: <message>`, exit code 2.
  * Commands load lazily, so `predict` does not pay for TF.js or ink. */
-import { InputError } from './errors.js';
+import { InputError, internalError } from './errors.js';
 
 interface Command { usage: string; run(argv: string[]): number | Promise<number> }
 
@@ -34,6 +34,10 @@ export async function main(argv: string[]): Promise<number> {
     return await c.run(rest);
   } catch (e) {
     if (e instanceof InputError) { process.stderr.write(`error: ${e.message}\n`); return 2; }
-    throw e;
+    // a bug, not bad input: one line too (MOMENTS_DEBUG=1 rethrows, with the stack), exit code 70
+    if (process.env.MOMENTS_DEBUG) throw e;
+    process.stderr.write(`error: ${internalError(e)}\n`);
+    return 70;
   }
 }
+

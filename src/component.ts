@@ -2,6 +2,7 @@
 import { fail, isObject, num, onlyKeys } from './errors.js';
 import { getBlock, validateParams, variant, type FormulaSet } from '../formulas/index.js';
 import type { ComponentAnswer, GradMoments, Moments } from './types.js';
+import { checkTokenCorrelation } from './config.js';
 
 export interface ComponentRequest {
   block: string;
@@ -45,10 +46,18 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   if (!isObject(req)) fail(at || 'request', 'must be an object {block, params, input, grad}');
   onlyKeys(req, REQUEST_KEYS, at);
   const { block, extra } = getBlock(req.block, F('block'));
-  const rawParams = { ...(isObject(req.params) ? req.params : req.params === undefined ? {} : fail(F('params'), 'must be an object')), ...extra };
+  const given = isObject(req.params) ? req.params : req.params === undefined ? {} : fail(F('params'), 'must be an object');
+  // an alias fixes some params (gelu_tanh: approximate = "tanh"): a different value is a contradiction, not silently replaced
+  for (const k in extra) if (given[k] !== undefined && given[k] !== extra[k]) fail(`${F('params')}.${k}`, `is fixed to ${JSON.stringify(extra[k])} by block '${req.block as string}', got ${JSON.stringify(given[k])}`);
+  const rawParams = { ...given, ...extra };
   const params = validateParams(block, rawParams, F('params'));
   const x = moments(req.input, F('input'));
   const g = gradMoments(req.grad, F('grad'));
+  if (block.doc.name === 'attention') {
+    // seqLen exchangeable tokens: no correlation below −1/(seqLen − 1) exists (as config v1's input.r)
+    checkTokenCorrelation(x.r, params.seqLen as number, F('input.r'));
+    checkTokenCorrelation(g.r, params.seqLen as number, F('grad.r'));
+  }
   const batch = req.batch === undefined ? undefined : num(req.batch, F('batch'), { min: 1, integer: true });
   const blk = variant(block, formula);
   const f = blk.forward(params, x);

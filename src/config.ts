@@ -87,10 +87,22 @@ function perLayer(v: unknown, field: string, n: number, dflt: number, min = 0): 
   if (v === undefined) return new Array(n).fill(dflt);
   if (Array.isArray(v)) {
     if (v.length !== n) fail(field, `per-layer array must have length layers = ${n}, got ${v.length}`);
-    return v.map((x, i) => num(x, `${field}[${i}]`, { min }));
+    // Array.from, not map: map skips the holes of a sparse array (API callers), leaving undefined entries
+    return Array.from(v, (x, i) => num(x, `${field}[${i}]`, { min }));
   }
   const x = num(v, field, { min });
   return new Array(n).fill(x);
+}
+
+/** The smallest pairwise correlation `tokens` exchangeable tokens can have: −1/(tokens − 1)
+ * (their covariance (1 − r)I + r·11ᵀ is positive semi-definite only above it; 0 for one token). */
+export function minTokenCorrelation(tokens: number): number { return tokens > 1 ? -1 / (tokens - 1) : 0; }
+
+/** Reject a token correlation that no sequence of `tokens` tokens can have (InputError naming `field`). */
+export function checkTokenCorrelation(r: number, tokens: number, field: string): void {
+  if (tokens > 1 && r < minTokenCorrelation(tokens) - 1e-12) {
+    fail(field, `must be >= -1/(seqLen-1) = ${minTokenCorrelation(tokens).toPrecision(4)} for seqLen ${tokens} (no ${tokens} tokens can be more anti-correlated), got ${r}`);
+  }
 }
 
 /** Validate one config object (v1). Throws InputError naming the field. `at` prefixes field names. */
@@ -140,6 +152,7 @@ export function resolveConfig(raw: unknown, at = ''): ResolvedConfig {
     var: inp.var === undefined ? 1 : num(inp.var, F('input.var'), { min: 0 }),
     r: inp.r === undefined ? 0 : num(inp.r, F('input.r'), { min: -1, max: 1 }),
   };
+  checkTokenCorrelation(input.r, seqLen, F('input.r'));
   if (raw.name !== undefined && typeof raw.name !== 'string') fail(F('name'), 'must be a string');
   return { name: raw.name as string | undefined, layers, dModel, heads, dFF, seqLen, norm, normKind, activation, dropout, attnDropout, actDropout, causal, skip, branch, init, input, finalNorm, eps };
 }

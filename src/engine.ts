@@ -445,6 +445,14 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
         if (c.hom[i] !== 0 && causalFoldOptions.postHomogeneous) homogForward(sl, c, i, S);
       }
     }
+    // the post-norm's (and, below, the final norm's) domain warning (formulas/layernorm.ts)
+    const po = c.post[i] * RW;
+    if (sl.postNorm && S[po + R_WARN] !== 0) {
+      for (const w of sl.postNorm.block.forward(sl.postNorm.params, readMoments(S, a)).warnings) {
+        const msg = `${sl.postNorm.label}: ${w}`;
+        warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
+      }
+    }
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
         const o = c.rec[k] * RW;
@@ -581,6 +589,7 @@ export function runPlan(plan: Plan, opts: PredictOptions = {}, keep = true): Pre
     let finalTrace: StageTrace | undefined;
     if (fold.explode === undefined && plan.finalNorm) {
       c.finalK!.fwd(plan.finalNorm.params, S, last, c.final * RW);
+      if (S[c.final * RW + R_WARN] !== 0) for (const w of plan.finalNorm.block.forward(plan.finalNorm.params, readMoments(S, last)).warnings) warnOnce(`final: ${w.replace(/[-\d.e+]+/g, '#')}`, `after layer ${N}: ${plan.finalNorm.label}: ${w}`);
       putEntry(fw, N, S, c.final * RW, gap);
       if (opts.trace) finalTrace = { label: 'final norm', block: plan.finalNorm.block.doc.name, params: plan.finalNorm.params, input: readMoments(S, last), fwd: stageResult(plan.finalNorm, S, last, c.final * RW) };
     }
@@ -812,7 +821,10 @@ function borrowSpread(pred: Prediction, plan: Plan, opts: PredictOptions): Predi
 /** The warning where the spread is heavy (k: the highest entry with logVar ≥ HEAVY_LOGVAR, −1 for none). */
 function warnHeavy(pred: Prediction, k: number, source: string): void {
   const s0 = pred.layers[0].gradSpread;
-  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0${source}, where a single model's gradVar is typically ×${(s0.typical / pred.layers[0].gradVar!).toPrecision(2)} the expectation (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
+  // (the ratio is 0/0 where the expectation itself is 0: then the clause is left out, never "×NaN")
+  const ratio = s0 ? s0.typical / pred.layers[0].gradVar! : NaN;
+  const typical = Number.isFinite(ratio) ? `, where a single model's gradVar is typically ×${ratio.toPrecision(2)} the expectation` : '';
+  if (k >= 0 && s0) pred.warnings.push(`gradient heavy-tailed across seeds below layer ${k}: Var log gradVar ${s0.logVar.toPrecision(3)} at layer 0${source}${typical} (geometric mean over models; a mean over a few seeds falls short of the expectation)`);
 }
 /** log-variance from which the spread is warned about (a typical model's gradVar ≈ ×0.6 the
  * expectation); verify/compare.ts heavyTailCheck re-judges gradVar misses from the same value */

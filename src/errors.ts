@@ -5,7 +5,9 @@
 export class InputError extends Error {
   readonly field: string;
   constructor(field: string, message: string) {
-    super(field ? `${field}: ${message}` : message);
+    // one line, always (a JSON.parse message can quote the input's own line breaks)
+    const m = message.replace(/\s*[\r\n]+\s*/g, ' ');
+    super(field ? `${field}: ${m}` : m);
     this.name = 'InputError';
     this.field = field;
   }
@@ -17,12 +19,23 @@ export function fail(field: string, message: string): never {
 
 /** A finite number, or an InputError naming the field. */
 export function num(v: unknown, field: string, opts: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean; integer?: boolean } = {}): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(field, `must be a finite number${rangeText(opts)}, got ${JSON.stringify(v)}`);
+  if (v === undefined) fail(field, `is required (a finite number${inRange(opts)})`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(field, `must be a finite number${inRange(opts)}, got ${shown(v)}`);
   const { min, max, minExclusive, maxExclusive, integer } = opts;
-  if (integer && !Number.isInteger(v)) fail(field, `must be an integer${rangeText(opts)}, got ${v}`);
+  if (integer && !Number.isInteger(v)) fail(field, `must be an integer${inRange(opts)}, got ${v}`);
   if (min !== undefined && (minExclusive ? !(v > min) : !(v >= min))) fail(field, `must be in ${rangeText(opts).trim()}, got ${v}`);
   if (max !== undefined && (maxExclusive ? !(v < max) : !(v <= max))) fail(field, `must be in ${rangeText(opts).trim()}, got ${v}`);
   return v;
+}
+
+/** ` in [a, b]` (or '' without bounds) */
+function inRange(o: Parameters<typeof rangeText>[0]): string { const t = rangeText(o); return t ? ` in${t}` : ''; }
+
+/** A value as the error shows it: NaN, Infinity and BigInt as such (JSON.stringify would give null or throw). */
+function shown(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  try { return JSON.stringify(v) ?? String(v); } catch { return String(v); }
 }
 
 function rangeText(o: { min?: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean; integer?: boolean }): string {
@@ -41,4 +54,10 @@ export function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[
 
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One line for an error that is not bad input (a bug): its name and message. */
+export function internalError(e: unknown): string {
+  const m = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return `internal error (a bug, please report it; MOMENTS_DEBUG=1 shows the stack): ${m.replace(/\s*[\r\n]+\s*/g, ' ')}`;
 }

@@ -137,3 +137,23 @@ describe('causal per-pair gradR: expectation over heads (headsInv) vs exact atom
     expect(Math.abs(e[2] / x3 - 1), `E[√η/√X] ${e[2]} vs ${x3}`).toBeLessThan(2e-3);
   });
 });
+
+describe('non-causal attention gradR terminates (ncPairGradR u range in logs)', () => {
+  // 60/vlo overflowed to Infinity for a denormal lowest V-path atom: an endless u loop (component
+  // hung forever). Run in a child process of the built API with a time limit, so a hang fails.
+  it('returns a finite gradR in [-1, 1] for peaked rows with correlated queries', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { ensureBuilt, ROOT } = await import('./mc/cli.js');
+    ensureBuilt();
+    const cases = [
+      { block: 'attention', params: { dModel: 64, heads: 1, stdQ: 0.05, stdK: 0.3, stdV: 0.1, stdO: 0.1, seqLen: 32, attnDropout: 0.1 }, input: { mean: 0, var: 30, r: 0.9 }, grad: { var: 1, r: 0.5 } },
+      { block: 'attention', params: { dModel: 64, heads: 1, stdQ: 0.02, stdK: 0.02, stdV: 0.001, stdO: 0.02, seqLen: 128 }, input: { mean: 0, var: 1e4, r: 0.99 } },
+    ];
+    const script = `const { component } = await import(${JSON.stringify(`${ROOT}/dist/src/index.js`)}); for (const q of ${JSON.stringify(cases)}) console.log(JSON.stringify(component(q).gradR));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(0);
+    const g = r.stdout.trim().split('\n').map(Number);
+    expect(g).toHaveLength(2);
+    for (const x of g) { expect(Number.isFinite(x)).toBe(true); expect(Math.abs(x)).toBeLessThanOrEqual(1); }
+  }, 60_000);
+});

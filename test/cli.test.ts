@@ -102,6 +102,39 @@ describe('predict', () => {
     expect(t.stdout).not.toMatch(NON_FINITE);
   });
 
+  it('forward overflow in the causal fold: every entry below "explodes at layer k" is complete (no lone null r)', async () => {
+    const p = write('explfc.json', JSON.stringify({ layers: 400, dModel: 64, heads: 4, seqLen: 16, causal: true, residual: { skip: 2 } }));
+    const o = JSON.parse((await cli(['predict', '--config', p, '--json'])).stdout);
+    const k = o.explodesAt.forward as number;
+    expect(k).toBeGreaterThan(1);
+    for (let l = 0; l < k; l++) for (const q of ['mean', 'var', 'r']) expect(o.layers[l][q]).not.toBeNull();
+    for (let l = k; l <= 400; l++) expect(o.layers[l].var).toBeNull();
+  });
+
+  it('warnings never print NaN: heavy-tail ratio 0/0 (gradVar 0 at layer 0), a norm domain warning at an overflowed input', async () => {
+    const cfgs = [
+      { layers: 96, dModel: 8, heads: 2, seqLen: 16, norm: 'post', normKind: 'rmsnorm', finalNorm: true, residual: { skip: 0, branch: 0.1 }, init: { qk: 0.02, v: 0, o: 0.125, ffn1: 0.02, ffn2: 0.125 }, input: { mean: -2, var: 0, r: 1 } },
+      { layers: 96, dModel: 4, heads: 1, seqLen: 1, causal: true, norm: 'post', normKind: 'rmsnorm', activation: 'swiglu', finalNorm: true, residual: { skip: 0, branch: 3 }, init: { qk: 0.1, v: 0.02, o: 0.125, ffn1: 0.02, ffn2: 0.02 }, input: { mean: 0.5, var: 1e-6, r: 0.2 } },
+    ];
+    for (const [i, c] of cfgs.entries()) {
+      const r = await cli(['predict', '--config', write(`nan${i}.json`, JSON.stringify(c)), '--json']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toMatch(NON_FINITE);
+    }
+  });
+
+  it('backward overflow: "explodes at layer k" names the lowest reported gradient, plain and causal fold alike', async () => {
+    // Post-LN with dropout 0.99: each sub-layer's backward multiplies the gradient by ~1/(1 − p)
+    for (const causal of [false, true]) {
+      const p = write(`explb${causal}.json`, JSON.stringify({ layers: 400, dModel: 64, heads: 4, seqLen: 16, norm: 'post', causal, dropout: 0.99 }));
+      const o = JSON.parse((await cli(['predict', '--config', p, '--json'])).stdout);
+      const k = o.explodesAt.backward as number;
+      expect(o.warnings[0]).toBe(`gradient variance explodes at layer ${k} (exceeds 1e300 going backward); gradients below it are not reported`);
+      expect(o.layers[k].gradVar).not.toBeNull();
+      for (let l = 0; l < k; l++) expect(o.layers[l].gradVar).toBeNull();
+    }
+  });
+
   it('end to end via bin/moments.js: predict --json on an example', () => {
     const r = spawnCli(['predict', '--config', examples[0], '--json']);
     expect(r.code).toBe(0);
@@ -157,6 +190,20 @@ describe('component', () => {
     expect(r.stderr).toMatch(/^error: /);
   });
 
+  it('--batch: a blank line between requests answers {"error"} in its place (answer k is line k\'s); trailing blank lines end the file', async () => {
+    const good = JSON.stringify(req);
+    const p = write('blank.jsonl', `${good}\n\n   \n${good}\n\n\n`);
+    const r = await cli(['component', '--batch', p, '--json']);
+    expect(r.code).toBe(2);
+    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(out).toHaveLength(4);
+    expect(out[0]).toEqual(JSON.parse(JSON.stringify(component(req))));
+    expect(out[1]).toEqual({ error: expect.stringMatching(/^line 2: is empty/) });
+    expect(out[2]).toEqual({ error: expect.stringMatching(/^line 3: is empty/) });
+    expect(out[3]).toEqual(out[0]);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('--batch with only good lines exits 0', async () => {
     const p = write('good.jsonl', [req, { block: 'gelu_tanh', input: { var: 1 } }].map((q) => JSON.stringify(q)).join('\n'));
     const r = await cli(['component', '--batch', p, '--json']);
@@ -179,6 +226,13 @@ describe('component', () => {
     expect(a.warnings.join(' ')).toMatch(/explodes/);
   });
 
+  it('an overflowing logit variance is named in words in the saturation warning, never "Infinity"', async () => {
+    const r = await cli(['component', 'attention', '--params', '{"dModel":64,"heads":4,"stdQ":0.1,"stdK":0.1,"stdV":0.1,"stdO":0.1,"seqLen":8}', '--input', '{"var":1e300}', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(NON_FINITE);
+    expect(JSON.parse(r.stdout).warnings.join(' ')).toMatch(/attention saturated: .*overflow/);
+  });
+
   it('end to end via bin/moments.js: --batch exit code 2 on a bad line', () => {
     const p = write('e2e.jsonl', `${JSON.stringify(req)}\n{"block":"nope"}\n`);
     const r = spawnCli(['component', '--batch', p, '--json']);
@@ -187,6 +241,24 @@ describe('component', () => {
     expect(out).toHaveLength(2);
     expect(out[1]).toHaveProperty('error');
   }, 60_000);
+});
+
+describe('an internal error (a bug, not bad input)', () => {
+  it('prints one line naming it and exits 70, no stack trace (MOMENTS_DEBUG=1 rethrows)', async () => {
+    const { COMMANDS } = (await import(join(ROOT, 'dist', 'src', 'cli.js'))) as { COMMANDS: Record<string, () => Promise<unknown>> };
+    COMMANDS.boom = async () => ({ usage: 'boom', run: () => { throw new RangeError('Invalid typed array length: 1e13\n    at x'); } });
+    try {
+      const r = await cli(['boom']);
+      expect(r.code).toBe(70);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^error: internal error .*RangeError: Invalid typed array length/);
+      process.env.MOMENTS_DEBUG = '1';
+      await expect(cli(['boom'])).rejects.toThrow(RangeError);
+    } finally {
+      delete COMMANDS.boom;
+      delete process.env.MOMENTS_DEBUG;
+    }
+  });
 });
 
 describe('formulas', () => {

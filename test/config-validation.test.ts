@@ -65,6 +65,12 @@ const badConfigs: [string, unknown, string][] = [
   ['unknown activation', { ...good, activation: 'tanh' }, 'activation'],
   ['not an object', [1, 2], '[0]'],
   ['second config of an array is bad', [good, { ...good, layers: -1 }], '[1].layers'],
+  // 16 exchangeable tokens cannot correlate below âˆ’1/15 (the causal fold turned it into NaN, reported as "explodes")
+  ['input r below -1/(seqLen-1)', { ...good, input: { r: -0.5 } }, 'input.r'],
+  ['input r = -1 with seqLen 16', { ...good, causal: true, input: { r: -1 } }, 'input.r'],
+  // a hole of a sparse array (API) / null (JSON) is not a number (map() skipped holes: a silent "explodes")
+  // eslint-disable-next-line no-sparse-arrays
+  ['per-layer array with a hole', { ...good, residual: { skip: [1, , 1] } }, 'residual.skip[1]'],
 ];
 
 beforeAll(() => ensureBuilt(), 120_000);
@@ -97,6 +103,26 @@ describe('config validation (API: InputError names the field)', () => {
     expect(onlyAct).not.toHaveProperty('attnDropout');
     expect(onlyAct.actDropout).toBe(0);
   });
+  it('the error shows NaN and Infinity as such, and a missing field as required', () => {
+    const msg = (f: () => unknown) => { try { f(); } catch (e) { return (e as Error).message; } return 'no error'; };
+    expect(msg(() => predict({ ...good, dropout: NaN }))).toMatch(/^dropout: must be a finite number in \[0, 1\), got NaN$/);
+    expect(msg(() => predict({ ...good, init: { qk: Infinity } }))).toMatch(/got Infinity$/);
+    expect(msg(() => predict({ ...good, layers: 2n as unknown as number }))).toMatch(/^layers: must be a finite number .*got 2n$/);
+    expect(msg(() => predict({ dModel: 64, heads: 4, seqLen: 16 }))).toMatch(/^layers: is required \(a finite number in \[1, 100000\]\)$/);
+  });
+  it('token correlations down to -1/(seqLen-1) are accepted and stay finite', () => {
+    expect(predict({ ...good, seqLen: 2, input: { r: -1 } }).layers[0].r).toBe(-1);
+    const p = predict({ ...good, layers: 2, seqLen: 8, causal: true, input: { r: -1 / 7 } });
+    expect(p.explodesAt).toBeUndefined();
+    for (const l of p.layers) for (const v of [l.mean, l.var, l.r, l.gradVar, l.gradR]) expect(Number.isFinite(v)).toBe(true);
+  });
+  it('predict options are validated like the config (opts.formula, opts.batch, opts.trace)', () => {
+    expect(fieldOf(() => predict(good, { formula: 'bogus' as 'ours' }))).toBe('opts.formula');
+    expect(fieldOf(() => predict(good, { batch: 0 }))).toBe('opts.batch');
+    expect(fieldOf(() => predict(good, { trace: 'yes' as unknown as boolean }))).toBe('opts.trace');
+    expect(fieldOf(() => predict(good, { colour: 1 } as object))).toBe('opts.colour');
+    expect(predict(good, { formula: 'paper', batch: 4 }).layers).toHaveLength(4);
+  });
   it('a non-finite number (1e999 parses to Infinity) is rejected', () => {
     expect(fieldOf(() => predict(JSON.parse(`{"layers": 3, "dModel": 64, "heads": 4, "seqLen": 16, "input": {"var": 1e999}}`)))).toBe('input.var');
   });
@@ -113,6 +139,11 @@ describe('config validation (built CLI: exit code 2, one line `error: <field>: â
   }
   it('bad JSON names --config', async () => {
     const r = await cli(['predict', '--config', file('{"layers": 3, "dModel": 64,,}')]);
+    expect(r.code).toBe(2);
+    expect(expectOneErrorLine(r.stderr, '--config')).toBeNull();
+  });
+  it('bad JSON whose parser message quotes a line break still gives one line', async () => {
+    const r = await cli(['predict', '--config', file('{"layers": 3, "init": {"v": NaN}}\n')]);
     expect(r.code).toBe(2);
     expect(expectOneErrorLine(r.stderr, '--config')).toBeNull();
   });
@@ -161,6 +192,9 @@ const badRequests: [string, unknown, string][] = [
   ['|r| > 1 grad', { block: 'relu', grad: { r: -2 } }, 'grad.r'],
   ['negative grad variance', { block: 'relu', grad: { var: -3 } }, 'grad.var'],
   ['input mean a string', { block: 'relu', input: { mean: 'zero' } }, 'input.mean'],
+  ['gelu_tanh told approximate: none (was silently tanh)', { block: 'gelu_tanh', params: { approximate: 'none' } }, 'params.approximate'],
+  ['attention input r below -1/(seqLen-1)', { block: 'attention', params: { dModel: 8, heads: 2, stdQ: 0.1, stdK: 0.1, stdV: 0.1, stdO: 0.1, seqLen: 4 }, input: { r: -0.5 } }, 'input.r'],
+  ['attention grad r below -1/(seqLen-1)', { block: 'attention', params: { dModel: 8, heads: 2, stdQ: 0.1, stdK: 0.1, stdV: 0.1, stdO: 0.1, seqLen: 4, causal: true }, grad: { r: -0.9 } }, 'grad.r'],
 ];
 
 describe('component validation (API and CLI)', () => {
@@ -177,6 +211,24 @@ describe('component validation (API and CLI)', () => {
       expect(expectOneErrorLine(r.stderr, field)).toBeNull();
     });
   }
+  it('--params null is rejected as the API rejects params: null (the CLI had turned it into {})', async () => {
+    expect(fieldOf(() => component({ block: 'relu', params: null }))).toBe('params');
+    const r = await cli(['component', 'relu', '--params', 'null']);
+    expect(r.code).toBe(2);
+    expect(expectOneErrorLine(r.stderr, 'params')).toBeNull();
+  });
+  it('a second positional argument is named, not ignored (predict: one config file; component: one block)', async () => {
+    const ok = file(JSON.stringify(good));
+    for (const argv of [['predict', ok, ok], ['predict', ok, '--config', ok]]) {
+      const r = await cli(argv);
+      expect(r.code).toBe(2);
+      expect(expectOneErrorLine(r.stderr, '--config')).toBeNull();
+    }
+    const c = await cli(['component', 'relu', 'gelu']);
+    expect(c.code).toBe(2);
+    expect(expectOneErrorLine(c.stderr, 'block')).toBeNull();
+    expect((await cli(['predict', ok, '--json'])).code).toBe(0); // the documented positional form
+  });
   it('invalid JSON in --params names --params', async () => {
     const r = await cli(['component', 'relu', '--params', '{nope']);
     expect(r.code).toBe(2);

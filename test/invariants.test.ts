@@ -233,3 +233,35 @@ describe('closed forms that replace quadrature', () => {
     }
   });
 });
+
+describe('validity domains: a formula used outside its domain says so in the warnings', () => {
+  const dom = (ws: string[]) => ws.filter((w) => /outside its domain/.test(w));
+  it('LayerNorm / RMSNorm: eps not small against the per-token variance / mean square (0/0 named)', () => {
+    // domain (formulas/layernorm.ts, rmsnorm.ts): eps small against v — the formulas take E[v/(v+eps)] at E[v]
+    expect(dom(component({ block: 'layernorm', params: { d: 64 }, input: { var: 1e-6 } }).warnings)).toHaveLength(1);
+    expect(dom(component({ block: 'layernorm', params: { d: 64 }, input: { var: 1 } }).warnings)).toHaveLength(0);
+    expect(dom(component({ block: 'rmsnorm', params: { d: 64 }, input: { mean: 0, var: 0 } }).warnings)).toHaveLength(1);
+    expect(dom(component({ block: 'rmsnorm', params: { d: 64 }, input: { mean: 1, var: 0 } }).warnings)).toHaveLength(0); // q = μ² = 1
+    const a = component({ block: 'layernorm', params: { d: 64, eps: 0 }, input: { var: 0 } });
+    expect(dom(a.warnings).join(' ')).toMatch(/0\/0/);
+  });
+  it('SiLU: input variance above 1e4 (where the quadrature is checked)', () => {
+    expect(dom(component({ block: 'silu', input: { var: 1e6 } }).warnings)).toHaveLength(1);
+    expect(dom(component({ block: 'silu', input: { var: 1e4 } }).warnings)).toHaveLength(0);
+    expect(dom(component({ block: 'ffn', params: { dModel: 64, dFF: 256, activation: 'silu', std1: 100, std2: 0.1 } }).warnings)).toHaveLength(1);
+  });
+  it('predict names the layer: pre-norm, post-norm and final norm, plain and causal fold; none for a usual config', () => {
+    const base = { layers: 2, dModel: 64, heads: 4, seqLen: 16 };
+    for (const causal of [false, true]) {
+      const pre = dom(predict({ ...base, causal, input: { var: 0 } }).warnings);
+      expect(pre[0]).toMatch(/^layer 1 attn: .*layernorm outside its domain/);
+      const post = dom(predict({ ...base, causal, norm: 'post', input: { var: 0 } }).warnings);
+      expect(post[0]).toMatch(/^layer 1 attn: .*layernorm outside its domain/);
+      const fin = dom(predict({ ...base, causal, finalNorm: true, residual: { skip: 0, branch: 0 } }).warnings);
+      expect(fin.some((w) => /^after layer 2: final norm: layernorm outside its domain/.test(w))).toBe(true);
+      const silu = dom(predict({ ...base, causal, activation: 'silu', init: { ffn1: 50 } }).warnings);
+      expect(silu[0]).toMatch(/^layer 1 ffn: .*silu outside its domain/);
+      expect(dom(predict({ ...base, causal }).warnings)).toHaveLength(0);
+    }
+  });
+});

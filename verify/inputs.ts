@@ -7,19 +7,13 @@
  * with κ = √(1+u) − 1, u = rL/(1−r), c = 1/√(1 + (2κ+κ²)/L): the centred construction; it reaches
  * every r ≥ −1/(L−1), the smallest correlation L exchangeable tokens can have.
  */
-import { fail } from '../src/errors.js';
 import type { Rng } from './rng.js';
 
 export interface Dist { mean: number; var: number; r: number }
 
-/** The smallest token correlation `tokens` exchangeable tokens can have. */
-export function minR(tokens: number): number { return tokens > 1 ? -1 / (tokens - 1) : 0; }
-
-export function checkCorrelation(r: number, tokens: number, field: string): void {
-  if (tokens > 1 && r < minR(tokens) - 1e-12) {
-    fail(field, `must be >= -1/(seqLen-1) = ${minR(tokens).toPrecision(4)} for seqLen ${tokens} (no ${tokens} tokens can be more anti-correlated), got ${r}`);
-  }
-}
+/** The smallest token correlation `tokens` exchangeable tokens can have, and the check that rejects
+ * a smaller one: shared with config v1's validation (src/config.ts), so predict and verify agree. */
+export { minTokenCorrelation as minR, checkTokenCorrelation as checkCorrelation } from '../src/config.js';
 
 /** [batch, tokens, width] row-major samples. */
 export function sampleSequences(rng: Rng, batch: number, tokens: number, width: number, dist: Dist): Float32Array {

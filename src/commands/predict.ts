@@ -6,7 +6,7 @@ import { fmt, sampleIndices, table } from '../format.js';
 import { closedForms } from '../closedform.js';
 import { HF_FLAGS, hfFromArgs } from '../hf.js';
 
-export const usage = `moments predict --config FILE [--json] [--symbolic] [--trace] [--all]
+export const usage = `moments predict --config FILE [--json] [--symbolic] [--trace] [--all]   (or: moments predict FILE …)
   Predict the per-layer moments (mean, var, r, gradVar, gradR) of a config v1 (object or array).
   --json      machine output {"layers": [...], "warnings": [...]} (an array for an array config)
   --symbolic  also print closed forms in the depth N where they exist
@@ -17,7 +17,9 @@ export const usage = `moments predict --config FILE [--json] [--symbolic] [--tra
 export function loadConfigs(a: ReturnType<typeof parseArgs>): { configs: ResolvedConfig[]; isArray: boolean } {
   const hf = hfFromArgs(a); // --hf config.json [--seq-len L] [--tokens uniform|zipf] [--eval] (src/hf.ts)
   if (hf) return resolveConfigs(hf.config);
-  const path = str(a, 'config') ?? a._[0];
+  const flag = str(a, 'config');
+  if (a._.length > (flag === undefined ? 1 : 0)) fail('--config', `takes one config file (a JSON array holds several configs), got ${[...(flag === undefined ? [] : [flag]), ...a._].map((x) => `'${x}'`).join(', ')}`);
+  const path = flag ?? a._[0];
   if (!path) fail('--config', 'is required (a config v1 JSON file)');
   return resolveConfigs(readJsonFile(path, '--config'));
 }
