@@ -89,7 +89,10 @@ export const relu = kernelBlock<{ d?: number }>({
         return;
       }
       const pa = normCdf(mu / Math.sqrt(s));
-      setG(G, go, g * pa, pa > 0 ? (rg * bothPositive(mu / Math.sqrt(s), S[i + 2])) / pa : 0);
+      // P(X > 0, Y > 0) ≤ P(X > 0), so |gradR| ≤ |r_g|: the quadrature's rounding past it at r = 1
+      // (a ratio of 1 + 3e-9) gives r_g itself
+      const q = pa > 0 ? (rg * bothPositive(mu / Math.sqrt(s), S[i + 2])) / pa : 0;
+      setG(G, go, g * pa, Math.abs(q) > Math.abs(rg) ? rg : q);
     },
   },
 });

@@ -826,7 +826,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
   const entries: Moments[] = [{ ...cfg.input, ...pick(forwardMoments(grid, x, d)), r: clamp1(cfg.input.r + statePairGap(x, grid.P, 0, 0, cfg.input.r)) }];
   const inputs: KState[] = [];
   const runs: SubRun[] = [];
-  let fwdExplode: number | undefined;
+  let fwdExplode: number | undefined, fwdWhy: string | undefined;
   for (const sl of plan.sublayers) {
     const t = subForward(grid, sl, x, d);
     if (t.method !== 'closed-form') method = t.method;
@@ -846,7 +846,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     if (badState(x) || badState(t.added)) { fwdExplode = sl.layer; break; }
     // an entry whose r overflowed before its variance passed 1e300 (the kernel's products of two
     // variances): reported as the explosion there, not as a lone null r
-    if (sl.kind === 'ffn') { const e = entries[entries.length - 1]; if (!(Number.isFinite(e.mean) && Number.isFinite(e.var) && Number.isFinite(e.r))) { fwdExplode = sl.layer; break; } }
+    if (sl.kind === 'ffn') { const e = entries[entries.length - 1]; if (!(Number.isFinite(e.mean) && Number.isFinite(e.var) && Number.isFinite(e.r))) { fwdExplode = sl.layer; fwdWhy = `its token correlation overflows: products of two positions' second moments pass the double range, variance ${Number.isFinite(e.var) ? e.var.toExponential(1) : 'beyond 1e300'}`; break; } }
   }
   let finalRun: StageRun | undefined;
   if (fwdExplode === undefined && plan.finalNorm) {
@@ -855,7 +855,7 @@ export function runCausalPlan(plan: Plan, opts: PredictOptions = {}, maxP?: numb
     entries[entries.length - 1] = forwardMoments(grid, finalRun.out, d, B);
   }
   const N = cfg.layers;
-  if (fwdExplode !== undefined) return forwardExplosion(N, packEntries(entries, N), fwdExplode, warnings, method);
+  if (fwdExplode !== undefined) return forwardExplosion(N, packEntries(entries, N), fwdExplode, warnings, method, fwdWhy);
   // ---- backward
   const P = grid.P;
   const grads: GradMoments[] = new Array(N + 1);

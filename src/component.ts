@@ -65,7 +65,8 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   const warnings = f.warnings.slice();
   const gradR = blk.reportedGradR ? blk.reportedGradR(params, x, f, g, b, batch) : b.rPearson ?? b.r;
   const rRep = blk.reportedR ? blk.reportedR(params, x, f) : f.out.r;
-  const mean = finite(f.out.mean), v = finite(f.out.var), r = finite(rRep), gradVar = finite(b.var), gr = finite(gradR);
+  // r and gradR are correlations: rounding past ±1 (an ffn at r = 1: 1 + 7e-12; ReLU's quadrature at r = 1) is cut to ±1
+  const mean = finite(f.out.mean), v = finite(f.out.var), r = unit(finite(rRep)), gradVar = finite(b.var), gr = unit(finite(gradR));
   // (one literal, no spread: this runs 10k times in the component benchmark)
   if (mean === null) overflow(warnings, 'mean');
   if (v === null) overflow(warnings, 'var');
@@ -73,6 +74,9 @@ export function component(req: ComponentRequest | unknown, at = '', formula: For
   if (gradVar === null) overflow(warnings, 'gradVar');
   if (gr === null) overflow(warnings, 'gradR');
   return { mean, var: v, r, gradVar, gradR: gr, method: f.method, warnings } as unknown as ComponentAnswer;
+}
+function unit(x: number | null): number | null {
+  return x === null ? null : x > 1 ? 1 : x < -1 ? -1 : x;
 }
 function overflow(warnings: string[], k: string): void {
   warnings.push(`${k} overflows (exceeds 1e300): explodes`);

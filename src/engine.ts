@@ -656,8 +656,8 @@ export function assemble(fw: Float64Array, gw: Float64Array, bwdExplode: number 
 
 /** The prediction of a stack whose forward variance overflowed at layer `at`: the layers below it
  * (packed as for assemble), nulls above, no gradients, and the warning that says so. */
-export function forwardExplosion(N: number, fw: Float64Array, at: number, warnings: string[], method: Method): Prediction {
-  warnings.unshift(`forward variance explodes at layer ${at} (exceeds 1e300); later layers and all gradients are not reported`);
+export function forwardExplosion(N: number, fw: Float64Array, at: number, warnings: string[], method: Method, why = 'exceeds 1e300'): Prediction {
+  warnings.unshift(`forward variance explodes at layer ${at} (${why}); later layers and all gradients are not reported`);
   const layers: LayerResult[] = [];
   for (let l = 0; l <= N; l++) {
     const ok = l < at;

@@ -109,6 +109,10 @@ describe('predict', () => {
     expect(k).toBeGreaterThan(1);
     for (let l = 0; l < k; l++) for (const q of ['mean', 'var', 'r']) expect(o.layers[l][q]).not.toBeNull();
     for (let l = k; l <= 400; l++) expect(o.layers[l].var).toBeNull();
+    // the warning says why (the correlation's products overflow near variance 1e154, not at 1e300)
+    const w = (o.warnings as string[]).find((x) => /explodes at layer/.test(x))!;
+    expect(w).toMatch(/token correlation overflows/);
+    expect(w).not.toMatch(/exceeds 1e300/);
   });
 
   it('warnings never print NaN: heavy-tail ratio 0/0 (gradVar 0 at layer 0), a norm domain warning at an overflowed input', async () => {

@@ -265,3 +265,14 @@ describe('validity domains: a formula used outside its domain says so in the war
     }
   });
 });
+
+describe('correlations stay within [−1, 1]', () => {
+  it('rounding past ±1 at r = 1 is cut: an FFN at mean 100, var 1e12 (r was 1 + 7e-12), ReLU at mean −3 (gradR was 1 + 3e-9: P(X > 0, Y > 0) ≤ P(X > 0))', () => {
+    const f = component({ block: 'ffn', params: { dModel: 64, dFF: 256, activation: 'gelu', std1: 0.125, std2: 0.0625 }, input: { mean: 100, var: 1e12, r: 1 } });
+    const a = component({ block: 'relu', input: { mean: -3, var: 0.01, r: 1 }, grad: { var: 1, r: 1 } });
+    const b = component({ block: 'relu', input: { mean: -3, var: 0.01, r: 1 }, grad: { var: 1, r: -1 } });
+    for (const x of [f, a, b]) for (const k of ['r', 'gradR'] as const) expect(Math.abs(x[k]!), `${k} = ${x[k]}`).toBeLessThanOrEqual(1);
+    expect(a.gradR).toBe(1);
+    expect(b.gradR).toBe(-1);
+  });
+});
