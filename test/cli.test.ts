@@ -9,6 +9,8 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { component } from '../src/index.js';
+import { describe as describeConfig } from '../src/commands/predict.js';
+import { resolveConfig } from '../src/config.js';
 import { cli, ensureBuilt, expectOneErrorLine, NON_FINITE, ROOT, spawnCli } from './mc/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'moments-cli-'));
@@ -304,5 +306,14 @@ describe('formulas', () => {
     const r = await cli(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error: /);
+  });
+});
+
+describe('predict header', () => {
+  it('a per-layer array shows first…last and, where the ends do not show it, its range', () => {
+    const h = (skip: number[]) => describeConfig(resolveConfig({ layers: 3, dModel: 64, heads: 4, seqLen: 16, residual: { skip } }));
+    expect(h([1, 2, 1])).toMatch(/λ=1\.00…1\.00 \[1\.00, 2\.00\] /);
+    expect(h([1, 2, 3])).toMatch(/λ=1\.00…3\.00 /);
+    expect(h([1, 1, 1])).toMatch(/λ=1\.00 /);
   });
 });

@@ -40,7 +40,13 @@ export function profileTable(p: Prediction, all = false): string {
 }
 
 export function describe(c: ResolvedConfig): string {
-  const uniq = (a: number[]) => (a.every((x) => x === a[0]) ? fmt(a[0], 3) : `${fmt(a[0], 3)}…${fmt(a[a.length - 1], 3)}`);
+  // a per-layer array: first…last, with its range where the ends do not show it ([1, 2, 1]: 1.00…1.00 [1.00, 2.00])
+  const uniq = (a: number[]) => {
+    if (a.every((x) => x === a[0])) return fmt(a[0], 3);
+    const lo = Math.min(...a), hi = Math.max(...a), first = a[0], last = a[a.length - 1];
+    const ends = `${fmt(first, 3)}…${fmt(last, 3)}`;
+    return lo === Math.min(first, last) && hi === Math.max(first, last) ? ends : `${ends} [${fmt(lo, 3)}, ${fmt(hi, 3)}]`;
+  };
   return `${c.name ? c.name + ': ' : ''}${c.layers} layers, d=${c.dModel}, heads=${c.heads}, dFF=${c.dFF}, L=${c.seqLen}, ${c.norm}-${c.normKind}, ${c.activation}, dropout ${c.dropout}${c.attnDropout !== c.dropout || c.actDropout !== c.dropout ? ` (attention probabilities ${c.attnDropout}, after the activation ${c.actDropout})` : ''}${c.causal ? ', causal' : ''}${c.finalNorm ? ', final norm' : ''}; λ=${uniq(c.skip)} β=${uniq(c.branch)}; init qk=${uniq(c.init.qk)} v=${uniq(c.init.v)} o=${uniq(c.init.o)} ffn1=${uniq(c.init.ffn1)} ffn2=${uniq(c.init.ffn2)}`;
 }
 
