@@ -93,7 +93,7 @@ import type { Moments } from '../src/types.js';
 import { causalShareLaw } from './causal-share.js';
 import type { GradMoments } from '../src/types.js';
 import { cosFactor } from './attention-cos.js';
-import { ANISO_DH_MAX, interpRho, queryCosineDim, queryDirFrac, rhoStencil, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRowCorrCosAt, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
+import { ANISO_DH_MAX, interpRho, interpStencil, queryCosineDim, queryDirFrac, rhoStencil, softmaxJacOverlapAniso, softmaxJacOverlapCos, softmaxRowCorrCos, softmaxRowCorrCosAt, softmaxRows, softmaxRowStatsInto, softmaxRowStatsRows, softmaxStatsInto } from './softmax.js';
 
 export interface AttentionParams {
   dModel: number; heads: number; stdQ: number; stdK: number; stdV?: number; stdO?: number;
@@ -328,14 +328,8 @@ function fwdTables(L: number, v: number, r1: number, d: number, heads: number): 
   const g = Math.max(0, Math.min(AN_GRID - 2, Math.floor(xa))), w = xa - g;
   const rows = ovAttRows.rows(L, d * 65536 + heads);
   const ta = rows[g] ?? ovRow(L, d, heads, g), tb = rows[g + 1] ?? ovRow(L, d, heads, g + 1);
-  const j = RST[0], c0 = RST[1], c1 = RST[2], c2 = RST[3], c3 = RST[4];
-  let a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
-  let b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
-  OV[0] = (1 - w) * a + w * b;
-  const k = j + 21;
-  a = c0 * ta[k] + c1 * ta[k + 1] + c2 * ta[k + 2] + c3 * ta[k + 3];
-  b = c0 * tb[k] + c1 * tb[k + 1] + c2 * tb[k + 2] + c3 * tb[k + 3];
-  OV[1] = Math.max((1 - w) * a + w * b, 0);
+  OV[0] = interpStencil(ta, tb, w, RST);
+  OV[1] = Math.max(interpStencil(ta, tb, w, RST, 21), 0);
 }
 
 /** The softmax symbols the non-causal forward formulas name (the catalogue's var and r rows), computed

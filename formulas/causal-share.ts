@@ -191,13 +191,6 @@ function table(lv: number, ri: number, X: number): ShareTable {
   }
   return t;
 }
-function lookup(t: ShareTable, which: 0 | 1, x: number, dl: number): number {
-  const W = t.X + 2, f = which === 0 ? t.lnFD : t.lnFK;
-  const k = Math.max(0, Math.min(t.X - 1, Math.floor(x))), fx = Math.max(0, Math.min(1, x - k));
-  const e = Math.max(0, Math.min(t.X, Math.floor(dl))), fe = Math.max(0, Math.min(1, dl - e));
-  const at = (kk: number, ee: number) => f[kk * W + Math.min(ee, W - 1)];
-  return (1 - fx) * ((1 - fe) * at(k, e) + fe * at(k, e + 1)) + fx * ((1 - fe) * at(k + 1, e) + fe * at(k + 1, e + 1));
-}
 /**
  * F (module header) for rows of n ≤ n′ keys at logit variance v and query correlation ρ: which = 0
  * the K path's F_D, 1 the weights' covariance F_κ. Tables per node of ln v (step 1/2) and ρ (step
@@ -208,11 +201,13 @@ export function causalShareF(v: number, rho: number, n: number, n2: number, nMax
   const X = tableTop(nMax);
   const lv = Math.min(Math.log(v) / LV_STEP, LV_TOP), l0 = Math.floor(lv), wl = lv - l0;
   const rr = (Math.max(-1, Math.min(1, rho)) + 1) / RHO_STEP, r0 = Math.min(Math.floor(rr), 19), wr = rr - r0;
-  const x = Math.log2(n), dl = Math.log2(n2 / n);
+  shareNodes(nMax, n, n2, AT_NODES, 0);
+  const i00 = AT_NODES[0], i01 = AT_NODES[1], i10 = AT_NODES[2], i11 = AT_NODES[3], fx = AT_NODES[4], fe = AT_NODES[5];
   let s = 0;
   for (const [li, a] of [[l0, 1 - wl], [l0 + 1, wl]] as const) for (const [ri, b] of [[r0, 1 - wr], [r0 + 1, wr]] as const) {
     if (a * b === 0) continue;
-    s += a * b * lookup(table(li, ri, X), which, x, dl);
+    const t = table(li, ri, X);
+    s += a * b * bilerp(which === 0 ? t.lnFD : t.lnFK, i00, i01, i10, i11, fx, fe);
   }
   return Math.exp(s);
 }

@@ -745,12 +745,13 @@ function buildRowTable(n: number, gi: number, boost = 1): Float64Array {
  * each table) of two tables at once, blended linearly with weight w on the second (the stencil is
  * shared; one function, so that it inlines whole). */
 export function interpRho(ta: Float64Array, tb: Float64Array, w: number, rho: number, off = 0): number {
-  const x = (rho + 1) * RHO_K;
-  let i = Math.floor(x) - 1;
-  i = Math.max(0, Math.min(2 * RHO_K - 3, i));
-  const u = x - i;
-  const c0 = (-(u - 1) * (u - 2) * (u - 3)) / 6, c1 = (u * (u - 2) * (u - 3)) / 2, c2 = (-u * (u - 1) * (u - 3)) / 2, c3 = (u * (u - 1) * (u - 2)) / 6;
-  const j = i + off;
+  rhoStencil(rho, IRS);
+  return interpStencil(ta, tb, w, IRS, off);
+}
+const IRS = new Float64Array(5);
+/** interpRho at a stencil st = rhoStencil(ρ) computed beforehand (one stencil, several tables) */
+export function interpStencil(ta: Float64Array, tb: Float64Array, w: number, st: Float64Array, off = 0): number {
+  const j = st[0] + off, c0 = st[1], c1 = st[2], c2 = st[3], c3 = st[4];
   const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
   const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
   return (1 - w) * a + w * b;
@@ -898,9 +899,9 @@ function cosTableIn(rows: (Float64Array | undefined)[], n: number, dh: number, g
 const V_LO = Math.exp(T_MIN);
 /**
  * softmaxRowCorrCos with ln v computed by the caller (lv = Math.log(v), also where v is outside the
- * table's range: then the clamped log is taken here, as softmaxRowCorrCos does) and with interpRho's
- * stencil in ρ precomputed (rhoStencil of the clamped ρ, in st): the same arithmetic, so the same
- * number (the non-causal attention kernel's fwd shares ln v and the stencil with its other tables).
+ * table's range: then the clamped log is taken here) and with interpRho's stencil in ρ precomputed
+ * (rhoStencil of the clamped ρ, in st): softmaxRowCorrCos itself goes through here, and the
+ * non-causal attention kernel's fwd shares ln v and the stencil with its other tables.
  */
 export function softmaxRowCorrCosAt(v: number, lv: number, rho: number, n: number, dh: number, st: Float64Array): number {
   if (n < 2 || !(dh < COS_DH_MAX) || !(dh > 0)) return softmaxRowCorr(v, rho, n);
@@ -908,13 +909,10 @@ export function softmaxRowCorrCosAt(v: number, lv: number, rho: number, n: numbe
   const x = (t - T_MIN) / T_STEP;
   const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
   const w = x - g;
-  const rows = cosRows.rows(n, dh), ta = cosTableIn(rows, n, dh, g), tb = cosTableIn(rows, n, dh, g + 1);
-  const j = st[0], c0 = st[1], c1 = st[2], c2 = st[3], c3 = st[4];
-  const a = c0 * ta[j] + c1 * ta[j + 1] + c2 * ta[j + 2] + c3 * ta[j + 3];
-  const b = c0 * tb[j] + c1 * tb[j + 1] + c2 * tb[j + 2] + c3 * tb[j + 3];
-  return Math.max(-1, Math.min(1, (1 - w) * a + w * b));
+  const rows = cosRows.rows(n, dh);
+  return Math.max(-1, Math.min(1, interpStencil(cosTableIn(rows, n, dh, g), cosTableIn(rows, n, dh, g + 1), w, st)));
 }
-/** interpRho's stencil at ρ (off = 0): out = [i, c0, c1, c2, c3] (the same arithmetic as interpRho) */
+/** interpRho's stencil at ρ (off = 0): out = [i, c0, c1, c2, c3], the first node and the cubic weights */
 export function rhoStencil(rho: number, out: Float64Array): void {
   const x = (rho + 1) * RHO_K;
   let i = Math.floor(x) - 1;
@@ -929,13 +927,10 @@ export function rhoStencil(rho: number, out: Float64Array): void {
  * E_ρ[softmaxRowCorr(v, ρ, n)]; d_h ≥ COS_DH_MAX: softmaxRowCorr(v, rho, n). */
 export function softmaxRowCorrCos(v: number, rho: number, n: number, dh: number): number {
   if (n < 2 || !(dh < COS_DH_MAX) || !(dh > 0)) return softmaxRowCorr(v, rho, n);
-  const t = Math.log(Math.min(Math.max(v, Math.exp(T_MIN)), SOFTMAX_V_MAX));
-  const x = (t - T_MIN) / T_STEP;
-  const g = Math.max(0, Math.min(N_GRID - 2, Math.floor(x)));
-  const w = x - g;
-  const r = Math.max(-1, Math.min(1, rho));
-  return Math.max(-1, Math.min(1, interpRho(cosTable(n, dh, g), cosTable(n, dh, g + 1), w, r)));
+  rhoStencil(Math.max(-1, Math.min(1, rho)), RCS);
+  return softmaxRowCorrCosAt(v, Math.log(v), rho, n, dh, RCS);
 }
+const RCS = new Float64Array(5);
 
 // ------------------------------------------------------------------ Jacobian overlap of two rows
 //

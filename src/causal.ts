@@ -227,10 +227,10 @@ export function gradMoments(grid: Grid, g: GState, d: number, B?: number): GradM
 // ------------------------------------------------------------------ helpers
 
 const filled = (P: number, x: number) => new Float64Array(P).fill(x);
-const scaled = (a: Float64Array, s: number) => { const o = new Float64Array(a.length); for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
+const scaled = (a: Float64Array, s: number, o = new Float64Array(a.length)) => { for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
 /** scaled into a scratch array reused from call to call (for a kernel read and then dropped, never kept) */
 let SCALED = new Float64Array(0);
-const scaledScratch = (a: Float64Array, s: number) => { if (SCALED.length !== a.length) SCALED = new Float64Array(a.length); const o = SCALED; for (let i = 0; i < a.length; i++) o[i] = a[i] * s; return o; };
+const scaledScratch = (a: Float64Array, s: number) => scaled(a, s, SCALED.length === a.length ? SCALED : (SCALED = new Float64Array(a.length)));
 
 // ------------------------------------------------------------------ activations on pairs of positions
 

@@ -446,22 +446,10 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
       }
     }
     // the post-norm's (and, below, the final norm's) domain warning (formulas/layernorm.ts)
-    const po = c.post[i] * RW;
-    if (sl.postNorm && S[po + R_WARN] !== 0) {
-      for (const w of sl.postNorm.block.forward(sl.postNorm.params, readMoments(S, a)).warnings) {
-        const msg = `${sl.postNorm.label}: ${w}`;
-        warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
-      }
-    }
+    if (sl.postNorm && S[c.post[i] * RW + R_WARN] !== 0) stageWarnings(sl, sl.postNorm, S, a, warnOnce);
     if (warned) {
       for (let k = c.first[i]; k < c.first[i + 1]; k++) {
-        const o = c.rec[k] * RW;
-        if (S[o + R_WARN] === 0) continue;
-        const st = c.src[k];
-        for (const w of st.block.forward(st.params, readMoments(S, k === c.first[i] ? xi : c.rec[k - 1] * RW)).warnings) {
-          const msg = `${st.label}: ${w}`;
-          warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
-        }
+        if (S[c.rec[k] * RW + R_WARN] !== 0) stageWarnings(sl, c.src[k], S, k === c.first[i] ? xi : c.rec[k - 1] * RW, warnOnce);
       }
     }
     const out = c.out[i] * RW;
@@ -470,6 +458,14 @@ function foldForward(plan: Plan, c: Compiled, S: Float64Array, fw: Float64Array,
     if (bad(S[out + 1]) || bad(S[out]) || bad(S[a + 1])) { explode = sl.layer; break; }
   }
   return { count, rank, explode };
+}
+
+/** A flagged stage's warnings (recomputed by the block from its input record at x), once per kind. */
+function stageWarnings(sl: SubLayer, st: Stage, S: Float64Array, x: number, warnOnce: (key: string, msg: string) => void): void {
+  for (const w of st.block.forward(st.params, readMoments(S, x)).warnings) {
+    const msg = `${st.label}: ${w}`;
+    warnOnce(msg.replace(/[-\d.e+]+/g, '#'), `layer ${sl.layer} ${sl.kind}: ${msg} (first at this layer)`);
+  }
 }
 
 /** Gradient scratch: the sub-layer's upstream (and, after the residual, input) gradient at 0, the
