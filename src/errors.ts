@@ -6,7 +6,7 @@ export class InputError extends Error {
   readonly field: string;
   constructor(field: string, message: string) {
     // one line, always (a JSON.parse message can quote the input's own line breaks)
-    const m = message.replace(/\s*[\r\n]+\s*/g, ' ');
+    const m = oneLine(message);
     super(field ? `${field}: ${m}` : m);
     this.name = 'InputError';
     this.field = field;
@@ -59,5 +59,8 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 /** One line for an error that is not bad input (a bug): its name and message. */
 export function internalError(e: unknown): string {
   const m = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return `internal error (a bug, please report it; MOMENTS_DEBUG=1 shows the stack): ${m.replace(/\s*[\r\n]+\s*/g, ' ')}`;
+  return `internal error (a bug, please report it; MOMENTS_DEBUG=1 shows the stack): ${oneLine(m)}`;
 }
+
+/** A message on one line: line breaks (and the spaces around them) become one space. */
+function oneLine(s: string): string { return s.replace(/\s*[\r\n]+\s*/g, ' '); }

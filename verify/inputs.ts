@@ -11,9 +11,6 @@ import type { Rng } from './rng.js';
 
 export interface Dist { mean: number; var: number; r: number }
 
-/** The smallest token correlation `tokens` exchangeable tokens can have, and the check that rejects
- * a smaller one: shared with config v1's validation (src/config.ts), so predict and verify agree. */
-export { minTokenCorrelation as minR, checkTokenCorrelation as checkCorrelation } from '../src/config.js';
 
 /** [batch, tokens, width] row-major samples. */
 export function sampleSequences(rng: Rng, batch: number, tokens: number, width: number, dist: Dist): Float32Array {

@@ -10,7 +10,7 @@ import type { ResolvedConfig } from '../src/config.js';
 import { HEAVY_LOGVAR, predictResolved, type Prediction } from '../src/engine.js';
 import { fail } from '../src/errors.js';
 import { deviceOf, initBackend, type BackendName, type ConcreteBackend } from './backend.js';
-import { checkCorrelation } from './inputs.js';
+import { checkTokenCorrelation } from '../src/config.js';
 import { passFlops } from './model.js';
 import { runSeeds, type SeedFailure, type SeedResult } from './measure.js';
 import { compareLayer, heavyTailCheck, logMeanStd, meanStd, summarise, QUANTITIES, type LayerReport, type Measured, type Summary } from './compare.js';
@@ -146,7 +146,7 @@ export function aggregate(cfg: ResolvedConfig, pred: Prediction, results: SeedRe
 
 export async function verifyConfig(cfg: ResolvedConfig, o: VerifyOptions): Promise<VerifyResult> {
   const t0 = performance.now();
-  checkCorrelation(cfg.input.r, cfg.seqLen, 'input.r');
+  checkTokenCorrelation(cfg.input.r, cfg.seqLen, 'input.r');
   if (!Number.isInteger(o.seeds) || o.seeds < 1) fail('--seeds', `must be an integer >= 1, got ${o.seeds}`);
   if (!Number.isInteger(o.batch) || o.batch < 1) fail('--batch', `must be an integer >= 1, got ${o.batch}`);
   const flops = passFlops(cfg, o.batch);
